@@ -1,0 +1,15 @@
+//! runbook: runbooks as code. Parse, compile to a step graph, execute with
+//! rollback and a decision log, rehearse in drills.
+//!
+//! Data flows one way: [`source::Source`] -> pest parse -> [`ast`] ->
+//! compile passes -> [`plan::Graph`] -> executor -> events -> reporters.
+
+pub mod adapters;
+pub mod ast;
+pub mod cli;
+pub mod compile;
+pub mod diagnostics;
+pub mod plan;
+pub mod source;
+pub mod span;
+pub mod syntax;
