@@ -1,0 +1,339 @@
+//! The syntax tree of a runbook file. Every node carries the span it was
+//! parsed from so that later passes can point at it.
+
+use crate::span::{Span, Spanned};
+use std::time::Duration;
+
+pub type Ident = Spanned<String>;
+
+/// A string literal after unescaping (and dedenting, for `"""` strings),
+/// with a map back to source offsets so that a placeholder inside it can be
+/// reported at its exact position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Str {
+    pub value: String,
+    pub span: Span,
+    /// `(offset in value, offset in source)` at each point where the two stop
+    /// advancing together (escapes, removed indentation). Sorted.
+    pub offsets: Vec<(usize, usize)>,
+}
+
+impl Str {
+    /// The source span of `value[start..end]`.
+    pub fn sub_span(&self, start: usize, end: usize) -> Span {
+        Span::new(self.source_offset(start), self.source_offset(end))
+    }
+
+    pub fn source_offset(&self, value_offset: usize) -> usize {
+        let i = self.offsets.partition_point(|(v, _)| *v <= value_offset);
+        match i.checked_sub(1).and_then(|i| self.offsets.get(i)) {
+            Some((v, s)) => (s + (value_offset - v)).min(self.span.end),
+            None => self.span.start,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runbook {
+    pub name: Ident,
+    pub span: Span,
+    pub title: Option<Str>,
+    pub owner: Option<Str>,
+    pub tags: Vec<Str>,
+    pub lock: Option<Str>,
+    pub inputs: Vec<Input>,
+    pub secrets: Vec<Secret>,
+    pub channels: Vec<Channel>,
+    pub templates: Vec<Template>,
+    pub checks: Vec<Check>,
+    pub body: Vec<Block>,
+    pub on_failure: Vec<Handler>,
+    pub on_success: Vec<Handler>,
+    pub after_rollback: Vec<AfterRollback>,
+    /// Metadata written more than once: (what, first, again).
+    pub repeated_meta: Vec<(&'static str, Span, Span)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeExpr {
+    String,
+    Int,
+    Float,
+    Bool,
+    Duration,
+    List(Box<Spanned<TypeExpr>>),
+    OneOf(Vec<Str>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub name: Ident,
+    pub ty: Spanned<TypeExpr>,
+    pub default: Option<Literal>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    Env(Str),
+    File(Str),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secret {
+    pub name: Ident,
+    pub source: SecretSource,
+    pub span: Span,
+}
+
+/// A URL written literally or named by a secret (`slack slack_hook`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Literal(Str),
+    Name(Ident),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub name: Str,
+    pub value: Str,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelKind {
+    Slack(Target),
+    Webhook {
+        target: Target,
+        headers: Vec<Header>,
+    },
+    Console,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub name: Ident,
+    pub kind: ChannelKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub name: Ident,
+    pub text: Str,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    Http(HttpRequest),
+    Promql(Str),
+    Shell(Str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoData {
+    Fail,
+    Pass,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: Ident,
+    pub probe: Spanned<Probe>,
+    pub expects: Vec<Expr>,
+    pub on_no_data: Option<Spanned<NoData>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectMark {
+    Readonly,
+    Irreversible,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    pub method: Spanned<String>,
+    pub url: Str,
+    pub timeout: Option<Spanned<Duration>>,
+    pub headers: Vec<Header>,
+    pub body: Option<(BodyKind, Str)>,
+    pub effect: Option<Spanned<EffectMark>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotifyMessage {
+    Template(Ident),
+    Inline(Str),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifyArg {
+    pub name: Ident,
+    pub value: Str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Run {
+        command: Str,
+        effect: Option<Spanned<EffectMark>>,
+    },
+    Http(HttpRequest),
+    Notify {
+        channel: Ident,
+        message: NotifyMessage,
+        args: Vec<NotifyArg>,
+    },
+    Approve {
+        message: Str,
+        timeout: Option<Spanned<Duration>>,
+    },
+    Wait(Spanned<Duration>),
+    For {
+        var: Ident,
+        list: Expr,
+        parallel: Option<Spanned<u64>>,
+        max_failures: Option<Spanned<u64>>,
+        body: Box<Spanned<Action>>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub attempts: Spanned<u64>,
+    pub backoff: Option<Spanned<Duration>>,
+    pub exponential: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verify {
+    pub condition: Expr,
+    pub within: Spanned<Duration>,
+    pub every: Option<Spanned<Duration>>,
+    pub consecutive: Option<Spanned<u64>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    pub format: CaptureFormat,
+    pub name: Ident,
+    pub span: Span,
+}
+
+/// Every clause a step may hold; a clause written twice is kept in
+/// `repeated` so the checker can point at both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: Ident,
+    pub span: Span,
+    pub when: Option<Expr>,
+    pub action: Option<Spanned<Action>>,
+    pub retry: Option<Retry>,
+    pub timeout: Option<Spanned<Duration>>,
+    pub verify: Option<Verify>,
+    pub undo: Option<Spanned<Action>>,
+    pub capture: Option<Capture>,
+    pub continue_on_error: Option<Spanned<bool>>,
+    /// `approve "..."` written beside another action: a gate before it.
+    pub approval: Option<Spanned<Action>>,
+    pub repeated: Vec<(&'static str, Span, Span)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Step(Step),
+    Parallel { steps: Vec<Step>, span: Span },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handler {
+    pub actions: Vec<Spanned<Action>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AfterRollback {
+    pub verify: Verify,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiteralKind {
+    String(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Duration(Duration),
+    List(Vec<Literal>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Literal {
+    pub kind: LiteralKind,
+    pub span: Span,
+    /// For string literals, the full string (for placeholder spans).
+    pub text: Option<Str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinOp {
+    And,
+    Or,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Contains,
+    Matches,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::And => "and",
+            BinOp::Or => "or",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::In => "in",
+            BinOp::Contains => "contains",
+            BinOp::Matches => "matches",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Literal(Literal),
+    Path(Vec<Ident>),
+    Not(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}

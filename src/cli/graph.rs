@@ -1,0 +1,88 @@
+//! `runbook graph FILE --format dot|mermaid|json`.
+
+use crate::plan::{Action, Graph};
+use clap::{Args, ValueEnum};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+pub fn execute(args: GraphArgs) -> i32 {
+    let Some(compiled) = super::load(&args.file) else {
+        return super::EXIT_INVALID;
+    };
+    let g = &compiled.graph;
+    let out = match args.format {
+        GraphFormat::Dot => dot(g),
+        GraphFormat::Mermaid => mermaid(g),
+        GraphFormat::Json => serde_json::to_string_pretty(g).unwrap_or_default(),
+    };
+    println!("{out}");
+    0
+}
+
+fn label(n: &crate::plan::Node) -> String {
+    let what = match &n.action {
+        Some(Action::ForEach { var, .. }) => format!(
+            "for {var}: {}",
+            n.action.as_ref().map(Action::adapter).unwrap_or("")
+        ),
+        Some(a) => a.adapter().to_string(),
+        None => "verify".to_string(),
+    };
+    let cond = if n.when.is_some() { " (when)" } else { "" };
+    format!("{}\\n{what}{cond}", n.id)
+}
+
+pub fn dot(g: &Graph) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "digraph \"{}\" {{", g.runbook);
+    let _ = writeln!(s, "  rankdir=TB;\n  node [shape=box, style=rounded];");
+    for n in &g.nodes {
+        let _ = writeln!(s, "  \"{}\" [label=\"{}\"];", n.id, label(n));
+        if n.undo.is_some() {
+            let _ = writeln!(
+                s,
+                "  \"undo:{}\" [label=\"undo {}\", style=dashed];",
+                n.id, n.id
+            );
+            let _ = writeln!(
+                s,
+                "  \"{}\" -> \"undo:{}\" [style=dashed, label=\"on rollback\"];",
+                n.id, n.id
+            );
+        }
+    }
+    for e in &g.edges {
+        let _ = writeln!(s, "  \"{}\" -> \"{}\";", e.from, e.to);
+    }
+    s.push('}');
+    s
+}
+
+pub fn mermaid(g: &Graph) -> String {
+    let mut s = String::from("flowchart TD\n");
+    for n in &g.nodes {
+        let _ = writeln!(s, "  {}[\"{}\"]", n.id, label(n).replace("\\n", "<br/>"));
+        if n.undo.is_some() {
+            let _ = writeln!(s, "  undo_{}([\"undo {}\"])", n.id, n.id);
+            let _ = writeln!(s, "  {} -. on rollback .-> undo_{}", n.id, n.id);
+        }
+    }
+    for e in &g.edges {
+        let _ = writeln!(s, "  {} --> {}", e.from, e.to);
+    }
+    s
+}

@@ -1,0 +1,74 @@
+//! Command-line interface: argument parsing and one module per command.
+
+mod check;
+mod graph;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for "the runbook or its inputs are invalid" (shared by all
+/// commands; see docs/cli.md).
+pub const EXIT_INVALID: i32 = 3;
+/// Exit code for a usage error (bad flags), as clap uses.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "runbook", version, about = "Runbooks as code: check, plan, run, drill", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compile runbooks and report every problem found.
+    Check(check::CheckArgs),
+    /// Print the compiled step graph (dot, mermaid or json).
+    Graph(graph::GraphArgs),
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check(a) => check::execute(a),
+        Command::Graph(a) => graph::execute(a),
+    }
+}
+
+/// Reads and compiles one runbook, printing diagnostics to stderr on
+/// failure (warnings too, on success). `None` means "exit invalid".
+pub fn load(path: &std::path::Path) -> Option<crate::compile::Compiled> {
+    use std::io::IsTerminal;
+    let source = match crate::source::Source::read(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    let color = std::io::stderr().is_terminal();
+    match crate::compile::compile(&source) {
+        Ok(c) => {
+            if !c.warnings.is_empty() {
+                let report = crate::diagnostics::Report::new(source, c.warnings.clone());
+                eprint!("{}", report.render(color));
+            }
+            Some(c)
+        }
+        Err(report) => {
+            eprint!("{}", report.render(color));
+            eprintln!(
+                "error: {} is not a valid runbook ({} errors)",
+                path.display(),
+                report.errors()
+            );
+            None
+        }
+    }
+}

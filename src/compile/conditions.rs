@@ -1,0 +1,402 @@
+//! Conditions: resolve every name, check every operator's operand types,
+//! compile regexes, and lower to [`plan::Expr`].
+
+use super::scope::{Globals, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use crate::ast::{self, BinOp, ExprKind, LiteralKind};
+use crate::diagnostics::{did_you_mean, Diag};
+use crate::plan::{self, Ref, RefRoot, Type, Value};
+
+pub struct Lowering<'a> {
+    pub globals: &'a Globals,
+    pub source: &'a str,
+    pub diags: &'a mut Vec<Diag>,
+    /// Names actually read, for unused-name warnings.
+    pub used: &'a mut Vec<String>,
+}
+
+/// Result type of an expression; `None` when an error was already reported
+/// (so one mistake does not cascade into several).
+type Ty = Option<Type>;
+
+impl Lowering<'_> {
+    /// Lowers a condition that must be a boolean.
+    pub fn condition(&mut self, e: &ast::Expr, scope: &Scope) -> plan::Expr {
+        let (expr, ty) = self.expr(e, scope);
+        if let Some(t) = ty {
+            if !matches!(t, Type::Bool | Type::Json) {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::type_mismatch",
+                        format!("a condition must be true or false, but this is a {t}"),
+                    )
+                    .label(e.span, format!("this is a {t}"))
+                    .help("compare it with something, e.g. `x == \"value\"` or `n > 0`"),
+                );
+            }
+        }
+        expr
+    }
+
+    pub fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> (plan::Expr, Ty) {
+        let text = self
+            .source
+            .get(e.span.start..e.span.end)
+            .unwrap_or("")
+            .to_string();
+        let (kind, ty) = match &e.kind {
+            ExprKind::Literal(l) => {
+                let (v, t) = literal_value(l, self.diags);
+                (plan::ExprKind::Literal { value: v }, t)
+            }
+            ExprKind::Path(parts) => self.path(parts, e, scope),
+            ExprKind::Not(inner) => {
+                let (x, t) = self.expr(inner, scope);
+                self.want_bool(&t, inner, "not");
+                (
+                    plan::ExprKind::Not {
+                        operand: Box::new(x),
+                    },
+                    Some(Type::Bool),
+                )
+            }
+            ExprKind::Binary(op, l, r) => {
+                let (lx, lt) = self.expr(l, scope);
+                let (rx, rt) = self.expr(r, scope);
+                self.binary(*op, (l, &lt), (r, &rt), e);
+                (
+                    plan::ExprKind::Binary {
+                        op: *op,
+                        lhs: Box::new(lx),
+                        rhs: Box::new(rx),
+                    },
+                    Some(Type::Bool),
+                )
+            }
+        };
+        (
+            plan::Expr {
+                text,
+                kind,
+                span: e.span,
+            },
+            ty,
+        )
+    }
+
+    fn path(&mut self, parts: &[ast::Ident], e: &ast::Expr, scope: &Scope) -> (plan::ExprKind, Ty) {
+        let Some(root) = parts.first() else {
+            return (
+                plan::ExprKind::Literal {
+                    value: Value::Bool(false),
+                },
+                None,
+            );
+        };
+        let fields: Vec<String> = parts[1..].iter().map(|p| p.node.clone()).collect();
+        let make = |root_kind| {
+            plan::ExprKind::Ref(Ref {
+                root: root_kind,
+                name: root.node.clone(),
+                path: fields.clone(),
+            })
+        };
+        match scope.resolve(self.globals, &root.node) {
+            Resolved::Found(kind, ty) => {
+                self.used.push(root.node.clone());
+                if ty == Type::Secret {
+                    self.diags.push(
+                        Diag::error("runbook::secret_in_condition", format!("secret `{}` cannot be used in a condition", root.node))
+                            .label(root.span, "a secret")
+                            .help("conditions are logged with every value they read; compare a non-secret value instead"),
+                    );
+                    return (make(kind), None);
+                }
+                let allowed_fields: Option<&[&str]> = match kind {
+                    RefRoot::Run => Some(RUN_FIELDS),
+                    RefRoot::Failure => Some(FAILURE_FIELDS),
+                    _ => None,
+                };
+                if let Some(allowed) = allowed_fields {
+                    match parts.get(1) {
+                        None => {
+                            self.diags.push(
+                                Diag::error(
+                                    "runbook::unknown_field",
+                                    format!("`{}` needs a field", root.node),
+                                )
+                                .label(root.span, format!("one of: {}", allowed.join(", "))),
+                            );
+                        }
+                        Some(f) if !allowed.contains(&f.node.as_str()) || parts.len() > 2 => {
+                            self.diags.push(
+                                Diag::error(
+                                    "runbook::unknown_field",
+                                    format!("`{}` has no field `{}`", root.node, f.node),
+                                )
+                                .label(f.span, format!("known fields: {}", allowed.join(", ")))
+                                .maybe_help(did_you_mean(&f.node, allowed.iter().copied())),
+                            );
+                        }
+                        Some(_) => {}
+                    }
+                    return (make(kind), Some(Type::String));
+                }
+                if parts.len() > 1 && ty != Type::Json {
+                    let f = &parts[1];
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::unknown_field",
+                            format!("`{}` is a {ty}; it has no field `{}`", root.node, f.node),
+                        )
+                        .label(f.span, "no such field")
+                        .help(
+                            "only JSON values (`capture json`, an HTTP check's `json`) have fields",
+                        ),
+                    );
+                    return (make(kind), None);
+                }
+                (make(kind), Some(ty))
+            }
+            Resolved::NotHere(msg, help) => {
+                self.diags.push(
+                    Diag::error("runbook::not_in_scope", msg)
+                        .label(root.span, "not available here")
+                        .maybe_help(help),
+                );
+                (make(RefRoot::Input), None)
+            }
+            Resolved::Unknown => {
+                let names = scope.visible_names(self.globals);
+                let what = if scope.probe.is_some() {
+                    "in this check"
+                } else {
+                    "in this runbook"
+                };
+                self.diags.push(
+                    Diag::error(
+                        "runbook::unknown_name",
+                        format!("unknown name `{}`", root.node),
+                    )
+                    .label(
+                        root.span,
+                        format!("not an input, check, capture or built-in {what}"),
+                    )
+                    .maybe_help(did_you_mean(&root.node, names.iter().copied())),
+                );
+                let _ = e;
+                (make(RefRoot::Input), None)
+            }
+        }
+    }
+
+    fn want_bool(&mut self, t: &Ty, e: &ast::Expr, op: &str) {
+        if let Some(t) = t {
+            if !matches!(t, Type::Bool | Type::Json) {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::type_mismatch",
+                        format!("`{op}` needs true or false, but this is a {t}"),
+                    )
+                    .label(e.span, format!("this is a {t}")),
+                );
+            }
+        }
+    }
+
+    fn binary(
+        &mut self,
+        op: BinOp,
+        (l, lt): (&ast::Expr, &Ty),
+        (r, rt): (&ast::Expr, &Ty),
+        whole: &ast::Expr,
+    ) {
+        match op {
+            BinOp::And | BinOp::Or => {
+                self.want_bool(lt, l, op.symbol());
+                self.want_bool(rt, r, op.symbol());
+            }
+            BinOp::Eq | BinOp::Ne => {
+                let (Some(a), Some(b)) = (lt, rt) else { return };
+                if !comparable(a, b) {
+                    self.mismatch(op, a, b, l, r, whole);
+                    return;
+                }
+                self.check_one_of(a, r);
+                self.check_one_of(b, l);
+            }
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let (Some(a), Some(b)) = (lt, rt) else { return };
+                let ordered =
+                    |t: &Type| matches!(t, Type::Int | Type::Float | Type::Duration | Type::Json);
+                if !ordered(a) || !ordered(b) || !comparable(a, b) {
+                    self.mismatch(op, a, b, l, r, whole);
+                }
+            }
+            BinOp::In => {
+                let (Some(a), Some(b)) = (lt, rt) else { return };
+                match b {
+                    Type::List(elem) if comparable(a, elem) => {}
+                    Type::Json => {}
+                    Type::String if matches!(a, Type::String | Type::OneOf(_) | Type::Json) => {}
+                    _ => self.mismatch(op, a, b, l, r, whole),
+                }
+            }
+            BinOp::Contains => {
+                let (Some(a), Some(b)) = (lt, rt) else { return };
+                match a {
+                    Type::List(elem) if comparable(elem, b) => {}
+                    Type::Json => {}
+                    Type::String | Type::OneOf(_)
+                        if matches!(b, Type::String | Type::OneOf(_) | Type::Json) => {}
+                    _ => self.mismatch(op, a, b, l, r, whole),
+                }
+            }
+            BinOp::Matches => {
+                if let Some(a) = lt {
+                    if !matches!(a, Type::String | Type::OneOf(_) | Type::Json) {
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::type_mismatch",
+                                format!("`matches` needs text on its left, but this is a {a}"),
+                            )
+                            .label(l.span, format!("this is a {a}")),
+                        );
+                    }
+                }
+                match &r.kind {
+                    ExprKind::Literal(ast::Literal {
+                        kind: LiteralKind::String(re),
+                        span,
+                        ..
+                    }) => {
+                        if let Err(err) = regex::Regex::new(re) {
+                            let detail = err.to_string();
+                            let last = detail.lines().last().unwrap_or("invalid").trim().to_string();
+                            self.diags.push(
+                                Diag::error("runbook::invalid_regex", "invalid regular expression")
+                                    .label(*span, last)
+                                    .help("the syntax is Rust's `regex` crate (like RE2): escape `\\` as `\\\\` inside the string"),
+                            );
+                        }
+                    }
+                    _ => self.diags.push(
+                        Diag::error("runbook::regex_not_literal", "`matches` needs a regular expression written as a string")
+                            .label(r.span, "not a string literal")
+                            .help("write the pattern in the runbook, e.g. `stdout matches \"^ok\"`, so it is checked before the run"),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// `region == "eu-wset-1"` where `region` is `one_of [...]`: the literal
+    /// must be one of the allowed values.
+    fn check_one_of(&mut self, t: &Type, other: &ast::Expr) {
+        let Type::OneOf(allowed) = t else { return };
+        if let ExprKind::Literal(ast::Literal {
+            kind: LiteralKind::String(s),
+            span,
+            ..
+        }) = &other.kind
+        {
+            if !allowed.contains(s) {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::not_one_of",
+                        format!("\"{s}\" is never equal: it is not one of the allowed values"),
+                    )
+                    .label(*span, format!("allowed: {}", allowed.join(", ")))
+                    .maybe_help(did_you_mean(s, allowed.iter().map(String::as_str))),
+                );
+            }
+        }
+    }
+
+    fn mismatch(
+        &mut self,
+        op: BinOp,
+        a: &Type,
+        b: &Type,
+        l: &ast::Expr,
+        r: &ast::Expr,
+        whole: &ast::Expr,
+    ) {
+        let help = match (a, b) {
+            (Type::Duration, Type::Int | Type::Float)
+            | (Type::Int | Type::Float, Type::Duration) => {
+                Some("give the number a unit, e.g. `800ms` or `2s`".to_string())
+            }
+            (Type::String, Type::Int | Type::Float) | (Type::Int | Type::Float, Type::String) => {
+                Some("compare numbers with numbers: drop the quotes around the number".to_string())
+            }
+            _ if op == BinOp::In => {
+                Some("`in` needs a list on its right, e.g. `region in [\"eu-west-1\"]`".to_string())
+            }
+            _ if op == BinOp::Contains => {
+                Some("`contains` needs text or a list on its left".to_string())
+            }
+            _ => None,
+        };
+        self.diags.push(
+            Diag::error(
+                "runbook::type_mismatch",
+                format!("cannot use `{}` between a {a} and a {b}", op.symbol()),
+            )
+            .label(l.span, format!("this is a {a}"))
+            .label(r.span, format!("this is a {b}"))
+            .maybe_help(help),
+        );
+        let _ = whole;
+    }
+}
+
+fn comparable(a: &Type, b: &Type) -> bool {
+    use Type::*;
+    match (a, b) {
+        (Json, _) | (_, Json) => true,
+        (Int | Float, Int | Float) => true,
+        (String | OneOf(_), String | OneOf(_)) => true,
+        (List(x), List(y)) => comparable(x, y),
+        (x, y) => x == y,
+    }
+}
+
+/// A literal's value and type. Lists must hold one type.
+pub fn literal_value(l: &ast::Literal, diags: &mut Vec<Diag>) -> (Value, Ty) {
+    match &l.kind {
+        LiteralKind::String(s) => (Value::String(s.clone()), Some(Type::String)),
+        LiteralKind::Int(i) => (Value::Int(*i), Some(Type::Int)),
+        LiteralKind::Float(f) => (Value::Float(*f), Some(Type::Float)),
+        LiteralKind::Bool(b) => (Value::Bool(*b), Some(Type::Bool)),
+        LiteralKind::Duration(d) => (Value::Duration(*d), Some(Type::Duration)),
+        LiteralKind::List(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            let mut elem: Ty = None;
+            let mut ok = true;
+            for item in items {
+                let (v, t) = literal_value(item, diags);
+                values.push(v);
+                match (&elem, t) {
+                    (None, Some(t)) => elem = Some(t),
+                    (Some(e), Some(t)) if !comparable(e, &t) && ok => {
+                        ok = false;
+                        diags.push(
+                            Diag::error(
+                                "runbook::mixed_list",
+                                format!(
+                                    "a list holds one type; this item is a {t}, the first is a {e}"
+                                ),
+                            )
+                            .label(item.span, format!("a {t}")),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            let ty = elem
+                .map(|e| Type::List(Box::new(e)))
+                .or(Some(Type::List(Box::new(Type::Json))));
+            (Value::List(values), if ok { ty } else { None })
+        }
+    }
+}

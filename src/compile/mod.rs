@@ -1,0 +1,1261 @@
+//! AST -> checked, resolved [`plan::Graph`].
+//!
+//! Small passes, each adding to one list of diagnostics, so that a file
+//! with five mistakes reports five errors:
+//! declarations (duplicates, reserved names) -> inputs (types, defaults) ->
+//! texts (handlebars syntax, every `{{name}}` resolved) -> checks ->
+//! steps (conditions type-checked, policies validated, graph edges) ->
+//! handlers -> lints (warnings).
+
+mod conditions;
+mod placeholders;
+mod scope;
+mod texts;
+
+use crate::ast::{self, Block, EffectMark, LiteralKind, TypeExpr};
+use crate::diagnostics::{did_you_mean, Diag, Report};
+use crate::plan::{self, Effect, Escape, Graph, Type, Value};
+use crate::source::Source;
+use crate::span::Span;
+use conditions::{literal_value, Lowering};
+use indexmap::IndexMap;
+use scope::{Globals, Scope, Sym};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+pub use placeholders::{scan as scan_placeholders, Placeholder};
+
+/// A graph that compiled, with the warnings a reviewer should see.
+#[derive(Debug)]
+pub struct Compiled {
+    pub graph: Graph,
+    pub warnings: Vec<Diag>,
+}
+
+/// Compiles one runbook. On error, the report holds every error found (and
+/// the warnings).
+pub fn compile(source: &Source) -> Result<Compiled, Report> {
+    let (graph, diags) = compile_diags(&source.text);
+    match graph {
+        Some(graph) if !diags.iter().any(Diag::is_error) => Ok(Compiled {
+            graph,
+            warnings: diags,
+        }),
+        _ => Err(Report::new(source.clone(), diags)),
+    }
+}
+
+/// All diagnostics for a source, errors and warnings, in one report.
+pub fn check(source: &Source) -> Report {
+    let (_, diags) = compile_diags(&source.text);
+    Report::new(source.clone(), diags)
+}
+
+fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
+    let (rb, mut diags) = match crate::syntax::parse(text) {
+        Ok(x) => x,
+        Err(d) => return (None, d),
+    };
+    let mut c = Compiler {
+        source: text,
+        globals: Globals::default(),
+        diags: Vec::new(),
+        used: Vec::new(),
+        channels: IndexMap::new(),
+        templates: IndexMap::new(),
+        steps: IndexMap::new(),
+    };
+    let graph = c.runbook(&rb);
+    diags.append(&mut c.diags);
+    dedup(&mut diags);
+    (Some(graph), diags)
+}
+
+/// A template used from several places can report the same problem more
+/// than once; keep the first.
+fn dedup(diags: &mut Vec<Diag>) {
+    let mut seen = std::collections::HashSet::new();
+    diags.retain(|d| seen.insert((d.code, d.message.clone(), d.primary_span())));
+}
+
+struct Compiler<'s> {
+    source: &'s str,
+    globals: Globals,
+    diags: Vec<Diag>,
+    used: Vec<String>,
+    channels: IndexMap<String, Span>,
+    templates: IndexMap<String, (Span, ast::Str)>,
+    /// Step name -> (span, block index).
+    steps: IndexMap<String, (Span, usize)>,
+}
+
+const RESERVED: &[&str] = &["run", "failure", "this"];
+
+impl Compiler<'_> {
+    fn lowering(&mut self) -> Lowering<'_> {
+        Lowering {
+            globals: &self.globals,
+            source: self.source,
+            diags: &mut self.diags,
+            used: &mut self.used,
+        }
+    }
+
+    fn duplicate(&mut self, what: &str, name: &ast::Ident, first: Span) {
+        self.diags.push(
+            Diag::error(
+                "runbook::duplicate_name",
+                format!("{what} `{}` is declared twice", name.node),
+            )
+            .label(name.span, "declared again here")
+            .label(first, "first declared here")
+            .help("names must be unique: rename one of them"),
+        );
+    }
+
+    fn declare(&mut self, name: &ast::Ident, sym: Sym) {
+        if RESERVED.contains(&name.node.as_str()) {
+            self.diags.push(
+                Diag::error(
+                    "runbook::reserved_name",
+                    format!("`{}` is a reserved name", name.node),
+                )
+                .label(name.span, "reserved for built-in values")
+                .help("choose another name"),
+            );
+            return;
+        }
+        if let Some((prev, first)) = self.globals.syms.get(&name.node) {
+            let what = sym.describe();
+            let first = *first;
+            let msg = if prev.describe() == what {
+                what.to_string()
+            } else {
+                format!("{what} (also a {})", prev.describe())
+            };
+            self.duplicate(&msg, name, first);
+            return;
+        }
+        self.globals
+            .syms
+            .insert(name.node.clone(), (sym, name.span));
+    }
+
+    fn runbook(&mut self, rb: &ast::Runbook) -> Graph {
+        for (what, first, again) in &rb.repeated_meta {
+            self.diags.push(
+                Diag::error(
+                    "runbook::repeated_clause",
+                    format!("`{what}` is written twice"),
+                )
+                .label(*again, "written again here")
+                .label(*first, "first written here")
+                .help("keep one of them"),
+            );
+        }
+        for a in rb.after_rollback.iter().skip(1) {
+            self.diags.push(
+                Diag::error(
+                    "runbook::repeated_clause",
+                    "`after rollback verify` is written twice",
+                )
+                .label(a.verify.span, "written again here")
+                .help("combine the conditions with `and`"),
+            );
+        }
+        for (what, hs) in [
+            ("on failure", &rb.on_failure),
+            ("on success", &rb.on_success),
+        ] {
+            for h in hs.iter().skip(1) {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::repeated_clause",
+                        format!("`{what}` is written twice"),
+                    )
+                    .label(h.span, "written again here")
+                    .help("put all its actions in one block"),
+                );
+            }
+        }
+
+        // Declarations first: names may be used before they are declared.
+        let inputs = self.inputs(&rb.inputs);
+        let secrets = self.secrets(&rb.secrets);
+        for ch in &rb.channels {
+            if let Some(first) = self.channels.get(&ch.name.node) {
+                let first = *first;
+                self.duplicate("channel", &ch.name, first);
+            } else {
+                self.channels.insert(ch.name.node.clone(), ch.name.span);
+            }
+        }
+        for t in &rb.templates {
+            if let Some((first, _)) = self.templates.get(&t.name.node) {
+                let first = *first;
+                self.duplicate("template", &t.name, first);
+            } else {
+                self.templates
+                    .insert(t.name.node.clone(), (t.name.span, t.text.clone()));
+            }
+        }
+        for ch in &rb.checks {
+            self.declare(&ch.name, Sym::Check);
+        }
+        let mut block_index = 0;
+        for block in &rb.body {
+            let steps: Vec<&ast::Step> = match block {
+                Block::Step(s) => vec![s],
+                Block::Parallel { steps, span } => {
+                    if steps.is_empty() {
+                        self.diags.push(
+                            Diag::error("runbook::empty_parallel", "`parallel` block has no steps")
+                                .label(*span, "empty")
+                                .help("put two or more steps inside, or remove the block"),
+                        );
+                    }
+                    steps.iter().collect()
+                }
+            };
+            for s in steps {
+                if let Some((first, _)) = self.steps.get(&s.name.node) {
+                    let first = *first;
+                    self.duplicate("step", &s.name, first);
+                } else {
+                    self.steps
+                        .insert(s.name.node.clone(), (s.name.span, block_index));
+                }
+                if let Some(c) = &s.capture {
+                    self.declare(
+                        &c.name,
+                        Sym::Capture {
+                            format: c.format,
+                            block: block_index,
+                            step: s.name.node.clone(),
+                        },
+                    );
+                }
+            }
+            block_index += 1;
+        }
+
+        let channels = rb.channels.iter().map(|c| self.channel(c)).collect();
+        let checks = rb.checks.iter().map(|c| self.check(c)).collect();
+
+        let lock_scope = Scope {
+            no_secrets: Some("the lock key is written to the lock file"),
+            ..Scope::default()
+        };
+        let lock = match &rb.lock {
+            Some(l) => self.text(l, Escape::Plain, &lock_scope),
+            None => plan::Text {
+                template: rb.name.node.clone(),
+                escape: Escape::Plain,
+                secrets: vec![],
+                span: rb.name.span,
+            },
+        };
+
+        let (nodes, edges) = self.steps_to_nodes(rb);
+        if nodes.is_empty()
+            && !self
+                .diags
+                .iter()
+                .any(|d| d.code == "runbook::empty_parallel")
+        {
+            self.diags.push(
+                Diag::error(
+                    "runbook::no_steps",
+                    format!("runbook `{}` has no steps", rb.name.node),
+                )
+                .label(rb.name.span, "nothing to run")
+                .help("add a `step NAME { ... }` with an action such as `run \"...\"`"),
+            );
+        }
+
+        let handler_scope = |failure| Scope {
+            failure,
+            checks: false,
+            captures: true,
+            no_secrets: Some("handler messages are shown and posted"),
+            ..Scope::default()
+        };
+        let on_failure = self.handler(rb.on_failure.first(), &handler_scope(true));
+        let on_success = self.handler(rb.on_success.first(), &handler_scope(false));
+        let after_rollback = rb.after_rollback.first().map(|a| {
+            let scope = Scope {
+                checks: true,
+                captures: true,
+                no_secrets: Some("conditions are logged"),
+                ..Scope::default()
+            };
+            self.verify(&a.verify, &scope, true)
+        });
+
+        self.lint_unused(rb);
+        self.lint_irreversible(&nodes);
+
+        Graph {
+            format: plan::GRAPH_FORMAT,
+            runbook: rb.name.node.clone(),
+            title: rb.title.as_ref().map(|s| s.value.clone()),
+            owner: rb.owner.as_ref().map(|s| s.value.clone()),
+            tags: rb.tags.iter().map(|s| s.value.clone()).collect(),
+            lock,
+            source_sha256: sha256_hex(self.source),
+            inputs,
+            secrets,
+            channels,
+            checks,
+            nodes,
+            edges,
+            on_failure,
+            on_success,
+            after_rollback,
+        }
+    }
+
+    // ---- inputs and secrets --------------------------------------------
+
+    fn inputs(&mut self, inputs: &[ast::Input]) -> Vec<plan::InputSpec> {
+        let mut out = Vec::new();
+        for input in inputs {
+            let ty = self.type_of(&input.ty);
+            self.declare(&input.name, Sym::Input(ty.clone()));
+            let default = input
+                .default
+                .as_ref()
+                .and_then(|lit| self.default_value(lit, &ty, &input.name));
+            out.push(plan::InputSpec {
+                name: input.name.node.clone(),
+                ty,
+                default,
+            });
+        }
+        out
+    }
+
+    fn type_of(&mut self, t: &crate::span::Spanned<TypeExpr>) -> Type {
+        match &t.node {
+            TypeExpr::String => Type::String,
+            TypeExpr::Int => Type::Int,
+            TypeExpr::Float => Type::Float,
+            TypeExpr::Bool => Type::Bool,
+            TypeExpr::Duration => Type::Duration,
+            TypeExpr::List(inner) => Type::List(Box::new(self.type_of(inner))),
+            TypeExpr::OneOf(values) => {
+                if values.is_empty() {
+                    self.diags.push(
+                        Diag::error("runbook::empty_one_of", "`one_of` needs at least one value")
+                            .label(t.span, "no values")
+                            .help("list the allowed values: `one_of [\"a\", \"b\"]`"),
+                    );
+                }
+                let mut seen: Vec<&str> = Vec::new();
+                for v in values {
+                    if seen.contains(&v.value.as_str()) {
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::duplicate_name",
+                                format!("\"{}\" is listed twice", v.value),
+                            )
+                            .label(v.span, "again here"),
+                        );
+                    }
+                    seen.push(&v.value);
+                }
+                Type::OneOf(values.iter().map(|s| s.value.clone()).collect())
+            }
+        }
+    }
+
+    /// A default must have the input's type (an int is accepted for a float).
+    fn default_value(&mut self, lit: &ast::Literal, ty: &Type, name: &ast::Ident) -> Option<Value> {
+        match conform(lit, ty) {
+            Ok(v) => Some(v),
+            Err((span, found)) => {
+                let mut d = Diag::error(
+                    "runbook::default_type",
+                    format!(
+                        "the default of input `{}` is a {found}, but the input is a {ty}",
+                        name.node
+                    ),
+                )
+                .label(span, format!("a {found}"));
+                d = match ty {
+                    Type::OneOf(allowed) => d.help(format!("use one of: {}", allowed.join(", "))),
+                    Type::Duration => d.help("write a duration such as `30s` or `5m`"),
+                    Type::String => d.help("put the value in double quotes"),
+                    _ => d.help(format!("write a {ty} value, or change the input's type")),
+                };
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn secrets(&mut self, secrets: &[ast::Secret]) -> Vec<plan::SecretSpec> {
+        let mut out = Vec::new();
+        for s in secrets {
+            self.declare(&s.name, Sym::Secret);
+            let source = match &s.source {
+                ast::SecretSource::Env(v) => {
+                    if v.value.is_empty() || v.value.contains(['=', '\0']) {
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::invalid_secret_source",
+                                "invalid environment variable name",
+                            )
+                            .label(v.span, "must be non-empty, without `=`"),
+                        );
+                    }
+                    plan::SecretSource::Env(v.value.clone())
+                }
+                ast::SecretSource::File(v) => {
+                    if v.value.is_empty() {
+                        self.diags.push(
+                            Diag::error("runbook::invalid_secret_source", "empty file path")
+                                .label(v.span, "give the path of the file holding the secret"),
+                        );
+                    }
+                    plan::SecretSource::File(v.value.clone())
+                }
+            };
+            out.push(plan::SecretSpec {
+                name: s.name.node.clone(),
+                source,
+            });
+        }
+        out
+    }
+
+    // ---- channels and checks -------------------------------------------
+
+    fn target(&mut self, t: &ast::Target) -> plan::Text {
+        let scope = Scope::default();
+        match t {
+            ast::Target::Literal(s) => self.text(s, Escape::Plain, &scope),
+            ast::Target::Name(n) => {
+                match self.globals.syms.get(&n.node) {
+                    Some((Sym::Secret, _)) | Some((Sym::Input(Type::String), _)) => {
+                        self.used.push(n.node.clone())
+                    }
+                    Some((other, _)) => {
+                        let what = other.describe();
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::type_mismatch",
+                                format!("`{}` is a {what}, not a URL", n.node),
+                            )
+                            .label(n.span, "expected a secret or a string input"),
+                        );
+                    }
+                    None => {
+                        let names: Vec<&str> =
+                            self.globals.syms.keys().map(String::as_str).collect();
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::unknown_name",
+                                format!("unknown name `{}`", n.node),
+                            )
+                            .label(n.span, "not a secret or input")
+                            .maybe_help(did_you_mean(&n.node, names)),
+                        );
+                    }
+                }
+                let is_secret = matches!(self.globals.syms.get(&n.node), Some((Sym::Secret, _)));
+                plan::Text {
+                    template: format!("{{{{{}}}}}", n.node),
+                    escape: Escape::Plain,
+                    secrets: if is_secret {
+                        vec![n.node.clone()]
+                    } else {
+                        vec![]
+                    },
+                    span: n.span,
+                }
+            }
+        }
+    }
+
+    fn headers(&mut self, headers: &[ast::Header], scope: &Scope) -> Vec<plan::Header> {
+        headers
+            .iter()
+            .map(|h| {
+                let name_ok = !h.name.value.is_empty()
+                    && h.name
+                        .value
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b':');
+                if !name_ok {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::invalid_header",
+                            format!("invalid header name \"{}\"", h.name.value),
+                        )
+                        .label(
+                            h.name.span,
+                            "header names are visible ASCII without `:` or spaces",
+                        ),
+                    );
+                }
+                plan::Header {
+                    name: h.name.value.clone(),
+                    value: self.text(&h.value, Escape::Plain, scope),
+                }
+            })
+            .collect()
+    }
+
+    fn channel(&mut self, ch: &ast::Channel) -> plan::ChannelSpec {
+        let kind = match &ch.kind {
+            ast::ChannelKind::Slack(t) => plan::ChannelKind::Slack {
+                url: self.target(t),
+            },
+            ast::ChannelKind::Webhook { target, headers } => {
+                let url = self.target(target);
+                let headers = self.headers(headers, &Scope::default());
+                plan::ChannelKind::Webhook { url, headers }
+            }
+            ast::ChannelKind::Console => plan::ChannelKind::Console,
+        };
+        plan::ChannelSpec {
+            name: ch.name.node.clone(),
+            kind,
+        }
+    }
+
+    fn http(&mut self, req: &ast::HttpRequest, scope: &Scope) -> plan::HttpRequest {
+        let url = self.text(&req.url, Escape::Url, scope);
+        self.url_shape(&req.url);
+        if let Some(t) = &req.timeout {
+            self.positive(t, "a request timeout");
+        }
+        plan::HttpRequest {
+            method: req.method.node.clone(),
+            url,
+            headers: self.headers(&req.headers, scope),
+            body: req.body.as_ref().map(|(kind, s)| {
+                let (kind, escape) = match kind {
+                    ast::BodyKind::Json => (plan::BodyKind::Json, Escape::Json),
+                    ast::BodyKind::Text => (plan::BodyKind::Text, Escape::Plain),
+                };
+                if kind == plan::BodyKind::Json {
+                    self.json_body_shape(s);
+                }
+                plan::Body {
+                    kind,
+                    text: self.text(s, escape, scope),
+                }
+            }),
+            timeout: req.timeout.as_ref().map(|t| t.node),
+        }
+    }
+
+    fn url_shape(&mut self, url: &ast::Str) {
+        let v = url.value.trim_start();
+        if !(v.starts_with("http://") || v.starts_with("https://") || v.starts_with("{{")) {
+            self.diags.push(
+                Diag::error(
+                    "runbook::invalid_url",
+                    "a URL must start with http:// or https://",
+                )
+                .label(url.span, "not an http(s) URL")
+                .help("write the full URL, e.g. \"https://api.example.com/healthz\""),
+            );
+        }
+    }
+
+    /// A `body json` must be JSON once its placeholders are filled in.
+    fn json_body_shape(&mut self, s: &ast::Str) {
+        let (found, _) = placeholders::scan(&s.value);
+        let mut probe = s.value.clone();
+        for p in found.iter().rev() {
+            // Placeholders sit inside JSON strings; stand in a plain word.
+            let open = s.value[..p.start].rfind("{{").unwrap_or(p.start);
+            let close = s.value[p.end..]
+                .find("}}")
+                .map(|i| p.end + i + 2)
+                .unwrap_or(p.end);
+            probe.replace_range(open..close, "x");
+        }
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&probe) {
+            self.diags.push(
+                Diag::error(
+                    "runbook::invalid_json_body",
+                    "the request body is not valid JSON",
+                )
+                .label(s.span, e.to_string())
+                .help("placeholders go inside JSON strings: {\"region\": \"{{region}}\"}"),
+            );
+        }
+    }
+
+    fn check(&mut self, c: &ast::Check) -> plan::CheckSpec {
+        let text_scope = Scope::default();
+        let (probe, kind) = match &c.probe.node {
+            ast::Probe::Http(req) => (plan::Probe::Http(self.http(req, &text_scope)), "http"),
+            ast::Probe::Promql(q) => (
+                plan::Probe::Promql {
+                    query: self.text(q, Escape::Plain, &text_scope),
+                },
+                "promql",
+            ),
+            ast::Probe::Shell(cmd) => (
+                plan::Probe::Shell {
+                    command: self.text(cmd, Escape::Shell, &text_scope),
+                },
+                "shell",
+            ),
+        };
+        if let ast::Probe::Http(req) = &c.probe.node {
+            if !matches!(req.method.node.as_str(), "GET" | "HEAD")
+                && req.effect.map(|e| e.node) != Some(EffectMark::Readonly)
+            {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::check_with_side_effect",
+                        format!(
+                            "check `{}` sends a {} request",
+                            c.name.node, req.method.node
+                        ),
+                    )
+                    .label(req.method.span, "checks must only read")
+                    .help("use `get` or `head`, or mark a read-only query API with `readonly`"),
+                );
+            }
+        }
+        if c.expects.is_empty() && kind != "shell" {
+            self.diags.push(
+                Diag::error(
+                    "runbook::check_without_expect",
+                    format!("check `{}` has no `expect`", c.name.node),
+                )
+                .label(c.name.span, "nothing decides pass or fail")
+                .help(if kind == "http" {
+                    "add e.g. `expect status == 200`"
+                } else {
+                    "add e.g. `expect value < 0.05`"
+                }),
+            );
+        }
+        let scope = Scope {
+            probe: Some(kind),
+            no_secrets: Some("expectations are logged with the values they read"),
+            ..Scope::default()
+        };
+        let expects = c
+            .expects
+            .iter()
+            .map(|e| self.lowering().condition(e, &scope))
+            .collect();
+        plan::CheckSpec {
+            name: c.name.node.clone(),
+            probe,
+            expects,
+            on_no_data: match c.on_no_data.map(|s| s.node) {
+                Some(ast::NoData::Pass) => plan::NoDataPolicy::Pass,
+                _ => plan::NoDataPolicy::Fail,
+            },
+            span: c.span,
+        }
+    }
+
+    // ---- steps and graph -------------------------------------------------
+
+    fn steps_to_nodes(&mut self, rb: &ast::Runbook) -> (Vec<plan::Node>, Vec<plan::Edge>) {
+        let mut nodes = Vec::new();
+        let mut edges = Vec::new();
+        let mut prev: Vec<String> = Vec::new();
+        let mut group = 0;
+        for (block_index, block) in rb.body.iter().enumerate() {
+            let (steps, g): (Vec<&ast::Step>, Option<usize>) = match block {
+                Block::Step(s) => (vec![s], None),
+                Block::Parallel { steps, .. } => {
+                    group += 1;
+                    (steps.iter().collect(), Some(group - 1))
+                }
+            };
+            let mut this_block = Vec::new();
+            for s in steps {
+                let mut node = self.step(s, block_index);
+                node.group = g;
+                node.deps = prev.clone();
+                for d in &prev {
+                    edges.push(plan::Edge {
+                        from: d.clone(),
+                        to: node.id.clone(),
+                    });
+                }
+                this_block.push(node.id.clone());
+                nodes.push(node);
+            }
+            if !this_block.is_empty() {
+                prev = this_block;
+            }
+        }
+        (nodes, edges)
+    }
+
+    fn step(&mut self, s: &ast::Step, block: usize) -> plan::Node {
+        for (what, first, again) in &s.repeated {
+            let what = if *what == "action" { "an action" } else { what };
+            self.diags.push(
+                Diag::error(
+                    "runbook::repeated_clause",
+                    format!("step `{}` has {what} written twice", s.name.node),
+                )
+                .label(*again, "again here")
+                .label(*first, "first here")
+                .help(if what == "an action" {
+                    "a step does one thing: split it into two steps"
+                } else {
+                    "keep one of them"
+                }),
+            );
+        }
+        let base = Scope {
+            block: Some(block),
+            checks: true,
+            captures: true,
+            no_secrets: Some("it is logged"),
+            ..Scope::default()
+        };
+        let when = s.when.as_ref().map(|w| {
+            let scope = Scope {
+                no_secrets: Some("conditions are logged with every value they read"),
+                ..base.clone()
+            };
+            self.lowering().condition(w, &scope)
+        });
+        let approval = s.approval.as_ref().map(|a| self.action(a, &base));
+        let action = s.action.as_ref().map(|a| self.action(a, &base));
+        let effect = s
+            .action
+            .as_ref()
+            .map(|a| effect_of(&a.node))
+            .unwrap_or(Effect::None);
+
+        if s.action.is_none() && s.verify.is_none() {
+            self.diags.push(
+                Diag::error(
+                    "runbook::empty_step",
+                    format!("step `{}` does nothing", s.name.node),
+                )
+                .label(s.name.span, "no action and no verify")
+                .help("add an action (`run`, `http`, `notify`, `approve`, `wait`) or a `verify`"),
+            );
+        }
+
+        let retry = match &s.retry {
+            None => plan::RetryPolicy::NONE,
+            Some(r) => {
+                if r.attempts.node == 0 || r.attempts.node > 100 {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::invalid_retry",
+                            format!("`retry {}` is out of range", r.attempts.node),
+                        )
+                        .label(r.attempts.span, "retries must be between 1 and 100")
+                        .help("`retry 3 backoff 5s exponential` tries up to 4 times"),
+                    );
+                }
+                plan::RetryPolicy {
+                    retries: r.attempts.node.min(100) as u32,
+                    backoff: r
+                        .backoff
+                        .as_ref()
+                        .map(|b| b.node)
+                        .unwrap_or(DEFAULT_BACKOFF),
+                    exponential: r.exponential,
+                }
+            }
+        };
+        if let Some(t) = &s.timeout {
+            self.positive(t, "a timeout");
+        }
+        let verify = s.verify.as_ref().map(|v| {
+            let scope = Scope {
+                own_capture: s.capture.as_ref().map(|c| c.name.node.clone()),
+                no_secrets: Some("conditions are logged with every value they read"),
+                ..base.clone()
+            };
+            self.verify(v, &scope, false)
+        });
+        let undo = s.undo.as_ref().map(|u| {
+            let effect_here = effect;
+            if matches!(effect_here, Effect::None | Effect::Read | Effect::Notify) {
+                let what = match effect_here {
+                    Effect::Read => "only reads",
+                    Effect::Notify => "only sends a message",
+                    _ => "changes nothing",
+                };
+                self.diags.push(
+                    Diag::error(
+                        "runbook::undo_without_effect",
+                        format!("step `{}` has an `undo`, but it {what}", s.name.node),
+                    )
+                    .label(u.span, "nothing to undo")
+                    .help("remove the `undo`, or mark the action as changing something"),
+                );
+            }
+            let scope = Scope {
+                own_capture: s.capture.as_ref().map(|c| c.name.node.clone()),
+                ..base.clone()
+            };
+            self.action(u, &scope)
+        });
+        let capture = s.capture.as_ref().map(|c| {
+            let ok = matches!(
+                s.action.as_ref().map(|a| &a.node),
+                Some(ast::Action::Run { .. }) | Some(ast::Action::Http(_))
+            );
+            if !ok {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::capture_without_output",
+                        format!(
+                            "step `{}` captures output, but its action has none",
+                            s.name.node
+                        ),
+                    )
+                    .label(c.span, "nothing to capture")
+                    .help("`capture` reads the output of a `run` command or an `http` response"),
+                );
+            }
+            plan::CaptureSpec {
+                format: match c.format {
+                    ast::CaptureFormat::Json => plan::CaptureFormat::Json,
+                    ast::CaptureFormat::Text => plan::CaptureFormat::Text,
+                },
+                name: c.name.node.clone(),
+            }
+        });
+        let continue_on_error = match &s.continue_on_error {
+            Some(v) => v.node,
+            None => effect == Effect::Notify,
+        };
+        plan::Node {
+            id: s.name.node.clone(),
+            group: None,
+            deps: Vec::new(),
+            when,
+            approval,
+            action,
+            effect,
+            retry,
+            timeout: s.timeout.as_ref().map(|t| t.node),
+            verify,
+            undo,
+            capture,
+            continue_on_error,
+            span: s.span,
+        }
+    }
+
+    fn positive(&mut self, d: &crate::span::Spanned<Duration>, what: &str) {
+        if d.node.is_zero() {
+            self.diags.push(
+                Diag::error(
+                    "runbook::zero_duration",
+                    format!("{what} of zero never lets anything finish"),
+                )
+                .label(d.span, "zero")
+                .help("give a positive duration such as `30s`"),
+            );
+        }
+    }
+
+    fn verify(
+        &mut self,
+        v: &ast::Verify,
+        scope: &Scope,
+        after_rollback: bool,
+    ) -> plan::VerifyPolicy {
+        let condition = self.lowering().condition(&v.condition, scope);
+        self.positive(&v.within, "a verify window");
+        let every = match &v.every {
+            Some(e) => {
+                self.positive(e, "a verify interval");
+                if e.node > v.within.node && !v.within.node.is_zero() {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::verify_interval",
+                            "the verify interval is longer than its window",
+                        )
+                        .label(e.span, "checks every this long")
+                        .label(v.within.span, "but gives up after this")
+                        .help(
+                            "use an interval shorter than the window, e.g. `within 10m every 30s`",
+                        ),
+                    );
+                }
+                e.node
+            }
+            None if after_rollback => (v.within.node / 10)
+                .max(Duration::from_secs(1))
+                .min(v.within.node),
+            None => v.within.node,
+        };
+        let consecutive = match &v.consecutive {
+            Some(c) if c.node == 0 => {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::invalid_consecutive",
+                        "`consecutive 0` can never be met",
+                    )
+                    .label(c.span, "must be at least 1"),
+                );
+                1
+            }
+            Some(c) => c.node.min(u32::MAX as u64) as u32,
+            None => 1,
+        };
+        plan::VerifyPolicy {
+            condition,
+            within: v.within.node,
+            every,
+            consecutive,
+        }
+    }
+
+    fn action(&mut self, a: &crate::span::Spanned<ast::Action>, scope: &Scope) -> plan::Action {
+        match &a.node {
+            ast::Action::Run { command, .. } => plan::Action::Shell {
+                command: self.text(command, Escape::Shell, scope),
+            },
+            ast::Action::Http(req) => plan::Action::Http(self.http(req, scope)),
+            ast::Action::Notify {
+                channel,
+                message,
+                args,
+            } => self.notify(channel, message, args, scope),
+            ast::Action::Approve { message, timeout } => {
+                if let Some(t) = timeout {
+                    self.positive(t, "an approval timeout");
+                }
+                let scope = Scope {
+                    no_secrets: Some("the approval message is shown to people"),
+                    ..scope.clone()
+                };
+                plan::Action::Approve {
+                    message: self.text(message, Escape::Plain, &scope),
+                    timeout: timeout.as_ref().map(|t| t.node),
+                }
+            }
+            ast::Action::Wait(d) => {
+                self.positive(d, "a wait");
+                plan::Action::Wait { duration: d.node }
+            }
+            ast::Action::For {
+                var,
+                list,
+                parallel,
+                max_failures,
+                body,
+            } => {
+                let list_scope = Scope {
+                    no_secrets: Some("the items of a fan-out are logged"),
+                    checks: false,
+                    ..scope.clone()
+                };
+                let (list_expr, ty) = self.lowering().expr(list, &list_scope);
+                let elem = match ty {
+                    Some(Type::List(e)) => *e,
+                    Some(Type::Json) | None => Type::Json,
+                    Some(other) => {
+                        self.diags.push(
+                            Diag::error("runbook::for_over_non_list", format!("`for` needs a list, but this is a {other}"))
+                                .label(list.span, format!("a {other}"))
+                                .help("declare the input as `list<string>` or write a list: `[\"a\", \"b\"]`"),
+                        );
+                        Type::Json
+                    }
+                };
+                if self.globals.syms.contains_key(&var.node) {
+                    self.diags.push(
+                        Diag::error("runbook::shadowed_name", format!("loop variable `{}` hides a runbook name", var.node))
+                            .label(var.span, "choose another name")
+                            .help("a loop variable must not reuse the name of an input, secret, check or capture"),
+                    );
+                }
+                if matches!(body.node, ast::Action::Approve { .. }) {
+                    self.diags.push(
+                        Diag::error("runbook::approve_in_for", "`approve` cannot be fanned out")
+                            .label(body.span, "ask once, in its own step before the fan-out"),
+                    );
+                }
+                if let Some(p) = parallel {
+                    if p.node == 0 {
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::invalid_parallel",
+                                "`parallel 0` would never run anything",
+                            )
+                            .label(p.span, "must be at least 1"),
+                        );
+                    }
+                }
+                let inner_scope = Scope {
+                    loop_var: Some((var.node.clone(), elem)),
+                    ..scope.clone()
+                };
+                plan::Action::ForEach {
+                    var: var.node.clone(),
+                    list: list_expr,
+                    parallel: parallel
+                        .as_ref()
+                        .map(|p| p.node.max(1) as usize)
+                        .unwrap_or(1),
+                    max_failures: max_failures.as_ref().map(|m| m.node as usize),
+                    body: Box::new(self.action(body, &inner_scope)),
+                }
+            }
+        }
+    }
+
+    fn notify(
+        &mut self,
+        channel: &ast::Ident,
+        message: &ast::NotifyMessage,
+        args: &[ast::NotifyArg],
+        scope: &Scope,
+    ) -> plan::Action {
+        if !self.channels.contains_key(&channel.node) {
+            let names: Vec<&str> = self.channels.keys().map(String::as_str).collect();
+            self.diags.push(
+                Diag::error(
+                    "runbook::unknown_channel",
+                    format!("unknown channel `{}`", channel.node),
+                )
+                .label(channel.span, "no channel by this name")
+                .maybe_help(did_you_mean(&channel.node, names).or_else(|| {
+                    Some("declare it: `channel NAME = slack URL | webhook URL | console`".into())
+                })),
+            );
+        }
+        self.used.push(format!("channel:{}", channel.node));
+        let text_scope = Scope {
+            no_secrets: Some("messages are posted and shown"),
+            ..scope.clone()
+        };
+        let mut arg_texts = IndexMap::new();
+        for a in args {
+            if arg_texts.contains_key(&a.name.node) {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::duplicate_name",
+                        format!("argument `{}` is given twice", a.name.node),
+                    )
+                    .label(a.name.span, "again here"),
+                );
+                continue;
+            }
+            let t = self.text(&a.value, Escape::Plain, &text_scope);
+            arg_texts.insert(a.name.node.clone(), t);
+        }
+        let with_args = Scope {
+            args: args.iter().map(|a| a.name.node.clone()).collect(),
+            ..text_scope
+        };
+        let (template, message) = match message {
+            ast::NotifyMessage::Inline(s) => (None, self.text(s, Escape::Plain, &with_args)),
+            ast::NotifyMessage::Template(name) => {
+                match self.templates.get(&name.node).cloned() {
+                    Some((_, text)) => {
+                        self.used.push(format!("template:{}", name.node));
+                        let before = self.diags.len();
+                        let t = self.text(&text, Escape::Plain, &with_args);
+                        // Point problems found through this use back at it.
+                        for d in &mut self.diags[before..] {
+                            d.labels.push((name.span, "used here".into()));
+                        }
+                        (Some(name.node.clone()), t)
+                    }
+                    None => {
+                        let names: Vec<&str> = self.templates.keys().map(String::as_str).collect();
+                        self.diags.push(
+                        Diag::error("runbook::unknown_template", format!("unknown template `{}`", name.node))
+                            .label(name.span, "no template by this name")
+                            .maybe_help(did_you_mean(&name.node, names).or_else(|| Some("write the message in quotes, or declare `template NAME = \"...\"`".into()))),
+                    );
+                        (
+                            Some(name.node.clone()),
+                            plan::Text {
+                                template: String::new(),
+                                escape: Escape::Plain,
+                                secrets: vec![],
+                                span: name.span,
+                            },
+                        )
+                    }
+                }
+            }
+        };
+        plan::Action::Notify {
+            channel: channel.node.clone(),
+            template,
+            message,
+            args: arg_texts,
+        }
+    }
+
+    fn handler(&mut self, h: Option<&ast::Handler>, scope: &Scope) -> Vec<plan::Action> {
+        let Some(h) = h else { return Vec::new() };
+        h.actions
+            .iter()
+            .map(|a| {
+                if matches!(a.node, ast::Action::Approve { .. }) {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::approve_in_handler",
+                            "`approve` cannot be used in a handler",
+                        )
+                        .label(a.span, "handlers run unattended after the run has ended")
+                        .help("handlers are for notifications and clean-up"),
+                    );
+                }
+                self.action(a, scope)
+            })
+            .collect()
+    }
+
+    // ---- lints -------------------------------------------------------------
+
+    fn lint_unused(&mut self, rb: &ast::Runbook) {
+        let used = |c: &Compiler, key: &str| c.used.iter().any(|u| u == key);
+        let mut warns = Vec::new();
+        for i in &rb.inputs {
+            if !used(self, &i.name.node) {
+                warns.push(("input", &i.name));
+            }
+        }
+        for s in &rb.secrets {
+            if !used(self, &s.name.node) {
+                warns.push(("secret", &s.name));
+            }
+        }
+        for c in &rb.checks {
+            if !used(self, &c.name.node) {
+                warns.push(("check", &c.name));
+            }
+        }
+        for t in &rb.templates {
+            if !used(self, &format!("template:{}", t.name.node)) {
+                warns.push(("template", &t.name));
+            }
+        }
+        for ch in &rb.channels {
+            if !used(self, &format!("channel:{}", ch.name.node)) {
+                warns.push(("channel", &ch.name));
+            }
+        }
+        for (what, name) in warns {
+            self.diags.push(
+                Diag::warning(
+                    "runbook::unused",
+                    format!("{what} `{}` is never used", name.node),
+                )
+                .label(name.span, "declared here")
+                .help(format!(
+                    "remove it, or use it (an unused {what} is often a misspelling elsewhere)"
+                )),
+            );
+        }
+        for block in &rb.body {
+            let steps: Vec<&ast::Step> = match block {
+                Block::Step(s) => vec![s],
+                Block::Parallel { steps, .. } => steps.iter().collect(),
+            };
+            for s in steps {
+                let Some(a) = &s.action else { continue };
+                if effect_of(&a.node) == Effect::Write && s.undo.is_none() {
+                    self.diags.push(
+                        Diag::warning("runbook::write_without_undo", format!("step `{}` changes something but has no `undo`", s.name.node))
+                            .label(a.span, "a write")
+                            .help("add `undo ACTION` so a failure later can roll it back, or mark the action `readonly` if it only reads"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn lint_irreversible(&mut self, nodes: &[plan::Node]) {
+        let mut approved = false;
+        for n in nodes {
+            if n.effect == Effect::Irreversible && !approved {
+                self.diags.push(
+                    Diag::warning(
+                        "runbook::irreversible_without_approve",
+                        format!(
+                            "step `{}` is irreversible and no approval comes before it",
+                            n.id
+                        ),
+                    )
+                    .label(n.span, "runs without a human saying yes")
+                    .help("add a step with `approve \"...\"` before it"),
+                );
+            }
+            if n.approval.is_some() || matches!(n.action, Some(plan::Action::Approve { .. })) {
+                approved = true;
+            }
+        }
+    }
+}
+
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+fn effect_of(a: &ast::Action) -> Effect {
+    match a {
+        ast::Action::Run { effect, .. } => match effect.map(|e| e.node) {
+            Some(EffectMark::Readonly) => Effect::Read,
+            Some(EffectMark::Irreversible) => Effect::Irreversible,
+            None => Effect::Write,
+        },
+        ast::Action::Http(req) => match req.effect.map(|e| e.node) {
+            Some(EffectMark::Readonly) => Effect::Read,
+            Some(EffectMark::Irreversible) => Effect::Irreversible,
+            None if matches!(req.method.node.as_str(), "GET" | "HEAD") => Effect::Read,
+            None => Effect::Write,
+        },
+        ast::Action::Notify { .. } => Effect::Notify,
+        ast::Action::Approve { .. } | ast::Action::Wait(_) => Effect::None,
+        ast::Action::For { body, .. } => effect_of(&body.node),
+    }
+}
+
+/// Converts a literal to a value of type `ty`, or says what it was instead.
+fn conform(lit: &ast::Literal, ty: &Type) -> Result<Value, (Span, String)> {
+    let found = |l: &ast::Literal| {
+        let mut sink = Vec::new();
+        let (_, t) = literal_value(l, &mut sink);
+        t.map(|t| t.to_string())
+            .unwrap_or_else(|| "mixed list".into())
+    };
+    match (ty, &lit.kind) {
+        (Type::String, LiteralKind::String(s)) => Ok(Value::String(s.clone())),
+        (Type::OneOf(allowed), LiteralKind::String(s)) => {
+            if allowed.contains(s) {
+                Ok(Value::String(s.clone()))
+            } else {
+                Err((lit.span, format!("\"{s}\", not one of the allowed values,")))
+            }
+        }
+        (Type::Int, LiteralKind::Int(i)) => Ok(Value::Int(*i)),
+        (Type::Float, LiteralKind::Float(f)) => Ok(Value::Float(*f)),
+        (Type::Float, LiteralKind::Int(i)) => Ok(Value::Float(*i as f64)),
+        (Type::Bool, LiteralKind::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Duration, LiteralKind::Duration(d)) => Ok(Value::Duration(*d)),
+        (Type::List(elem), LiteralKind::List(items)) => items
+            .iter()
+            .map(|i| conform(i, elem))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        _ => Err((lit.span, found(lit))),
+    }
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

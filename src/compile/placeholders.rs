@@ -1,0 +1,250 @@
+//! Finding the names a handlebars text reads, with their positions, so that
+//! each unknown name is reported at its own `{{...}}`.
+
+/// One name read by a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    /// Dotted path as written: `live.revision` -> `["live", "revision"]`.
+    pub path: Vec<String>,
+    /// Byte range of the name inside the text.
+    pub start: usize,
+    pub end: usize,
+    /// Only tested by `#if`/`#unless`: a missing value is allowed.
+    pub optional: bool,
+}
+
+/// Problems the scan itself finds (handlebars syntax is checked separately).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanError {
+    pub start: usize,
+    pub end: usize,
+    pub message: String,
+    pub help: &'static str,
+}
+
+/// Helpers handlebars provides in strict mode; their first word is not a name.
+const HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
+    "not", "len", "log",
+];
+
+pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    // Inside `#each`/`#with` the context changes to an element we cannot
+    // know at compile time; names there are checked at run time.
+    let mut context_depth = 0usize;
+    let mut block_stack: Vec<String> = Vec::new();
+    // Names tested by enclosing `#if` blocks: reading them inside is safe.
+    let mut guards: Vec<Option<String>> = Vec::new();
+    let mut pos = 0;
+    while let Some(open) = text[pos..].find("{{") {
+        let open = pos + open;
+        // `\{{` is handlebars' escape for literal braces.
+        if open > 0 && text.as_bytes()[open - 1] == b'\\' {
+            pos = open + 2;
+            continue;
+        }
+        let Some(close) = text[open..].find("}}") else {
+            break; // handlebars' own parser reports the unclosed expression
+        };
+        let close = open + close;
+        pos = close + 2;
+        let mut inner_start = open + 2;
+        let mut inner_end = close;
+        let bytes = text.as_bytes();
+        while inner_start < inner_end && matches!(bytes[inner_start], b'{' | b'~' | b'&') {
+            inner_start += 1;
+        }
+        while inner_end > inner_start && matches!(bytes[inner_end - 1], b'}' | b'~') {
+            inner_end -= 1;
+        }
+        if text.get(pos..).is_some_and(|r| r.starts_with('}')) {
+            pos += 1; // closing brace of a triple stash
+        }
+        let inner = &text[inner_start..inner_end];
+        let trimmed = inner.trim_start();
+        let lead = inner_start + (inner.len() - trimmed.len());
+        if trimmed == "else" || trimmed.starts_with('^') {
+            // The else branch runs when the guard is false.
+            if let Some(g) = guards.last_mut() {
+                *g = None;
+            }
+            continue;
+        }
+        if trimmed.starts_with('!') || trimmed.is_empty() {
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix('/') {
+            let name = rest.trim();
+            guards.pop();
+            if let Some(top) = block_stack.pop() {
+                if (top == "each" || top == "with") && context_depth > 0 {
+                    context_depth -= 1;
+                }
+            }
+            let _ = name;
+            continue;
+        }
+        if trimmed.starts_with('>') {
+            errors.push(ScanError {
+                start: open,
+                end: close + 2,
+                message: "partials (`{{> name}}`) are not supported".into(),
+                help: "declare a `template` and use it from `notify` instead",
+            });
+            continue;
+        }
+        let (is_block, body, body_start) = match trimmed.strip_prefix('#') {
+            Some(b) => (true, b, lead + 1),
+            None => (false, trimmed, lead),
+        };
+        let words = words(body, body_start);
+        let Some((first, _, _)) = words.first() else {
+            continue;
+        };
+        let helper = if is_block || (words.len() > 1 && HELPERS.contains(&first.as_str())) {
+            Some(first.clone())
+        } else {
+            None
+        };
+        if is_block {
+            block_stack.push(first.clone());
+            let guard = (first == "if")
+                .then(|| words.get(1).map(|w| w.0.clone()))
+                .flatten();
+            guards.push(guard);
+        }
+        let optional = matches!(helper.as_deref(), Some("if") | Some("unless"));
+        let args: &[(String, usize, usize)] = if helper.is_some() {
+            &words[1..]
+        } else {
+            &words[..]
+        };
+        if context_depth == 0 {
+            for (w, s, e) in args {
+                if let Some(path) = as_path(w) {
+                    let guarded = guards.iter().flatten().any(|g| g == w);
+                    found.push(Placeholder {
+                        path,
+                        start: *s,
+                        end: *e,
+                        optional: optional || guarded,
+                    });
+                }
+            }
+        }
+        if matches!(helper.as_deref(), Some("each") | Some("with")) {
+            context_depth += 1;
+        }
+    }
+    (found, errors)
+}
+
+/// Splits an expression body into words, skipping quoted strings and
+/// parentheses and keeping the value of `key=value` pairs.
+fn words(body: &str, base: usize) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() || c == b'(' || c == b')' || c == b'=' {
+            i += 1;
+            continue;
+        }
+        if c == b'"' || c == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != c {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len()
+            && !(bytes[i].is_ascii_whitespace() || matches!(bytes[i], b'(' | b')' | b'='))
+        {
+            i += 1;
+        }
+        // `key=value`: the key is not a name.
+        if i < bytes.len() && bytes[i] == b'=' {
+            continue;
+        }
+        out.push((body[start..i].to_string(), base + start, base + i));
+    }
+    out
+}
+
+/// A word that names a value: `x`, `x.y`. Not literals, `this`, `@index`,
+/// `../x` or `[0]` segments (those are resolved at run time).
+fn as_path(word: &str) -> Option<Vec<String>> {
+    if word.is_empty()
+        || matches!(word, "true" | "false" | "null" | "this" | "else")
+        || word.starts_with('@')
+        || word.starts_with("this")
+        || word.starts_with("..")
+        || word.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+    {
+        return None;
+    }
+    let parts: Vec<String> = word.split('.').map(str::to_string).collect();
+    let root_ok = parts.first().is_some_and(|p| {
+        p.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    root_ok.then_some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(t: &str) -> Vec<(String, bool)> {
+        scan(t)
+            .0
+            .into_iter()
+            .map(|p| (p.path.join("."), p.optional))
+            .collect()
+    }
+
+    #[test]
+    fn finds_names_with_positions() {
+        let (p, _) = scan("a {{service}} b {{ live.revision }}");
+        assert_eq!(p[0].path, vec!["service"]);
+        assert_eq!(
+            &"a {{service}} b {{ live.revision }}"[p[1].start..p[1].end],
+            "live.revision"
+        );
+    }
+
+    #[test]
+    fn if_arguments_are_optional_and_helpers_are_not_names() {
+        assert_eq!(
+            names("{{#if detail}}{{detail}}{{/if}}{{#if (eq a \"x\")}}y{{/if}}"),
+            vec![
+                ("detail".into(), true),
+                ("detail".into(), true),
+                ("a".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn each_bodies_are_left_to_run_time() {
+        assert_eq!(
+            names("{{#each regions}}{{this}} {{name}}{{/each}}{{x}}"),
+            vec![("regions".into(), false), ("x".into(), false)]
+        );
+    }
+
+    #[test]
+    fn comments_escapes_and_triple_stash() {
+        assert_eq!(
+            names("{{! no }} \\{{literal}} {{{raw}}} {{~trim~}}"),
+            vec![("raw".into(), false), ("trim".into(), false)]
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! What a name can refer to at a given place in a runbook.
+
+use crate::ast::CaptureFormat;
+use crate::plan::{RefRoot, Type};
+use crate::span::Span;
+use indexmap::IndexMap;
+
+/// A runbook-level name.
+#[derive(Debug, Clone)]
+pub enum Sym {
+    Input(Type),
+    Secret,
+    Check,
+    Capture {
+        format: CaptureFormat,
+        /// Index of the top-level block that sets it.
+        block: usize,
+        step: String,
+    },
+}
+
+impl Sym {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Sym::Input(_) => "input",
+            Sym::Secret => "secret",
+            Sym::Check => "check",
+            Sym::Capture { .. } => "capture",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Globals {
+    pub syms: IndexMap<String, (Sym, Span)>,
+}
+
+/// The probe observations a check's `expect` can read.
+pub fn probe_vars(kind: &str) -> &'static [(&'static str, fn() -> Type)] {
+    match kind {
+        "http" => &[
+            ("status", || Type::Int),
+            ("elapsed", || Type::Duration),
+            ("body", || Type::String),
+            ("json", || Type::Json),
+        ],
+        "promql" => &[("value", || Type::Float)],
+        _ => &[
+            ("exit", || Type::Int),
+            ("stdout", || Type::String),
+            ("stderr", || Type::String),
+            ("elapsed", || Type::Duration),
+        ],
+    }
+}
+
+/// Where a condition or text is, and so what it may read.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Block of the step being compiled: captures of earlier blocks are
+    /// visible. `None`: outside steps (handlers see every capture).
+    pub block: Option<usize>,
+    /// The step's own capture is visible (in its `verify` and `undo`).
+    pub own_capture: Option<String>,
+    pub loop_var: Option<(String, Type)>,
+    pub args: Vec<String>,
+    /// `Some(kind)` inside a check's `expect`.
+    pub probe: Option<&'static str>,
+    pub failure: bool,
+    pub checks: bool,
+    pub captures: bool,
+    /// `None`: secrets may be read here (the text is sent, not shown).
+    /// `Some(why)`: they may not, and why.
+    pub no_secrets: Option<&'static str>,
+}
+
+pub enum Resolved {
+    Found(RefRoot, Type),
+    /// The name exists but may not be used here; the message says why.
+    NotHere(String, Option<String>),
+    Unknown,
+}
+
+pub const RUN_FIELDS: &[&str] = &["id", "runbook", "mode", "started"];
+pub const FAILURE_FIELDS: &[&str] = &["step", "reason"];
+
+impl Scope {
+    pub fn resolve(&self, globals: &Globals, name: &str) -> Resolved {
+        if let Some(kind) = self.probe {
+            if let Some((_, t)) = probe_vars(kind).iter().find(|(n, _)| *n == name) {
+                return Resolved::Found(RefRoot::Probe, t());
+            }
+        }
+        if let Some((v, t)) = &self.loop_var {
+            if v == name {
+                return Resolved::Found(RefRoot::LoopVar, t.clone());
+            }
+        }
+        if self.args.iter().any(|a| a == name) {
+            return Resolved::Found(RefRoot::LoopVar, Type::String);
+        }
+        if name == "run" {
+            return Resolved::Found(RefRoot::Run, Type::Json);
+        }
+        if name == "failure" {
+            if self.failure {
+                return Resolved::Found(RefRoot::Failure, Type::Json);
+            }
+            return Resolved::NotHere(
+                "`failure` is only set in `on failure` handlers".into(),
+                Some("move this into `on failure { ... }`".into()),
+            );
+        }
+        let Some((sym, _)) = globals.syms.get(name) else {
+            return Resolved::Unknown;
+        };
+        match sym {
+            Sym::Input(t) => Resolved::Found(RefRoot::Input, t.clone()),
+            Sym::Secret => match self.no_secrets {
+                None => Resolved::Found(RefRoot::Input, Type::Secret),
+                Some(why) => Resolved::NotHere(
+                    format!("secret `{name}` cannot be used here: {why}"),
+                    Some("secrets may only appear in URLs, headers, request bodies and commands, which are sent but never logged".into()),
+                ),
+            },
+            Sym::Check => {
+                if self.checks {
+                    Resolved::Found(RefRoot::Check, Type::Bool)
+                } else {
+                    Resolved::NotHere(
+                        format!("check `{name}` cannot be read here"),
+                        Some("checks are conditions: use them in `when`, `verify` or `after rollback verify`".into()),
+                    )
+                }
+            }
+            Sym::Capture { format, block, step } => {
+                let ty = match format {
+                    CaptureFormat::Json => Type::Json,
+                    CaptureFormat::Text => Type::String,
+                };
+                if !self.captures {
+                    return Resolved::NotHere(
+                        format!("capture `{name}` cannot be read here"),
+                        Some("checks run independently of steps: pass what they need as inputs".into()),
+                    );
+                }
+                let visible = match self.block {
+                    None => true,
+                    Some(b) => *block < b || self.own_capture.as_deref() == Some(name),
+                };
+                if visible {
+                    Resolved::Found(RefRoot::Capture, ty)
+                } else {
+                    Resolved::NotHere(
+                        format!("capture `{name}` is not set yet here"),
+                        Some(format!("`{name}` is set by step `{step}`, which does not finish before this point; read it in a later step")),
+                    )
+                }
+            }
+        }
+    }
+
+    /// Every name visible here, for "did you mean".
+    pub fn visible_names<'a>(&'a self, globals: &'a Globals) -> Vec<&'a str> {
+        let mut v: Vec<&str> = globals.syms.keys().map(String::as_str).collect();
+        if let Some((n, _)) = &self.loop_var {
+            v.push(n);
+        }
+        v.extend(self.args.iter().map(String::as_str));
+        if let Some(kind) = self.probe {
+            v.extend(probe_vars(kind).iter().map(|(n, _)| *n));
+        }
+        v
+    }
+}

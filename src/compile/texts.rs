@@ -1,0 +1,131 @@
+//! Texts (commands, URLs, messages, templates): handlebars syntax is checked
+//! and every `{{name}}` must resolve where the text is used.
+
+use super::placeholders;
+use super::scope::{Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::Compiler;
+use crate::ast;
+use crate::diagnostics::{did_you_mean, Diag};
+use crate::plan::{self, Escape, RefRoot, Type};
+
+impl Compiler<'_> {
+    pub(super) fn text(&mut self, s: &ast::Str, escape: Escape, scope: &Scope) -> plan::Text {
+        let mut secrets: Vec<String> = Vec::new();
+        if let Err(e) = handlebars::Template::compile(&s.value) {
+            let at = e
+                .pos()
+                .and_then(|(line, col)| offset_of(&s.value, line, col))
+                .map(|o| s.sub_span(o, (o + 1).min(s.value.len())))
+                .unwrap_or(s.span);
+            self.diags.push(
+                Diag::error("runbook::invalid_template", format!("invalid template: {}", e.reason()))
+                    .label(at, "here")
+                    .help("placeholders are `{{name}}`; blocks are `{{#if x}}...{{/if}}`; write `\\\\{{` for literal braces"),
+            );
+        }
+        let (found, scan_errors) = placeholders::scan(&s.value);
+        for e in scan_errors {
+            self.diags.push(
+                Diag::error("runbook::invalid_template", e.message)
+                    .label(s.sub_span(e.start, e.end), "here")
+                    .help(e.help),
+            );
+        }
+        for p in found {
+            let span = s.sub_span(p.start, p.end);
+            let Some(root) = p.path.first() else { continue };
+            match scope.resolve(&self.globals, root) {
+                Resolved::Found(kind, ty) => {
+                    self.used.push(root.clone());
+                    if ty == Type::Secret && !secrets.contains(root) {
+                        secrets.push(root.clone());
+                    }
+                    let allowed: Option<&[&str]> = match kind {
+                        RefRoot::Run => Some(RUN_FIELDS),
+                        RefRoot::Failure => Some(FAILURE_FIELDS),
+                        _ => None,
+                    };
+                    if let Some(allowed) = allowed {
+                        let field = p.path.get(1).map(String::as_str).unwrap_or("");
+                        if !allowed.contains(&field) || p.path.len() > 2 {
+                            self.diags.push(
+                                Diag::error(
+                                    "runbook::unknown_field",
+                                    format!("`{}` has no field `{field}`", root),
+                                )
+                                .label(span, format!("known fields: {}", allowed.join(", ")))
+                                .maybe_help(did_you_mean(field, allowed.iter().copied())),
+                            );
+                        }
+                    } else if p.path.len() > 1 && !matches!(ty, Type::Json | Type::List(_)) {
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::unknown_field",
+                                format!("`{root}` is a {ty}; it has no field `{}`", p.path[1]),
+                            )
+                            .label(span, "no such field")
+                            .help("only JSON values (`capture json`) have fields"),
+                        );
+                    }
+                    if kind == RefRoot::Check {
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::check_in_text",
+                                format!("check `{root}` cannot be placed in text"),
+                            )
+                            .label(span, "a check is a condition, not a value")
+                            .help("use it in `when` or `verify`"),
+                        );
+                    }
+                }
+                Resolved::NotHere(msg, help) => {
+                    if !p.optional {
+                        self.diags.push(
+                            Diag::error("runbook::not_in_scope", msg)
+                                .label(span, "not available here")
+                                .maybe_help(help),
+                        );
+                    }
+                }
+                Resolved::Unknown => {
+                    if !p.optional {
+                        let names = scope.visible_names(&self.globals);
+                        let mut help = did_you_mean(root, names.iter().copied());
+                        if help.is_none() && !scope.args.is_empty() {
+                            help = Some(format!("this message can read its arguments ({}), inputs, secrets where sent, captures and built-ins", scope.args.join(", ")));
+                        }
+                        self.diags.push(
+                            Diag::error("runbook::unknown_name", format!("unknown name `{root}` in template"))
+                                .label(span, "not an input, secret, capture, loop variable, argument or built-in")
+                                .maybe_help(help.or_else(|| Some("declare it as an `input`, or fix the spelling".into()))),
+                        );
+                    }
+                }
+            }
+        }
+        plan::Text {
+            template: s.value.clone(),
+            escape,
+            secrets,
+            span: s.span,
+        }
+    }
+}
+
+/// Byte offset of a 1-based line / column (handlebars counts columns from 1
+/// in characters; it sometimes reports one past the end).
+fn offset_of(text: &str, line: usize, col: usize) -> Option<usize> {
+    let mut start = 0;
+    for (i, l) in text.split('\n').enumerate() {
+        if i + 1 == line {
+            let within = l
+                .char_indices()
+                .nth(col.saturating_sub(1))
+                .map(|(b, _)| b)
+                .unwrap_or(l.len());
+            return Some((start + within).min(text.len().saturating_sub(1)));
+        }
+        start += l.len() + 1;
+    }
+    None
+}

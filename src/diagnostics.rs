@@ -1,0 +1,219 @@
+//! Compile diagnostics: what is wrong, where, and how to fix it.
+//!
+//! Passes return `Vec<Diag>` so that every problem in a file is reported at
+//! once. A [`Report`] pairs them with the source for miette's renderer and
+//! for the machine-readable JSON form.
+
+use crate::source::Source;
+use crate::span::{line_col, Span};
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diag {
+    pub level: Level,
+    /// Stable code, e.g. `runbook::unknown_name`.
+    pub code: &'static str,
+    pub message: String,
+    pub labels: Vec<(Span, String)>,
+    pub help: Option<String>,
+}
+
+impl Diag {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Diag {
+            level: Level::Error,
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Diag {
+            level: Level::Warning,
+            ..Diag::error(code, message)
+        }
+    }
+
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push((span, text.into()));
+        self
+    }
+
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+
+    pub fn maybe_help(self, text: Option<String>) -> Self {
+        match text {
+            Some(t) => self.help(t),
+            None => self,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.level == Level::Error
+    }
+
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.first().map(|(s, _)| *s)
+    }
+}
+
+/// "did you mean `x`?" when a known name is close to what was written.
+pub fn did_you_mean<'a>(written: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for k in known {
+        let score = strsim::jaro_winkler(written, k);
+        if score > 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, k));
+        }
+    }
+    best.map(|(_, k)| format!("did you mean `{k}`?"))
+}
+
+/// One diagnostic bound to its source, renderable by miette.
+#[derive(Debug)]
+pub struct Rendered {
+    pub diag: Diag,
+    pub source: NamedSource<String>,
+}
+
+impl fmt::Display for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for Rendered {}
+
+impl Diagnostic for Rendered {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diag.code))
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Some(match self.diag.level {
+            Level::Error => Severity::Error,
+            Level::Warning => Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.diag.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.diag.labels.iter().map(|(s, t)| {
+            LabeledSpan::new_with_span(Some(t.clone()), *s)
+        })))
+    }
+}
+
+/// All diagnostics of one file.
+#[derive(Debug)]
+pub struct Report {
+    pub source: Source,
+    pub diags: Vec<Diag>,
+}
+
+/// The machine-readable form of one diagnostic (`check --format json`).
+#[derive(Debug, Serialize)]
+pub struct JsonDiag {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    pub severity: Level,
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Report {
+    pub fn new(source: Source, mut diags: Vec<Diag>) -> Self {
+        // Errors first, then by position, so output is stable.
+        diags.sort_by_key(|d| (d.level != Level::Error, d.primary_span().map(|s| s.start)));
+        Report { source, diags }
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diag::is_error)
+    }
+
+    pub fn errors(&self) -> usize {
+        self.diags.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diags.len() - self.errors()
+    }
+
+    pub fn rendered(&self) -> impl Iterator<Item = Rendered> + '_ {
+        self.diags.iter().map(|d| Rendered {
+            diag: d.clone(),
+            source: NamedSource::new(self.source.name.clone(), self.source.text.clone()),
+        })
+    }
+
+    /// Renders every diagnostic with miette's graphical handler.
+    pub fn render(&self, color: bool) -> String {
+        let theme = if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+        let mut out = String::new();
+        for r in self.rendered() {
+            // Writing into a String cannot fail.
+            let _ = handler.render_report(&mut out, &r);
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> Vec<JsonDiag> {
+        self.diags
+            .iter()
+            .map(|d| {
+                let span = d.primary_span().unwrap_or_default();
+                let (line, column) = line_col(&self.source.text, span.start);
+                let (end_line, end_column) = line_col(&self.source.text, span.end);
+                JsonDiag {
+                    file: self.source.name.clone(),
+                    line,
+                    column,
+                    end_line,
+                    end_column,
+                    severity: d.level,
+                    code: d.code,
+                    message: d.message.clone(),
+                    help: d.help.clone(),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,513 @@
+//! The compiled step graph: what the executor runs, unchanged.
+//!
+//! Everything here is plain data (serializable to JSON) so that `runbook
+//! graph`, `runbook plan`, the executor, drills and resume all read the same
+//! thing. Names are resolved and types checked before a `Graph` exists; the
+//! executor never looks at the source again.
+
+use crate::span::Span;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub use crate::ast::BinOp;
+
+/// Version of the serialized graph format.
+pub const GRAPH_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub format: u32,
+    pub runbook: String,
+    pub title: Option<String>,
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    /// The lock key template; defaults to the runbook's name.
+    pub lock: Text,
+    /// SHA-256 of the source text, hex: resume refuses a changed runbook.
+    pub source_sha256: String,
+    pub inputs: Vec<InputSpec>,
+    pub secrets: Vec<SecretSpec>,
+    pub channels: Vec<ChannelSpec>,
+    pub checks: Vec<CheckSpec>,
+    /// Nodes in the order they were written (a topological order of `edges`).
+    pub nodes: Vec<Node>,
+    /// `from` must finish before `to` may start.
+    pub edges: Vec<Edge>,
+    pub on_failure: Vec<Action>,
+    pub on_success: Vec<Action>,
+    pub after_rollback: Option<VerifyPolicy>,
+}
+
+impl Graph {
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn check(&self, name: &str) -> Option<&CheckSpec> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&ChannelSpec> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn secret(&self, name: &str) -> Option<&SecretSpec> {
+        self.secrets.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+}
+
+/// A handlebars template, checked at compile time, rendered at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Text {
+    pub template: String,
+    /// How substituted values are escaped where this text is used.
+    pub escape: Escape,
+    /// Secrets this text reads: rendered for sending, masked (`***`) for
+    /// anything that is logged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Escape {
+    /// Each value becomes one shell word (quoted).
+    Shell,
+    /// Values are percent-encoded.
+    Url,
+    /// Values are escaped for the inside of a JSON string.
+    Json,
+    /// Values are inserted as they are (chat text, headers, messages).
+    Plain,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "of")]
+pub enum Type {
+    String,
+    Int,
+    Float,
+    Bool,
+    Duration,
+    List(Box<Type>),
+    OneOf(Vec<String>),
+    /// A secret's value: can be sent, never shown.
+    Secret,
+    /// Parsed JSON (a `capture json`, an HTTP body): checked at run time.
+    Json,
+}
+
+impl std::fmt::Display for Type {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Type::String => f.write_str("string"),
+            Type::Int => f.write_str("int"),
+            Type::Float => f.write_str("float"),
+            Type::Bool => f.write_str("bool"),
+            Type::Duration => f.write_str("duration"),
+            Type::List(t) => write!(f, "list<{t}>"),
+            Type::OneOf(v) => {
+                let v: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+                write!(f, "one_of [{}]", v.join(", "))
+            }
+            Type::Secret => f.write_str("secret"),
+            Type::Json => f.write_str("json"),
+        }
+    }
+}
+
+/// A run-time value: an input, a literal, a capture, a check result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    Duration(#[serde(with = "duration_tagged")] Duration),
+    List(Vec<Value>),
+    Json(serde_json::Value),
+}
+
+mod duration_tagged {
+    //! Durations serialize as `{"duration": "1m 30s"}` so that they stay
+    //! distinct from strings when a graph is read back.
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    #[derive(Serialize, Deserialize)]
+    struct Tagged {
+        duration: String,
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        Tagged {
+            duration: humantime::format_duration(*d).to_string(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let t = Tagged::deserialize(d)?;
+        humantime::parse_duration(&t.duration).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Durations in the graph serialize as human strings ("2m", "800ms").
+pub mod dur {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            let s = Option::<String>::deserialize(d)?;
+            s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: Type,
+    /// `None`: the input is required.
+    pub default: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    Env(String),
+    File(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    pub name: String,
+    pub source: SecretSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ChannelKind {
+    Slack { url: Text },
+    Webhook { url: Text, headers: Vec<Header> },
+    Console,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelSpec {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: ChannelKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub name: String,
+    pub value: Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyKind {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// Upper case: GET, HEAD, POST, PUT, PATCH, DELETE.
+    pub method: String,
+    pub url: Text,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<Header>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
+    #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    pub kind: BodyKind,
+    pub text: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Probe {
+    Http(HttpRequest),
+    Promql { query: Text },
+    Shell { command: Text },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoDataPolicy {
+    Fail,
+    Pass,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckSpec {
+    pub name: String,
+    pub probe: Probe,
+    /// All must hold for the check to pass. Paths in them with
+    /// `RefRoot::Probe` read the probe's observation (status, elapsed, body,
+    /// json, value, exit, stdout, stderr).
+    pub expects: Vec<Expr>,
+    pub on_no_data: NoDataPolicy,
+    pub span: Span,
+}
+
+/// What an action does to the world. Dry runs and drills rely on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Waits, approvals, verify-only steps.
+    None,
+    /// Reads the world: `http get`, `promql`, `run ... readonly`.
+    Read,
+    /// Sends a message; cannot be undone and never rolls anything back.
+    Notify,
+    /// Changes the world; should have an `undo`.
+    Write,
+    /// Changes the world for good (declared `irreversible`).
+    Irreversible,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Action {
+    Shell {
+        command: Text,
+    },
+    Http(HttpRequest),
+    Notify {
+        channel: String,
+        /// The named template used, if any (for reports).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<String>,
+        message: Text,
+        /// Rendered first, then visible to `message` by name.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        args: IndexMap<String, Text>,
+    },
+    Approve {
+        message: Text,
+        #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
+        timeout: Option<Duration>,
+    },
+    Wait {
+        #[serde(with = "dur")]
+        duration: Duration,
+    },
+    ForEach {
+        var: String,
+        list: Expr,
+        /// At most this many items at once (1: one after another).
+        parallel: usize,
+        /// Items that may fail before the action fails; `None`: any failure
+        /// fails the action once every started item has finished.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_failures: Option<usize>,
+        body: Box<Action>,
+    },
+}
+
+impl Action {
+    /// Short name of the adapter that performs this action.
+    pub fn adapter(&self) -> &'static str {
+        match self {
+            Action::Shell { .. } => "shell",
+            Action::Http(_) => "http",
+            Action::Notify { .. } => "notify",
+            Action::Approve { .. } => "approve",
+            Action::Wait { .. } => "wait",
+            Action::ForEach { body, .. } => body.adapter(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Further attempts after the first (`retry 3`: up to 4 attempts).
+    pub retries: u32,
+    #[serde(with = "dur")]
+    pub backoff: Duration,
+    pub exponential: bool,
+}
+
+impl RetryPolicy {
+    pub const NONE: RetryPolicy = RetryPolicy {
+        retries: 0,
+        backoff: Duration::ZERO,
+        exponential: false,
+    };
+
+    /// Delay before attempt `attempt` (1-based; attempt 2 is the first retry).
+    pub fn delay_before(&self, attempt: u32) -> Duration {
+        if attempt <= 1 {
+            return Duration::ZERO;
+        }
+        if self.exponential {
+            let factor = 1u32
+                .checked_shl(attempt.saturating_sub(2))
+                .unwrap_or(u32::MAX);
+            self.backoff.saturating_mul(factor)
+        } else {
+            self.backoff
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyPolicy {
+    pub condition: Expr,
+    #[serde(with = "dur")]
+    pub within: Duration,
+    #[serde(with = "dur")]
+    pub every: Duration,
+    /// Passes in a row required.
+    pub consecutive: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureSpec {
+    pub format: CaptureFormat,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// The step's name, unique in the runbook.
+    pub id: String,
+    /// Index of the `parallel { }` group the step belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<usize>,
+    /// Nodes that must finish (or be skipped) first.
+    pub deps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expr>,
+    /// An approval gate (`approve "..."` written beside the action): asked
+    /// before the action runs; always `Action::Approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Action>,
+    /// `None` for a verify-only step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    pub effect: Effect,
+    pub retry: RetryPolicy,
+    #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureSpec>,
+    /// A failure is recorded and the run goes on (`on_error continue`;
+    /// the default for notify steps).
+    pub continue_on_error: bool,
+    pub span: Span,
+}
+
+/// A condition, with its source text for the decision log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expr {
+    pub text: String,
+    #[serde(flatten)]
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "expr")]
+pub enum ExprKind {
+    Literal {
+        value: Value,
+    },
+    Ref(Ref),
+    Not {
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+}
+
+/// What a name in a condition refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefRoot {
+    Input,
+    Capture,
+    /// A check: evaluated (probed) when the condition is.
+    Check,
+    LoopVar,
+    /// `run.id`, `run.runbook`, `run.mode`.
+    Run,
+    /// `failure.step`, `failure.reason` (in `on failure`).
+    Failure,
+    /// Inside a check's `expect`: the probe's observation.
+    Probe,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ref {
+    pub root: RefRoot,
+    pub name: String,
+    /// Fields read below the root (`live.revision` -> `["revision"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+}
+
+impl Ref {
+    /// `live.revision`
+    pub fn dotted(&self) -> String {
+        let mut s = self.name.clone();
+        for p in &self.path {
+            s.push('.');
+            s.push_str(p);
+        }
+        s
+    }
+}

@@ -1,0 +1,1147 @@
+//! pest pairs -> AST. The grammar has already accepted the shape; this pass
+//! converts literals (numbers, durations, escapes) and records clauses that
+//! are written twice, collecting every error instead of stopping at one.
+
+use super::strings;
+use super::Rule;
+use crate::ast::*;
+use crate::diagnostics::Diag;
+use crate::span::{Span, Spanned};
+use pest::iterators::Pair;
+use std::time::Duration;
+
+type P<'i> = Pair<'i, Rule>;
+
+struct Builder {
+    errors: Vec<Diag>,
+}
+
+pub fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
+    let mut b = Builder { errors: Vec::new() };
+    let rb = pair
+        .into_inner()
+        .find(|p| p.as_rule() == Rule::runbook)
+        .map(|p| b.runbook(p));
+    match rb {
+        Some(rb) => Ok((rb, b.errors)),
+        None => Err(vec![Diag::error(
+            "runbook::syntax",
+            "no runbook block found",
+        )]),
+    }
+}
+
+fn span(p: &P<'_>) -> Span {
+    p.as_span().into()
+}
+
+fn ident(p: P<'_>) -> Ident {
+    Spanned::new(p.as_str().to_string(), span(&p))
+}
+
+/// Sets a clause that may appear once, remembering a repetition.
+fn once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    what: &'static str,
+    at: Span,
+    seen: &mut Vec<(&'static str, Span)>,
+    repeated: &mut Vec<(&'static str, Span, Span)>,
+) {
+    if slot.is_some() {
+        if let Some((_, first)) = seen.iter().find(|(w, _)| *w == what) {
+            repeated.push((what, *first, at));
+        }
+        return;
+    }
+    seen.push((what, at));
+    *slot = Some(value);
+}
+
+impl Builder {
+    fn str(&mut self, p: P<'_>) -> Str {
+        // `string` wraps one of the two string rules.
+        let inner = if p.as_rule() == Rule::string {
+            p.into_inner().next()
+        } else {
+            Some(p)
+        };
+        match inner {
+            Some(p) => strings::string(p.as_str(), p.as_span().start(), &mut self.errors),
+            None => Str {
+                value: String::new(),
+                span: Span::default(),
+                offsets: vec![],
+            },
+        }
+    }
+
+    fn duration(&mut self, p: P<'_>) -> Spanned<Duration> {
+        let sp = span(&p);
+        match parse_duration(p.as_str()) {
+            Ok(d) => Spanned::new(d, sp),
+            Err(why) => {
+                self.errors.push(
+                    Diag::error("runbook::invalid_duration", format!("invalid duration `{}`", p.as_str()))
+                        .label(sp, why)
+                        .help("write a whole number and a unit: `800ms`, `30s`, `5m`, `2h`, `1d`, or a sum like `1h30m`"),
+                );
+                Spanned::new(Duration::ZERO, sp)
+            }
+        }
+    }
+
+    fn int(&mut self, p: P<'_>) -> Spanned<u64> {
+        let sp = span(&p);
+        match p.as_str().parse::<u64>() {
+            Ok(n) => Spanned::new(n, sp),
+            Err(_) => {
+                self.errors.push(
+                    Diag::error(
+                        "runbook::invalid_number",
+                        format!("`{}` is too large", p.as_str()),
+                    )
+                    .label(sp, "does not fit in 64 bits"),
+                );
+                Spanned::new(0, sp)
+            }
+        }
+    }
+
+    fn runbook(&mut self, p: P<'_>) -> Runbook {
+        let sp = span(&p);
+        let mut inner = p.into_inner();
+        inner.next(); // kw_runbook
+        let name = inner
+            .next()
+            .map(ident)
+            .unwrap_or_else(|| Spanned::new(String::new(), sp));
+        let mut rb = Runbook {
+            name,
+            span: sp,
+            title: None,
+            owner: None,
+            tags: Vec::new(),
+            lock: None,
+            inputs: Vec::new(),
+            secrets: Vec::new(),
+            channels: Vec::new(),
+            templates: Vec::new(),
+            checks: Vec::new(),
+            body: Vec::new(),
+            on_failure: Vec::new(),
+            on_success: Vec::new(),
+            after_rollback: Vec::new(),
+            repeated_meta: Vec::new(),
+        };
+        let mut seen = Vec::new();
+        for item in inner {
+            let isp = span(&item);
+            match item.as_rule() {
+                Rule::title_decl => {
+                    let s = self.last_str(item);
+                    once(
+                        &mut rb.title,
+                        s,
+                        "title",
+                        isp,
+                        &mut seen,
+                        &mut rb.repeated_meta,
+                    );
+                }
+                Rule::owner_decl => {
+                    let s = self.last_str(item);
+                    once(
+                        &mut rb.owner,
+                        s,
+                        "owner",
+                        isp,
+                        &mut seen,
+                        &mut rb.repeated_meta,
+                    );
+                }
+                Rule::lock_decl => {
+                    let s = self.last_str(item);
+                    once(
+                        &mut rb.lock,
+                        s,
+                        "lock",
+                        isp,
+                        &mut seen,
+                        &mut rb.repeated_meta,
+                    );
+                }
+                Rule::tags_decl => {
+                    if !rb.tags.is_empty() {
+                        if let Some((_, first)) = seen.iter().find(|(w, _)| *w == "tags") {
+                            rb.repeated_meta.push(("tags", *first, isp));
+                        }
+                        continue;
+                    }
+                    seen.push(("tags", isp));
+                    if let Some(list) = item.into_inner().find(|p| p.as_rule() == Rule::string_list)
+                    {
+                        rb.tags = list.into_inner().map(|s| self.str(s)).collect();
+                    }
+                }
+                Rule::input_decl => rb.inputs.push(self.input(item)),
+                Rule::secret_decl => rb.secrets.push(self.secret(item)),
+                Rule::channel_decl => rb.channels.push(self.channel(item)),
+                Rule::template_decl => {
+                    let mut it = item.into_inner().skip(1);
+                    let name = it.next().map(ident);
+                    let text = it.next().map(|s| self.str(s));
+                    if let (Some(name), Some(text)) = (name, text) {
+                        rb.templates.push(Template {
+                            name,
+                            text,
+                            span: isp,
+                        });
+                    }
+                }
+                Rule::check_decl => rb.checks.push(self.check(item)),
+                Rule::step_decl => rb.body.push(Block::Step(self.step(item))),
+                Rule::parallel_block => {
+                    let steps = item
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::step_decl)
+                        .map(|p| self.step(p))
+                        .collect();
+                    rb.body.push(Block::Parallel { steps, span: isp });
+                }
+                Rule::handler => {
+                    let mut kind = None;
+                    let mut actions = Vec::new();
+                    for part in item.into_inner() {
+                        match part.as_rule() {
+                            Rule::handler_kind => kind = Some(part.as_str().trim().to_string()),
+                            Rule::kw_on => {}
+                            _ => {
+                                if let Some(a) = self.action_of(part) {
+                                    actions.push(a);
+                                }
+                            }
+                        }
+                    }
+                    let h = Handler { actions, span: isp };
+                    if kind.as_deref() == Some("failure") {
+                        rb.on_failure.push(h);
+                    } else {
+                        rb.on_success.push(h);
+                    }
+                }
+                Rule::after_rollback => {
+                    let verify = self.verify_parts(item, isp);
+                    rb.after_rollback.push(AfterRollback { verify });
+                }
+                _ => {}
+            }
+        }
+        rb
+    }
+
+    fn last_str(&mut self, p: P<'_>) -> Str {
+        let s = p.into_inner().find(|p| p.as_rule() == Rule::string);
+        match s {
+            Some(s) => self.str(s),
+            None => Str {
+                value: String::new(),
+                span: Span::default(),
+                offsets: vec![],
+            },
+        }
+    }
+
+    fn input(&mut self, p: P<'_>) -> Input {
+        let sp = span(&p);
+        let mut name = Spanned::new(String::new(), sp);
+        let mut ty = Spanned::new(TypeExpr::String, sp);
+        let mut default = None;
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::ident => name = ident(part),
+                Rule::type_expr => ty = self.type_expr(part),
+                Rule::literal => default = Some(self.literal(part)),
+                _ => {}
+            }
+        }
+        Input {
+            name,
+            ty,
+            default,
+            span: sp,
+        }
+    }
+
+    fn type_expr(&mut self, p: P<'_>) -> Spanned<TypeExpr> {
+        let sp = span(&p);
+        let Some(inner) = p.into_inner().next() else {
+            return Spanned::new(TypeExpr::String, sp);
+        };
+        let ty = match inner.as_rule() {
+            Rule::scalar_type => match inner.as_str() {
+                "int" => TypeExpr::Int,
+                "float" => TypeExpr::Float,
+                "bool" => TypeExpr::Bool,
+                "duration" => TypeExpr::Duration,
+                _ => TypeExpr::String,
+            },
+            Rule::list_type => {
+                let elem = inner
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::type_expr)
+                    .map(|p| self.type_expr(p))
+                    .unwrap_or_else(|| Spanned::new(TypeExpr::String, sp));
+                TypeExpr::List(Box::new(elem))
+            }
+            Rule::one_of_type => {
+                let values = inner
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::string_list)
+                    .flat_map(|l| l.into_inner())
+                    .map(|s| self.str(s))
+                    .collect();
+                TypeExpr::OneOf(values)
+            }
+            _ => TypeExpr::String,
+        };
+        Spanned::new(ty, sp)
+    }
+
+    fn secret(&mut self, p: P<'_>) -> Secret {
+        let sp = span(&p);
+        let mut name = Spanned::new(String::new(), sp);
+        let mut source = None;
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::ident => name = ident(part),
+                Rule::secret_source => {
+                    let mut it = part.into_inner();
+                    let kind = it.next().map(|k| k.as_rule());
+                    let value = it.next().map(|s| self.str(s));
+                    if let Some(value) = value {
+                        source = Some(if kind == Some(Rule::kw_env) {
+                            SecretSource::Env(value)
+                        } else {
+                            SecretSource::File(value)
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let source = source.unwrap_or_else(|| {
+            SecretSource::Env(Str {
+                value: String::new(),
+                span: sp,
+                offsets: vec![],
+            })
+        });
+        Secret {
+            name,
+            source,
+            span: sp,
+        }
+    }
+
+    fn target(&mut self, p: P<'_>) -> Option<Target> {
+        let inner = p.into_inner().next()?;
+        Some(match inner.as_rule() {
+            Rule::ident => Target::Name(ident(inner)),
+            _ => Target::Literal(self.str(inner)),
+        })
+    }
+
+    fn header(&mut self, p: P<'_>) -> Header {
+        let sp = span(&p);
+        let mut strs = p.into_inner().filter(|p| p.as_rule() == Rule::string);
+        let name = strs.next().map(|s| self.str(s));
+        let value = strs.next().map(|s| self.str(s));
+        let empty = Str {
+            value: String::new(),
+            span: sp,
+            offsets: vec![],
+        };
+        Header {
+            name: name.unwrap_or_else(|| empty.clone()),
+            value: value.unwrap_or(empty),
+            span: sp,
+        }
+    }
+
+    fn channel(&mut self, p: P<'_>) -> Channel {
+        let sp = span(&p);
+        let mut name = Spanned::new(String::new(), sp);
+        let mut kind = ChannelKind::Console;
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::ident => name = ident(part),
+                Rule::slack_channel => {
+                    if let Some(t) = part.into_inner().find(|p| p.as_rule() == Rule::target) {
+                        if let Some(t) = self.target(t) {
+                            kind = ChannelKind::Slack(t);
+                        }
+                    }
+                }
+                Rule::webhook_channel => {
+                    let mut target = None;
+                    let mut headers = Vec::new();
+                    for w in part.into_inner() {
+                        match w.as_rule() {
+                            Rule::target => target = self.target(w),
+                            Rule::header_block => {
+                                headers = w.into_inner().map(|h| self.header(h)).collect();
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some(target) = target {
+                        kind = ChannelKind::Webhook { target, headers };
+                    }
+                }
+                _ => {}
+            }
+        }
+        Channel {
+            name,
+            kind,
+            span: sp,
+        }
+    }
+
+    fn check(&mut self, p: P<'_>) -> Check {
+        let sp = span(&p);
+        let mut name = Spanned::new(String::new(), sp);
+        let mut probe = None;
+        let mut expects = Vec::new();
+        let mut on_no_data = None;
+        for part in p.into_inner() {
+            let psp = span(&part);
+            match part.as_rule() {
+                Rule::ident => name = ident(part),
+                Rule::http_action => probe = Some(Spanned::new(Probe::Http(self.http(part)), psp)),
+                Rule::promql_probe => {
+                    let q = self.last_str(part);
+                    probe = Some(Spanned::new(Probe::Promql(q), psp));
+                }
+                Rule::shell_probe => {
+                    let c = self.last_str(part);
+                    probe = Some(Spanned::new(Probe::Shell(c), psp));
+                }
+                Rule::expect_clause => {
+                    if let Some(e) = part.into_inner().find(|p| p.as_rule() == Rule::expr) {
+                        expects.push(self.expr(e));
+                    }
+                }
+                Rule::no_data_clause => {
+                    let pass = part.into_inner().any(|p| p.as_rule() == Rule::kw_pass);
+                    let v = if pass { NoData::Pass } else { NoData::Fail };
+                    on_no_data = Some(Spanned::new(v, psp));
+                }
+                _ => {}
+            }
+        }
+        let probe = probe.unwrap_or_else(|| {
+            Spanned::new(
+                Probe::Shell(Str {
+                    value: String::new(),
+                    span: sp,
+                    offsets: vec![],
+                }),
+                sp,
+            )
+        });
+        Check {
+            name,
+            probe,
+            expects,
+            on_no_data,
+            span: sp,
+        }
+    }
+
+    fn effect(p: P<'_>) -> Option<Spanned<EffectMark>> {
+        let sp = span(&p);
+        let inner = p.into_inner().next()?;
+        let e = if inner.as_rule() == Rule::kw_readonly {
+            EffectMark::Readonly
+        } else {
+            EffectMark::Irreversible
+        };
+        Some(Spanned::new(e, sp))
+    }
+
+    fn http(&mut self, p: P<'_>) -> HttpRequest {
+        let sp = span(&p);
+        let mut req = HttpRequest {
+            method: Spanned::new("GET".into(), sp),
+            url: Str {
+                value: String::new(),
+                span: sp,
+                offsets: vec![],
+            },
+            timeout: None,
+            headers: Vec::new(),
+            body: None,
+            effect: None,
+        };
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::http_method => {
+                    req.method = Spanned::new(part.as_str().to_ascii_uppercase(), span(&part))
+                }
+                Rule::string => req.url = self.str(part),
+                Rule::effect => req.effect = Self::effect(part),
+                Rule::request_block => {
+                    for opt in part.into_inner() {
+                        self.request_option(opt, &mut req);
+                    }
+                }
+                _ => self.request_option(part, &mut req),
+            }
+        }
+        req
+    }
+
+    fn request_option(&mut self, p: P<'_>, req: &mut HttpRequest) {
+        match p.as_rule() {
+            Rule::request_timeout => {
+                if let Some(d) = p.into_inner().find(|p| p.as_rule() == Rule::duration) {
+                    req.timeout = Some(self.duration(d));
+                }
+            }
+            Rule::header => req.headers.push(self.header(p)),
+            Rule::request_body => {
+                let mut kind = BodyKind::Text;
+                let mut text = None;
+                for part in p.into_inner() {
+                    match part.as_rule() {
+                        Rule::body_kind => {
+                            if part.as_str() == "json" {
+                                kind = BodyKind::Json;
+                            }
+                        }
+                        Rule::string => text = Some(self.str(part)),
+                        _ => {}
+                    }
+                }
+                if let Some(text) = text {
+                    req.body = Some((kind, text));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An `action` pair or one of the single-action rules.
+    fn action_of(&mut self, p: P<'_>) -> Option<Spanned<Action>> {
+        let sp = span(&p);
+        let p = if p.as_rule() == Rule::action {
+            p.into_inner().next()?
+        } else {
+            p
+        };
+        let action = match p.as_rule() {
+            Rule::run_action => {
+                let mut command = None;
+                let mut effect = None;
+                for part in p.into_inner() {
+                    match part.as_rule() {
+                        Rule::string => command = Some(self.str(part)),
+                        Rule::effect => effect = Self::effect(part),
+                        _ => {}
+                    }
+                }
+                Action::Run {
+                    command: command?,
+                    effect,
+                }
+            }
+            Rule::http_action => Action::Http(self.http(p)),
+            Rule::notify_action => {
+                let mut it = p.into_inner().skip(1);
+                let channel = ident(it.next()?);
+                let msg = it.next()?;
+                let message = if msg.as_rule() == Rule::ident {
+                    NotifyMessage::Template(ident(msg))
+                } else {
+                    NotifyMessage::Inline(self.str(msg))
+                };
+                let mut args = Vec::new();
+                if let Some(a) = it.next() {
+                    for arg in a.into_inner() {
+                        let mut parts = arg.into_inner();
+                        let name = parts.next().map(ident);
+                        let value = parts.next().map(|s| self.str(s));
+                        if let (Some(name), Some(value)) = (name, value) {
+                            args.push(NotifyArg { name, value });
+                        }
+                    }
+                }
+                Action::Notify {
+                    channel,
+                    message,
+                    args,
+                }
+            }
+            Rule::approve_action => {
+                let mut message = None;
+                let mut timeout = None;
+                for part in p.into_inner() {
+                    match part.as_rule() {
+                        Rule::string => message = Some(self.str(part)),
+                        Rule::duration => timeout = Some(self.duration(part)),
+                        _ => {}
+                    }
+                }
+                Action::Approve {
+                    message: message?,
+                    timeout,
+                }
+            }
+            Rule::wait_action => {
+                let d = p.into_inner().find(|p| p.as_rule() == Rule::duration)?;
+                Action::Wait(self.duration(d))
+            }
+            Rule::for_action => {
+                let mut var = None;
+                let mut list = None;
+                let mut parallel = None;
+                let mut max_failures = None;
+                let mut body = None;
+                for part in p.into_inner() {
+                    match part.as_rule() {
+                        Rule::ident => var = Some(ident(part)),
+                        Rule::operand => list = Some(self.operand(part)),
+                        Rule::for_parallel => {
+                            if let Some(n) = part.into_inner().find(|p| p.as_rule() == Rule::int) {
+                                parallel = Some(self.int(n));
+                            }
+                        }
+                        Rule::for_max_failures => {
+                            if let Some(n) = part.into_inner().find(|p| p.as_rule() == Rule::int) {
+                                max_failures = Some(self.int(n));
+                            }
+                        }
+                        Rule::kw_for | Rule::kw_in => {}
+                        _ => body = self.action_of(part),
+                    }
+                }
+                Action::For {
+                    var: var?,
+                    list: list?,
+                    parallel,
+                    max_failures,
+                    body: Box::new(body?),
+                }
+            }
+            _ => return None,
+        };
+        Some(Spanned::new(action, sp))
+    }
+
+    /// A step holds one action; an `approve` written beside it is a gate
+    /// that must be granted before the action runs.
+    fn step_action(
+        &mut self,
+        step: &mut Step,
+        a: Spanned<Action>,
+        at: Span,
+        seen: &mut Vec<(&'static str, Span)>,
+    ) {
+        let is_approve = matches!(a.node, Action::Approve { .. });
+        let current_is_approve = matches!(
+            step.action.as_ref().map(|x| &x.node),
+            Some(Action::Approve { .. })
+        );
+        if step.approval.is_none() && step.action.is_some() && is_approve && !current_is_approve {
+            step.approval = Some(a);
+        } else if step.approval.is_none() && current_is_approve && !is_approve {
+            step.approval = step.action.take();
+            step.action = Some(a);
+        } else {
+            once(&mut step.action, a, "action", at, seen, &mut step.repeated);
+        }
+    }
+
+    fn step(&mut self, p: P<'_>) -> Step {
+        let sp = span(&p);
+        let mut step = Step {
+            name: Spanned::new(String::new(), sp),
+            span: sp,
+            when: None,
+            action: None,
+            retry: None,
+            timeout: None,
+            verify: None,
+            undo: None,
+            capture: None,
+            continue_on_error: None,
+            approval: None,
+            repeated: Vec::new(),
+        };
+        let mut seen = Vec::new();
+        for part in p.into_inner() {
+            let csp = span(&part);
+            match part.as_rule() {
+                Rule::ident => step.name = ident(part),
+                Rule::when_clause => {
+                    if let Some(e) = part.into_inner().find(|p| p.as_rule() == Rule::expr) {
+                        let e = self.expr(e);
+                        once(
+                            &mut step.when,
+                            e,
+                            "when",
+                            csp,
+                            &mut seen,
+                            &mut step.repeated,
+                        );
+                    }
+                }
+                Rule::action => {
+                    if let Some(a) = self.action_of(part) {
+                        self.step_action(&mut step, a, csp, &mut seen);
+                    }
+                }
+                Rule::retry_clause => {
+                    let mut attempts = Spanned::new(0, csp);
+                    let mut backoff = None;
+                    let mut exponential = false;
+                    for r in part.into_inner() {
+                        match r.as_rule() {
+                            Rule::int => attempts = self.int(r),
+                            Rule::duration => backoff = Some(self.duration(r)),
+                            Rule::exponential => exponential = true,
+                            _ => {}
+                        }
+                    }
+                    let retry = Retry {
+                        attempts,
+                        backoff,
+                        exponential,
+                        span: csp,
+                    };
+                    once(
+                        &mut step.retry,
+                        retry,
+                        "retry",
+                        csp,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
+                }
+                Rule::timeout_clause => {
+                    if let Some(d) = part.into_inner().find(|p| p.as_rule() == Rule::duration) {
+                        let d = self.duration(d);
+                        once(
+                            &mut step.timeout,
+                            d,
+                            "timeout",
+                            csp,
+                            &mut seen,
+                            &mut step.repeated,
+                        );
+                    }
+                }
+                Rule::verify_clause => {
+                    let v = self.verify_parts(part, csp);
+                    once(
+                        &mut step.verify,
+                        v,
+                        "verify",
+                        csp,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
+                }
+                Rule::undo_clause => {
+                    // `undo "cmd"` is short for `undo run "cmd"`.
+                    let undo = part
+                        .into_inner()
+                        .find(|p| matches!(p.as_rule(), Rule::action | Rule::string))
+                        .and_then(|a| {
+                            if a.as_rule() == Rule::string {
+                                let asp = span(&a);
+                                let command = self.str(a);
+                                Some(Spanned::new(
+                                    Action::Run {
+                                        command,
+                                        effect: None,
+                                    },
+                                    asp,
+                                ))
+                            } else {
+                                self.action_of(a)
+                            }
+                        });
+                    if let Some(a) = undo {
+                        once(
+                            &mut step.undo,
+                            a,
+                            "undo",
+                            csp,
+                            &mut seen,
+                            &mut step.repeated,
+                        );
+                    }
+                }
+                Rule::capture_clause => {
+                    let mut format = CaptureFormat::Text;
+                    let mut name = None;
+                    for c in part.into_inner() {
+                        match c.as_rule() {
+                            Rule::capture_format => {
+                                if c.as_str() == "json" {
+                                    format = CaptureFormat::Json;
+                                }
+                            }
+                            Rule::ident => name = Some(ident(c)),
+                            _ => {}
+                        }
+                    }
+                    if let Some(name) = name {
+                        let c = Capture {
+                            format,
+                            name,
+                            span: csp,
+                        };
+                        once(
+                            &mut step.capture,
+                            c,
+                            "capture",
+                            csp,
+                            &mut seen,
+                            &mut step.repeated,
+                        );
+                    }
+                }
+                Rule::on_error_clause => {
+                    let cont = part.into_inner().any(|p| p.as_rule() == Rule::kw_continue);
+                    let v = Spanned::new(cont, csp);
+                    once(
+                        &mut step.continue_on_error,
+                        v,
+                        "on_error",
+                        csp,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
+                }
+                _ => {}
+            }
+        }
+        step
+    }
+
+    /// `verify COND within D every D [consecutive N]` and the same shape in
+    /// `after rollback verify`.
+    fn verify_parts(&mut self, p: P<'_>, sp: Span) -> Verify {
+        let mut condition = None;
+        let mut within = None;
+        let mut every = None;
+        let mut consecutive = None;
+        let mut next_is_every = false;
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::expr => condition = Some(self.expr(part)),
+                Rule::kw_every => next_is_every = true,
+                Rule::duration => {
+                    let d = self.duration(part);
+                    if next_is_every {
+                        every = Some(d);
+                    } else {
+                        within = Some(d);
+                    }
+                }
+                Rule::int => consecutive = Some(self.int(part)),
+                _ => {}
+            }
+        }
+        Verify {
+            condition: condition.unwrap_or(Expr {
+                kind: ExprKind::Literal(Literal {
+                    kind: LiteralKind::Bool(true),
+                    span: sp,
+                    text: None,
+                }),
+                span: sp,
+            }),
+            within: within.unwrap_or(Spanned::new(Duration::ZERO, sp)),
+            every,
+            consecutive,
+            span: sp,
+        }
+    }
+
+    // ---- conditions ----------------------------------------------------
+
+    fn expr(&mut self, p: P<'_>) -> Expr {
+        // Precedence, loosest first: or, and, comparisons. `not` binds to
+        // the operand that follows it.
+        let mut operands: Vec<Expr> = Vec::new();
+        let mut ops: Vec<BinOp> = Vec::new();
+        let mut nots: Vec<Span> = Vec::new();
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::op_not => nots.push(span(&part)),
+                Rule::operand => {
+                    let mut e = self.operand(part);
+                    while let Some(n) = nots.pop() {
+                        let sp = n.to(e.span);
+                        e = Expr {
+                            kind: ExprKind::Not(Box::new(e)),
+                            span: sp,
+                        };
+                    }
+                    operands.push(e);
+                }
+                r => ops.push(match r {
+                    Rule::op_and => BinOp::And,
+                    Rule::op_or => BinOp::Or,
+                    Rule::op_eq => BinOp::Eq,
+                    Rule::op_ne => BinOp::Ne,
+                    Rule::op_le => BinOp::Le,
+                    Rule::op_ge => BinOp::Ge,
+                    Rule::op_lt => BinOp::Lt,
+                    Rule::op_gt => BinOp::Gt,
+                    Rule::op_in => BinOp::In,
+                    Rule::op_contains => BinOp::Contains,
+                    _ => BinOp::Matches,
+                }),
+            }
+        }
+        climb(operands, ops)
+    }
+
+    fn operand(&mut self, p: P<'_>) -> Expr {
+        let sp = span(&p);
+        let Some(inner) = p.into_inner().next() else {
+            return bool_expr(sp);
+        };
+        match inner.as_rule() {
+            Rule::expr => {
+                let mut e = self.expr(inner);
+                e.span = sp;
+                e
+            }
+            Rule::literal => {
+                let lit = self.literal(inner);
+                Expr {
+                    span: lit.span,
+                    kind: ExprKind::Literal(lit),
+                }
+            }
+            Rule::path => {
+                let parts = inner
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::ident)
+                    .map(ident)
+                    .collect();
+                Expr {
+                    kind: ExprKind::Path(parts),
+                    span: sp,
+                }
+            }
+            _ => bool_expr(sp),
+        }
+    }
+
+    fn literal(&mut self, p: P<'_>) -> Literal {
+        let sp = span(&p);
+        let inner = if p.as_rule() == Rule::literal {
+            p.into_inner().next()
+        } else {
+            Some(p)
+        };
+        let Some(inner) = inner else {
+            return Literal {
+                kind: LiteralKind::Bool(false),
+                span: sp,
+                text: None,
+            };
+        };
+        let kind = match inner.as_rule() {
+            Rule::string => {
+                let s = self.str(inner);
+                return Literal {
+                    kind: LiteralKind::String(s.value.clone()),
+                    span: sp,
+                    text: Some(s),
+                };
+            }
+            Rule::bool_lit => LiteralKind::Bool(inner.as_str() == "true"),
+            Rule::list_lit => {
+                LiteralKind::List(inner.into_inner().map(|l| self.literal(l)).collect())
+            }
+            Rule::number => self.number(inner.as_str(), sp),
+            _ => LiteralKind::Bool(false),
+        };
+        Literal {
+            kind,
+            span: sp,
+            text: None,
+        }
+    }
+
+    fn number(&mut self, text: &str, sp: Span) -> LiteralKind {
+        let suffix_at = text
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+            .map(|(i, _)| i);
+        match suffix_at {
+            Some(_) => {
+                if text.starts_with('-') {
+                    self.errors.push(
+                        Diag::error(
+                            "runbook::invalid_duration",
+                            format!("invalid duration `{text}`"),
+                        )
+                        .label(sp, "durations cannot be negative"),
+                    );
+                    return LiteralKind::Duration(Duration::ZERO);
+                }
+                match parse_duration(text) {
+                    Ok(d) => LiteralKind::Duration(d),
+                    Err(why) => {
+                        self.errors.push(
+                            Diag::error(
+                                "runbook::invalid_duration",
+                                format!("invalid duration `{text}`"),
+                            )
+                            .label(sp, why)
+                            .help(
+                                "write a whole number and a unit: `800ms`, `30s`, `5m`, `2h`, `1d`",
+                            ),
+                        );
+                        LiteralKind::Duration(Duration::ZERO)
+                    }
+                }
+            }
+            None if text.contains('.') => match text.parse::<f64>() {
+                Ok(f) => LiteralKind::Float(f),
+                Err(_) => {
+                    self.errors.push(
+                        Diag::error(
+                            "runbook::invalid_number",
+                            format!("invalid number `{text}`"),
+                        )
+                        .label(sp, "here"),
+                    );
+                    LiteralKind::Float(0.0)
+                }
+            },
+            None => match text.parse::<i64>() {
+                Ok(i) => LiteralKind::Int(i),
+                Err(_) => {
+                    self.errors.push(
+                        Diag::error(
+                            "runbook::invalid_number",
+                            format!("`{text}` is out of range"),
+                        )
+                        .label(sp, "integers must fit in 64 bits"),
+                    );
+                    LiteralKind::Int(0)
+                }
+            },
+        }
+    }
+}
+
+fn bool_expr(sp: Span) -> Expr {
+    Expr {
+        kind: ExprKind::Literal(Literal {
+            kind: LiteralKind::Bool(true),
+            span: sp,
+            text: None,
+        }),
+        span: sp,
+    }
+}
+
+fn precedence(op: BinOp) -> u8 {
+    match op {
+        BinOp::Or => 1,
+        BinOp::And => 2,
+        _ => 3,
+    }
+}
+
+/// Operator-precedence climbing over a flat `operand (op operand)*` list.
+/// Iterative (a stack of pending operators), so long chains cannot overflow.
+fn climb(operands: Vec<Expr>, ops: Vec<BinOp>) -> Expr {
+    let mut out: Vec<Expr> = Vec::new();
+    let mut pending: Vec<BinOp> = Vec::new();
+    fn reduce(out: &mut Vec<Expr>, op: BinOp) {
+        let (Some(rhs), Some(lhs)) = (out.pop(), out.pop()) else {
+            return;
+        };
+        let sp = lhs.span.to(rhs.span);
+        out.push(Expr {
+            kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+            span: sp,
+        });
+    }
+    let mut operands = operands.into_iter();
+    if let Some(first) = operands.next() {
+        out.push(first);
+    }
+    for (op, rhs) in ops.into_iter().zip(operands) {
+        while pending
+            .last()
+            .is_some_and(|top| precedence(*top) >= precedence(op))
+        {
+            if let Some(top) = pending.pop() {
+                reduce(&mut out, top);
+            }
+        }
+        pending.push(op);
+        out.push(rhs);
+    }
+    while let Some(top) = pending.pop() {
+        reduce(&mut out, top);
+    }
+    out.pop().unwrap_or_else(|| bool_expr(Span::default()))
+}
+
+/// `800ms`, `30s`, `5m`, `2h`, `1d` and sums such as `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("expected a number before `{rest}`"));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| "number too large".to_string())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let ms_per: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(format!("`{n}` has no unit")),
+            other => return Err(format!("unknown unit `{other}`")),
+        };
+        let ms = n
+            .checked_mul(ms_per)
+            .ok_or_else(|| "duration too large".to_string())?;
+        total = total
+            .checked_add(Duration::from_millis(ms))
+            .ok_or_else(|| "duration too large".to_string())?;
+    }
+    Ok(total)
+}
