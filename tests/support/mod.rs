@@ -1,0 +1,75 @@
+//! Shared harness for the integration tests. Use it from a test file with
+//!
+//! ```ignore
+//! mod support;
+//! use support::{Prometheus, TestHttpServer};
+//! ```
+//!
+//! - [`TestHttpServer`]: a real HTTP/1.1 server on 127.0.0.1 (health checks,
+//!   JSON APIs, slow/failing endpoints, webhook receiver that records requests).
+//! - [`Prometheus`]: a real `prometheus` process scraping metrics the test sets.
+//! - [`http_get`] / [`http_post`] / [`http_request`]: a raw std::net client.
+//! - [`temp_dir`], [`runbook_bin`], [`run_cli`], [`run_cli_env`].
+//!
+//! Each test binary uses a subset of this module, hence the `allow`s.
+#![allow(dead_code, unused_imports)]
+
+mod client;
+mod prometheus;
+mod server;
+
+pub use client::{http_get, http_post, http_request, url_encode, HttpResponse};
+pub use prometheus::{prometheus_bin, PromSample, Prometheus, BIN_ENV, REQUIRE_ENV};
+pub use server::{RecordedRequest, Reply, TestHttpServer};
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh temporary directory, removed when the returned value is dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("runbook-test-")
+        .tempdir()
+        .expect("cannot create a temporary directory")
+}
+
+/// Path of the `runbook` binary that Cargo built for these tests.
+pub fn runbook_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_runbook"))
+}
+
+/// Runs `runbook <args>` in `cwd`, waits, and returns its output (stdin is
+/// empty). The exit status is not checked: assert on `output.status`.
+pub fn run_cli<I, S>(args: I, cwd: impl AsRef<Path>) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_cli_env(args, cwd, std::iter::empty::<(&str, &str)>())
+}
+
+/// Like [`run_cli`], with extra environment variables for the child.
+pub fn run_cli_env<I, S, E, K, V>(args: I, cwd: impl AsRef<Path>, envs: E) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+    E: IntoIterator<Item = (K, V)>,
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    let cwd = cwd.as_ref();
+    Command::new(runbook_bin())
+        .args(args)
+        .envs(envs)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} in {}: {e}",
+                runbook_bin().display(),
+                cwd.display()
+            )
+        })
+}
