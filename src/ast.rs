@@ -256,6 +256,8 @@ pub struct Step {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+// Built once per file and walked once: boxing steps would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Block {
     Step(Step),
     Parallel { steps: Vec<Step>, span: Span },

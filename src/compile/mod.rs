@@ -202,8 +202,7 @@ impl Compiler<'_> {
         for ch in &rb.checks {
             self.declare(&ch.name, Sym::Check);
         }
-        let mut block_index = 0;
-        for block in &rb.body {
+        for (block_index, block) in rb.body.iter().enumerate() {
             let steps: Vec<&ast::Step> = match block {
                 Block::Step(s) => vec![s],
                 Block::Parallel { steps, span } => {
@@ -236,7 +235,6 @@ impl Compiler<'_> {
                     );
                 }
             }
-            block_index += 1;
         }
 
         let channels = rb.channels.iter().map(|c| self.channel(c)).collect();

@@ -36,7 +36,10 @@ pub struct Globals {
 }
 
 /// The probe observations a check's `expect` can read.
-pub fn probe_vars(kind: &str) -> &'static [(&'static str, fn() -> Type)] {
+/// A probe observation's name and the constructor of its type.
+pub type ProbeVar = (&'static str, fn() -> Type);
+
+pub fn probe_vars(kind: &str) -> &'static [ProbeVar] {
     match kind {
         "http" => &[
             ("status", || Type::Int),

@@ -516,11 +516,7 @@ impl Builder {
                 let mut text = None;
                 for part in p.into_inner() {
                     match part.as_rule() {
-                        Rule::body_kind => {
-                            if part.as_str() == "json" {
-                                kind = BodyKind::Json;
-                            }
-                        }
+                        Rule::body_kind if part.as_str() == "json" => kind = BodyKind::Json,
                         Rule::string => text = Some(self.str(part)),
                         _ => {}
                     }
@@ -790,11 +786,7 @@ impl Builder {
                     let mut name = None;
                     for c in part.into_inner() {
                         match c.as_rule() {
-                            Rule::capture_format => {
-                                if c.as_str() == "json" {
-                                    format = CaptureFormat::Json;
-                                }
-                            }
+                            Rule::capture_format if c.as_str() == "json" => format = CaptureFormat::Json,
                             Rule::ident => name = Some(ident(c)),
                             _ => {}
                         }

@@ -11,6 +11,7 @@ use crate::diagnostics::Diag;
 use crate::span::Span;
 use pest::Parser;
 
+pub use build::parse_duration;
 pub use rule_names::human_name;
 
 #[derive(pest_derive::Parser)]

@@ -1,0 +1,126 @@
+//! What a set of drills exercised in a runbook, and what it never did.
+
+use crate::events::{ConditionPurpose, Event, EventKind};
+use crate::plan::Graph;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// One thing a drill can exercise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    /// `step announce`, `when revert_config = false`, `undo freeze_deploys`...
+    pub what: String,
+    pub covered: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub runbook: String,
+    pub items: Vec<Item>,
+}
+
+impl Coverage {
+    pub fn covered(&self) -> usize {
+        self.items.iter().filter(|i| i.covered).count()
+    }
+
+    pub fn percent(&self) -> f64 {
+        if self.items.is_empty() {
+            100.0
+        } else {
+            100.0 * self.covered() as f64 / self.items.len() as f64
+        }
+    }
+
+    pub fn missing(&self) -> impl Iterator<Item = &Item> {
+        self.items.iter().filter(|i| !i.covered)
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    ran: BTreeSet<String>,
+    when_true: BTreeSet<String>,
+    when_false: BTreeSet<String>,
+    retried: BTreeSet<String>,
+    undone: BTreeSet<String>,
+    verified: BTreeSet<String>,
+    handlers: BTreeSet<String>,
+    approvals_refused: BTreeSet<String>,
+}
+
+/// Coverage of `graph` by the events of several runs of it.
+pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -> Coverage {
+    let mut s = Seen::default();
+    for events in runs {
+        for e in events {
+            let node = e.node.clone().unwrap_or_default();
+            match &e.kind {
+                EventKind::NodeSucceeded { .. } | EventKind::NodeFailed { .. } => {
+                    s.ran.insert(node);
+                }
+                EventKind::ConditionEvaluated {
+                    purpose: ConditionPurpose::When,
+                    result,
+                    ..
+                } => match result {
+                    Some(true) => {
+                        s.when_true.insert(node);
+                    }
+                    Some(false) => {
+                        s.when_false.insert(node);
+                    }
+                    None => {}
+                },
+                EventKind::RetryScheduled { .. } => {
+                    s.retried.insert(node);
+                }
+                EventKind::UndoFinished { .. } => {
+                    s.undone.insert(node);
+                }
+                EventKind::VerifyPoll { .. } => {
+                    s.verified.insert(node);
+                }
+                EventKind::HandlerStarted { handler, .. } => {
+                    s.handlers.insert(handler.clone());
+                }
+                EventKind::ApprovalRefused { .. } => {
+                    s.approvals_refused.insert(node);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut items = Vec::new();
+    let mut add = |what: String, covered: bool| items.push(Item { what, covered });
+    for n in &graph.nodes {
+        add(format!("step {}", n.id), s.ran.contains(&n.id));
+        if n.when.is_some() {
+            add(format!("when of {} is true", n.id), s.when_true.contains(&n.id));
+            add(format!("when of {} is false", n.id), s.when_false.contains(&n.id));
+        }
+        if n.retry.retries > 0 {
+            add(format!("retry of {}", n.id), s.retried.contains(&n.id));
+        }
+        if n.verify.is_some() {
+            add(format!("verify of {}", n.id), s.verified.contains(&n.id));
+        }
+        if n.undo.is_some() {
+            add(format!("undo of {}", n.id), s.undone.contains(&n.id));
+        }
+        let asks = n.approval.is_some() || matches!(n.action, Some(crate::plan::Action::Approve { .. }));
+        if asks {
+            add(format!("refused approval of {}", n.id), s.approvals_refused.contains(&n.id));
+        }
+    }
+    if !graph.on_failure.is_empty() {
+        add("on failure handler".into(), s.handlers.contains("on_failure"));
+    }
+    if !graph.on_success.is_empty() {
+        add("on success handler".into(), s.handlers.contains("on_success"));
+    }
+    Coverage {
+        runbook: graph.runbook.clone(),
+        items,
+    }
+}

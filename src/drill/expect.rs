@@ -1,0 +1,192 @@
+//! Evaluating a scenario's expectations against the events of its run.
+
+use super::scenario::Expectations;
+use crate::events::{Event, EventKind};
+use serde::Serialize;
+
+/// One expectation, with what was expected and what was observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// `outcome`, `skipped`, `rollback`, `notifications[1]`...
+    pub name: String,
+    pub passed: bool,
+    pub expected: String,
+    pub observed: String,
+}
+
+/// Facts about a finished run, read off its events.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub outcome: Option<String>,
+    pub exit_code: Option<i32>,
+    pub elapsed_ms: u64,
+    pub succeeded: Vec<String>,
+    pub skipped: Vec<String>,
+    pub failed: Vec<String>,
+    pub undone: Vec<String>,
+    pub undo_failed: Vec<String>,
+    pub notifications: Vec<(String, String)>,
+    pub retries: Vec<String>,
+}
+
+impl Facts {
+    pub fn from_events(events: &[Event]) -> Facts {
+        let mut f = Facts::default();
+        for e in events {
+            let node = e.node.clone().unwrap_or_default();
+            match &e.kind {
+                EventKind::NodeSucceeded { .. } => f.succeeded.push(node),
+                EventKind::NodeSkipped { .. } => f.skipped.push(node),
+                EventKind::NodeFailed { .. } => f.failed.push(node),
+                EventKind::UndoFinished { ok, .. } => {
+                    f.undone.push(node.clone());
+                    if !ok {
+                        f.undo_failed.push(node);
+                    }
+                }
+                EventKind::NotificationSent { channel, text, .. } => f.notifications.push((channel.clone(), text.clone())),
+                EventKind::RetryScheduled { .. } => f.retries.push(node),
+                EventKind::RunFinished {
+                    outcome,
+                    exit_code,
+                    elapsed_ms,
+                    ..
+                } => {
+                    f.outcome = Some(outcome.as_str().to_string());
+                    f.exit_code = Some(*exit_code);
+                    f.elapsed_ms = *elapsed_ms;
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn ran(&self, step: &str) -> bool {
+        [&self.succeeded, &self.failed, &self.skipped].iter().any(|l| l.iter().any(|s| s == step))
+    }
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Every expectation of the scenario, in the order written.
+pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
+    let f = Facts::from_events(events);
+    let mut out = Vec::new();
+    if let Some(o) = &exp.outcome {
+        let seen = f.outcome.clone().unwrap_or_else(|| "(run did not finish)".into());
+        out.push(Verdict {
+            name: "outcome".into(),
+            passed: &seen == o,
+            expected: o.clone(),
+            observed: seen,
+        });
+    }
+    if let Some(c) = exp.exit_code {
+        out.push(Verdict {
+            name: "exit_code".into(),
+            passed: f.exit_code == Some(c),
+            expected: c.to_string(),
+            observed: f.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into()),
+        });
+    }
+    for (what, want, seen) in [
+        ("succeeded", &exp.succeeded, &f.succeeded),
+        ("skipped", &exp.skipped, &f.skipped),
+        ("failed", &exp.failed, &f.failed),
+        ("undo_failed", &exp.undo_failed, &f.undo_failed),
+    ] {
+        if want.is_empty() {
+            continue;
+        }
+        let missing: Vec<String> = want.iter().filter(|w| !seen.contains(w)).cloned().collect();
+        out.push(Verdict {
+            name: what.into(),
+            passed: missing.is_empty(),
+            expected: format!("includes {}", list(want)),
+            observed: if missing.is_empty() {
+                list(seen)
+            } else {
+                format!("{} (missing: {})", list(seen), missing.join(", "))
+            },
+        });
+    }
+    if !exp.not_run.is_empty() {
+        let ran: Vec<String> = exp.not_run.iter().filter(|s| f.ran(s)).cloned().collect();
+        out.push(Verdict {
+            name: "not_run".into(),
+            passed: ran.is_empty(),
+            expected: format!("never started: {}", list(&exp.not_run)),
+            observed: if ran.is_empty() {
+                "none of them started".into()
+            } else {
+                format!("started: {}", ran.join(", "))
+            },
+        });
+    }
+    if let Some(order) = &exp.rollback {
+        out.push(Verdict {
+            name: "rollback".into(),
+            passed: &f.undone == order,
+            expected: list(order),
+            observed: list(&f.undone),
+        });
+    }
+    let mut from = 0;
+    for (i, n) in exp.notifications.iter().enumerate() {
+        let re = n.matches.as_ref().and_then(|r| regex::Regex::new(r).ok());
+        let fits = |(ch, text): &(String, String)| {
+            ch == &n.channel && n.contains.as_ref().is_none_or(|c| text.contains(c.as_str())) && re.as_ref().is_none_or(|r| r.is_match(text))
+        };
+        let found = f.notifications[from..].iter().position(fits);
+        let mut expected = format!("to {}", n.channel);
+        if let Some(c) = &n.contains {
+            expected.push_str(&format!(" containing {c:?}"));
+        }
+        if let Some(m) = &n.matches {
+            expected.push_str(&format!(" matching /{m}/"));
+        }
+        let observed = match found {
+            Some(at) => {
+                let (ch, text) = &f.notifications[from + at];
+                from += at + 1;
+                format!("to {ch}: {text:?}")
+            }
+            None => {
+                let sent: Vec<String> = f.notifications.iter().map(|(c, t)| format!("{c}: {t:?}")).collect();
+                format!("not found (in order); sent: {}", list(&sent))
+            }
+        };
+        out.push(Verdict {
+            name: format!("notifications[{}]", i + 1),
+            passed: found.is_some(),
+            expected,
+            observed,
+        });
+    }
+    if let Some(max) = exp.max_duration {
+        let max_ms = u64::try_from(max.0.as_millis()).unwrap_or(u64::MAX);
+        out.push(Verdict {
+            name: "max_duration".into(),
+            passed: f.elapsed_ms <= max_ms,
+            expected: format!("at most {}", humantime::format_duration(max.0)),
+            observed: humantime::format_duration(std::time::Duration::from_millis(f.elapsed_ms)).to_string(),
+        });
+    }
+    for (step, n) in &exp.retries {
+        let seen = f.retries.iter().filter(|s| *s == step).count() as u32;
+        out.push(Verdict {
+            name: format!("retries.{step}"),
+            passed: seen == *n,
+            expected: n.to_string(),
+            observed: seen.to_string(),
+        });
+    }
+    out
+}
