@@ -1,0 +1,727 @@
+//! The decision log's events: the only interface between the executor and
+//! the reporters (journal, console, `--output json`, drills).
+//!
+//! The executor builds an [`EventKind`], an [`Emitter`] stamps it with a
+//! sequence number, timestamps, the run id and the node, redacts every known
+//! secret value from its text, and hands it to each [`Sink`] in turn,
+//! synchronously: when `emit` returns, every sink has the event (for the
+//! journal: written; issue 5 adds "and fsynced" for events where
+//! [`EventKind::is_write_ahead`] holds, before the side effect starts).
+//!
+//! The JSON form (one object per line in `journal.jsonl`) is documented in
+//! `docs/decision-log.md`; a test checks that every kind is documented.
+
+use crate::adapters::{CheckStatus, Phase};
+use crate::exec::redact::Redactor;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// Version of the journal format.
+pub const JOURNAL_FORMAT: u32 = 1;
+
+/// One entry of the decision log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// 1, 2, 3... in emission order, with no gaps.
+    pub seq: u64,
+    /// Wall-clock time, RFC 3339 UTC with milliseconds. In a drill, the
+    /// run's start time plus the virtual time elapsed.
+    pub ts: String,
+    /// Milliseconds since the run started, on the run's clock (virtual in a
+    /// drill): what drills assert durations on.
+    pub t_ms: u64,
+    pub run_id: String,
+    /// The step this is about; `None` for run-level events. Handlers use
+    /// `on_failure` / `on_success`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// How the run is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Live,
+    DryRun,
+    Drill,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::DryRun => "dry_run",
+            Mode::Drill => "drill",
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step succeeded, was skipped, or failed with `on_error continue`.
+    Succeeded,
+    /// A step failed and every undo succeeded (and `after rollback verify`
+    /// passed, if any).
+    RolledBack,
+    /// A step failed and an undo failed, or the system was not healthy after
+    /// the rollback: humans needed.
+    RollbackIncomplete,
+    /// Stopped by Ctrl-C / SIGTERM.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Succeeded => crate::exec::exit::SUCCESS,
+            Outcome::RolledBack => crate::exec::exit::ROLLED_BACK,
+            Outcome::RollbackIncomplete => crate::exec::exit::ROLLBACK_INCOMPLETE,
+            Outcome::Cancelled => crate::exec::exit::CANCELLED,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::RollbackIncomplete => "rollback_incomplete",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What a condition was evaluated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionPurpose {
+    When,
+    Verify,
+    AfterRollback,
+    /// The list of a `for`.
+    ForList,
+}
+
+/// A value a condition read, as it was when read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueRead {
+    /// As written: `live.revision`, `errors_low`, `run.mode`.
+    pub name: String,
+    /// The value (secrets as `"***"`; `null` if absent or unknown).
+    pub value: serde_json::Value,
+}
+
+/// One `expect` of a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectResult {
+    pub expr: String,
+    /// `null`: could not be evaluated (see `error`).
+    pub result: Option<bool>,
+    pub values: Vec<ValueRead>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How one attempt of an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    Ok,
+    /// Ran, and said no (exit != 0, HTTP >= 400, approval refused).
+    Failed,
+    Timeout,
+    Cancelled,
+    /// No answer (could not spawn, connection refused, ...).
+    Error,
+}
+
+/// One entry of the rollback plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoPlanEntry {
+    pub node: String,
+    /// For a fan-out: the items that completed, in the order they will be
+    /// undone. Empty for a plain step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+}
+
+/// A completed step with no undo, or a step whose state is unknown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotUndone {
+    pub node: String,
+    pub reason: String,
+}
+
+/// Per-node totals in `run_finished`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub not_run: usize,
+    pub undone: usize,
+    pub undo_failed: usize,
+}
+
+/// Every kind of event. Serialized as `"kind": "<snake_case name>"` with
+/// the fields beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    RunStarted {
+        format: u32,
+        runbook: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        mode: Mode,
+        /// Every input with its value (secrets are never inputs).
+        inputs: IndexMap<String, serde_json::Value>,
+        /// Names of the secrets; values are never logged.
+        secrets: Vec<String>,
+        source_sha256: String,
+        parallel: usize,
+        /// Dry run: a plain statement of how checks are answered.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
+    },
+    NodeReady {
+        deps: Vec<String>,
+    },
+    ConditionEvaluated {
+        purpose: ConditionPurpose,
+        expr: String,
+        values: Vec<ValueRead>,
+        /// `null` when it could not be decided (see `error`, or in a dry run a
+        /// value from a simulated action).
+        result: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    NodeSkipped {
+        reason: String,
+        /// The values that made the condition false.
+        values: Vec<ValueRead>,
+    },
+    ActionStarted {
+        adapter: String,
+        phase: Phase,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<String>,
+        effect: crate::plan::Effect,
+        /// Exactly what is executed, secrets as `***`.
+        request: String,
+        #[serde(
+            default,
+            with = "crate::plan::dur::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        timeout: Option<std::time::Duration>,
+        /// Nothing was executed (dry run).
+        simulated: bool,
+    },
+    ActionFinished {
+        adapter: String,
+        phase: Phase,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<String>,
+        status: ActionStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http_status: Option<u16>,
+        elapsed_ms: u64,
+        /// Tail of the output (stdout then stderr; HTTP body head).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    CheckEvaluated {
+        check: String,
+        /// The probe as executed (secrets as `***`).
+        probe: String,
+        status: CheckStatus,
+        /// As a boolean in its condition (`no_data` per `on no_data`).
+        passed: bool,
+        /// What was observed (status, elapsed, value, exit...).
+        observed: IndexMap<String, serde_json::Value>,
+        expects: Vec<ExpectResult>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// How the answer was obtained when nothing was probed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    RetryScheduled {
+        /// The attempt about to be made.
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<String>,
+    },
+    Timeout {
+        phase: Phase,
+        attempt: u32,
+        after_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<String>,
+    },
+    VerifyPoll {
+        poll: u32,
+        passed: bool,
+        /// Passes in a row so far, and how many are needed.
+        streak: u32,
+        needed: u32,
+        /// Time left in the window.
+        remaining_ms: u64,
+    },
+    CaptureStored {
+        name: String,
+        format: crate::plan::CaptureFormat,
+        /// The captured value (redacted).
+        value: serde_json::Value,
+    },
+    NodeSucceeded {
+        attempts: u32,
+        elapsed_ms: u64,
+        /// Items of a fan-out that failed within `max_failures`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed_items: Vec<String>,
+    },
+    NodeFailed {
+        reason: String,
+        attempts: u32,
+        /// `on_error continue`: the run goes on.
+        continued: bool,
+    },
+    RollbackStarted {
+        /// The failed step that triggered it (or `cancelled`).
+        reason: String,
+        /// The undos to run, in order.
+        plan: Vec<UndoPlanEntry>,
+        /// Completed steps that will not be undone, and why.
+        not_undone: Vec<NotUndone>,
+    },
+    UndoFinished {
+        ok: bool,
+        attempts: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        items: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    RollbackFinished {
+        clean: bool,
+        failed_undos: Vec<String>,
+        /// `after rollback verify` result, if the runbook has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_rollback_verified: Option<bool>,
+    },
+    NotificationSent {
+        channel: String,
+        text: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http_status: Option<u16>,
+        simulated: bool,
+    },
+    ApprovalAsked {
+        message: String,
+        #[serde(
+            default,
+            with = "crate::plan::dur::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        timeout: Option<std::time::Duration>,
+        preapproved: bool,
+    },
+    ApprovalGiven {
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    ApprovalRefused {
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    HandlerStarted {
+        /// `on_failure` or `on_success`.
+        handler: String,
+        actions: usize,
+    },
+    CancelRequested {
+        /// `first`: stop and roll back; `second`: stop the rollback too.
+        stage: String,
+    },
+    Warning {
+        message: String,
+    },
+    RunFinished {
+        outcome: Outcome,
+        exit_code: i32,
+        elapsed_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed_step: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure_reason: Option<String>,
+        counts: Counts,
+    },
+}
+
+impl EventKind {
+    /// The `kind` string of this event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::RunStarted { .. } => "run_started",
+            EventKind::NodeReady { .. } => "node_ready",
+            EventKind::ConditionEvaluated { .. } => "condition_evaluated",
+            EventKind::NodeSkipped { .. } => "node_skipped",
+            EventKind::ActionStarted { .. } => "action_started",
+            EventKind::ActionFinished { .. } => "action_finished",
+            EventKind::CheckEvaluated { .. } => "check_evaluated",
+            EventKind::RetryScheduled { .. } => "retry_scheduled",
+            EventKind::Timeout { .. } => "timeout",
+            EventKind::VerifyPoll { .. } => "verify_poll",
+            EventKind::CaptureStored { .. } => "capture_stored",
+            EventKind::NodeSucceeded { .. } => "node_succeeded",
+            EventKind::NodeFailed { .. } => "node_failed",
+            EventKind::RollbackStarted { .. } => "rollback_started",
+            EventKind::UndoFinished { .. } => "undo_finished",
+            EventKind::RollbackFinished { .. } => "rollback_finished",
+            EventKind::NotificationSent { .. } => "notification_sent",
+            EventKind::ApprovalAsked { .. } => "approval_asked",
+            EventKind::ApprovalGiven { .. } => "approval_given",
+            EventKind::ApprovalRefused { .. } => "approval_refused",
+            EventKind::HandlerStarted { .. } => "handler_started",
+            EventKind::CancelRequested { .. } => "cancel_requested",
+            EventKind::Warning { .. } => "warning",
+            EventKind::RunFinished { .. } => "run_finished",
+        }
+    }
+
+    /// Every kind name, for the documentation test.
+    pub const ALL: &'static [&'static str] = &[
+        "run_started",
+        "node_ready",
+        "condition_evaluated",
+        "node_skipped",
+        "action_started",
+        "action_finished",
+        "check_evaluated",
+        "retry_scheduled",
+        "timeout",
+        "verify_poll",
+        "capture_stored",
+        "node_succeeded",
+        "node_failed",
+        "rollback_started",
+        "undo_finished",
+        "rollback_finished",
+        "notification_sent",
+        "approval_asked",
+        "approval_given",
+        "approval_refused",
+        "handler_started",
+        "cancel_requested",
+        "warning",
+        "run_finished",
+    ];
+
+    /// Events after which a durable journal must be on disk before the run
+    /// goes on: the start of an action that changes the world, and every
+    /// outcome of a node or undo (issue 5's write-ahead rule).
+    pub fn is_write_ahead(&self) -> bool {
+        match self {
+            EventKind::ActionStarted {
+                effect, simulated, ..
+            } => !simulated && *effect >= crate::plan::Effect::Notify,
+            EventKind::ActionFinished { .. }
+            | EventKind::NodeSucceeded { .. }
+            | EventKind::NodeFailed { .. }
+            | EventKind::UndoFinished { .. }
+            | EventKind::RollbackStarted { .. }
+            | EventKind::RollbackFinished { .. }
+            | EventKind::RunFinished { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Applies `f` to every free-text field (messages, commands, outputs,
+    /// values read), so that secrets can be redacted in one place.
+    pub fn map_text(&mut self, f: &dyn Fn(&str) -> Option<String>) {
+        fn s(f: &dyn Fn(&str) -> Option<String>, x: &mut String) {
+            if let Some(r) = f(x) {
+                *x = r;
+            }
+        }
+        fn o(f: &dyn Fn(&str) -> Option<String>, x: &mut Option<String>) {
+            if let Some(x) = x {
+                s(f, x);
+            }
+        }
+        fn j(f: &dyn Fn(&str) -> Option<String>, v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(x) => s(f, x),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|v| j(f, v)),
+                serde_json::Value::Object(m) => m.values_mut().for_each(|v| j(f, v)),
+                _ => {}
+            }
+        }
+        fn reads(f: &dyn Fn(&str) -> Option<String>, v: &mut [ValueRead]) {
+            v.iter_mut().for_each(|r| j(f, &mut r.value));
+        }
+        match self {
+            EventKind::RunStarted { inputs, notes, .. } => {
+                inputs.values_mut().for_each(|v| j(f, v));
+                notes.iter_mut().for_each(|x| s(f, x));
+            }
+            EventKind::NodeReady { .. } => {}
+            EventKind::ConditionEvaluated {
+                values,
+                error,
+                note,
+                ..
+            } => {
+                reads(f, values);
+                o(f, error);
+                o(f, note);
+            }
+            EventKind::NodeSkipped { reason, values } => {
+                s(f, reason);
+                reads(f, values);
+            }
+            EventKind::ActionStarted { item, request, .. } => {
+                o(f, item);
+                s(f, request);
+            }
+            EventKind::ActionFinished {
+                item,
+                output,
+                error,
+                ..
+            } => {
+                o(f, item);
+                o(f, output);
+                o(f, error);
+            }
+            EventKind::CheckEvaluated {
+                probe,
+                observed,
+                expects,
+                error,
+                note,
+                ..
+            } => {
+                s(f, probe);
+                observed.values_mut().for_each(|v| j(f, v));
+                for e in expects {
+                    reads(f, &mut e.values);
+                    o(f, &mut e.error);
+                }
+                o(f, error);
+                o(f, note);
+            }
+            EventKind::RetryScheduled { reason, item, .. } => {
+                s(f, reason);
+                o(f, item);
+            }
+            EventKind::Timeout { item, .. } => o(f, item),
+            EventKind::VerifyPoll { .. } => {}
+            EventKind::CaptureStored { value, .. } => j(f, value),
+            EventKind::NodeSucceeded { failed_items, .. } => {
+                failed_items.iter_mut().for_each(|x| s(f, x))
+            }
+            EventKind::NodeFailed { reason, .. } => s(f, reason),
+            EventKind::RollbackStarted {
+                reason,
+                plan,
+                not_undone,
+            } => {
+                s(f, reason);
+                for p in plan {
+                    p.items.iter_mut().for_each(|x| s(f, x));
+                }
+                for n in not_undone {
+                    s(f, &mut n.reason);
+                }
+            }
+            EventKind::UndoFinished { items, error, .. } => {
+                items.iter_mut().for_each(|x| s(f, x));
+                o(f, error);
+            }
+            EventKind::RollbackFinished { .. } => {}
+            EventKind::NotificationSent { text, .. } => s(f, text),
+            EventKind::ApprovalAsked { message, .. } => s(f, message),
+            EventKind::ApprovalGiven { by, reason } | EventKind::ApprovalRefused { by, reason } => {
+                s(f, by);
+                o(f, reason);
+            }
+            EventKind::HandlerStarted { .. } => {}
+            EventKind::CancelRequested { .. } => {}
+            EventKind::Warning { message } => s(f, message),
+            EventKind::RunFinished { failure_reason, .. } => o(f, failure_reason),
+        }
+    }
+}
+
+/// A consumer of events: the journal, the console, `--output json`, a
+/// drill's recorder.
+pub trait Sink: Send {
+    /// Called once per event, in `seq` order. An error is reported once as
+    /// a warning on the other sinks and the sink is dropped from the run
+    /// (except the journal, whose failure stops the run: see `Emitter`).
+    fn event(&mut self, ev: &Event) -> std::io::Result<()>;
+
+    /// Called once at the end of the run (flush, print the summary).
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sink that keeps every event in memory (tests, drills).
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    pub events: std::sync::Arc<Mutex<Vec<Event>>>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn take(&self) -> Vec<Event> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Sink for Recorder {
+    fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(ev.clone());
+        }
+        Ok(())
+    }
+}
+
+struct EmitterState {
+    seq: u64,
+    sinks: Vec<(Box<dyn Sink>, bool)>,
+    failed: bool,
+}
+
+/// Stamps, redacts and distributes events. Cheap to share (`Arc`).
+pub struct Emitter {
+    run_id: String,
+    clock: crate::exec::clock::Clock,
+    redactor: Redactor,
+    state: Mutex<EmitterState>,
+}
+
+impl Emitter {
+    /// `sinks`: each with `critical` — a failing critical sink (the
+    /// journal) marks the emitter failed, which stops the run.
+    pub fn new(
+        run_id: impl Into<String>,
+        clock: crate::exec::clock::Clock,
+        redactor: Redactor,
+        sinks: Vec<(Box<dyn Sink>, bool)>,
+    ) -> Self {
+        Emitter {
+            run_id: run_id.into(),
+            clock,
+            redactor,
+            state: Mutex::new(EmitterState {
+                seq: 0,
+                sinks,
+                failed: false,
+            }),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub fn clock(&self) -> &crate::exec::clock::Clock {
+        &self.clock
+    }
+
+    /// Whether a critical sink (the journal) failed: the run must stop.
+    pub fn failed(&self) -> bool {
+        self.state.lock().map(|s| s.failed).unwrap_or(true)
+    }
+
+    pub fn emit(&self, node: Option<&str>, mut kind: EventKind) {
+        if !self.redactor.is_empty() {
+            kind.map_text(&|s| self.redactor.redact_if_needed(s));
+        }
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.seq += 1;
+        let ev = Event {
+            seq: st.seq,
+            ts: self.clock.timestamp(),
+            t_ms: self.clock.elapsed_ms(),
+            run_id: self.run_id.clone(),
+            node: node.map(str::to_owned),
+            kind,
+        };
+        let mut errors = Vec::new();
+        let mut i = 0;
+        while i < st.sinks.len() {
+            if let Err(e) = st.sinks[i].0.event(&ev) {
+                let critical = st.sinks[i].1;
+                errors.push(format!(
+                    "{} output failed: {e}",
+                    if critical { "journal" } else { "an" }
+                ));
+                if critical {
+                    st.failed = true;
+                }
+                st.sinks.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        for message in errors {
+            st.seq += 1;
+            let w = Event {
+                seq: st.seq,
+                ts: self.clock.timestamp(),
+                t_ms: self.clock.elapsed_ms(),
+                run_id: self.run_id.clone(),
+                node: None,
+                kind: EventKind::Warning {
+                    message: self.redactor.redact(&message),
+                },
+            };
+            for (s, _) in st.sinks.iter_mut() {
+                let _ = s.event(&w);
+            }
+        }
+    }
+
+    /// Flushes every sink and prints summaries; called once, at the end.
+    pub fn finish(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            for (s, _) in st.sinks.iter_mut() {
+                let _ = s.finish();
+            }
+        }
+    }
+}

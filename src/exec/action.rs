@@ -1,0 +1,810 @@
+//! Running one action: render, call the adapter, log, and decide what the
+//! answer means; retries with backoff; `for` fan-outs.
+
+use super::clock::ms;
+use super::cond::V;
+use super::context::{RunCtx, Scope};
+use crate::adapters::{
+    ApprovalRequest, ErrorKind, HttpBody, HttpCall, NotifyRequest, NotifyTarget, Phase,
+    ShellRequest,
+};
+use crate::events::{ActionStatus, ConditionPurpose, EventKind};
+use crate::plan::{Action, ChannelKind, Effect, Expr, RetryPolicy};
+use indexmap::IndexMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How much output goes into the journal per event.
+pub const LOG_OUTPUT_CAP: usize = 2048;
+
+/// The result of one attempt (or of the last attempt after retries).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub status: ActionStatus,
+    pub reason: String,
+    /// Output to capture (stdout, HTTP body); `None` if simulated.
+    pub output: Option<String>,
+    /// A retry could change the answer (not for a refused approval).
+    pub retryable: bool,
+    pub attempts: u32,
+}
+
+impl Attempt {
+    fn ok(output: Option<String>) -> Self {
+        Attempt {
+            status: ActionStatus::Ok,
+            reason: String::new(),
+            output,
+            retryable: false,
+            attempts: 1,
+        }
+    }
+
+    fn fail(status: ActionStatus, reason: impl Into<String>) -> Self {
+        Attempt {
+            status,
+            reason: reason.into(),
+            output: None,
+            retryable: status != ActionStatus::Cancelled,
+            attempts: 1,
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.status == ActionStatus::Ok
+    }
+}
+
+fn tail(s: &str, cap: usize) -> String {
+    if s.len() <= cap {
+        return s.to_owned();
+    }
+    let mut start = s.len() - cap;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
+fn head(s: &str, cap: usize) -> String {
+    if s.len() <= cap {
+        return s.to_owned();
+    }
+    let mut end = cap;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn status_of(e: ErrorKind) -> ActionStatus {
+    match e {
+        ErrorKind::Timeout => ActionStatus::Timeout,
+        ErrorKind::Cancelled => ActionStatus::Cancelled,
+        _ => ActionStatus::Error,
+    }
+}
+
+fn min_timeout(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Where an action runs: node, phase, effect, per-attempt timeout.
+#[derive(Debug, Clone)]
+pub struct Site<'a> {
+    pub node: &'a str,
+    pub phase: Phase,
+    pub effect: Effect,
+    /// The step's `timeout` (or the config default), per attempt.
+    pub timeout: Option<Duration>,
+    pub explicit_timeout: bool,
+}
+
+impl RunCtx {
+    fn cancel_for(&self, phase: Phase) -> &CancellationToken {
+        match phase {
+            Phase::Undo | Phase::Handler => &self.opts.cancel_rollback,
+            _ => &self.opts.cancel,
+        }
+    }
+
+    fn started(
+        &self,
+        site: &Site<'_>,
+        adapter: &str,
+        attempt: u32,
+        item: &Option<String>,
+        request: String,
+        timeout: Option<Duration>,
+    ) {
+        self.emit(
+            Some(site.node),
+            EventKind::ActionStarted {
+                adapter: adapter.into(),
+                phase: site.phase,
+                attempt,
+                item: item.clone(),
+                effect: site.effect,
+                request,
+                timeout,
+                simulated: self.simulated(),
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finished(
+        &self,
+        site: &Site<'_>,
+        adapter: &str,
+        attempt: u32,
+        item: &Option<String>,
+        status: ActionStatus,
+        exit: Option<i32>,
+        http_status: Option<u16>,
+        elapsed: Duration,
+        output: Option<String>,
+        error: Option<String>,
+        timeout: Option<Duration>,
+    ) {
+        if status == ActionStatus::Timeout {
+            self.emit(
+                Some(site.node),
+                EventKind::Timeout {
+                    phase: site.phase,
+                    attempt,
+                    after_ms: ms(timeout.unwrap_or(elapsed)),
+                    item: item.clone(),
+                },
+            );
+        }
+        self.emit(
+            Some(site.node),
+            EventKind::ActionFinished {
+                adapter: adapter.into(),
+                phase: site.phase,
+                attempt,
+                item: item.clone(),
+                status,
+                exit,
+                http_status,
+                elapsed_ms: ms(elapsed),
+                output: output.filter(|o| !o.is_empty()),
+                error,
+            },
+        );
+    }
+
+    /// One attempt of a single (non-`for`) action.
+    pub async fn attempt(
+        &self,
+        action: &Action,
+        site: &Site<'_>,
+        scope: &Scope,
+        attempt: u32,
+    ) -> Attempt {
+        let item = scope.item_display();
+        let cancel = self.cancel_for(site.phase).clone();
+        if cancel.is_cancelled() {
+            return Attempt::fail(ActionStatus::Cancelled, "cancelled before it started");
+        }
+        let call = self.make_call(site.node, site.phase, attempt, site.effect, item.clone());
+        let clock = *self.emitter.clock();
+        let t0 = clock.now();
+        match action {
+            Action::Shell { command } => {
+                let command = match self.render(command, scope, None) {
+                    Ok(c) => c,
+                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
+                };
+                let timeout = site.timeout;
+                self.started(
+                    site,
+                    "shell",
+                    attempt,
+                    &item,
+                    command.display.clone(),
+                    timeout,
+                );
+                let req = ShellRequest {
+                    command,
+                    cwd: self.settings().shell_cwd.clone(),
+                    env: self.settings().shell_env.clone(),
+                    timeout,
+                };
+                let r = self
+                    .guarded(self.adapters.shell.run(&call, &req), timeout, &cancel)
+                    .await;
+                let elapsed = clock.now() - t0;
+                match r {
+                    Ok(out) => {
+                        let mut shown = tail(&out.stdout, LOG_OUTPUT_CAP);
+                        if !out.stderr.is_empty() {
+                            if !shown.is_empty() && !shown.ends_with('\n') {
+                                shown.push('\n');
+                            }
+                            shown.push_str(&tail(&out.stderr, LOG_OUTPUT_CAP));
+                        }
+                        let (status, reason) = match (out.exit, out.signal) {
+                            (Some(0), _) => (ActionStatus::Ok, String::new()),
+                            (Some(code), _) => {
+                                (ActionStatus::Failed, format!("exited with status {code}"))
+                            }
+                            (None, Some(sig)) => {
+                                (ActionStatus::Failed, format!("killed by signal {sig}"))
+                            }
+                            (None, None) => {
+                                (ActionStatus::Failed, "ended without an exit status".into())
+                            }
+                        };
+                        let err = (status != ActionStatus::Ok).then(|| reason.clone());
+                        self.finished(
+                            site,
+                            "shell",
+                            attempt,
+                            &item,
+                            status,
+                            out.exit,
+                            None,
+                            elapsed,
+                            Some(shown),
+                            err,
+                            timeout,
+                        );
+                        if status == ActionStatus::Ok {
+                            Attempt::ok((!self.simulated_output()).then_some(out.stdout))
+                        } else {
+                            Attempt::fail(status, reason)
+                        }
+                    }
+                    Err(e) => {
+                        let status = status_of(e.kind);
+                        self.finished(
+                            site,
+                            "shell",
+                            attempt,
+                            &item,
+                            status,
+                            None,
+                            None,
+                            elapsed,
+                            None,
+                            Some(e.message.clone()),
+                            timeout,
+                        );
+                        Attempt::fail(status, e.message)
+                    }
+                }
+            }
+            Action::Http(h) => {
+                let rendered = (|| -> Result<HttpCall, String> {
+                    let url = self.render(&h.url, scope, None)?;
+                    let mut headers = Vec::new();
+                    for hd in &h.headers {
+                        headers.push((hd.name.clone(), self.render(&hd.value, scope, None)?));
+                    }
+                    let body = match &h.body {
+                        Some(b) => Some(HttpBody {
+                            kind: b.kind,
+                            text: self.render(&b.text, scope, None)?,
+                        }),
+                        None => None,
+                    };
+                    Ok(HttpCall {
+                        method: h.method.clone(),
+                        url,
+                        headers,
+                        body,
+                        timeout: min_timeout(h.timeout, site.timeout),
+                    })
+                })();
+                let req = match rendered {
+                    Ok(r) => r,
+                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
+                };
+                let mut shown = format!("{} {}", req.method, req.url.display);
+                for (k, v) in &req.headers {
+                    shown.push_str(&format!("\n{k}: {}", v.display));
+                }
+                if let Some(b) = &req.body {
+                    shown.push_str(&format!("\n\n{}", b.text.display));
+                }
+                let timeout = req.timeout;
+                self.started(site, "http", attempt, &item, shown, timeout);
+                let r = self
+                    .guarded(self.adapters.http.send(&call, &req), timeout, &cancel)
+                    .await;
+                let elapsed = clock.now() - t0;
+                match r {
+                    Ok(resp) => {
+                        let ok = resp.status < 400;
+                        let status = if ok {
+                            ActionStatus::Ok
+                        } else {
+                            ActionStatus::Failed
+                        };
+                        let reason = format!("HTTP {}", resp.status);
+                        self.finished(
+                            site,
+                            "http",
+                            attempt,
+                            &item,
+                            status,
+                            None,
+                            Some(resp.status),
+                            elapsed,
+                            Some(head(&resp.body, LOG_OUTPUT_CAP)),
+                            (!ok).then(|| reason.clone()),
+                            timeout,
+                        );
+                        if ok {
+                            Attempt::ok((!self.simulated_output()).then_some(resp.body))
+                        } else {
+                            Attempt::fail(status, reason)
+                        }
+                    }
+                    Err(e) => {
+                        let status = status_of(e.kind);
+                        self.finished(
+                            site,
+                            "http",
+                            attempt,
+                            &item,
+                            status,
+                            None,
+                            None,
+                            elapsed,
+                            None,
+                            Some(e.message.clone()),
+                            timeout,
+                        );
+                        Attempt::fail(status, e.message)
+                    }
+                }
+            }
+            Action::Notify {
+                channel,
+                message,
+                args,
+                ..
+            } => {
+                let rendered = (|| -> Result<NotifyRequest, String> {
+                    let mut fields = IndexMap::new();
+                    for (k, t) in args {
+                        let r = self.render(t, scope, Some(&fields))?;
+                        fields.insert(k.clone(), r);
+                    }
+                    let text = self.render(message, scope, Some(&fields))?;
+                    let spec = self
+                        .graph
+                        .channel(channel)
+                        .ok_or_else(|| format!("no channel named `{channel}`"))?;
+                    let target = match &spec.kind {
+                        ChannelKind::Slack { url } => NotifyTarget::Slack {
+                            url: self.render(url, scope, None)?,
+                        },
+                        ChannelKind::Webhook { url, headers } => {
+                            let mut hs = Vec::new();
+                            for h in headers {
+                                hs.push((h.name.clone(), self.render(&h.value, scope, None)?));
+                            }
+                            NotifyTarget::Webhook {
+                                url: self.render(url, scope, None)?,
+                                headers: hs,
+                            }
+                        }
+                        ChannelKind::Console => NotifyTarget::Console,
+                    };
+                    Ok(NotifyRequest {
+                        channel: channel.clone(),
+                        target,
+                        text,
+                        fields,
+                        timeout: Some(site.timeout.unwrap_or(self.settings().notify_timeout)),
+                    })
+                })();
+                let req = match rendered {
+                    Ok(r) => r,
+                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
+                };
+                let target = match &req.target {
+                    NotifyTarget::Slack { url } => format!("slack {}", url.display),
+                    NotifyTarget::Webhook { url, .. } => format!("webhook {}", url.display),
+                    NotifyTarget::Console => "console".into(),
+                };
+                let timeout = req.timeout;
+                self.started(
+                    site,
+                    "notify",
+                    attempt,
+                    &item,
+                    format!("notify {} ({target}): {}", req.channel, req.text.display),
+                    timeout,
+                );
+                let r = self
+                    .guarded(self.adapters.notify.send(&call, &req), timeout, &cancel)
+                    .await;
+                let elapsed = clock.now() - t0;
+                let (status, http_status, err) = match &r {
+                    Ok(rc) => match rc.status {
+                        Some(s) if s >= 400 => {
+                            (ActionStatus::Failed, Some(s), Some(format!("HTTP {s}")))
+                        }
+                        s => (ActionStatus::Ok, s, None),
+                    },
+                    Err(e) => (status_of(e.kind), None, Some(e.message.clone())),
+                };
+                self.emit(
+                    Some(site.node),
+                    EventKind::NotificationSent {
+                        channel: req.channel.clone(),
+                        text: req.text.display.clone(),
+                        ok: status == ActionStatus::Ok,
+                        http_status,
+                        simulated: self.simulated(),
+                    },
+                );
+                self.finished(
+                    site,
+                    "notify",
+                    attempt,
+                    &item,
+                    status,
+                    None,
+                    http_status,
+                    elapsed,
+                    None,
+                    err.clone(),
+                    timeout,
+                );
+                if status == ActionStatus::Ok {
+                    Attempt::ok(None)
+                } else {
+                    Attempt::fail(status, err.unwrap_or_default())
+                }
+            }
+            Action::Approve { message, timeout } => {
+                let message = match self.render(message, scope, None) {
+                    Ok(m) => m.display,
+                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
+                };
+                let timeout = if site.explicit_timeout {
+                    min_timeout(*timeout, site.timeout)
+                } else {
+                    *timeout
+                };
+                let preapproved = self.opts.preapproved.contains(site.node);
+                self.emit(
+                    Some(site.node),
+                    EventKind::ApprovalAsked {
+                        message: message.clone(),
+                        timeout,
+                        preapproved,
+                    },
+                );
+                self.started(
+                    site,
+                    "approve",
+                    attempt,
+                    &item,
+                    format!("approve: {message}"),
+                    timeout,
+                );
+                let req = ApprovalRequest {
+                    message,
+                    timeout,
+                    preapproved,
+                };
+                let r = self
+                    .guarded(self.adapters.approve.ask(&call, &req), timeout, &cancel)
+                    .await;
+                let elapsed = clock.now() - t0;
+                let mut a = match r {
+                    Ok(d) if d.approved => {
+                        self.emit(
+                            Some(site.node),
+                            EventKind::ApprovalGiven {
+                                by: d.by,
+                                reason: d.reason,
+                            },
+                        );
+                        Attempt::ok(None)
+                    }
+                    Ok(d) => {
+                        let reason = format!(
+                            "approval refused by {}{}",
+                            d.by,
+                            d.reason
+                                .as_deref()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default()
+                        );
+                        self.emit(
+                            Some(site.node),
+                            EventKind::ApprovalRefused {
+                                by: d.by,
+                                reason: d.reason,
+                            },
+                        );
+                        Attempt::fail(ActionStatus::Failed, reason)
+                    }
+                    Err(e) => {
+                        if e.kind != ErrorKind::Cancelled {
+                            self.emit(
+                                Some(site.node),
+                                EventKind::ApprovalRefused {
+                                    by: if e.kind == ErrorKind::Timeout {
+                                        "timeout".into()
+                                    } else {
+                                        "nobody".into()
+                                    },
+                                    reason: Some(e.message.clone()),
+                                },
+                            );
+                        }
+                        Attempt::fail(status_of(e.kind).max_failed(), e.message)
+                    }
+                };
+                a.retryable = false;
+                self.finished(
+                    site,
+                    "approve",
+                    attempt,
+                    &item,
+                    a.status,
+                    None,
+                    None,
+                    elapsed,
+                    None,
+                    (!a.is_ok()).then(|| a.reason.clone()),
+                    timeout,
+                );
+                a
+            }
+            Action::Wait { duration } => {
+                self.started(
+                    site,
+                    "wait",
+                    attempt,
+                    &item,
+                    format!("wait {}", humantime::format_duration(*duration)),
+                    None,
+                );
+                let cancelled = tokio::select! {
+                    _ = tokio::time::sleep(*duration) => false,
+                    _ = cancel.cancelled() => true,
+                };
+                let elapsed = clock.now() - t0;
+                let status = if cancelled {
+                    ActionStatus::Cancelled
+                } else {
+                    ActionStatus::Ok
+                };
+                self.finished(
+                    site, "wait", attempt, &item, status, None, None, elapsed, None, None, None,
+                );
+                if cancelled {
+                    Attempt::fail(status, "cancelled")
+                } else {
+                    Attempt::ok(None)
+                }
+            }
+            Action::ForEach { .. } => Attempt::fail(ActionStatus::Error, "internal: nested `for`"),
+        }
+    }
+
+    /// In a dry run an action's output is not real: captures are unknown.
+    fn simulated_output(&self) -> bool {
+        self.mode() == crate::events::Mode::DryRun
+    }
+
+    /// Attempts an action up to `1 + retry.retries` times with backoff.
+    pub async fn with_retry(
+        &self,
+        action: &Action,
+        site: &Site<'_>,
+        scope: &Scope,
+        retry: RetryPolicy,
+    ) -> Attempt {
+        let mut attempt = 1;
+        let cancel = self.cancel_for(site.phase).clone();
+        loop {
+            let mut a = self.attempt(action, site, scope, attempt).await;
+            a.attempts = attempt;
+            if a.is_ok() || !a.retryable || attempt > retry.retries || cancel.is_cancelled() {
+                return a;
+            }
+            attempt += 1;
+            let delay = retry.delay_before(attempt);
+            self.emit(
+                Some(site.node),
+                EventKind::RetryScheduled {
+                    attempt,
+                    delay_ms: ms(delay),
+                    reason: a.reason.clone(),
+                    item: scope.item_display(),
+                },
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.cancelled() => {
+                    let mut c = Attempt::fail(ActionStatus::Cancelled, "cancelled while waiting to retry");
+                    c.attempts = attempt - 1;
+                    return c;
+                }
+            }
+        }
+    }
+
+    /// Evaluates a `for` list.
+    pub async fn for_items(
+        &self,
+        node: &str,
+        list: &Expr,
+        scope: &Scope,
+    ) -> Result<Vec<V>, String> {
+        let resolver = super::context::Resolver {
+            ctx: self,
+            scope,
+            checks: &IndexMap::new(),
+            probe: None,
+        };
+        let mut values = Vec::new();
+        let v = super::cond::eval(list, &resolver, &mut values);
+        let note = match &v {
+            Ok(V::List(items)) => Some(format!(
+                "{} item(s): {}",
+                items.len(),
+                items.iter().map(V::display).collect::<Vec<_>>().join(", ")
+            )),
+            Ok(V::Unknown(why)) => Some(format!(
+                "dry run: the list is not known ({why}); one placeholder item is shown"
+            )),
+            _ => None,
+        };
+        let error = match &v {
+            Err(e) => Some(e.clone()),
+            Ok(V::List(_)) | Ok(V::Unknown(_)) => None,
+            Ok(other) => Some(format!(
+                "`{}` is {}, not a list",
+                list.text,
+                other.describe()
+            )),
+        };
+        self.emit(
+            Some(node),
+            EventKind::ConditionEvaluated {
+                purpose: ConditionPurpose::ForList,
+                expr: list.text.clone(),
+                values,
+                result: None,
+                error: error.clone(),
+                note,
+            },
+        );
+        if let Some(e) = error {
+            return Err(e);
+        }
+        match v {
+            Ok(V::List(items)) => Ok(items),
+            _ => Ok(vec![V::Str(format!("<{}>", list.text))]),
+        }
+    }
+}
+
+/// The result of a fan-out.
+#[derive(Debug, Clone, Default)]
+pub struct FanOut {
+    pub ok: bool,
+    pub reason: String,
+    /// Items that completed, in completion order.
+    pub completed: Vec<V>,
+    pub failed: Vec<String>,
+    pub attempts: u32,
+    pub cancelled: bool,
+}
+
+/// Runs `body` once per item, at most `parallel` at once, stopping new
+/// items once more than `max_failures` have failed.
+#[allow(clippy::too_many_arguments)]
+pub async fn fan_out(
+    ctx: &Arc<RunCtx>,
+    node_idx: usize,
+    var: &str,
+    items: Vec<V>,
+    parallel: usize,
+    max_failures: Option<usize>,
+    body: &Action,
+    scope: &Scope,
+) -> FanOut {
+    let allowed = max_failures.unwrap_or(0);
+    let parallel = parallel.max(1);
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = FanOut::default();
+    let mut next = 0usize;
+    let mut stop = false;
+    let total = items.len();
+    let body = Arc::new(body.clone());
+    loop {
+        while !stop && set.len() < parallel && next < total {
+            let item = items[next].clone();
+            next += 1;
+            let ctx = ctx.clone();
+            let body = body.clone();
+            let scope = scope.with_item(var, item.clone());
+            set.spawn(async move {
+                let node = &ctx.graph.nodes[node_idx];
+                let site = Site {
+                    node: &node.id,
+                    phase: Phase::Action,
+                    effect: node.effect,
+                    timeout: node.timeout.or(ctx.settings().default_timeout),
+                    explicit_timeout: node.timeout.is_some(),
+                };
+                let a = ctx.with_retry(&body, &site, &scope, node.retry).await;
+                (item, a)
+            });
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((item, a)) => {
+                out.attempts += a.attempts;
+                if a.is_ok() {
+                    out.completed.push(item);
+                } else {
+                    if a.status == ActionStatus::Cancelled {
+                        out.cancelled = true;
+                    }
+                    out.failed.push(format!("{}: {}", item.display(), a.reason));
+                }
+            }
+            Err(e) => out.failed.push(format!("internal error: {e}")),
+        }
+        if out.failed.len() > allowed || out.cancelled || ctx.opts.cancel.is_cancelled() {
+            stop = true;
+        }
+    }
+    let not_started = total - next;
+    out.ok = out.failed.len() <= allowed && !out.cancelled && not_started == 0;
+    if !out.ok {
+        out.reason = if out.cancelled || (not_started > 0 && out.failed.len() <= allowed) {
+            format!(
+                "cancelled with {} of {total} item(s) done",
+                out.completed.len()
+            )
+        } else {
+            format!(
+                "{} of {total} item(s) failed (max_failures {allowed}){}: {}",
+                out.failed.len(),
+                if not_started > 0 {
+                    format!(", {not_started} not started")
+                } else {
+                    String::new()
+                },
+                out.failed.join("; ")
+            )
+        };
+    }
+    out
+}
+
+trait MaxFailed {
+    fn max_failed(self) -> ActionStatus;
+}
+
+impl MaxFailed for ActionStatus {
+    /// A refusal (no TTY) is a failure, not an infrastructure error.
+    fn max_failed(self) -> ActionStatus {
+        match self {
+            ActionStatus::Error => ActionStatus::Failed,
+            s => s,
+        }
+    }
+}

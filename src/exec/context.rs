@@ -1,0 +1,266 @@
+//! The run context: everything a node needs while the run goes on
+//! (inputs, secrets, captures, adapters, the emitter), template data and
+//! the resolver that conditions read values through.
+
+use super::cond::{follow, Resolve, V};
+use super::template::{paths_under, placeholder, Form, Templates};
+use super::{RunOptions, Settings};
+use crate::adapters::{Adapters, Rendered};
+use crate::events::{Emitter, EventKind, Mode};
+use crate::plan::{Graph, Ref, RefRoot, Text, Value};
+use indexmap::IndexMap;
+use serde_json::{Map, Value as J};
+use std::sync::{Arc, Mutex};
+
+/// Where a template or condition is evaluated: loop variable, failure.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub loop_var: Option<(String, V)>,
+    /// `failure.step`, `failure.reason` (handlers only).
+    pub failure: Option<(String, String)>,
+}
+
+impl Scope {
+    pub fn with_item(&self, var: &str, item: V) -> Scope {
+        Scope {
+            loop_var: Some((var.to_owned(), item)),
+            failure: self.failure.clone(),
+        }
+    }
+
+    pub fn item_display(&self) -> Option<String> {
+        self.loop_var.as_ref().map(|(_, v)| v.display())
+    }
+}
+
+pub struct RunCtx {
+    pub graph: Arc<Graph>,
+    pub opts: RunOptions,
+    pub adapters: Adapters,
+    pub emitter: Arc<Emitter>,
+    pub templates: Templates,
+    pub captures: Mutex<IndexMap<String, V>>,
+    /// When the run started (RFC 3339), `run.started`.
+    pub started: String,
+    base_send: Map<String, J>,
+    base_display: Map<String, J>,
+    has_secrets: bool,
+}
+
+pub fn value_json(v: &Value) -> J {
+    V::from_value(v).to_json()
+}
+
+impl RunCtx {
+    pub fn new(
+        graph: Arc<Graph>,
+        opts: RunOptions,
+        adapters: Adapters,
+        emitter: Arc<Emitter>,
+    ) -> Self {
+        let mut base = Map::new();
+        for (k, v) in &opts.inputs {
+            base.insert(k.clone(), value_json(v));
+        }
+        let mut run = Map::new();
+        run.insert("id".into(), J::String(opts.run_id.clone()));
+        run.insert("runbook".into(), J::String(graph.runbook.clone()));
+        run.insert("mode".into(), J::String(opts.mode.as_str().into()));
+        let started = emitter.clock().timestamp();
+        run.insert("started".into(), J::String(started.clone()));
+        base.insert("run".into(), J::Object(run));
+        let mut base_send = base.clone();
+        let mut base_display = base;
+        for (k, v) in &opts.secrets {
+            // An unknown secret (dry run without it) is shown masked either way.
+            base_send.insert(
+                k.clone(),
+                J::String(v.clone().unwrap_or_else(|| super::redact::MASK.into())),
+            );
+            base_display.insert(k.clone(), J::String(super::redact::MASK.into()));
+        }
+        RunCtx {
+            has_secrets: !opts.secrets.is_empty(),
+            graph,
+            opts,
+            adapters,
+            emitter,
+            templates: Templates::new(),
+            captures: Mutex::new(IndexMap::new()),
+            started,
+            base_send,
+            base_display,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.opts.mode
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.opts.settings
+    }
+
+    pub fn simulated(&self) -> bool {
+        self.opts.mode != Mode::Live
+    }
+
+    pub fn emit(&self, node: Option<&str>, kind: EventKind) {
+        self.emitter.emit(node, kind)
+    }
+
+    fn data(
+        &self,
+        form: Form,
+        template: &str,
+        scope: &Scope,
+        args: Option<&IndexMap<String, Rendered>>,
+    ) -> J {
+        let mut m = match form {
+            Form::Send => self.base_send.clone(),
+            Form::Display => self.base_display.clone(),
+        };
+        if let Ok(caps) = self.captures.lock() {
+            for (k, v) in caps.iter() {
+                let j = match v {
+                    V::Unknown(_) => placeholder(k, &paths_under(template, k)),
+                    v => v.to_json(),
+                };
+                m.insert(k.clone(), j);
+            }
+        }
+        if let Some((var, v)) = &scope.loop_var {
+            m.insert(var.clone(), v.to_json());
+        }
+        if let Some((step, reason)) = &scope.failure {
+            let mut f = Map::new();
+            f.insert("step".into(), J::String(step.clone()));
+            f.insert("reason".into(), J::String(reason.clone()));
+            m.insert("failure".into(), J::Object(f));
+        }
+        if let Some(args) = args {
+            for (k, r) in args {
+                let s = match form {
+                    Form::Send => r.send.clone(),
+                    Form::Display => r.display.clone(),
+                };
+                m.insert(k.clone(), J::String(s));
+            }
+        }
+        J::Object(m)
+    }
+
+    /// Renders a text for sending and for display.
+    pub fn render(
+        &self,
+        text: &Text,
+        scope: &Scope,
+        args: Option<&IndexMap<String, Rendered>>,
+    ) -> Result<Rendered, String> {
+        let with_secrets =
+            self.has_secrets || args.is_some_and(|a| a.values().any(Rendered::has_secret));
+        self.templates
+            .render(text, with_secrets, &|form| {
+                self.data(form, &text.template, scope, args)
+            })
+            .map_err(|e| {
+                format!(
+                    "template `{}`: {e}",
+                    self.emitter.redactor().redact(&text.template)
+                )
+            })
+    }
+
+    pub fn capture(&self, name: &str) -> Option<V> {
+        self.captures.lock().ok().and_then(|c| c.get(name).cloned())
+    }
+
+    pub fn store_capture(&self, name: &str, v: V) {
+        if let Ok(mut c) = self.captures.lock() {
+            c.insert(name.to_owned(), v);
+        }
+    }
+}
+
+/// Reads values for a condition or an `expect`.
+pub struct Resolver<'a> {
+    pub ctx: &'a RunCtx,
+    pub scope: &'a Scope,
+    /// Results of the checks the condition names.
+    pub checks: &'a IndexMap<String, Result<V, String>>,
+    /// A probe's observation (inside a check's `expect`).
+    pub probe: Option<&'a IndexMap<String, V>>,
+}
+
+impl Resolve for Resolver<'_> {
+    fn resolve(&self, r: &Ref) -> Result<V, String> {
+        let base = match r.root {
+            RefRoot::Input => match self.ctx.opts.inputs.get(&r.name) {
+                Some(v) => V::from_value(v),
+                // A secret (the emitter masks its value in the log).
+                None => match self.ctx.opts.secrets.get(&r.name) {
+                    Some(Some(s)) => V::Str(s.clone()),
+                    Some(None) => V::Unknown(format!("secret `{}` is not set (dry run)", r.name)),
+                    None => return Err(format!("input `{}` has no value", r.name)),
+                },
+            },
+            RefRoot::Capture => match self.ctx.capture(&r.name) {
+                Some(v) => v,
+                None => {
+                    return Err(format!(
+                        "capture `{}` has no value (its step did not run or did not succeed)",
+                        r.name
+                    ))
+                }
+            },
+            RefRoot::Check => match self.checks.get(&r.name) {
+                Some(v) => v.clone()?,
+                None => return Err(format!("check `{}` was not evaluated", r.name)),
+            },
+            RefRoot::LoopVar => match &self.scope.loop_var {
+                Some((var, v)) if *var == r.name => v.clone(),
+                _ => return Err(format!("`{}` is not bound here", r.name)),
+            },
+            RefRoot::Run => {
+                let (field, rest) = split_field(r);
+                let s = match field {
+                    "id" => self.ctx.opts.run_id.clone(),
+                    "runbook" => self.ctx.graph.runbook.clone(),
+                    "mode" => self.ctx.opts.mode.as_str().to_owned(),
+                    "started" => self.ctx.started.clone(),
+                    other => return Err(format!("`run.{other}` does not exist")),
+                };
+                return follow(V::Str(s), &format!("run.{field}"), rest);
+            }
+            RefRoot::Failure => {
+                let Some((step, reason)) = &self.scope.failure else {
+                    return Err("`failure` is only defined in `on failure`".into());
+                };
+                let (field, rest) = split_field(r);
+                let s = match field {
+                    "step" => step.clone(),
+                    "reason" => reason.clone(),
+                    other => return Err(format!("`failure.{other}` does not exist")),
+                };
+                return follow(V::Str(s), &format!("failure.{field}"), rest);
+            }
+            RefRoot::Probe => match self.probe.and_then(|p| p.get(&r.name)) {
+                Some(v) => v.clone(),
+                None => return Err(format!("the probe observed no `{}`", r.name)),
+            },
+        };
+        follow(base, &r.name, &r.path)
+    }
+}
+
+/// `run.id` is written as name `run`, path `["id"]`; accept both shapes.
+fn split_field(r: &Ref) -> (&str, &[String]) {
+    if r.name == "run" || r.name == "failure" {
+        match r.path.split_first() {
+            Some((f, rest)) => (f.as_str(), rest),
+            None => ("", &[]),
+        }
+    } else {
+        (r.name.as_str(), r.path.as_slice())
+    }
+}

@@ -1,0 +1,262 @@
+//! The executor: runs a compiled [`Graph`] unchanged against a set of
+//! [`Adapters`], reporting every decision as an [`Event`](crate::events::Event).
+//!
+//! * [`scheduler`]: the DAG loop (deps, `--parallel`, stop at first failure).
+//! * [`action`]: one action (render, adapter call, meaning of the answer),
+//!   retries with backoff, `for` fan-outs with `parallel` / `max_failures`.
+//! * [`check`]: checks, conditions, `verify` polling.
+//! * [`rollback`]: undo in reverse completion order, handlers.
+//! * [`cond`], [`template`], [`redact`]: conditions, templates, secrets.
+//! * [`inputs`]: `--input` / `--inputs` validation, secret loading.
+//! * [`clock`]: everything waits through `tokio::time` (virtual in drills).
+//!
+//! A run ends with an [`Outcome`] and its exit code ([`exit`]).
+
+pub mod action;
+pub mod check;
+pub mod clock;
+pub mod cond;
+pub mod context;
+pub mod exit;
+pub mod inputs;
+pub mod redact;
+pub mod rollback;
+pub mod scheduler;
+pub mod template;
+
+use crate::adapters::Adapters;
+use crate::events::{Counts, Emitter, EventKind, Mode, Outcome};
+use crate::plan::{Graph, Value};
+use context::{RunCtx, Scope};
+use indexmap::IndexMap;
+use scheduler::NodeState;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long past its timeout (or a cancellation) an adapter call is given
+/// before the executor abandons it.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// Run-wide settings, from the config file and the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Per-attempt timeout of a step without its own `timeout`.
+    pub default_timeout: Option<Duration>,
+    /// Timeout of a check's probe without its own.
+    pub check_timeout: Duration,
+    /// Timeout of a notification.
+    pub notify_timeout: Duration,
+    pub shell_cwd: Option<PathBuf>,
+    pub shell_env: IndexMap<String, String>,
+    pub prometheus_url: Option<String>,
+    /// Bytes kept per captured stream.
+    pub output_cap: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_timeout: Some(Duration::from_secs(300)),
+            check_timeout: Duration::from_secs(10),
+            notify_timeout: Duration::from_secs(10),
+            shell_cwd: None,
+            shell_env: IndexMap::new(),
+            prometheus_url: None,
+            output_cap: crate::adapters::DEFAULT_OUTPUT_CAP,
+        }
+    }
+}
+
+/// Everything a run needs besides the graph, the adapters and the sinks.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub run_id: String,
+    pub mode: Mode,
+    /// Nodes running at once (`--parallel`).
+    pub parallel: usize,
+    /// Validated inputs (see [`inputs::resolve`]), defaults applied.
+    pub inputs: IndexMap<String, Value>,
+    /// Secret values; `None`: not available (allowed in a dry run only).
+    pub secrets: IndexMap<String, Option<String>>,
+    pub settings: Settings,
+    /// Steps pre-approved with `--approve STEP`.
+    pub preapproved: HashSet<String>,
+    /// First Ctrl-C: stop starting nodes, cancel running actions, roll back.
+    pub cancel: CancellationToken,
+    /// Second Ctrl-C: stop the rollback too.
+    pub cancel_rollback: CancellationToken,
+    /// Stated in `run_started` (e.g. how a dry run answers checks).
+    pub notes: Vec<String>,
+}
+
+impl RunOptions {
+    pub fn new(run_id: impl Into<String>, mode: Mode) -> Self {
+        RunOptions {
+            run_id: run_id.into(),
+            mode,
+            parallel: 4,
+            inputs: IndexMap::new(),
+            secrets: IndexMap::new(),
+            settings: Settings::default(),
+            preapproved: HashSet::new(),
+            cancel: CancellationToken::new(),
+            cancel_rollback: CancellationToken::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// What a run did, for the caller (the CLI, drills, tests).
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    pub failed_step: Option<String>,
+    pub failure_reason: Option<String>,
+    /// Every node with where it ended, in graph order.
+    pub nodes: Vec<(String, NodeState)>,
+    /// Undos run, in order, with success.
+    pub undos: Vec<(String, bool)>,
+    pub elapsed: Duration,
+}
+
+/// A run id: UTC time plus a short hash of the time and process.
+pub fn new_run_id() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now();
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(3)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let ts = humantime::format_rfc3339_seconds(now).to_string();
+    let compact: String = ts.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{compact}-{hex}")
+}
+
+/// Runs `graph` to its end: the steps, then the rollback and `on failure`
+/// after a failure or cancellation, or `on success`.
+pub async fn run(
+    graph: Arc<Graph>,
+    opts: RunOptions,
+    adapters: Adapters,
+    emitter: Arc<Emitter>,
+) -> RunSummary {
+    let clock = *emitter.clock();
+    let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter.clone()));
+    ctx.emit(
+        None,
+        EventKind::RunStarted {
+            format: crate::events::JOURNAL_FORMAT,
+            runbook: graph.runbook.clone(),
+            title: graph.title.clone(),
+            mode: ctx.opts.mode,
+            inputs: ctx
+                .opts
+                .inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), context::value_json(v)))
+                .collect(),
+            secrets: ctx.opts.secrets.keys().cloned().collect(),
+            source_sha256: graph.source_sha256.clone(),
+            parallel: ctx.opts.parallel,
+            notes: ctx.opts.notes.clone(),
+        },
+    );
+
+    let g = scheduler::run_graph(&ctx).await;
+    let mut undos = Vec::new();
+    let mut counts = Counts::default();
+    for s in &g.states {
+        match s {
+            NodeState::Succeeded => counts.succeeded += 1,
+            NodeState::Failed | NodeState::FailedContinued | NodeState::Cancelled => {
+                counts.failed += 1
+            }
+            NodeState::Skipped => counts.skipped += 1,
+            NodeState::NotRun => counts.not_run += 1,
+        }
+    }
+    let failure = match (&g.failure, g.cancelled) {
+        (Some(f), _) => Some(f.clone()),
+        (None, true) => Some((String::new(), "cancelled".to_owned())),
+        (None, false) => None,
+    };
+    let outcome = match &failure {
+        None => {
+            rollback::handler(&ctx, "on_success", &graph.on_success, &Scope::default()).await;
+            Outcome::Succeeded
+        }
+        Some((step, reason)) => {
+            let why = if step.is_empty() {
+                reason.clone()
+            } else {
+                format!("step `{step}` failed: {reason}")
+            };
+            let report = rollback::rollback(&ctx, &g.results, &why).await;
+            counts.undone = report.undos.iter().filter(|(_, ok)| *ok).count();
+            counts.undo_failed = report.undos.len() - counts.undone;
+            undos = report.undos.clone();
+            let scope = Scope {
+                loop_var: None,
+                failure: Some((step.clone(), reason.clone())),
+            };
+            rollback::handler(&ctx, "on_failure", &graph.on_failure, &scope).await;
+            if g.cancelled {
+                Outcome::Cancelled
+            } else if report.clean {
+                Outcome::RolledBack
+            } else {
+                Outcome::RollbackIncomplete
+            }
+        }
+    };
+    let exit_code = outcome.exit_code();
+    let elapsed = clock.elapsed();
+    ctx.emit(
+        None,
+        EventKind::RunFinished {
+            outcome,
+            exit_code,
+            elapsed_ms: clock::ms(elapsed),
+            failed_step: failure
+                .as_ref()
+                .map(|f| f.0.clone())
+                .filter(|s| !s.is_empty()),
+            failure_reason: failure.as_ref().map(|f| f.1.clone()),
+            counts,
+        },
+    );
+    emitter.finish();
+    RunSummary {
+        outcome,
+        exit_code,
+        failed_step: failure
+            .as_ref()
+            .map(|f| f.0.clone())
+            .filter(|s| !s.is_empty()),
+        failure_reason: failure.map(|f| f.1),
+        nodes: graph
+            .nodes
+            .iter()
+            .zip(&g.states)
+            .map(|(n, s)| (n.id.clone(), *s))
+            .collect(),
+        undos,
+        elapsed,
+    }
+}

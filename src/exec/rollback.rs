@@ -1,0 +1,270 @@
+//! The rollback (undo of every completed step, in reverse completion order)
+//! and the `on failure` / `on success` handlers.
+
+use super::action::Site;
+use super::cond::V;
+use super::context::{RunCtx, Scope};
+use super::scheduler::NodeResult;
+use crate::adapters::Phase;
+use crate::events::{ConditionPurpose, EventKind, NotUndone, UndoPlanEntry};
+use crate::plan::{Action, Effect, RetryPolicy};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Default)]
+pub struct RollbackReport {
+    pub clean: bool,
+    /// (node, ok) in the order they were undone.
+    pub undos: Vec<(String, bool)>,
+    pub failed_undos: Vec<String>,
+    pub after_rollback_verified: Option<bool>,
+}
+
+struct Planned<'a> {
+    result: &'a NodeResult,
+    items: Option<Vec<V>>,
+}
+
+fn effect_of(a: &Action) -> Effect {
+    match a {
+        Action::Shell { .. } => Effect::Write,
+        Action::Http(h) if matches!(h.method.as_str(), "GET" | "HEAD") => Effect::Read,
+        Action::Http(_) => Effect::Write,
+        Action::Notify { .. } => Effect::Notify,
+        Action::Approve { .. } | Action::Wait { .. } => Effect::None,
+        Action::ForEach { body, .. } => effect_of(body),
+    }
+}
+
+/// Undoes every completed step in reverse completion order. A failing undo
+/// is logged and the rollback goes on; the result is then not clean.
+pub async fn rollback(ctx: &Arc<RunCtx>, results: &[NodeResult], reason: &str) -> RollbackReport {
+    let graph = &ctx.graph;
+    let mut plan = Vec::new();
+    let mut not_undone = Vec::new();
+    for r in results.iter().rev() {
+        let node = &graph.nodes[r.idx];
+        if r.in_doubt {
+            not_undone.push(NotUndone {
+                node: node.id.clone(),
+                reason: format!(
+                    "in doubt: {}; its effect is unknown, so it is not undone",
+                    r.reason
+                ),
+            });
+            continue;
+        }
+        if !r.action_done {
+            continue;
+        }
+        match &node.undo {
+            Some(_) => {
+                let items = r
+                    .items
+                    .as_ref()
+                    .map(|items| items.iter().rev().cloned().collect::<Vec<_>>());
+                plan.push(Planned { result: r, items });
+            }
+            None if node.effect >= Effect::Write => not_undone.push(NotUndone {
+                node: node.id.clone(),
+                reason: "it has no undo".into(),
+            }),
+            None => {}
+        }
+    }
+    ctx.emit(
+        None,
+        EventKind::RollbackStarted {
+            reason: reason.to_owned(),
+            plan: plan
+                .iter()
+                .map(|p| UndoPlanEntry {
+                    node: graph.nodes[p.result.idx].id.clone(),
+                    items: p.items.iter().flatten().map(V::display).collect(),
+                })
+                .collect(),
+            not_undone,
+        },
+    );
+    let cancel = ctx.opts.cancel_rollback.clone();
+    let mut report = RollbackReport {
+        clean: true,
+        ..RollbackReport::default()
+    };
+    let mut told_cancel = false;
+    for p in &plan {
+        let node = &graph.nodes[p.result.idx];
+        let Some(undo) = &node.undo else { continue };
+        let id = node.id.as_str();
+        let shown_items: Vec<String> = p.items.iter().flatten().map(V::display).collect();
+        if cancel.is_cancelled() {
+            if !told_cancel {
+                ctx.emit(
+                    None,
+                    EventKind::CancelRequested {
+                        stage: "second".into(),
+                    },
+                );
+                told_cancel = true;
+            }
+            ctx.emit(
+                Some(id),
+                EventKind::UndoFinished {
+                    ok: false,
+                    attempts: 0,
+                    items: shown_items,
+                    error: Some("not undone: the rollback was cancelled".into()),
+                },
+            );
+            report.clean = false;
+            report.failed_undos.push(id.to_owned());
+            report.undos.push((id.to_owned(), false));
+            continue;
+        }
+        let site = Site {
+            node: id,
+            phase: Phase::Undo,
+            effect: effect_of(undo),
+            timeout: node.timeout.or(ctx.settings().default_timeout),
+            explicit_timeout: node.timeout.is_some(),
+        };
+        let scope = Scope::default();
+        let (ok, attempts, error) = match undo {
+            Action::ForEach {
+                var, list, body, ..
+            } => {
+                let items = match &p.items {
+                    Some(items) => Ok(items.clone()),
+                    None => ctx.for_items(id, list, &scope).await,
+                };
+                match items {
+                    Err(e) => (false, 0, Some(e)),
+                    Ok(items) => {
+                        let mut attempts = 0;
+                        let mut errors = Vec::new();
+                        for item in items {
+                            let s = scope.with_item(var, item.clone());
+                            let a = ctx.with_retry(body, &site, &s, node.retry).await;
+                            attempts += a.attempts;
+                            if !a.is_ok() {
+                                errors.push(format!("{}: {}", item.display(), a.reason));
+                            }
+                        }
+                        (
+                            errors.is_empty(),
+                            attempts,
+                            (!errors.is_empty()).then(|| errors.join("; ")),
+                        )
+                    }
+                }
+            }
+            single => {
+                let a = ctx.with_retry(single, &site, &scope, node.retry).await;
+                (
+                    a.is_ok(),
+                    a.attempts,
+                    (!a.is_ok()).then(|| a.reason.clone()),
+                )
+            }
+        };
+        ctx.emit(
+            Some(id),
+            EventKind::UndoFinished {
+                ok,
+                attempts,
+                items: shown_items,
+                error,
+            },
+        );
+        if !ok {
+            report.clean = false;
+            report.failed_undos.push(id.to_owned());
+        }
+        report.undos.push((id.to_owned(), ok));
+    }
+    if let Some(policy) = &graph.after_rollback {
+        let ok = ctx
+            .verify(
+                None,
+                policy,
+                ConditionPurpose::AfterRollback,
+                &Scope::default(),
+                &cancel,
+            )
+            .await
+            .is_ok();
+        report.after_rollback_verified = Some(ok);
+        if !ok {
+            report.clean = false;
+        }
+    }
+    ctx.emit(
+        None,
+        EventKind::RollbackFinished {
+            clean: report.clean,
+            failed_undos: report.failed_undos.clone(),
+            after_rollback_verified: report.after_rollback_verified,
+        },
+    );
+    report
+}
+
+/// Runs `on failure` or `on success`. A failing handler action is logged
+/// (as a warning) and never changes the outcome.
+pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &Scope) {
+    if actions.is_empty() {
+        return;
+    }
+    ctx.emit(
+        Some(name),
+        EventKind::HandlerStarted {
+            handler: name.to_owned(),
+            actions: actions.len(),
+        },
+    );
+    for action in actions {
+        let site = Site {
+            node: name,
+            phase: Phase::Handler,
+            effect: effect_of(action),
+            timeout: ctx.settings().default_timeout,
+            explicit_timeout: false,
+        };
+        let failures: Vec<String> = match action {
+            Action::ForEach {
+                var, list, body, ..
+            } => match ctx.for_items(name, list, scope).await {
+                Err(e) => vec![e],
+                Ok(items) => {
+                    let mut f = Vec::new();
+                    for item in items {
+                        let a = ctx
+                            .with_retry(body, &site, &scope.with_item(var, item), RetryPolicy::NONE)
+                            .await;
+                        if !a.is_ok() {
+                            f.push(a.reason);
+                        }
+                    }
+                    f
+                }
+            },
+            single => {
+                let a = ctx
+                    .with_retry(single, &site, scope, RetryPolicy::NONE)
+                    .await;
+                if a.is_ok() {
+                    vec![]
+                } else {
+                    vec![a.reason]
+                }
+            }
+        };
+        for f in failures {
+            ctx.emit(
+                Some(name),
+                EventKind::Warning {
+                    message: format!("{name} action `{}` failed: {f}", action.adapter()),
+                },
+            );
+        }
+    }
+}
