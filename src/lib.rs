@@ -9,6 +9,8 @@ pub mod ast;
 pub mod cli;
 pub mod compile;
 pub mod diagnostics;
+pub mod events;
+pub mod exec;
 pub mod plan;
 pub mod source;
 pub mod span;
