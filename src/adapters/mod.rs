@@ -51,7 +51,13 @@
 //!   `Ok(HttpResponse { status: 500, .. })`. `Err` is for "no answer"
 //!   (could not spawn, connection refused, DNS, TLS, timeout, cancelled).
 
+pub mod approve;
 pub mod dry_run;
+pub mod http;
+pub mod notify;
+pub mod promql;
+pub mod real;
+pub mod shell;
 
 use async_trait::async_trait;
 use indexmap::IndexMap;
