@@ -1,0 +1,504 @@
+//! The console: the run for people. One line per decision; on a TTY a
+//! spinner per running node (indicatif), plain lines otherwise; a summary
+//! table at the end.
+
+use crate::adapters::{CheckStatus, Phase};
+use crate::events::{ActionStatus, ConditionPurpose, Event, EventKind, Mode, Outcome, Sink, ValueRead};
+use indexmap::IndexMap;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+struct Row {
+    state: &'static str,
+    attempts: u32,
+    elapsed_ms: Option<u64>,
+    note: String,
+    undo: Option<&'static str>,
+}
+
+pub struct Console {
+    out: Box<dyn Write + Send>,
+    bars: Option<(MultiProgress, IndexMap<String, ProgressBar>)>,
+    rows: IndexMap<String, Row>,
+    mode: Mode,
+    finished: Option<(Outcome, i32, u64, Option<String>, Option<String>)>,
+    /// Lines of output shown under a failed action.
+    pub output_lines: usize,
+}
+
+fn short(s: &str, max: usize) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= max {
+        one
+    } else {
+        let cut: String = one.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+fn dur(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        humantime::format_duration(Duration::from_millis(ms - ms % 100)).to_string()
+    }
+}
+
+fn values(v: &[ValueRead]) -> String {
+    if v.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = v
+        .iter()
+        .map(|r| format!("{}={}", r.name, short(&r.value.to_string(), 60)))
+        .collect();
+    format!(" ({})", parts.join(", "))
+}
+
+impl Console {
+    /// `tty`: draw spinners (indicatif) for running nodes.
+    pub fn new(out: Box<dyn Write + Send>, tty: bool) -> Self {
+        let bars = tty.then(|| {
+            (
+                MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+                IndexMap::new(),
+            )
+        });
+        Console {
+            out,
+            bars,
+            rows: IndexMap::new(),
+            mode: Mode::Live,
+            finished: None,
+            output_lines: 5,
+        }
+    }
+
+    fn line(&mut self, s: &str) -> std::io::Result<()> {
+        if let Some((mp, _)) = &self.bars {
+            mp.println(s)?;
+            Ok(())
+        } else {
+            writeln!(self.out, "{s}")
+        }
+    }
+
+    fn spin(&mut self, node: &str, msg: String) {
+        if let Some((mp, bars)) = &mut self.bars {
+            let bar = bars.entry(node.to_owned()).or_insert_with(|| {
+                let b = mp.add(ProgressBar::new_spinner());
+                if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}") {
+                    b.set_style(style);
+                }
+                b.set_prefix(node.to_owned());
+                b.enable_steady_tick(Duration::from_millis(100));
+                b
+            });
+            bar.set_message(msg);
+        }
+    }
+
+    fn unspin(&mut self, node: &str) {
+        if let Some((mp, bars)) = &mut self.bars {
+            if let Some(b) = bars.shift_remove(node) {
+                b.finish_and_clear();
+                mp.remove(&b);
+            }
+        }
+    }
+
+    fn row(&mut self, node: &str) -> &mut Row {
+        self.rows.entry(node.to_owned()).or_default()
+    }
+
+    fn render(&mut self, ev: &Event) -> Vec<String> {
+        let node = ev.node.clone().unwrap_or_default();
+        let tag = format!("[{node}]");
+        let sim = self.mode == Mode::DryRun;
+        let mut lines = Vec::new();
+        match &ev.kind {
+            EventKind::RunStarted {
+                runbook,
+                title,
+                mode,
+                inputs,
+                notes,
+                ..
+            } => {
+                self.mode = *mode;
+                let m = match mode {
+                    Mode::Live => "LIVE run",
+                    Mode::DryRun => "DRY RUN (nothing is executed)",
+                    Mode::Drill => "drill",
+                };
+                lines.push(format!(
+                    "▶ {runbook}{} — {m}, run {}",
+                    title.as_ref().map(|t| format!(": {t}")).unwrap_or_default(),
+                    ev.run_id
+                ));
+                if !inputs.is_empty() {
+                    let i: Vec<String> = inputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    lines.push(format!("  inputs: {}", short(&i.join(" "), 200)));
+                }
+                for n in notes {
+                    lines.push(format!("  note: {n}"));
+                }
+            }
+            EventKind::NodeReady { .. } => {
+                self.row(&node).state = "running";
+                self.spin(&node, "ready".into());
+            }
+            EventKind::ConditionEvaluated {
+                purpose,
+                expr,
+                values: v,
+                result,
+                error,
+                note,
+            } => {
+                let what = match purpose {
+                    ConditionPurpose::When => "when",
+                    ConditionPurpose::Verify => "verify",
+                    ConditionPurpose::AfterRollback => "after rollback verify",
+                    ConditionPurpose::ForList => "for",
+                };
+                let r = match (result, error) {
+                    (_, Some(e)) => format!("error: {e}"),
+                    (Some(b), _) => b.to_string(),
+                    (None, _) => note.clone().unwrap_or_else(|| "undecided".into()),
+                };
+                if *purpose == ConditionPurpose::ForList {
+                    lines.push(format!("  {tag} for `{expr}`: {r}"));
+                } else {
+                    lines.push(format!("  {tag} {what} `{expr}` → {r}{}", values(v)));
+                }
+            }
+            EventKind::NodeSkipped { reason, .. } => {
+                self.unspin(&node);
+                let row = self.row(&node);
+                row.state = "skipped";
+                row.note = reason.clone();
+                lines.push(format!("⤼ {node} skipped: {reason}"));
+            }
+            EventKind::ActionStarted {
+                adapter,
+                phase,
+                attempt,
+                item,
+                request,
+                simulated,
+                ..
+            } => {
+                let verb = if *simulated { "would run" } else { "run" };
+                let ph = match phase {
+                    Phase::Undo => " undo",
+                    Phase::Handler => "",
+                    _ => "",
+                };
+                let it = item.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default();
+                let at = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                lines.push(format!("  {tag}{ph}{it} {verb} {adapter}: {}{at}", short(request, 300)));
+                self.spin(&node, format!("{adapter}{it}{at}"));
+            }
+            EventKind::ActionFinished {
+                adapter,
+                status,
+                exit,
+                http_status,
+                elapsed_ms,
+                output,
+                error,
+                item,
+                ..
+            } => {
+                if !sim || *status != ActionStatus::Ok {
+                    let it = item.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default();
+                    let code = match (exit, http_status) {
+                        (Some(e), _) => format!(" exit {e}"),
+                        (_, Some(s)) => format!(" HTTP {s}"),
+                        _ => String::new(),
+                    };
+                    let mark = if *status == ActionStatus::Ok { "✓" } else { "✗" };
+                    let err = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+                    lines.push(format!(
+                        "  {tag}{it} {mark} {adapter}{code} in {}{err}",
+                        dur(*elapsed_ms)
+                    ));
+                    if *status != ActionStatus::Ok {
+                        if let Some(o) = output {
+                            let all: Vec<&str> = o.lines().collect();
+                            let from = all.len().saturating_sub(self.output_lines);
+                            for l in &all[from..] {
+                                lines.push(format!("      │ {l}"));
+                            }
+                        }
+                    }
+                }
+            }
+            EventKind::CheckEvaluated {
+                check,
+                status,
+                passed,
+                observed,
+                expects,
+                error,
+                note,
+                ..
+            } => {
+                let s = match status {
+                    CheckStatus::Pass => "pass",
+                    CheckStatus::Fail => "fail",
+                    CheckStatus::NoData => "no data",
+                    CheckStatus::Error => "error",
+                };
+                let mut detail = Vec::new();
+                for (k, v) in observed {
+                    if k != "body" && k != "stdout" && k != "stderr" && k != "json" {
+                        detail.push(format!("{k}={v}"));
+                    }
+                }
+                for e in expects {
+                    let m = match e.result {
+                        Some(true) => "✓",
+                        Some(false) => "✗",
+                        None => "?",
+                    };
+                    detail.push(format!("{} {m}", e.expr));
+                }
+                if let Some(e) = error {
+                    detail.push(e.clone());
+                }
+                if let Some(n) = note {
+                    detail.push(n.clone());
+                }
+                let pass = if *status == CheckStatus::NoData {
+                    format!(" → {}", if *passed { "counts as pass" } else { "counts as fail" })
+                } else {
+                    String::new()
+                };
+                lines.push(format!("  {tag} check {check}: {s}{pass} ({})", detail.join("; ")));
+            }
+            EventKind::RetryScheduled {
+                attempt,
+                delay_ms,
+                reason,
+                item,
+            } => {
+                let it = item.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default();
+                lines.push(format!(
+                    "  {tag}{it} ↻ attempt {attempt} in {} ({reason})",
+                    dur(*delay_ms)
+                ));
+            }
+            EventKind::Timeout { after_ms, .. } => {
+                lines.push(format!("  {tag} ⏱ timed out after {}", dur(*after_ms)));
+            }
+            EventKind::VerifyPoll {
+                poll,
+                passed,
+                streak,
+                needed,
+                remaining_ms,
+            } => {
+                lines.push(format!(
+                    "  {tag} verify poll {poll}: {} ({streak}/{needed} in a row, {} left)",
+                    if *passed { "holds" } else { "does not hold" },
+                    dur(*remaining_ms)
+                ));
+                self.spin(&node, format!("verifying, poll {poll}"));
+            }
+            EventKind::CaptureStored { name, value, .. } => {
+                lines.push(format!("  {tag} captured {name} = {}", short(&value.to_string(), 120)));
+            }
+            EventKind::NodeSucceeded {
+                attempts,
+                elapsed_ms,
+                failed_items,
+            } => {
+                self.unspin(&node);
+                let row = self.row(&node);
+                row.state = if sim { "ok (simulated)" } else { "ok" };
+                row.attempts = *attempts;
+                row.elapsed_ms = Some(*elapsed_ms);
+                if !failed_items.is_empty() {
+                    row.note = format!("{} item(s) failed within max_failures", failed_items.len());
+                }
+                lines.push(format!("✓ {node} ({})", dur(*elapsed_ms)));
+            }
+            EventKind::NodeFailed {
+                reason,
+                attempts,
+                continued,
+            } => {
+                self.unspin(&node);
+                let row = self.row(&node);
+                row.state = if *continued { "failed (continued)" } else { "FAILED" };
+                row.attempts = *attempts;
+                row.note = short(reason, 80);
+                let c = if *continued { " (on_error continue: the run goes on)" } else { "" };
+                lines.push(format!("✗ {node} failed: {reason}{c}"));
+            }
+            EventKind::RollbackStarted {
+                reason,
+                plan,
+                not_undone,
+            } => {
+                lines.push(format!("↩ rolling back: {reason}"));
+                if plan.is_empty() {
+                    lines.push("  nothing to undo".into());
+                } else {
+                    let p: Vec<String> = plan
+                        .iter()
+                        .map(|e| {
+                            if e.items.is_empty() {
+                                e.node.clone()
+                            } else {
+                                format!("{} [{}]", e.node, e.items.join(", "))
+                            }
+                        })
+                        .collect();
+                    lines.push(format!("  undo order: {}", p.join(" → ")));
+                }
+                for n in not_undone {
+                    lines.push(format!("  not undone: {} ({})", n.node, n.reason));
+                }
+            }
+            EventKind::UndoFinished { ok, error, .. } => {
+                self.row(&node).undo = Some(if *ok { "undone" } else { "UNDO FAILED" });
+                match error {
+                    Some(e) if !ok => lines.push(format!("  ↩ {node}: undo failed: {e}")),
+                    _ => lines.push(format!("  ↩ {node}: undone")),
+                }
+            }
+            EventKind::RollbackFinished {
+                clean,
+                failed_undos,
+                after_rollback_verified,
+            } => {
+                let v = match after_rollback_verified {
+                    Some(true) => ", health verified",
+                    Some(false) => ", health NOT restored",
+                    None => "",
+                };
+                if *clean {
+                    lines.push(format!("↩ rollback complete{v}"));
+                } else {
+                    lines.push(format!(
+                        "↩ ROLLBACK INCOMPLETE{v}{}",
+                        if failed_undos.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": undo failed for {}", failed_undos.join(", "))
+                        }
+                    ));
+                }
+            }
+            EventKind::NotificationSent {
+                channel,
+                text,
+                ok,
+                simulated,
+                ..
+            } => {
+                let v = if *simulated { "would notify" } else if *ok { "notified" } else { "could not notify" };
+                lines.push(format!("  {tag} ✉ {v} {channel}: {}", short(text, 200)));
+            }
+            EventKind::ApprovalAsked { message, preapproved, .. } => {
+                let p = if *preapproved { " (pre-approved)" } else { "" };
+                lines.push(format!("  {tag} ? approval: {message}{p}"));
+                self.spin(&node, "waiting for approval".into());
+            }
+            EventKind::ApprovalGiven { by, .. } => lines.push(format!("  {tag} approved by {by}")),
+            EventKind::ApprovalRefused { by, reason } => lines.push(format!(
+                "  {tag} refused by {by}{}",
+                reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            )),
+            EventKind::HandlerStarted { handler, .. } => {
+                lines.push(format!("• {}", handler.replace('_', " ")));
+            }
+            EventKind::CancelRequested { stage } => lines.push(if stage == "first" {
+                "■ cancel requested: no new step starts; running ones are stopped; then rollback (Ctrl-C again to stop the rollback)".into()
+            } else {
+                "■ second cancel: the rollback stops here".into()
+            }),
+            EventKind::Warning { message } => lines.push(format!("! {message}")),
+            EventKind::RunFinished {
+                outcome,
+                exit_code,
+                elapsed_ms,
+                failed_step,
+                failure_reason,
+                ..
+            } => {
+                self.finished = Some((*outcome, *exit_code, *elapsed_ms, failed_step.clone(), failure_reason.clone()));
+            }
+        }
+        lines
+    }
+
+    fn summary(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rows.is_empty() && self.finished.is_none() {
+            return out;
+        }
+        let w = self.rows.keys().map(|k| k.chars().count()).max().unwrap_or(4).max(4);
+        out.push(String::new());
+        out.push(format!("{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE", "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"));
+        for (k, r) in &self.rows {
+            out.push(
+                format!(
+                    "{k:w$}  {:18}  {:>8}  {:>8}  {:12}  {}",
+                    r.state,
+                    if r.attempts > 0 { r.attempts.to_string() } else { "-".into() },
+                    r.elapsed_ms.map(dur).unwrap_or_else(|| "-".into()),
+                    r.undo.unwrap_or("-"),
+                    r.note
+                )
+                .trim_end()
+                .to_owned(),
+            );
+        }
+        if let Some((outcome, code, ms, step, reason)) = &self.finished {
+            let o = match outcome {
+                Outcome::Succeeded => "SUCCEEDED",
+                Outcome::RolledBack => "FAILED, rolled back cleanly",
+                Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
+                Outcome::Cancelled => "CANCELLED",
+            };
+            let why = match (step, reason) {
+                (Some(s), Some(r)) => format!(" — `{s}`: {r}"),
+                (None, Some(r)) => format!(" — {r}"),
+                _ => String::new(),
+            };
+            let sim = if self.mode == Mode::DryRun { " (dry run: nothing was executed)" } else { "" };
+            out.push(String::new());
+            out.push(format!("{o}{why} in {}{sim}, exit code {code}", dur(*ms)));
+        }
+        out
+    }
+}
+
+impl Sink for Console {
+    fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+        for l in self.render(ev) {
+            self.line(&l)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        if let Some((mp, bars)) = &mut self.bars {
+            for (_, b) in bars.drain(..) {
+                b.finish_and_clear();
+            }
+            let _ = mp.clear();
+        }
+        self.bars = None;
+        for l in self.summary() {
+            writeln!(self.out, "{l}")?;
+        }
+        self.out.flush()
+    }
+}
