@@ -409,3 +409,22 @@ async fn an_already_cancelled_call_spawns_nothing() {
     assert_eq!(e.kind, ErrorKind::Cancelled);
     assert!(!dir.path().join("ran").exists());
 }
+
+#[tokio::test]
+async fn dropping_the_call_kills_the_group() {
+    // The executor's safety net drops an adapter future that overran its
+    // timeout + grace: the whole group dies, not only the shell.
+    let dir = support::temp_dir();
+    let mut r = req("sleep 30 & echo $! > pid; wait", dir.path());
+    r.timeout = None;
+    let pid_path = dir.path().join("pid");
+    let run =
+        tokio::spawn(async move { RealShell::default().run(&Call::simple("dropped"), &r).await });
+    let pid = read_pid(&pid_path, Duration::from_secs(5)).await;
+    let _guard = KillOnDrop(pid);
+    run.abort();
+    assert!(run.await.is_err_and(|e| e.is_cancelled()));
+    let dead_after = wait_dead(pid, Duration::from_secs(2)).await;
+    eprintln!("dropped future: child dead {dead_after:?} after the abort");
+    assert!(dead_after.is_some(), "{pid} survived the drop");
+}

@@ -170,6 +170,20 @@ fn group_alive(pgid: i32) -> bool {
     killpg(pgid, 0)
 }
 
+/// SIGKILLs the group on drop while armed.
+struct GroupGuard {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            killpg(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
 enum Ending {
     Exited(std::io::Result<ExitStatus>),
     TimedOut(Duration),
@@ -240,6 +254,9 @@ impl ShellAdapter for RealShell {
             )
         })?;
         let pgid = child.id().map(|id| id as i32).unwrap_or(0);
+        // If this future is dropped before the command ends (the executor's
+        // safety net), the whole group is killed, not only the leader.
+        let mut guard = GroupGuard { pgid, armed: true };
 
         let cap = call.output_cap;
         let out: Shared = Arc::new(Mutex::new(TailBuffer::new(cap)));
@@ -272,14 +289,19 @@ impl ShellAdapter for RealShell {
         };
 
         let result = match ending {
-            Ending::Exited(status) => status.map_err(|e| {
-                AdapterError::new(
-                    ErrorKind::Other,
-                    format!("cannot wait for the shell process: {e}"),
-                )
-            }),
+            Ending::Exited(status) => {
+                // A background process left on purpose is not killed.
+                guard.armed = false;
+                status.map_err(|e| {
+                    AdapterError::new(
+                        ErrorKind::Other,
+                        format!("cannot wait for the shell process: {e}"),
+                    )
+                })
+            }
             Ending::TimedOut(after) => {
                 let status = self.kill_group(&mut child, pgid).await;
+                guard.armed = false;
                 Err(AdapterError::new(
                     ErrorKind::Timeout,
                     format!(
@@ -291,6 +313,7 @@ impl ShellAdapter for RealShell {
             }
             Ending::Cancelled => {
                 let status = self.kill_group(&mut child, pgid).await;
+                guard.armed = false;
                 Err(AdapterError::new(
                     ErrorKind::Cancelled,
                     format!("cancelled: process group killed{}", how_killed(status)),
