@@ -310,6 +310,10 @@ impl ApproveAdapter for RealApprove {
                     return Err(no_terminal(call, req));
                 }
                 let lines = stdin_lines()?;
+                // Type-ahead (keys pressed before the question) answers
+                // nothing: drop what the terminal and the reader hold.
+                // SAFETY: tcflush on fd 0, a terminal (checked above).
+                unsafe { libc::tcflush(libc::STDIN_FILENO, libc::TCIFLUSH) };
                 lines.discard_pending().await;
                 let output: PromptWriter = Arc::new(Mutex::new(std::io::stderr()));
                 self.prompt(call, req, &output, lines.next_line(), terminal_user())
