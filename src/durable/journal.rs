@@ -1,0 +1,648 @@
+//! The durable, tamper-evident journal: `<run dir>/journal.jsonl`.
+//!
+//! # Format
+//!
+//! One event per line, each line the event's JSON object (the
+//! [`Event`] serialization documented in `docs/decision-log.md`) with two
+//! keys put in front:
+//!
+//! ```text
+//! {"prev":"<64 hex>","hash":"<64 hex>","seq":1,"ts":...,"kind":"run_started",...}\n
+//! ```
+//!
+//! * `prev`: hex SHA-256 of the previous line's bytes (without its `\n`);
+//!   64 zeros on the first line.
+//! * `hash`: hex SHA-256 of `prev` (its 64 ASCII hex digits) followed by the
+//!   event's canonical JSON, which is the line with the
+//!   `"prev":"...","hash":"...",` prefix removed: `{` + the line from byte
+//!   [`PREFIX_LEN`] on. The prefix has a fixed layout, so an auditor can check
+//!   a journal with nothing but `sha256sum` (see `docs/operations.md`).
+//!
+//! Editing, inserting, deleting or reordering lines breaks the chain at the
+//! first line touched (or the line after it, for an edit whose `hash` was
+//! recomputed); [`verify_chain`] reports the first broken link. Deleting
+//! lines *at the end* is indistinguishable from a crash: anchor the last
+//! hash elsewhere (the run summary prints it) to detect that too. The chain
+//! has no key: someone who rewrites every line after an edit is not
+//! detected by the chain alone.
+//!
+//! # Durability
+//!
+//! Each event is written with one `write` of the whole line (so a killed
+//! process leaves whole lines; only a power cut can tear the last one).
+//! With [`Durability::WriteAhead`] the file is `fsync`ed (`sync_data`) after
+//! every event whose [`EventKind::is_write_ahead`](crate::events::EventKind::is_write_ahead) holds (an action with an
+//! effect about to start, every outcome of a node or an undo) and at
+//! [`Sink::finish`]; since [`Emitter::emit`](crate::events::Emitter::emit)
+//! returns only when every sink has the event, the `action_started` of a
+//! side effect is on disk before the adapter is called, and a node's outcome
+//! is on disk before the next node starts. [`Durability::Flush`] (dry runs,
+//! drills: nothing in the world to protect) never fsyncs.
+//!
+//! The writer holds an exclusive `flock` on the journal for as long as it
+//! lives: `runbook runs` tells a running run from an interrupted one by it
+//! ([`journal_in_use`]), and two processes can never append to one journal.
+//!
+//! # Reading
+//!
+//! [`read_journal`] never panics, whatever the bytes: a last line without
+//! its `\n`, or that does not parse, is a *torn tail* (reported, ignored);
+//! a bad line anywhere else is [`JournalError::Corrupt`] with its line
+//! number. It reads journals without the chain keys too (issue 3's plain
+//! writer), since `prev` and `hash` are simply extra keys.
+//!
+//! # Wiring (phase 2)
+//!
+//! * `runbook run`: `JournalWriter::create(&run_dir, durability)?` and pass
+//!   it to `Emitter::new` as the critical sink `(Box::new(w), true)`, in
+//!   place of the plain journal writer; `durability` is
+//!   [`Durability::for_mode`]`(mode)`.
+//! * `runbook resume`: `let (w, read) = JournalWriter::open_append(&run_dir,
+//!   durability)?` (refuses a broken chain or a journal in use, cuts a torn
+//!   tail), `runs::replay(&read.events)` to rebuild, and an `Emitter` whose
+//!   numbering continues at `w.last_seq() + 1` (the writer refuses a gap).
+//! * `runbook verify-journal RUN_ID`: [`verify_chain`]; print
+//!   [`Verified`] or the [`ChainBreak`] (its `Display` is the message).
+
+use super::sys;
+use crate::events::{Event, Mode, Sink};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// The journal's file name in a run directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// `prev` of the first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const PREV_KEY: &[u8] = b"{\"prev\":\"";
+const HASH_KEY: &[u8] = b"\",\"hash\":\"";
+const PREFIX_END: &[u8] = b"\",";
+
+/// Length of the `{"prev":"<64>","hash":"<64>",` prefix of every line.
+pub const PREFIX_LEN: usize = PREV_KEY.len() + 64 + HASH_KEY.len() + 64 + PREFIX_END.len();
+
+/// When the writer fsyncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `sync_data` after every write-ahead event and at finish.
+    WriteAhead,
+    /// Written (one `write` per line) but never fsynced: dry runs, drills.
+    Flush,
+}
+
+impl Durability {
+    /// `WriteAhead` for a live run, `Flush` for a dry run or a drill.
+    pub fn for_mode(mode: Mode) -> Self {
+        match mode {
+            Mode::Live => Durability::WriteAhead,
+            Mode::DryRun | Mode::Drill => Durability::Flush,
+        }
+    }
+}
+
+/// The hash of a line's content: SHA-256 of `prev` then the event JSON.
+pub fn event_hash(prev: &str, event_json: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(event_json);
+    sys::hex(&h.finalize())
+}
+
+/// Builds a chained line (without its `\n`) from the event's canonical JSON
+/// (which must be an object: `{...}` with at least one key).
+pub fn chain_line(prev: &str, event_json: &[u8]) -> Vec<u8> {
+    let hash = event_hash(prev, event_json);
+    let body = event_json.get(1..).unwrap_or_default();
+    let mut line = Vec::with_capacity(PREFIX_LEN + body.len() + 1);
+    line.extend_from_slice(PREV_KEY);
+    line.extend_from_slice(prev.as_bytes());
+    line.extend_from_slice(HASH_KEY);
+    line.extend_from_slice(hash.as_bytes());
+    line.extend_from_slice(PREFIX_END);
+    line.extend_from_slice(body);
+    line
+}
+
+// ------------------------------------------------------------- writer --
+
+/// Appends events to `journal.jsonl` with the hash chain; a [`Sink`].
+#[derive(Debug)]
+pub struct JournalWriter {
+    file: File,
+    path: PathBuf,
+    prev: String,
+    last_seq: u64,
+    durability: Durability,
+    buf: Vec<u8>,
+    /// Bytes written since the last fsync.
+    dirty: bool,
+}
+
+/// Takes the writer's exclusive flock, retrying briefly: `runs` listing
+/// probes it with a shared lock for an instant.
+fn lock_journal(file: &File, path: &Path) -> io::Result<()> {
+    for _ in 0..50 {
+        if sys::try_flock(file, true)? {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!(
+            "{} is in use by another runbook process (is the run still going? see `runbook runs`)",
+            path.display()
+        ),
+    ))
+}
+
+impl JournalWriter {
+    /// Creates `<run_dir>/journal.jsonl` (and `run_dir`), which must not
+    /// exist yet, and locks it.
+    pub fn create(run_dir: &Path, durability: Durability) -> io::Result<Self> {
+        std::fs::create_dir_all(run_dir)?;
+        let path = run_dir.join(JOURNAL_FILE);
+        let file = OpenOptions::new()
+            .append(true)
+            .read(true)
+            .create_new(true)
+            .open(&path)?;
+        lock_journal(&file, &path)?;
+        if durability == Durability::WriteAhead {
+            sys::sync_dir(run_dir)?;
+        }
+        Ok(JournalWriter {
+            file,
+            path,
+            prev: GENESIS.to_owned(),
+            last_seq: 0,
+            durability,
+            buf: Vec::with_capacity(1024),
+            dirty: false,
+        })
+    }
+
+    /// Opens an existing journal to append to it (resume): locks it, reads
+    /// it, verifies the chain (a broken chain is refused: the record cannot
+    /// be trusted to resume from), cuts a torn tail off (so the next line
+    /// does not glue onto it; the tail is reported in the returned read's
+    /// `torn_tail` and `warnings`), and continues the chain.
+    pub fn open_append(
+        run_dir: &Path,
+        durability: Durability,
+    ) -> Result<(Self, JournalRead), JournalError> {
+        let path = run_dir.join(JOURNAL_FILE);
+        let io_err = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err)?;
+        lock_journal(&file, &path).map_err(io_err)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let verified = verify_bytes(&bytes).map_err(JournalError::Chain)?;
+        let read = parse_journal(&bytes)?;
+        if let Some(torn) = &read.torn_tail {
+            // A complete, chained last line that does not read as an event
+            // (a newer format?) is not a torn write: never cut it.
+            if verified.torn_tail.as_ref().map(|t| t.offset) != Some(torn.offset) {
+                return Err(JournalError::Corrupt {
+                    line: torn.line,
+                    offset: torn.offset,
+                    reason: "the last line is intact but is not an event this version reads".into(),
+                });
+            }
+            file.set_len(torn.offset).map_err(io_err)?;
+            file.sync_data().map_err(io_err)?;
+        }
+        file.seek(io::SeekFrom::End(0)).map_err(io_err)?;
+        Ok((
+            JournalWriter {
+                file,
+                path,
+                prev: verified.last_line_hash,
+                last_seq: verified.last_seq,
+                durability,
+                buf: Vec::with_capacity(1024),
+                dirty: false,
+            },
+            read,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The `seq` of the last event written (0: none).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// SHA-256 of the last line written (the next line's `prev`): the
+    /// value to print or send elsewhere to anchor the chain.
+    pub fn last_hash(&self) -> &str {
+        &self.prev
+    }
+
+    /// Appends one event; fsyncs if it is write-ahead (and the durability
+    /// says so). Refuses an event whose `seq` does not follow the last one.
+    pub fn append(&mut self, ev: &Event) -> io::Result<()> {
+        if ev.seq != self.last_seq.wrapping_add(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "event seq {} does not follow the journal's last seq {} \
+                     (on resume, number events from JournalWriter::last_seq() + 1)",
+                    ev.seq, self.last_seq
+                ),
+            ));
+        }
+        let json = serde_json::to_vec(ev).map_err(io::Error::other)?;
+        if json.len() < 3 || json.first() != Some(&b'{') {
+            return Err(io::Error::other("an event did not serialize as an object"));
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(&chain_line(&self.prev, &json));
+        let line_hash = sys::sha256_hex(&self.buf);
+        self.buf.push(b'\n');
+        self.file.write_all(&self.buf)?;
+        self.prev = line_hash;
+        self.last_seq = ev.seq;
+        self.dirty = true;
+        if self.durability == Durability::WriteAhead && ev.kind.is_write_ahead() {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs what was written (if anything since the last fsync).
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.dirty {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for JournalWriter {
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.append(ev)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        if self.durability == Durability::WriteAhead {
+            self.sync()?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a live process holds the journal of `run_dir` open for writing
+/// (its writer's flock): the run is still going. `false` if there is no
+/// journal.
+pub fn journal_in_use(run_dir: &Path) -> bool {
+    let Ok(file) = File::open(run_dir.join(JOURNAL_FILE)) else {
+        return false;
+    };
+    match sys::try_flock(&file, false) {
+        Ok(true) => {
+            sys::unlock(&file);
+            false
+        }
+        Ok(false) => true,
+        Err(_) => false,
+    }
+}
+
+// ------------------------------------------------------------- reader --
+
+/// A last line cut short (power cut mid-write): ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// Where it starts (bytes from the start of the file): the journal's
+    /// length once it is cut off.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub bytes: u64,
+    /// 1-based line number.
+    pub line: usize,
+}
+
+/// What [`read_journal`] recovered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalRead {
+    /// Every complete event, in order.
+    pub events: Vec<Event>,
+    pub torn_tail: Option<TornTail>,
+    /// For people: the torn tail, said plainly.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot read or write the journal {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A bad line before the last one: the journal was corrupted or edited.
+    #[error(
+        "the journal is corrupt at line {line} (byte {offset}): {reason}; \
+         it was damaged or edited (`runbook verify-journal` shows the first broken link)"
+    )]
+    Corrupt {
+        line: usize,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{0}")]
+    Chain(ChainBreak),
+}
+
+/// Reads a journal file; see the module docs.
+pub fn read_journal(path: &Path) -> Result<JournalRead, JournalError> {
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_journal(&bytes)
+}
+
+/// One line of a journal: 1-based number, byte offset, bytes (no `\n`),
+/// and whether it ended with `\n`.
+struct Line<'a> {
+    no: usize,
+    offset: usize,
+    bytes: &'a [u8],
+    terminated: bool,
+}
+
+fn lines(bytes: &[u8]) -> impl Iterator<Item = Line<'_>> {
+    let mut pos = 0usize;
+    let mut no = 0usize;
+    std::iter::from_fn(move || {
+        if pos >= bytes.len() {
+            return None;
+        }
+        no += 1;
+        let rest = bytes.get(pos..).unwrap_or_default();
+        let (len, terminated) = match rest.iter().position(|&b| b == b'\n') {
+            Some(n) => (n, true),
+            None => (rest.len(), false),
+        };
+        let line = Line {
+            no,
+            offset: pos,
+            bytes: rest.get(..len).unwrap_or_default(),
+            terminated,
+        };
+        pos += len + usize::from(terminated);
+        Some(line)
+    })
+}
+
+fn short_error(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}
+
+/// Parses journal bytes; never panics.
+pub fn parse_journal(bytes: &[u8]) -> Result<JournalRead, JournalError> {
+    let mut out = JournalRead::default();
+    let mut pending: Option<(Line<'_>, String)> = None;
+    for line in lines(bytes) {
+        // A bad line followed by another line is in the middle: corrupt.
+        if let Some((bad, reason)) = pending.take() {
+            return Err(JournalError::Corrupt {
+                line: bad.no,
+                offset: bad.offset as u64,
+                reason,
+            });
+        }
+        if !line.terminated {
+            let torn = TornTail {
+                offset: line.offset as u64,
+                bytes: line.bytes.len() as u64,
+                line: line.no,
+            };
+            out.warnings.push(format!(
+                "the journal's last line ({}, {} bytes) is incomplete (the run was cut off while \
+                 writing it) and is ignored",
+                torn.line, torn.bytes
+            ));
+            out.torn_tail = Some(torn);
+            break;
+        }
+        match serde_json::from_slice::<Event>(line.bytes) {
+            Ok(ev) => out.events.push(ev),
+            Err(e) => {
+                let reason = if line.bytes.is_empty() {
+                    "empty line".to_owned()
+                } else {
+                    short_error(&e)
+                };
+                pending = Some((line, reason));
+            }
+        }
+    }
+    if let Some((bad, reason)) = pending {
+        let torn = TornTail {
+            offset: bad.offset as u64,
+            bytes: bad.bytes.len() as u64 + 1,
+            line: bad.no,
+        };
+        out.warnings.push(format!(
+            "the journal's last line ({}) does not parse ({reason}): the run was cut off while \
+             writing it; it is ignored",
+            torn.line
+        ));
+        out.torn_tail = Some(torn);
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------- verify --
+
+/// The first broken link of a journal's hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// 1-based line number of the first line that does not check out.
+    pub line: usize,
+    /// Its `seq`, when it could be read.
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+impl fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the journal's hash chain breaks at line {}", self.line)?;
+        if let Some(seq) = self.seq {
+            write!(f, " (seq {seq})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+impl std::error::Error for ChainBreak {}
+
+/// A journal whose chain checks out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Complete, chained events.
+    pub events: usize,
+    /// `seq` of the last one (0: none).
+    pub last_seq: u64,
+    /// SHA-256 of the last complete line (`GENESIS` if none): the anchor.
+    pub last_line_hash: String,
+    /// An incomplete last line (no `\n`), not part of the record.
+    pub torn_tail: Option<TornTail>,
+}
+
+impl fmt::Display for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the journal's hash chain is intact: {} events, last seq {}, last line hash {}",
+            self.events, self.last_seq, self.last_line_hash
+        )?;
+        if let Some(t) = &self.torn_tail {
+            write!(
+                f,
+                "; its last line ({}, {} bytes) is incomplete (cut off while being written) and is not part of the record",
+                t.line, t.bytes
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Verifies a journal file's hash chain; see [`verify_bytes`].
+pub fn verify_chain(path: &Path) -> Result<Verified, JournalError> {
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    verify_bytes(&bytes).map_err(JournalError::Chain)
+}
+
+fn is_hex64(b: &[u8]) -> bool {
+    b.len() == 64 && b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[derive(serde::Deserialize)]
+struct SeqOnly {
+    seq: u64,
+}
+
+/// Verifies the chain over journal bytes, line by line: the fixed prefix,
+/// `prev` = hash of the previous line, `hash` = SHA-256(prev + event JSON),
+/// `seq` = previous + 1 (from 1). Every `\n`-terminated line is checked; an
+/// unterminated last line is a torn tail, reported but not a break.
+/// Never panics.
+pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
+    let mut prev = GENESIS.to_owned();
+    let mut last_seq = 0u64;
+    let mut events = 0usize;
+    for line in lines(bytes) {
+        if !line.terminated {
+            return Ok(Verified {
+                events,
+                last_seq,
+                last_line_hash: prev,
+                torn_tail: Some(TornTail {
+                    offset: line.offset as u64,
+                    bytes: line.bytes.len() as u64,
+                    line: line.no,
+                }),
+            });
+        }
+        let b = line.bytes;
+        let seq_of = |json: &[u8]| serde_json::from_slice::<SeqOnly>(json).ok().map(|s| s.seq);
+        let brk = |seq: Option<u64>, reason: String| ChainBreak {
+            line: line.no,
+            seq,
+            reason,
+        };
+        let prefix_ok = b.len() > PREFIX_LEN
+            && b.starts_with(PREV_KEY)
+            && is_hex64(&b[PREV_KEY.len()..PREV_KEY.len() + 64])
+            && b[PREV_KEY.len() + 64..].starts_with(HASH_KEY)
+            && is_hex64(&b[PREV_KEY.len() + 64 + HASH_KEY.len()..PREFIX_LEN - PREFIX_END.len()])
+            && b[PREFIX_LEN - PREFIX_END.len()..].starts_with(PREFIX_END);
+        if !prefix_ok {
+            let seq = serde_json::from_slice::<SeqOnly>(b).ok().map(|s| s.seq);
+            return Err(brk(
+                seq,
+                "the line does not start with the chain's `{\"prev\":...,\"hash\":...,` \
+                 (edited, or written without the hash chain)"
+                    .into(),
+            ));
+        }
+        let line_prev = &b[PREV_KEY.len()..PREV_KEY.len() + 64];
+        let line_hash = &b[PREV_KEY.len() + 64 + HASH_KEY.len()..PREFIX_LEN - PREFIX_END.len()];
+        let mut json = Vec::with_capacity(b.len() - PREFIX_LEN + 1);
+        json.push(b'{');
+        json.extend_from_slice(&b[PREFIX_LEN..]);
+        let seq = seq_of(&json);
+        if event_hash(std::str::from_utf8(line_prev).unwrap_or_default(), &json).as_bytes()
+            != line_hash
+        {
+            return Err(brk(
+                seq,
+                "its `hash` does not match its content: the line was edited".into(),
+            ));
+        }
+        if line_prev != prev.as_bytes() {
+            let reason = if line.no == 1 {
+                "the first line's `prev` is not all zeros: lines before it were deleted".to_owned()
+            } else {
+                format!(
+                    "its `prev` does not match line {}: a line was deleted, inserted or moved here, \
+                     or line {} was edited",
+                    line.no - 1,
+                    line.no - 1
+                )
+            };
+            return Err(brk(seq, reason));
+        }
+        let Some(seq_n) = seq else {
+            return Err(brk(
+                None,
+                "the line is not a JSON object with a `seq`".into(),
+            ));
+        };
+        if seq_n != last_seq.wrapping_add(1) {
+            return Err(brk(
+                seq,
+                format!(
+                    "seq {seq_n} where {} was expected: events are missing or out of order",
+                    last_seq.wrapping_add(1)
+                ),
+            ));
+        }
+        last_seq = seq_n;
+        events += 1;
+        prev = sys::sha256_hex(b);
+    }
+    Ok(Verified {
+        events,
+        last_seq,
+        last_line_hash: prev,
+        torn_tail: None,
+    })
+}

@@ -1,0 +1,44 @@
+//! Safe under real outages (issue 5): the machinery that lets a run survive
+//! a crash, be resumed without repeating a destructive step, keep two
+//! people from running the same thing at once, and be approved from
+//! another terminal.
+//!
+//! * [`journal`]: the write-ahead, hash-chained `journal.jsonl` (a
+//!   [`Sink`](crate::events::Sink)), its crash-tolerant reader and the chain
+//!   verifier (`runbook verify-journal`).
+//! * [`lock`]: the run lock (`<runs_dir>/locks/<key>.lock`, flock-backed),
+//!   stale-lock detection and `--break-lock`.
+//! * [`approvals`]: `runbook approve` / `deny` from another terminal, and
+//!   the [`InboxApprover`](approvals::InboxApprover) that waits for them.
+//! * [`runs`]: `runbook runs` (every run and its state) and
+//!   [`replay`](runs::replay), which rebuilds a run's state from its events
+//!   for `runbook resume`.
+//!
+//! Every module's docs end with a "Wiring" section: the few lines the
+//! executor and the CLI need. In order, for `runbook run` (live):
+//!
+//! 1. `lock::acquire(runs_dir, lock_key, run_id, --break-lock)`; keep the
+//!    guard for the whole run; log `guard.broke_message()` as a `warning`.
+//! 2. `journal::JournalWriter::create(run_dir, Durability::for_mode(mode))`
+//!    as the emitter's critical sink (replacing the plain journal writer).
+//! 3. Wrap the approver in `approvals::InboxApprover::new(run_dir, approver)`.
+//!
+//! For `runbook resume RUN_ID`: the same lock, `JournalWriter::open_append`
+//! (which hands back the events read), `runs::replay(&events)`, and an
+//! emitter numbering from `writer.last_seq() + 1`.
+//!
+//! Layout of a runs directory:
+//!
+//! ```text
+//! .runbook/runs/
+//!   locks/<key>.lock                     lock::acquire
+//!   <run id>/journal.jsonl               journal::JournalWriter
+//!   <run id>/approvals/<node>.request.json   approvals::request
+//!   <run id>/approvals/<node>.decision.json  approvals::decide
+//! ```
+
+pub mod approvals;
+pub mod journal;
+pub mod lock;
+pub mod runs;
+pub mod sys;
