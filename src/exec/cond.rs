@@ -60,7 +60,8 @@ impl V {
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
         match self {
-            V::Unknown(_) | V::Null => J::Null,
+            V::Unknown(why) => J::String(format!("<unknown: {why}>")),
+            V::Null => J::Null,
             V::Bool(b) => J::Bool(*b),
             V::Int(i) => J::from(*i),
             V::Float(f) => serde_json::Number::from_f64(*f)

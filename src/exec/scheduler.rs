@@ -179,6 +179,19 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
         timeout: node.timeout.or(ctx.settings().default_timeout),
         explicit_timeout: node.timeout.is_some(),
     };
+    if let Some(gate) = &node.approval {
+        let gate_site = Site {
+            effect: Effect::None,
+            ..site.clone()
+        };
+        let a = ctx.attempt(gate, &gate_site, &scope, 1).await;
+        if !a.is_ok() {
+            if a.status == ActionStatus::Cancelled {
+                res.state = NodeState::Cancelled;
+            }
+            return fail(res, a.reason);
+        }
+    }
     let mut output = None;
     let mut failed_items = Vec::new();
     match &node.action {

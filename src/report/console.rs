@@ -191,6 +191,11 @@ impl Console {
                 simulated,
                 ..
             } => {
+                if adapter == "notify" || adapter == "approve" {
+                    // `notification_sent` / `approval_asked` say it better.
+                    self.spin(&node, adapter.clone());
+                    return lines;
+                }
                 let verb = if *simulated { "would run" } else { "run" };
                 let ph = match phase {
                     Phase::Undo => " undo",

@@ -1,0 +1,313 @@
+//! `runbook run FILE`: compile, validate inputs, and execute the graph
+//! (for real, or `--dry-run`), writing the decision log.
+
+use crate::adapters::{dry_run::Assumptions, real, Adapters};
+use crate::config::Config;
+use crate::events::{Emitter, Mode, Sink};
+use crate::exec::{self, exit, inputs, redact::Redactor, RunOptions};
+use crate::report::{console::Console, journal, json::JsonLines};
+use indexmap::IndexMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people, a summary table at the end.
+    Human,
+    /// The journal's JSON lines, streamed to stdout.
+    Json,
+}
+
+/// Run a runbook (exit codes: 0 success, 3 invalid runbook/inputs/config,
+/// 4 failed and rolled back cleanly, 5 failed and rollback incomplete,
+/// 130 cancelled, 1 internal error).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The runbook file.
+    pub file: PathBuf,
+    /// An input value (repeatable).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub input: Vec<String>,
+    /// A YAML file mapping input names to values.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub inputs: Option<PathBuf>,
+    /// Execute nothing: show what each action would run; checks pass by
+    /// default (see --assume).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// In a dry run: the answer of a check (repeatable), e.g.
+    /// `--assume errors_low=false`.
+    #[arg(long, value_name = "CHECK=true|false", requires = "dry_run")]
+    pub assume: Vec<String>,
+    /// In a dry run: probe read-only checks (http get/head, promql) for real.
+    #[arg(long, requires = "dry_run")]
+    pub live_checks: bool,
+    /// The config file (default: ./runbook.yaml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A named environment of the config file.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Steps running at once, at most.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub parallel: u64,
+    /// Pre-approve the `approve` of a step (repeatable).
+    #[arg(long = "approve", value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+    /// Where run directories are created (default: from the config, else
+    /// .runbook/runs).
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+}
+
+fn invalid(errors: &[String]) -> i32 {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    exit::INVALID
+}
+
+/// Runs the command; returns the process exit code.
+pub fn execute(args: RunArgs) -> i32 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return exit::INVALID;
+        }
+    };
+    let (settings, env_inputs) = match config.settings(args.env.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return exit::INVALID;
+        }
+    };
+    let Some(compiled) = super::load(&args.file) else {
+        return exit::INVALID;
+    };
+    let graph = Arc::new(compiled.graph);
+
+    // Inputs: --input, then --inputs FILE, then the environment's, then defaults.
+    let mut errors = Vec::new();
+    let mut cli_inputs = Vec::new();
+    for kv in &args.input {
+        match inputs::parse_kv(kv) {
+            Ok(p) => cli_inputs.push(p),
+            Err(e) => errors.push(format!("--input {e}")),
+        }
+    }
+    let mut file_inputs: IndexMap<String, yaml_serde::Value> = env_inputs;
+    if let Some(p) = &args.inputs {
+        match std::fs::read_to_string(p) {
+            Ok(text) => match inputs::parse_inputs_file(&p.display().to_string(), &text) {
+                Ok(m) => file_inputs.extend(m),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => errors.push(format!("cannot read {}: {e}", p.display())),
+        }
+    }
+    let input_values = match inputs::resolve(&graph.inputs, &cli_inputs, Some(&file_inputs)) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.extend(e);
+            IndexMap::new()
+        }
+    };
+    let check_names: Vec<&str> = graph.checks.iter().map(|c| c.name.as_str()).collect();
+    let mut assume = IndexMap::new();
+    for a in &args.assume {
+        match inputs::parse_kv(a) {
+            Ok((k, v)) => {
+                let b = match v.trim() {
+                    "true" | "pass" => true,
+                    "false" | "fail" => false,
+                    other => {
+                        errors.push(format!(
+                            "--assume {k}={other}: the answer must be true or false"
+                        ));
+                        continue;
+                    }
+                };
+                if !check_names.contains(&k.as_str()) {
+                    let hint = crate::diagnostics::did_you_mean(&k, check_names.iter().copied())
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
+                    errors.push(format!("--assume: no check named `{k}`{hint}"));
+                }
+                assume.insert(k, b);
+            }
+            Err(e) => errors.push(format!("--assume {e}")),
+        }
+    }
+    let step_names: Vec<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
+    for s in &args.approve {
+        if !step_names.contains(&s.as_str()) {
+            let hint = crate::diagnostics::did_you_mean(s, step_names.iter().copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            errors.push(format!("--approve: no step named `{s}`{hint}"));
+        }
+    }
+    let secrets = match inputs::load_secrets(&graph.secrets, !args.dry_run) {
+        Ok(s) => s,
+        Err(e) => {
+            errors.extend(e);
+            IndexMap::new()
+        }
+    };
+    if !errors.is_empty() {
+        return invalid(&errors);
+    }
+
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Live
+    };
+    let run_id = exec::new_run_id();
+    let runs_dir = args.runs_dir.clone().unwrap_or_else(|| config.runs_dir());
+    let durability = if args.dry_run {
+        journal::Durability::Buffered
+    } else {
+        journal::Durability::Flush
+    };
+    let journal = match journal::Journal::create(&runs_dir, &run_id, durability) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "error: cannot create the journal under {}: {e}",
+                runs_dir.display()
+            );
+            return exit::INTERNAL;
+        }
+    };
+    let journal_path = journal.path().to_path_buf();
+
+    let mut notes = Vec::new();
+    if args.dry_run {
+        notes.push("dry run: nothing is spawned, sent, notified or asked; each action shows what would run".to_owned());
+        if args.live_checks {
+            notes.push("checks: read-only probes (http get/head, promql) are probed for real (--live-checks); other checks pass by default".to_owned());
+        } else {
+            notes.push("checks are not probed: each passes by default; --assume CHECK=false makes one fail".to_owned());
+        }
+        for (k, v) in &assume {
+            notes.push(format!(
+                "assumed: check {k} is {}",
+                if *v { "passing" } else { "failing" }
+            ));
+        }
+        let missing: Vec<&str> = secrets
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !missing.is_empty() {
+            notes.push(format!(
+                "secrets not available (fine in a dry run): {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    notes.push(format!("journal: {}", journal_path.display()));
+
+    let redactor = Redactor::new(secrets.values().flatten().map(String::as_str));
+    let stdout = std::io::stdout();
+    let tty = stdout.is_terminal();
+    let out_sink: Box<dyn Sink> = match args.output {
+        OutputFormat::Human => Box::new(Console::new(Box::new(stdout), tty)),
+        OutputFormat::Json => Box::new(JsonLines::new(stdout)),
+    };
+
+    let real_settings = real::RealSettings {
+        prometheus_url: settings.prometheus_url.clone(),
+        shell_cwd: settings.shell_cwd.clone(),
+        shell_env: settings.shell_env.clone(),
+        shell_timeout: settings.default_timeout,
+        http_timeout: Some(settings.check_timeout),
+        kill_grace: None,
+        no_prompt: false,
+    };
+    let adapters = if args.dry_run {
+        let mut a = Adapters::dry_run(IndexMap::new());
+        a.oracle = Some(Arc::new(
+            Assumptions::new(assume).with_live_checks(args.live_checks),
+        ));
+        if args.live_checks {
+            a.probes = real::real(real_settings).probes;
+        }
+        a
+    } else {
+        real::real(real_settings)
+    };
+
+    let mut opts = RunOptions::new(run_id.clone(), mode);
+    opts.parallel = usize::try_from(args.parallel).unwrap_or(4);
+    opts.inputs = input_values;
+    opts.secrets = secrets;
+    opts.settings = settings;
+    opts.preapproved = args.approve.iter().cloned().collect();
+    opts.notes = notes;
+    let cancel = opts.cancel.clone();
+    let cancel_rollback = opts.cancel_rollback.clone();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let code = runtime.block_on(async move {
+        let clock = exec::clock::Clock::start();
+        let emitter = Arc::new(Emitter::new(
+            run_id,
+            clock,
+            redactor,
+            vec![
+                (Box::new(journal) as Box<dyn Sink>, true),
+                (out_sink, false),
+            ],
+        ));
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            for stage in 0..2 {
+                let got = tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.is_ok(),
+                    r = async {
+                        match term.as_mut() {
+                            Some(t) => t.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    } => r.is_some(),
+                };
+                if !got {
+                    return;
+                }
+                if stage == 0 {
+                    cancel.cancel();
+                } else {
+                    cancel_rollback.cancel();
+                }
+            }
+        });
+        let summary = exec::run(graph, opts, adapters, emitter).await;
+        summary.exit_code
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if args.output == OutputFormat::Human {
+        eprintln!("decision log: {}", journal_path.display());
+    }
+    code
+}
