@@ -1,7 +1,9 @@
 //! Command-line interface: argument parsing and one module per command.
 
 mod check;
+mod drill;
 mod graph;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +26,12 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print the compiled step graph (dot, mermaid or json).
     Graph(graph::GraphArgs),
+    /// Run a runbook (or dry-run it), writing the decision log.
+    Run(run::RunArgs),
+    /// Rehearse a runbook against one scripted incident.
+    Drill(drill::DrillArgs),
+    /// Run every drill (`*.drill.yaml`) under the given paths.
+    Test(drill::TestArgs),
 }
 
 pub fn main() -> i32 {
@@ -38,6 +46,9 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check(a) => check::execute(a),
         Command::Graph(a) => graph::execute(a),
+        Command::Run(a) => run::execute(a),
+        Command::Drill(a) => drill::execute_drill(a),
+        Command::Test(a) => drill::execute_test(a),
     }
 }
 

@@ -64,7 +64,11 @@ impl DrillWorld {
 
     /// Waits the scripted time of an attempt; `Err(Timeout)` if that is
     /// longer than the request's timeout.
-    async fn take_time(&self, script: &ActionScript, timeout: Option<Duration>) -> AdapterResult<Duration> {
+    async fn take_time(
+        &self,
+        script: &ActionScript,
+        timeout: Option<Duration>,
+    ) -> AdapterResult<Duration> {
         let takes = script.takes.map(|d| d.0).unwrap_or_default();
         match timeout {
             Some(t) if takes > t => {
@@ -96,7 +100,10 @@ impl DrillWorld {
                 tokio::time::sleep(t).await;
                 AdapterError::timeout(t)
             }
-            None => AdapterError::new(ErrorKind::Timeout, "drill: scripted timeout (the step sets no timeout, so it fails at once)"),
+            None => AdapterError::new(
+                ErrorKind::Timeout,
+                "drill: scripted timeout (the step sets no timeout, so it fails at once)",
+            ),
         }
     }
 
@@ -113,8 +120,13 @@ impl DrillWorld {
         match script {
             CheckScript::Always(a) => (*a, "drill: scripted".into()),
             CheckScript::Sequence(seq) => {
-                let i = (probe as usize).saturating_sub(1).min(seq.len().saturating_sub(1));
-                (seq.get(i).copied().unwrap_or(Answer::Pass), format!("drill: scripted answer for probe {probe}"))
+                let i = (probe as usize)
+                    .saturating_sub(1)
+                    .min(seq.len().saturating_sub(1));
+                (
+                    seq.get(i).copied().unwrap_or(Answer::Pass),
+                    format!("drill: scripted answer for probe {probe}"),
+                )
             }
             CheckScript::Rules(rules) => {
                 let now = self.clock.elapsed();
@@ -154,7 +166,9 @@ impl DrillWorld {
                 },
                 Some(n),
             ) if n == step => Some(Duration::from_millis(e.t_ms)),
-            (EventKind::NodeSucceeded { .. }, Some(n)) if n == step => Some(Duration::from_millis(e.t_ms)),
+            (EventKind::NodeSucceeded { .. }, Some(n)) if n == step => {
+                Some(Duration::from_millis(e.t_ms))
+            }
             _ => None,
         })
     }
@@ -180,7 +194,10 @@ impl ShellAdapter for DrillWorld {
                 ..ShellOutput::default()
             }),
             ActionResult::Timeout => Err(Self::scripted_timeout(req.timeout).await),
-            ActionResult::Error => Err(AdapterError::new(ErrorKind::Unreachable, "drill: scripted error")),
+            ActionResult::Error => Err(AdapterError::new(
+                ErrorKind::Unreachable,
+                "drill: scripted error",
+            )),
         }
     }
 }
@@ -190,7 +207,11 @@ impl HttpAdapter for DrillWorld {
     async fn send(&self, call: &Call, req: &HttpCall) -> AdapterResult<HttpResponse> {
         let script = self.script(call);
         let elapsed = self.take_time(&script, req.timeout).await?;
-        let body = script.body.clone().or_else(|| script.stdout.clone()).unwrap_or_default();
+        let body = script
+            .body
+            .clone()
+            .or_else(|| script.stdout.clone())
+            .unwrap_or_default();
         let json = serde_json::from_str(&body).ok();
         match Self::result(&script, call.attempt) {
             ActionResult::Ok => Ok(HttpResponse {
@@ -208,7 +229,10 @@ impl HttpAdapter for DrillWorld {
                 json,
             }),
             ActionResult::Timeout => Err(Self::scripted_timeout(req.timeout).await),
-            ActionResult::Error => Err(AdapterError::new(ErrorKind::Unreachable, "drill: scripted error (connection refused)")),
+            ActionResult::Error => Err(AdapterError::new(
+                ErrorKind::Unreachable,
+                "drill: scripted error (connection refused)",
+            )),
         }
     }
 }
@@ -216,7 +240,10 @@ impl HttpAdapter for DrillWorld {
 #[async_trait]
 impl PromqlAdapter for DrillWorld {
     async fn query(&self, _call: &Call, _req: &PromqlQuery) -> AdapterResult<PromqlAnswer> {
-        Err(AdapterError::new(ErrorKind::Other, "drill: checks are answered by the scenario, not probed"))
+        Err(AdapterError::new(
+            ErrorKind::Other,
+            "drill: checks are answered by the scenario, not probed",
+        ))
     }
 }
 
@@ -226,13 +253,19 @@ impl NotifyAdapter for DrillWorld {
         let script = self.script(call);
         let elapsed = self.take_time(&script, req.timeout).await?;
         match Self::result(&script, call.attempt) {
-            ActionResult::Ok => Ok(NotifyReceipt { status: Some(200), elapsed }),
+            ActionResult::Ok => Ok(NotifyReceipt {
+                status: Some(200),
+                elapsed,
+            }),
             ActionResult::Fail => Ok(NotifyReceipt {
                 status: Some(script.status.unwrap_or(500)),
                 elapsed,
             }),
             ActionResult::Timeout => Err(Self::scripted_timeout(req.timeout).await),
-            ActionResult::Error => Err(AdapterError::new(ErrorKind::Unreachable, "drill: scripted error")),
+            ActionResult::Error => Err(AdapterError::new(
+                ErrorKind::Unreachable,
+                "drill: scripted error",
+            )),
         }
     }
 }
@@ -251,7 +284,10 @@ impl ApproveAdapter for DrillWorld {
         if let Some(t) = req.timeout {
             if after > t {
                 tokio::time::sleep(t).await;
-                return Err(AdapterError::new(ErrorKind::Timeout, format!("approval timed out after {}", humantime::format_duration(t))));
+                return Err(AdapterError::new(
+                    ErrorKind::Timeout,
+                    format!("approval timed out after {}", humantime::format_duration(t)),
+                ));
             }
         }
         tokio::time::sleep(after).await;

@@ -96,8 +96,14 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
     for n in &graph.nodes {
         add(format!("step {}", n.id), s.ran.contains(&n.id));
         if n.when.is_some() {
-            add(format!("when of {} is true", n.id), s.when_true.contains(&n.id));
-            add(format!("when of {} is false", n.id), s.when_false.contains(&n.id));
+            add(
+                format!("when of {} is true", n.id),
+                s.when_true.contains(&n.id),
+            );
+            add(
+                format!("when of {} is false", n.id),
+                s.when_false.contains(&n.id),
+            );
         }
         if n.retry.retries > 0 {
             add(format!("retry of {}", n.id), s.retried.contains(&n.id));
@@ -108,16 +114,26 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
         if n.undo.is_some() {
             add(format!("undo of {}", n.id), s.undone.contains(&n.id));
         }
-        let asks = n.approval.is_some() || matches!(n.action, Some(crate::plan::Action::Approve { .. }));
+        let asks =
+            n.approval.is_some() || matches!(n.action, Some(crate::plan::Action::Approve { .. }));
         if asks {
-            add(format!("refused approval of {}", n.id), s.approvals_refused.contains(&n.id));
+            add(
+                format!("refused approval of {}", n.id),
+                s.approvals_refused.contains(&n.id),
+            );
         }
     }
     if !graph.on_failure.is_empty() {
-        add("on failure handler".into(), s.handlers.contains("on_failure"));
+        add(
+            "on failure handler".into(),
+            s.handlers.contains("on_failure"),
+        );
     }
     if !graph.on_success.is_empty() {
-        add("on success handler".into(), s.handlers.contains("on_success"));
+        add(
+            "on success handler".into(),
+            s.handlers.contains("on_success"),
+        );
     }
     Coverage {
         runbook: graph.runbook.clone(),

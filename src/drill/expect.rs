@@ -44,7 +44,9 @@ impl Facts {
                         f.undo_failed.push(node);
                     }
                 }
-                EventKind::NotificationSent { channel, text, .. } => f.notifications.push((channel.clone(), text.clone())),
+                EventKind::NotificationSent { channel, text, .. } => {
+                    f.notifications.push((channel.clone(), text.clone()))
+                }
                 EventKind::RetryScheduled { .. } => f.retries.push(node),
                 EventKind::RunFinished {
                     outcome,
@@ -63,7 +65,9 @@ impl Facts {
     }
 
     fn ran(&self, step: &str) -> bool {
-        [&self.succeeded, &self.failed, &self.skipped].iter().any(|l| l.iter().any(|s| s == step))
+        [&self.succeeded, &self.failed, &self.skipped]
+            .iter()
+            .any(|l| l.iter().any(|s| s == step))
     }
 }
 
@@ -80,7 +84,10 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
     let f = Facts::from_events(events);
     let mut out = Vec::new();
     if let Some(o) = &exp.outcome {
-        let seen = f.outcome.clone().unwrap_or_else(|| "(run did not finish)".into());
+        let seen = f
+            .outcome
+            .clone()
+            .unwrap_or_else(|| "(run did not finish)".into());
         out.push(Verdict {
             name: "outcome".into(),
             passed: &seen == o,
@@ -93,7 +100,10 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
             name: "exit_code".into(),
             passed: f.exit_code == Some(c),
             expected: c.to_string(),
-            observed: f.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into()),
+            observed: f
+                .exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "(none)".into()),
         });
     }
     for (what, want, seen) in [
@@ -142,7 +152,11 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
     for (i, n) in exp.notifications.iter().enumerate() {
         let re = n.matches.as_ref().and_then(|r| regex::Regex::new(r).ok());
         let fits = |(ch, text): &(String, String)| {
-            ch == &n.channel && n.contains.as_ref().is_none_or(|c| text.contains(c.as_str())) && re.as_ref().is_none_or(|r| r.is_match(text))
+            ch == &n.channel
+                && n.contains
+                    .as_ref()
+                    .is_none_or(|c| text.contains(c.as_str()))
+                && re.as_ref().is_none_or(|r| r.is_match(text))
         };
         let found = f.notifications[from..].iter().position(fits);
         let mut expected = format!("to {}", n.channel);
@@ -159,7 +173,11 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
                 format!("to {ch}: {text:?}")
             }
             None => {
-                let sent: Vec<String> = f.notifications.iter().map(|(c, t)| format!("{c}: {t:?}")).collect();
+                let sent: Vec<String> = f
+                    .notifications
+                    .iter()
+                    .map(|(c, t)| format!("{c}: {t:?}"))
+                    .collect();
                 format!("not found (in order); sent: {}", list(&sent))
             }
         };
@@ -176,7 +194,8 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
             name: "max_duration".into(),
             passed: f.elapsed_ms <= max_ms,
             expected: format!("at most {}", humantime::format_duration(max.0)),
-            observed: humantime::format_duration(std::time::Duration::from_millis(f.elapsed_ms)).to_string(),
+            observed: humantime::format_duration(std::time::Duration::from_millis(f.elapsed_ms))
+                .to_string(),
         });
     }
     for (step, n) in &exp.retries {

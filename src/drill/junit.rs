@@ -32,14 +32,29 @@ pub fn render(cases: &[Case]) -> String {
     let total: f64 = cases.iter().map(|c| c.seconds).sum();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(s, "<testsuites name=\"runbook drills\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">", cases.len());
-    let _ = writeln!(s, "  <testsuite name=\"drills\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">", cases.len());
+    let _ = writeln!(
+        s,
+        "  <testsuite name=\"drills\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">",
+        cases.len()
+    );
     for c in cases {
-        let _ = write!(s, "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"", esc(&c.suite), esc(&c.name), c.seconds);
+        let _ = write!(
+            s,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            esc(&c.suite),
+            esc(&c.name),
+            c.seconds
+        );
         match &c.failure {
             None => s.push_str("/>\n"),
             Some(f) => {
                 let first = f.lines().next().unwrap_or("drill failed");
-                let _ = writeln!(s, ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>", esc(first), esc(f));
+                let _ = writeln!(
+                    s,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    esc(first),
+                    esc(f)
+                );
             }
         }
     }

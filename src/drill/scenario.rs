@@ -22,7 +22,11 @@ impl<'de> Deserialize<'de> for Dur {
         let s = String::deserialize(d)?;
         crate::syntax::parse_duration(s.trim())
             .map(Dur)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration `{s}`: {e} (write e.g. `30s`, `5m`, `1h30m`)")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration `{s}`: {e} (write e.g. `30s`, `5m`, `1h30m`)"
+                ))
+            })
     }
 }
 
@@ -219,7 +223,11 @@ impl LoadedScenario {
         self.scenario.name.clone().unwrap_or_else(|| {
             self.path
                 .file_name()
-                .map(|f| f.to_string_lossy().trim_end_matches(".drill.yaml").to_string())
+                .map(|f| {
+                    f.to_string_lossy()
+                        .trim_end_matches(".drill.yaml")
+                        .to_string()
+                })
                 .unwrap_or_default()
         })
     }
@@ -233,7 +241,15 @@ impl LoadedScenario {
 /// Reads and parses a scenario; a YAML or shape error comes back as a
 /// diagnostic at its line.
 pub fn load(path: &Path) -> Result<LoadedScenario, (String, Vec<Diag>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| (String::new(), vec![Diag::error("drill::unreadable", format!("cannot read {}: {e}", path.display()))]))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        (
+            String::new(),
+            vec![Diag::error(
+                "drill::unreadable",
+                format!("cannot read {}: {e}", path.display()),
+            )],
+        )
+    })?;
     parse(path, text)
 }
 
@@ -249,7 +265,10 @@ pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, (String, Vec<D
                 .location()
                 .map(|l| {
                     let start = l.index().min(text.len());
-                    let end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
+                    let end = text[start..]
+                        .find('\n')
+                        .map(|i| start + i)
+                        .unwrap_or(text.len());
                     Span::new(start, end.max(start))
                 })
                 .unwrap_or_default();
@@ -273,7 +292,11 @@ pub fn key_span(text: &str, key: &str) -> Span {
         let indent = line.len() - trimmed.len();
         let bare = trimmed.trim_start_matches("- ");
         let lead = indent + (trimmed.len() - bare.len());
-        for (quote, prefix) in [("", key.to_string()), ("\"", format!("\"{key}\"")), ("'", format!("'{key}'"))] {
+        for (quote, prefix) in [
+            ("", key.to_string()),
+            ("\"", format!("\"{key}\"")),
+            ("'", format!("'{key}'")),
+        ] {
             if let Some(rest) = bare.strip_prefix(prefix.as_str()) {
                 if rest.trim_start().starts_with(':') {
                     let start = offset + lead + quote.len();
@@ -289,7 +312,10 @@ pub fn key_span(text: &str, key: &str) -> Span {
 /// A value in a list (`skipped: [a, b]`): the first `a` appearing as a word.
 fn word_span(text: &str, word: &str, after_key: &str) -> Span {
     let from = key_span(text, after_key).start;
-    let re = regex::Regex::new(&format!(r"(^|[^A-Za-z0-9_]){}([^A-Za-z0-9_]|$)", regex::escape(word)));
+    let re = regex::Regex::new(&format!(
+        r"(^|[^A-Za-z0-9_]){}([^A-Za-z0-9_]|$)",
+        regex::escape(word)
+    ));
     if let Ok(re) = re {
         if let Some(m) = re.find_at(text, from) {
             let s = m.start() + m.as_str().find(word).unwrap_or(0);
@@ -311,8 +337,14 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
     let unknown = |diags: &mut Vec<Diag>, what: &str, name: &str, known: &[&str], span: Span| {
         diags.push(
             Diag::error("drill::unknown_name", format!("unknown {what} `{name}`"))
-                .label(span, format!("runbook `{}` has no {what} by this name", graph.runbook))
-                .maybe_help(did_you_mean(name, known.iter().copied()).or_else(|| Some(format!("known: {}", known.join(", "))))),
+                .label(
+                    span,
+                    format!("runbook `{}` has no {what} by this name", graph.runbook),
+                )
+                .maybe_help(
+                    did_you_mean(name, known.iter().copied())
+                        .or_else(|| Some(format!("known: {}", known.join(", ")))),
+                ),
         );
     };
     for k in sc.inputs.keys() {
@@ -333,7 +365,13 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             for rule in &r.rules {
                 if let Some(step) = &rule.succeeded {
                     if !steps.contains(&step.as_str()) {
-                        unknown(&mut diags, "step", step, &steps, word_span(&s.text, step, k));
+                        unknown(
+                            &mut diags,
+                            "step",
+                            step,
+                            &steps,
+                            word_span(&s.text, step, k),
+                        );
                     }
                 }
             }
@@ -349,9 +387,12 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         match graph.node(k) {
             None => unknown(&mut diags, "step", k, &steps, key_span(&s.text, k)),
             Some(n) if n.undo.is_none() => diags.push(
-                Diag::error("drill::no_undo", format!("step `{k}` has no undo to script"))
-                    .label(key_span(&s.text, k), "no `undo` in the runbook")
-                    .help("remove this entry, or add an `undo` to the step"),
+                Diag::error(
+                    "drill::no_undo",
+                    format!("step `{k}` has no undo to script"),
+                )
+                .label(key_span(&s.text, k), "no `undo` in the runbook")
+                .help("remove this entry, or add an `undo` to the step"),
             ),
             Some(_) => {}
         }
@@ -360,33 +401,61 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         match graph.node(k) {
             None => unknown(&mut diags, "step", k, &steps, key_span(&s.text, k)),
             Some(n) => {
-                let asks = n.approval.is_some() || matches!(n.action, Some(crate::plan::Action::Approve { .. }));
+                let asks = n.approval.is_some()
+                    || matches!(n.action, Some(crate::plan::Action::Approve { .. }));
                 if !asks {
                     diags.push(
-                        Diag::error("drill::no_approval", format!("step `{k}` asks for no approval"))
-                            .label(key_span(&s.text, k), "no `approve` in this step")
-                            .help("script approvals only for steps with `approve`"),
+                        Diag::error(
+                            "drill::no_approval",
+                            format!("step `{k}` asks for no approval"),
+                        )
+                        .label(key_span(&s.text, k), "no `approve` in this step")
+                        .help("script approvals only for steps with `approve`"),
                     );
                 }
             }
         }
     }
     let e = &sc.expect;
-    for (what, list) in [("succeeded", &e.succeeded), ("skipped", &e.skipped), ("failed", &e.failed), ("not_run", &e.not_run), ("undo_failed", &e.undo_failed)] {
+    for (what, list) in [
+        ("succeeded", &e.succeeded),
+        ("skipped", &e.skipped),
+        ("failed", &e.failed),
+        ("not_run", &e.not_run),
+        ("undo_failed", &e.undo_failed),
+    ] {
         for name in list {
             if !steps.contains(&name.as_str()) {
-                unknown(&mut diags, "step", name, &steps, word_span(&s.text, name, what));
+                unknown(
+                    &mut diags,
+                    "step",
+                    name,
+                    &steps,
+                    word_span(&s.text, name, what),
+                );
             }
         }
     }
     if let Some(rb) = &e.rollback {
         for name in rb {
             match graph.node(name) {
-                None => unknown(&mut diags, "step", name, &steps, word_span(&s.text, name, "rollback")),
+                None => unknown(
+                    &mut diags,
+                    "step",
+                    name,
+                    &steps,
+                    word_span(&s.text, name, "rollback"),
+                ),
                 Some(n) if n.undo.is_none() => diags.push(
-                    Diag::error("drill::no_undo", format!("step `{name}` has no undo, so it can never be in the rollback"))
-                        .label(word_span(&s.text, name, "rollback"), "no `undo` in the runbook")
-                        .help("list only steps that have an `undo`"),
+                    Diag::error(
+                        "drill::no_undo",
+                        format!("step `{name}` has no undo, so it can never be in the rollback"),
+                    )
+                    .label(
+                        word_span(&s.text, name, "rollback"),
+                        "no `undo` in the runbook",
+                    )
+                    .help("list only steps that have an `undo`"),
                 ),
                 Some(_) => {}
             }
@@ -399,23 +468,47 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
     }
     for n in &e.notifications {
         if !channels.contains(&n.channel.as_str()) {
-            unknown(&mut diags, "channel", &n.channel, &channels, word_span(&s.text, &n.channel, "channel"));
+            unknown(
+                &mut diags,
+                "channel",
+                &n.channel,
+                &channels,
+                word_span(&s.text, &n.channel, "channel"),
+            );
         }
         if let Some(re) = &n.matches {
             if let Err(err) = regex::Regex::new(re) {
                 diags.push(
-                    Diag::error("drill::invalid_regex", "invalid regular expression in `matches`")
-                        .label(word_span(&s.text, re, "matches"), err.to_string().lines().last().unwrap_or("invalid").to_string()),
+                    Diag::error(
+                        "drill::invalid_regex",
+                        "invalid regular expression in `matches`",
+                    )
+                    .label(
+                        word_span(&s.text, re, "matches"),
+                        err.to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or("invalid")
+                            .to_string(),
+                    ),
                 );
             }
         }
     }
     if let Some(o) = &e.outcome {
-        let known = ["succeeded", "rolled_back", "rollback_incomplete", "cancelled"];
+        let known = [
+            "succeeded",
+            "rolled_back",
+            "rollback_incomplete",
+            "cancelled",
+        ];
         if !known.contains(&o.as_str()) {
             diags.push(
                 Diag::error("drill::unknown_outcome", format!("unknown outcome `{o}`"))
-                    .label(word_span(&s.text, o, "outcome"), format!("one of: {}", known.join(", ")))
+                    .label(
+                        word_span(&s.text, o, "outcome"),
+                        format!("one of: {}", known.join(", ")),
+                    )
                     .maybe_help(did_you_mean(o, known)),
             );
         }
@@ -441,7 +534,11 @@ mod tests {
             panic!("should fail")
         };
         let span = d[0].primary_span().unwrap_or_default();
-        assert!(text[span.start..].starts_with("bogus"), "{:?}", &text[span.start..]);
+        assert!(
+            text[span.start..].starts_with("bogus"),
+            "{:?}",
+            &text[span.start..]
+        );
         assert!(d[0].message.contains("bogus"));
     }
 }
