@@ -26,6 +26,7 @@ pub struct Facts {
     pub undone: Vec<String>,
     pub undo_failed: Vec<String>,
     pub notifications: Vec<(String, String)>,
+    /// Retries of step actions (not of their undos), one entry each.
     pub retries: Vec<String>,
 }
 
@@ -38,6 +39,10 @@ impl Facts {
                 EventKind::NodeSucceeded { .. } => f.succeeded.push(node),
                 EventKind::NodeSkipped { .. } => f.skipped.push(node),
                 EventKind::NodeFailed { .. } => f.failed.push(node),
+                // An undo retries with its step's policy, under the step's
+                // name, after the step has finished: those are not retries
+                // of the step's action.
+                EventKind::RetryScheduled { .. } if f.ran(&node) => {}
                 EventKind::UndoFinished { ok, .. } => {
                     f.undone.push(node.clone());
                     if !ok {
