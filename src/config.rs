@@ -103,19 +103,19 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn plain(message: String, help: Option<String>) -> Self {
-        ConfigError {
+    fn plain(message: String, help: Option<String>) -> Box<Self> {
+        Box::new(ConfigError {
             message,
             src: None,
             span: None,
             help,
-        }
+        })
     }
 }
 
 impl Config {
     /// Parses a config text; `name` is used in diagnostics.
-    pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
+    pub fn parse(name: &str, text: &str) -> Result<Config, Box<ConfigError>> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
@@ -134,25 +134,27 @@ impl Config {
             } else {
                 None
             };
-            ConfigError {
+            Box::new(ConfigError {
                 message: format!("{name}: {msg}"),
                 src: Some(NamedSource::new(name, text.to_owned())),
                 span,
                 help,
-            }
+            })
         })
     }
 
     /// Loads `path`; `None` looks for `runbook.yaml` in the current
     /// directory and uses defaults if there is none.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn load(path: Option<&Path>) -> Result<Config, Box<ConfigError>> {
         let (path, required) = match path {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_FILE), false),
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => Config::parse(&path.display().to_string(), &text),
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Config::default())
+            }
             Err(e) => Err(ConfigError::plain(
                 format!("cannot read config {}: {e}", path.display()),
                 None,
@@ -161,7 +163,10 @@ impl Config {
     }
 
     /// The settings for a run, with the named environment applied.
-    pub fn settings(&self, env: Option<&str>) -> Result<(Settings, IndexMap<String, yaml_serde::Value>), ConfigError> {
+    pub fn settings(
+        &self,
+        env: Option<&str>,
+    ) -> Result<(Settings, IndexMap<String, yaml_serde::Value>), Box<ConfigError>> {
         let mut s = Settings::default();
         let apply_defaults = |s: &mut Settings, d: &Defaults| {
             if let Some(t) = d.timeout {
@@ -192,14 +197,18 @@ impl Config {
         if let Some(name) = env {
             let Some(e) = self.environments.get(name) else {
                 let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
-                let help = crate::diagnostics::did_you_mean(name, known.iter().copied()).or_else(|| {
-                    Some(if known.is_empty() {
-                        "the config defines no environments".into()
-                    } else {
-                        format!("environments: {}", known.join(", "))
-                    })
-                });
-                return Err(ConfigError::plain(format!("unknown environment `{name}`"), help));
+                let help =
+                    crate::diagnostics::did_you_mean(name, known.iter().copied()).or_else(|| {
+                        Some(if known.is_empty() {
+                            "the config defines no environments".into()
+                        } else {
+                            format!("environments: {}", known.join(", "))
+                        })
+                    });
+                return Err(ConfigError::plain(
+                    format!("unknown environment `{name}`"),
+                    help,
+                ));
             };
             if let Some(p) = &e.prometheus {
                 s.prometheus_url = Some(p.url.clone());
@@ -254,6 +263,10 @@ mod tests {
         let e = Config::parse("c.yaml", "defaults:\n  timeout: soon\n").unwrap_err();
         assert!(e.span.is_some());
         let e = Config::parse("c.yaml", "shell:\n  output_cap: lots\n").unwrap_err();
-        assert!(e.message.contains("output_cap") || e.message.contains("invalid"), "{}", e.message);
+        assert!(
+            e.message.contains("output_cap") || e.message.contains("invalid"),
+            "{}",
+            e.message
+        );
     }
 }

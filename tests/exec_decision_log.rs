@@ -21,7 +21,10 @@ fn every_event_kind_is_documented() {
     // And no heading documents a kind that does not exist.
     for line in doc.lines() {
         if let Some(k) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
-            assert!(EventKind::ALL.contains(&k), "documented but not a kind: {k}");
+            assert!(
+                EventKind::ALL.contains(&k),
+                "documented but not a kind: {k}"
+            );
         }
     }
 }
@@ -30,7 +33,10 @@ fn every_event_kind_is_documented() {
 fn every_exit_code_is_documented() {
     let doc = doc();
     for (code, _) in runbook::exec::exit::ALL {
-        assert!(doc.contains(&format!("| {code} ")), "exit code {code} is not documented");
+        assert!(
+            doc.contains(&format!("| {code} ")),
+            "exit code {code} is not documented"
+        );
     }
 }
 
@@ -46,7 +52,13 @@ runbook j {
   on failure { notify log "x" }
 }
 "#;
-    let ran = run(compile(text), options(Mode::Live), &[], adapters(FakeShell::failing_on_marker(), Default::default())).await;
+    let ran = run(
+        compile(text),
+        options(Mode::Live),
+        &[],
+        adapters(FakeShell::failing_on_marker(), Default::default()),
+    )
+    .await;
     let events: Vec<Event> = ran
         .journal
         .lines()
@@ -59,10 +71,22 @@ runbook j {
     }
     let kinds = ran.kinds();
     for k in [
-        "run_started", "node_ready", "check_evaluated", "condition_evaluated", "action_started",
-        "action_finished", "capture_stored", "node_succeeded", "retry_scheduled", "node_failed",
-        "rollback_started", "undo_finished", "rollback_finished", "handler_started",
-        "notification_sent", "run_finished",
+        "run_started",
+        "node_ready",
+        "check_evaluated",
+        "condition_evaluated",
+        "action_started",
+        "action_finished",
+        "capture_stored",
+        "node_succeeded",
+        "retry_scheduled",
+        "node_failed",
+        "rollback_started",
+        "undo_finished",
+        "rollback_finished",
+        "handler_started",
+        "notification_sent",
+        "run_finished",
     ] {
         assert!(kinds.contains(&k), "no {k} in {kinds:?}");
     }

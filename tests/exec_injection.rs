@@ -30,7 +30,13 @@ runbook inject {
 async fn each_input_stays_one_shell_word() {
     for attack in ATTACKS {
         let shell = FakeShell::failing_on_marker();
-        let ran = run(compile(TEXT), options(Mode::Live), &[("target", attack)], adapters(shell.clone(), Default::default())).await;
+        let ran = run(
+            compile(TEXT),
+            options(Mode::Live),
+            &[("target", attack)],
+            adapters(shell.clone(), Default::default()),
+        )
+        .await;
         assert_eq!(ran.summary.outcome, Outcome::Succeeded);
         let cmd = &shell.commands()[0];
         let words = shlex::split(cmd).expect("a valid command line");
@@ -46,7 +52,13 @@ async fn a_real_shell_sees_the_literal_value_and_runs_nothing_else() {
         ..Default::default()
     });
     for attack in ATTACKS {
-        let ran = run(compile(TEXT), options(Mode::Live), &[("target", attack)], adapters.clone()).await;
+        let ran = run(
+            compile(TEXT),
+            options(Mode::Live),
+            &[("target", attack)],
+            adapters.clone(),
+        )
+        .await;
         assert_eq!(ran.summary.outcome, Outcome::Succeeded, "{}", ran.console);
         let out = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
         assert_eq!(out, *attack);
@@ -67,7 +79,13 @@ runbook http_inject {
 }
 "#;
     let shell = FakeShell::failing_on_marker();
-    let ran = run(compile(text), options(Mode::DryRun), &[("target", "a/b?c=\"d\"&e")], adapters(shell, Default::default())).await;
+    let ran = run(
+        compile(text),
+        options(Mode::DryRun),
+        &[("target", "a/b?c=\"d\"&e")],
+        adapters(shell, Default::default()),
+    )
+    .await;
     let req = ran
         .events
         .iter()
@@ -76,7 +94,10 @@ runbook http_inject {
             _ => None,
         })
         .unwrap();
-    assert!(req.starts_with("POST https://lb.example.com/regions/a%2Fb%3Fc%3D%22d%22%26e/drain"), "{req}");
+    assert!(
+        req.starts_with("POST https://lb.example.com/regions/a%2Fb%3Fc%3D%22d%22%26e/drain"),
+        "{req}"
+    );
     let body = req.split("\n\n").nth(1).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(parsed["region"], "a/b?c=\"d\"&e");

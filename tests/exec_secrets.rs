@@ -49,16 +49,26 @@ async fn a_secret_never_reaches_the_journal_the_console_or_an_error() {
     assert_eq!(ran.summary.outcome, Outcome::RolledBack);
 
     // It was sent: the adapter got the real value.
-    assert!(shell.commands().iter().all(|c| c.contains(SECRET)), "{:?}", shell.commands());
+    assert!(
+        shell.commands().iter().all(|c| c.contains(SECRET)),
+        "{:?}",
+        shell.commands()
+    );
     // It was never shown.
     assert!(!ran.journal.contains(SECRET), "journal leaks the secret");
-    assert!(!ran.console.contains(SECRET), "console leaks the secret:\n{}", ran.console);
+    assert!(
+        !ran.console.contains(SECRET),
+        "console leaks the secret:\n{}",
+        ran.console
+    );
     let reason = ran.summary.failure_reason.clone().unwrap_or_default();
     assert!(!reason.contains(SECRET));
     // Partial forms neither (a suffix would betray it).
     assert!(!ran.journal.contains("T0KEN-value"));
     // What is shown instead.
-    assert!(ran.journal.contains("deploy --token '***'") || ran.journal.contains("deploy --token ***"));
+    assert!(
+        ran.journal.contains("deploy --token '***'") || ran.journal.contains("deploy --token ***")
+    );
     // The failure text sent by `on failure` holds the redacted reason only.
     for (_, text) in notify.sent.lock().unwrap().iter() {
         assert!(!text.contains(SECRET), "{text}");
@@ -70,7 +80,10 @@ fn a_missing_secret_is_an_error_naming_where_it_was_looked_for() {
     let graph = compile(&runbook_text("/nonexistent/runbook-test-token"));
     let errs = runbook::exec::inputs::load_secrets(&graph.secrets, true).unwrap_err();
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].contains("/nonexistent/runbook-test-token"), "{errs:?}");
+    assert!(
+        errs[0].contains("/nonexistent/runbook-test-token"),
+        "{errs:?}"
+    );
     // A dry run does without it.
     let ok = runbook::exec::inputs::load_secrets(&graph.secrets, false).unwrap();
     assert_eq!(ok.get("token"), Some(&None));

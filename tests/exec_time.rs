@@ -27,20 +27,34 @@ runbook retry {
         }
     });
     let wall = Instant::now();
-    let ran = run(compile(text), options(Mode::Live), &[], adapters(shell, Default::default())).await;
-    assert!(wall.elapsed() < Duration::from_secs(2), "virtual time, not real sleeps");
+    let ran = run(
+        compile(text),
+        options(Mode::Live),
+        &[],
+        adapters(shell, Default::default()),
+    )
+    .await;
+    assert!(
+        wall.elapsed() < Duration::from_secs(2),
+        "virtual time, not real sleeps"
+    );
     assert_eq!(ran.summary.outcome, Outcome::Succeeded);
     let retries: Vec<(u32, u64)> = ran
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::RetryScheduled { attempt, delay_ms, .. } => Some((*attempt, *delay_ms)),
+            EventKind::RetryScheduled {
+                attempt, delay_ms, ..
+            } => Some((*attempt, *delay_ms)),
             _ => None,
         })
         .collect();
     assert_eq!(retries, [(2, 5_000), (3, 10_000), (4, 20_000)]);
     let done = ran.of("node_succeeded");
-    assert!(matches!(&done[0].kind, EventKind::NodeSucceeded { attempts: 4, .. }));
+    assert!(matches!(
+        &done[0].kind,
+        EventKind::NodeSucceeded { attempts: 4, .. }
+    ));
     // 35 s of virtual time went by.
     assert!(ran.events.last().unwrap().t_ms >= 35_000);
 }
@@ -54,7 +68,13 @@ runbook retry {
 }
 "#;
     let shell = FakeShell::failing_on_marker();
-    let ran = run(compile(text), options(Mode::Live), &[], adapters(shell.clone(), Default::default())).await;
+    let ran = run(
+        compile(text),
+        options(Mode::Live),
+        &[],
+        adapters(shell.clone(), Default::default()),
+    )
+    .await;
     assert_eq!(ran.summary.outcome, Outcome::RolledBack);
     let delays: Vec<u64> = ran
         .events
@@ -65,8 +85,19 @@ runbook retry {
         })
         .collect();
     assert_eq!(delays, [60_000, 60_000]);
-    assert_eq!(shell.commands().iter().filter(|c| c.contains("FAIL")).count(), 3);
-    assert!(ran.summary.failure_reason.unwrap().contains("after 3 attempts"));
+    assert_eq!(
+        shell
+            .commands()
+            .iter()
+            .filter(|c| c.contains("FAIL"))
+            .count(),
+        3
+    );
+    assert!(ran
+        .summary
+        .failure_reason
+        .unwrap()
+        .contains("after 3 attempts"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -90,7 +121,12 @@ runbook verify {
     assert_eq!(ran.summary.outcome, Outcome::RolledBack);
     // Polls at 0, 30s, ..., 600s: 21 polls, then the window closes.
     assert_eq!(ran.of("verify_poll").len(), 21);
-    assert!(ran.summary.failure_reason.as_deref().unwrap().contains("did not hold"));
+    assert!(ran
+        .summary
+        .failure_reason
+        .as_deref()
+        .unwrap()
+        .contains("did not hold"));
     // The action completed, so its undo runs even though verify failed.
     assert_eq!(shell.commands(), ["fix", "unfix"]);
     let fail_t = ran.of("node_failed")[0].t_ms;
@@ -108,7 +144,11 @@ runbook verify {
     let mut ad = adapters(FakeShell::failing_on_marker(), Default::default());
     // poll: 1 pass, 2 fail, 3 pass, 4 pass, 5 pass -> done at poll 5.
     ad.oracle = Some(Arc::new(FnOracle(Box::new(|_, poll| {
-        if poll == 2 { CheckStatus::Fail } else { CheckStatus::Pass }
+        if poll == 2 {
+            CheckStatus::Fail
+        } else {
+            CheckStatus::Pass
+        }
     }))));
     let ran = run(compile(text), options(Mode::Live), &[], ad).await;
     assert_eq!(ran.summary.outcome, Outcome::Succeeded);
@@ -123,11 +163,22 @@ runbook slow {
 }
 "#;
     let shell = FakeShell::new(|_, _| ShellBehaviour::Sleep(Duration::from_secs(3600)));
-    let ran = run(compile(text), options(Mode::Live), &[], adapters(shell, Default::default())).await;
+    let ran = run(
+        compile(text),
+        options(Mode::Live),
+        &[],
+        adapters(shell, Default::default()),
+    )
+    .await;
     assert_eq!(ran.summary.outcome, Outcome::RolledBack);
     assert_eq!(ran.of("timeout").len(), 2);
     // A timed-out write is in doubt: not undone, and said so.
-    let EventKind::RollbackStarted { plan, not_undone, .. } = &ran.of("rollback_started")[0].kind else { unreachable!() };
+    let EventKind::RollbackStarted {
+        plan, not_undone, ..
+    } = &ran.of("rollback_started")[0].kind
+    else {
+        unreachable!()
+    };
     assert!(plan.is_empty());
     assert_eq!(not_undone[0].node, "slow");
 }
@@ -140,7 +191,13 @@ runbook hang {
 }
 "#;
     let shell = FakeShell::new(|_, _| ShellBehaviour::Hang);
-    let ran = run(compile(text), options(Mode::Live), &[], adapters(shell, Default::default())).await;
+    let ran = run(
+        compile(text),
+        options(Mode::Live),
+        &[],
+        adapters(shell, Default::default()),
+    )
+    .await;
     assert_eq!(ran.summary.outcome, Outcome::RolledBack);
     let t = ran.of("node_failed")[0].t_ms;
     assert_eq!(t, 10_000 + runbook::exec::GRACE.as_millis() as u64);
@@ -165,7 +222,13 @@ runbook cancel {
         tokio::time::sleep(Duration::from_secs(5)).await;
         cancel.cancel();
     });
-    let ran = run(compile(text), opts, &[], adapters(shell.clone(), Default::default())).await;
+    let ran = run(
+        compile(text),
+        opts,
+        &[],
+        adapters(shell.clone(), Default::default()),
+    )
+    .await;
     assert_eq!(ran.summary.outcome, Outcome::Cancelled);
     assert_eq!(ran.summary.exit_code, runbook::exec::exit::CANCELLED);
     let cmds = shell.commands();

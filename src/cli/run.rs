@@ -78,14 +78,14 @@ pub fn execute(args: RunArgs) -> i32 {
     let config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            eprintln!("{:?}", miette::Report::new(*e));
             return exit::INVALID;
         }
     };
     let (settings, env_inputs) = match config.settings(args.env.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            eprintln!("{:?}", miette::Report::new(*e));
             return exit::INVALID;
         }
     };

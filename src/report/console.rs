@@ -3,7 +3,9 @@
 //! table at the end.
 
 use crate::adapters::{CheckStatus, Phase};
-use crate::events::{ActionStatus, ConditionPurpose, Event, EventKind, Mode, Outcome, Sink, ValueRead};
+use crate::events::{
+    ActionStatus, ConditionPurpose, Event, EventKind, Mode, Outcome, Sink, ValueRead,
+};
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
@@ -18,12 +20,15 @@ struct Row {
     undo: Option<&'static str>,
 }
 
+/// outcome, exit code, elapsed ms, failed step, failure reason.
+type Finished = (Outcome, i32, u64, Option<String>, Option<String>);
+
 pub struct Console {
     out: Box<dyn Write + Send>,
     bars: Option<(MultiProgress, IndexMap<String, ProgressBar>)>,
     rows: IndexMap<String, Row>,
     mode: Mode,
-    finished: Option<(Outcome, i32, u64, Option<String>, Option<String>)>,
+    finished: Option<Finished>,
     /// Lines of output shown under a failed action.
     pub output_lines: usize,
 }
@@ -89,7 +94,9 @@ impl Console {
         if let Some((mp, bars)) = &mut self.bars {
             let bar = bars.entry(node.to_owned()).or_insert_with(|| {
                 let b = mp.add(ProgressBar::new_spinner());
-                if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}") {
+                if let Ok(style) =
+                    ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
+                {
                     b.set_style(style);
                 }
                 b.set_prefix(node.to_owned());
@@ -448,15 +455,28 @@ impl Console {
         if self.rows.is_empty() && self.finished.is_none() {
             return out;
         }
-        let w = self.rows.keys().map(|k| k.chars().count()).max().unwrap_or(4).max(4);
+        let w = self
+            .rows
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         out.push(String::new());
-        out.push(format!("{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE", "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"));
+        out.push(format!(
+            "{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE",
+            "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"
+        ));
         for (k, r) in &self.rows {
             out.push(
                 format!(
                     "{k:w$}  {:18}  {:>8}  {:>8}  {:12}  {}",
                     r.state,
-                    if r.attempts > 0 { r.attempts.to_string() } else { "-".into() },
+                    if r.attempts > 0 {
+                        r.attempts.to_string()
+                    } else {
+                        "-".into()
+                    },
                     r.elapsed_ms.map(dur).unwrap_or_else(|| "-".into()),
                     r.undo.unwrap_or("-"),
                     r.note
@@ -477,7 +497,11 @@ impl Console {
                 (None, Some(r)) => format!(" — {r}"),
                 _ => String::new(),
             };
-            let sim = if self.mode == Mode::DryRun { " (dry run: nothing was executed)" } else { "" };
+            let sim = if self.mode == Mode::DryRun {
+                " (dry run: nothing was executed)"
+            } else {
+                ""
+            };
             out.push(String::new());
             out.push(format!("{o}{why} in {}{sim}, exit code {code}", dur(*ms)));
         }

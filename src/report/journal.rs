@@ -43,7 +43,10 @@ impl Journal {
         std::fs::create_dir_all(runs_dir)?;
         std::fs::create_dir(&dir)?;
         let path = dir.join(FILE_NAME);
-        let f = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         Ok(Journal {
             w: BufWriter::with_capacity(64 * 1024, f),
             path,

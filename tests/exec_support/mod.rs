@@ -168,7 +168,10 @@ impl Ran {
     }
 
     pub fn of(&self, name: &str) -> Vec<&Event> {
-        self.events.iter().filter(|e| e.kind.name() == name).collect()
+        self.events
+            .iter()
+            .filter(|e| e.kind.name() == name)
+            .collect()
     }
 
     /// Nodes of the `undo_finished` events, in order.
@@ -189,8 +192,16 @@ pub fn options(mode: Mode) -> RunOptions {
 
 /// Runs `graph` with inputs resolved from `inputs` (NAME, VALUE) and the
 /// defaults, collecting events, console text and the journal.
-pub async fn run(graph: Arc<Graph>, mut opts: RunOptions, inputs: &[(&str, &str)], adapters: Adapters) -> Ran {
-    let cli: Vec<(String, String)> = inputs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+pub async fn run(
+    graph: Arc<Graph>,
+    mut opts: RunOptions,
+    inputs: &[(&str, &str)],
+    adapters: Adapters,
+) -> Ran {
+    let cli: Vec<(String, String)> = inputs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     opts.inputs = exec::inputs::resolve(&graph.inputs, &cli, None).expect("valid inputs");
     let dir = tempfile::tempdir().unwrap();
     let j = journal::Journal::create(dir.path(), &opts.run_id, journal::Durability::Flush).unwrap();
@@ -205,7 +216,10 @@ pub async fn run(graph: Arc<Graph>, mut opts: RunOptions, inputs: &[(&str, &str)
         vec![
             (Box::new(j) as Box<dyn Sink>, true),
             (Box::new(recorder.clone()), false),
-            (Box::new(Console::new(Box::new(console.clone()), false)), false),
+            (
+                Box::new(Console::new(Box::new(console.clone()), false)),
+                false,
+            ),
         ],
     ));
     let summary = exec::run(graph, opts, adapters, emitter).await;
