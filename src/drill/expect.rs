@@ -169,7 +169,8 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
             expected.push_str(&format!(" containing {c:?}"));
         }
         if let Some(m) = &n.matches {
-            expected.push_str(&format!(" matching /{m}/"));
+            // One line: a newline in the pattern is shown as `\n`.
+            expected.push_str(&format!(" matching /{}/", m.replace('\n', "\\n")));
         }
         let observed = match found {
             Some(at) => {
