@@ -3,6 +3,7 @@
 mod check;
 mod drill;
 mod graph;
+mod plan;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print the compiled step graph (dot, mermaid or json).
     Graph(graph::GraphArgs),
+    /// Print, in order, what a run would do and what each failure rolls back.
+    Plan(plan::PlanArgs),
     /// Run a runbook (or dry-run it), writing the decision log.
     Run(run::RunArgs),
     /// Rehearse a runbook against one scripted incident.
@@ -46,6 +49,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check(a) => check::execute(a),
         Command::Graph(a) => graph::execute(a),
+        Command::Plan(a) => plan::execute(a),
         Command::Run(a) => run::execute(a),
         Command::Drill(a) => drill::execute_drill(a),
         Command::Test(a) => drill::execute_test(a),

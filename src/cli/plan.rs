@@ -1,0 +1,429 @@
+//! `runbook plan FILE [--input k=v ...]`: what a run would do, in order,
+//! with commands rendered (secrets as `***`, values not known before the
+//! run as `<name>`) and the rollback that a failure at each step triggers.
+
+use crate::exec::context::value_json;
+use crate::exec::inputs;
+use crate::exec::template::Templates;
+use crate::plan::{Action, Graph, Node, Text, Value};
+use clap::Args;
+use serde_json::{json, Map, Value as J};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The runbook file.
+    pub file: PathBuf,
+    /// An input value (repeatable).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub input: Vec<String>,
+    /// A YAML file mapping input names to values.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub inputs: Option<PathBuf>,
+}
+
+pub fn execute(args: PlanArgs) -> i32 {
+    let Some(compiled) = super::load(&args.file) else {
+        return super::EXIT_INVALID;
+    };
+    let graph = compiled.graph;
+    let mut errors = Vec::new();
+    let mut cli = Vec::new();
+    for kv in &args.input {
+        match inputs::parse_kv(kv) {
+            Ok(p) => cli.push(p),
+            Err(e) => errors.push(e),
+        }
+    }
+    let file = match &args.inputs {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => match inputs::parse_inputs_file(&p.display().to_string(), &t) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
+            Err(e) => {
+                errors.push(format!("cannot read {}: {e}", p.display()));
+                None
+            }
+        },
+    };
+    let values = match inputs::resolve(&graph.inputs, &cli, file.as_ref()) {
+        Ok(v) if errors.is_empty() => v,
+        Ok(_) => {
+            errors.iter().for_each(|e| eprintln!("error: {e}"));
+            return super::EXIT_INVALID;
+        }
+        Err(es) => {
+            errors
+                .iter()
+                .chain(es.iter())
+                .for_each(|e| eprintln!("error: {e}"));
+            return super::EXIT_INVALID;
+        }
+    };
+    print!("{}", render_plan(&graph, &values));
+    0
+}
+
+/// The data a template sees in a plan: inputs as given, secrets masked, and
+/// everything only known during the run as `<name>`.
+fn base_data(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) -> Map<String, J> {
+    let mut m = Map::new();
+    for (k, v) in inputs {
+        m.insert(k.clone(), value_json(v));
+    }
+    for s in &graph.secrets {
+        m.insert(s.name.clone(), J::String("***".into()));
+    }
+    m.insert("run".into(), json!({"id": "<run.id>", "runbook": graph.runbook, "mode": "<run.mode>", "started": "<run.started>"}));
+    m.insert(
+        "failure".into(),
+        json!({"step": "<failure.step>", "reason": "<failure.reason>"}),
+    );
+    m
+}
+
+struct Renderer<'a> {
+    graph: &'a Graph,
+    templates: Templates,
+    data: Map<String, J>,
+}
+
+impl Renderer<'_> {
+    fn text(&self, t: &Text, extra: &Map<String, J>) -> String {
+        let mut data = self.data.clone();
+        for (k, v) in extra {
+            data.insert(k.clone(), v.clone());
+        }
+        // Captures are only known during the run: answer any path under
+        // them with a placeholder.
+        for n in &self.graph.nodes {
+            if let Some(c) = &n.capture {
+                let paths = crate::exec::template::paths_under(&t.template, &c.name);
+                if !paths.is_empty() {
+                    data.insert(
+                        c.name.clone(),
+                        crate::exec::template::placeholder(&c.name, &paths),
+                    );
+                }
+            }
+        }
+        // Escaped exactly as the run would (a shell command shows its
+        // quoting), so what is printed is what would execute.
+        match self
+            .templates
+            .render_str(&t.template, t.escape, &J::Object(data))
+        {
+            Ok(s) => s,
+            Err(e) => format!("{} (cannot render before the run: {e})", t.template),
+        }
+    }
+
+    fn items(&self, list: &crate::plan::Expr) -> Option<Vec<J>> {
+        if let crate::plan::ExprKind::Ref(r) = &list.kind {
+            if r.path.is_empty() {
+                if let Some(J::Array(a)) = self.data.get(&r.name) {
+                    return Some(a.clone());
+                }
+            }
+        }
+        if let crate::plan::ExprKind::Literal {
+            value: Value::List(l),
+        } = &list.kind
+        {
+            return Some(l.iter().map(value_json).collect());
+        }
+        None
+    }
+
+    fn action(&self, a: &Action, extra: &Map<String, J>, indent: &str, out: &mut String) {
+        match a {
+            Action::Shell { command } => {
+                let _ = writeln!(out, "{indent}run: {}", self.text(command, extra));
+            }
+            Action::Http(req) => {
+                let _ = writeln!(
+                    out,
+                    "{indent}http: {} {}",
+                    req.method,
+                    self.text(&req.url, extra)
+                );
+                for h in &req.headers {
+                    let _ = writeln!(
+                        out,
+                        "{indent}  header {}: {}",
+                        h.name,
+                        self.text(&h.value, extra)
+                    );
+                }
+                if let Some(b) = &req.body {
+                    let _ = writeln!(out, "{indent}  body: {}", self.text(&b.text, extra));
+                }
+            }
+            Action::Notify {
+                channel,
+                message,
+                args,
+                ..
+            } => {
+                let mut with_args = extra.clone();
+                for (k, v) in args {
+                    with_args.insert(k.clone(), J::String(self.text(v, extra)));
+                }
+                let text = self.text(message, &with_args);
+                let _ = writeln!(
+                    out,
+                    "{indent}notify {channel}: {}",
+                    text.trim_end().replace('\n', &format!("\n{indent}  "))
+                );
+            }
+            Action::Approve { message, timeout } => {
+                let t = timeout
+                    .map(|t| format!(" (timeout {})", humantime::format_duration(t)))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "{indent}approve: {}{t}", self.text(message, extra));
+            }
+            Action::Wait { duration } => {
+                let _ = writeln!(
+                    out,
+                    "{indent}wait {}",
+                    humantime::format_duration(*duration)
+                );
+            }
+            Action::ForEach {
+                var,
+                list,
+                parallel,
+                max_failures,
+                body,
+            } => {
+                let mf = max_failures
+                    .map(|m| format!(", max_failures {m}"))
+                    .unwrap_or_default();
+                match self.items(list) {
+                    Some(items) => {
+                        let _ = writeln!(
+                            out,
+                            "{indent}for {var} in {} ({} items, {parallel} at a time{mf}):",
+                            list.text,
+                            items.len()
+                        );
+                        for item in items {
+                            let mut e = extra.clone();
+                            e.insert(var.clone(), item);
+                            self.action(body, &e, &format!("{indent}  "), out);
+                        }
+                    }
+                    None => {
+                        let _ = writeln!(out, "{indent}for {var} in {} (known during the run, {parallel} at a time{mf}):", list.text);
+                        let mut e = extra.clone();
+                        e.insert(var.clone(), J::String(format!("<{var}>")));
+                        self.action(body, &e, &format!("{indent}  "), out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn policy(n: &Node) -> Vec<String> {
+    let mut p = Vec::new();
+    if n.retry.retries > 0 {
+        let delays: Vec<String> = (2..=n.retry.retries + 1)
+            .map(|a| humantime::format_duration(n.retry.delay_before(a)).to_string())
+            .collect();
+        p.push(format!(
+            "retry {} (waits {})",
+            n.retry.retries,
+            delays.join(", ")
+        ));
+    }
+    if let Some(t) = n.timeout {
+        p.push(format!(
+            "timeout {} per attempt",
+            humantime::format_duration(t)
+        ));
+    }
+    p
+}
+
+pub fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) -> String {
+    let r = Renderer {
+        graph,
+        templates: Templates::new(),
+        data: base_data(graph, inputs),
+    };
+    let none = Map::new();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan for {}{}",
+        graph.runbook,
+        graph
+            .title
+            .as_ref()
+            .map(|t| format!(": {t}"))
+            .unwrap_or_default()
+    );
+    let shown: Vec<String> = inputs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", value_json(v)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "inputs: {}",
+        if shown.is_empty() {
+            "(none)".into()
+        } else {
+            shown.join(" ")
+        }
+    );
+    if !graph.secrets.is_empty() {
+        let _ = writeln!(
+            out,
+            "secrets: {} (shown as ***)",
+            graph
+                .secrets
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(out, "lock: {}", r.text(&graph.lock, &none));
+    let mut undoable: Vec<&str> = Vec::new();
+    let mut step_no = 0;
+    let mut i = 0;
+    while i < graph.nodes.len() {
+        let group = graph.nodes[i].group;
+        let members: Vec<&Node> = match group {
+            Some(g) => graph.nodes[i..]
+                .iter()
+                .take_while(|n| n.group == Some(g))
+                .collect(),
+            None => vec![&graph.nodes[i]],
+        };
+        step_no += 1;
+        out.push('\n');
+        if members.len() > 1 || group.is_some() {
+            let _ = writeln!(
+                out,
+                "{step_no}. in parallel: {}",
+                members
+                    .iter()
+                    .map(|n| n.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for (k, n) in members.iter().enumerate() {
+            let label = if group.is_some() {
+                format!("   {step_no}{}.", (b'a' + (k as u8 % 26)) as char)
+            } else {
+                format!("{step_no}.")
+            };
+            let effect = format!("{:?}", n.effect).to_lowercase();
+            let _ = writeln!(out, "{label} {} [{effect}]", n.id);
+            let ind = if group.is_some() { "       " } else { "   " };
+            if let Some(w) = &n.when {
+                let _ = writeln!(out, "{ind}only when: {}", w.text);
+            }
+            if let Some(a) = &n.approval {
+                r.action(a, &none, ind, &mut out);
+            }
+            match &n.action {
+                Some(a) => r.action(a, &none, ind, &mut out),
+                None => {
+                    let _ = writeln!(out, "{ind}(verify only)");
+                }
+            }
+            for p in policy(n) {
+                let _ = writeln!(out, "{ind}{p}");
+            }
+            if let Some(v) = &n.verify {
+                let c = if v.consecutive > 1 {
+                    format!(", {} passes in a row", v.consecutive)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "{ind}verify: {} within {} every {}{c}",
+                    v.condition.text,
+                    humantime::format_duration(v.within),
+                    humantime::format_duration(v.every)
+                );
+            }
+            if let Some(c) = &n.capture {
+                let format = format!("{:?}", c.format).to_lowercase();
+                let _ = writeln!(out, "{ind}capture {format} as {}", c.name);
+            }
+            if let Some(u) = &n.undo {
+                let mut s = String::new();
+                r.action(u, &none, "", &mut s);
+                let _ = writeln!(
+                    out,
+                    "{ind}undo: {}",
+                    s.trim_end().replace('\n', &format!("\n{ind}      "))
+                );
+            }
+            let mut rollback: Vec<String> = Vec::new();
+            if n.undo.is_some() {
+                match (&n.action, n.verify.is_some()) {
+                    (Some(Action::ForEach { .. }), _) => {
+                        rollback.push(format!("{} (the items that completed)", n.id))
+                    }
+                    (_, true) => rollback.push(format!("{} (if its action completed)", n.id)),
+                    _ => {}
+                }
+            }
+            if members.len() > 1 && members.iter().any(|m| m.id != n.id && m.undo.is_some()) {
+                rollback.push("parallel steps that completed".into());
+            }
+            rollback.extend(undoable.iter().rev().map(|s| s.to_string()));
+            if n.continue_on_error {
+                let _ = writeln!(out, "{ind}if it fails: recorded, and the run goes on");
+            } else if rollback.is_empty() {
+                let _ = writeln!(out, "{ind}if it fails: the run stops; nothing to roll back");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{ind}if it fails: the run stops and rolls back {}",
+                    rollback.join(", then ")
+                );
+            }
+        }
+        for n in &members {
+            if n.undo.is_some() {
+                undoable.push(&n.id);
+            }
+        }
+        i += members.len();
+    }
+    for (name, actions) in [
+        ("on failure", &graph.on_failure),
+        ("on success", &graph.on_success),
+    ] {
+        if !actions.is_empty() {
+            let _ = writeln!(out, "\n{name}:");
+            for a in actions {
+                r.action(a, &none, "   ", &mut out);
+            }
+        }
+    }
+    if let Some(v) = &graph.after_rollback {
+        let _ = writeln!(
+            out,
+            "\nafter a rollback, verify: {} within {} every {}",
+            v.condition.text,
+            humantime::format_duration(v.within),
+            humantime::format_duration(v.every)
+        );
+    }
+    out
+}
