@@ -25,7 +25,9 @@ pub struct Facts {
     pub failed: Vec<String>,
     pub undone: Vec<String>,
     pub undo_failed: Vec<String>,
-    pub notifications: Vec<(String, String)>,
+    /// (channel, text, delivered): a send that failed is kept to be shown,
+    /// but never satisfies an expectation.
+    pub notifications: Vec<(String, String, bool)>,
     /// Retries of step actions (not of their undos), one entry each.
     pub retries: Vec<String>,
 }
@@ -49,9 +51,9 @@ impl Facts {
                         f.undo_failed.push(node);
                     }
                 }
-                EventKind::NotificationSent { channel, text, .. } => {
-                    f.notifications.push((channel.clone(), text.clone()))
-                }
+                EventKind::NotificationSent {
+                    channel, text, ok, ..
+                } => f.notifications.push((channel.clone(), text.clone(), *ok)),
                 EventKind::RetryScheduled { .. } => f.retries.push(node),
                 EventKind::RunFinished {
                     outcome,
@@ -156,8 +158,8 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
     let mut from = 0;
     for (i, n) in exp.notifications.iter().enumerate() {
         let re = n.matches.as_ref().and_then(|r| regex::Regex::new(r).ok());
-        let fits = |(ch, text): &(String, String)| {
-            ch == &n.channel
+        let fits = |(ch, text, ok): &(String, String, bool)| {
+            *ok && ch == &n.channel
                 && n.contains
                     .as_ref()
                     .is_none_or(|c| text.contains(c.as_str()))
@@ -174,7 +176,7 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
         }
         let observed = match found {
             Some(at) => {
-                let (ch, text) = &f.notifications[from + at];
+                let (ch, text, _) = &f.notifications[from + at];
                 from += at + 1;
                 format!("to {ch}: {text:?}")
             }
@@ -182,7 +184,10 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
                 let sent: Vec<String> = f
                     .notifications
                     .iter()
-                    .map(|(c, t)| format!("{c}: {t:?}"))
+                    .map(|(c, t, ok)| {
+                        let failed = if *ok { "" } else { " (sending FAILED)" };
+                        format!("{c}: {t:?}{failed}")
+                    })
                     .collect();
                 format!("not found (in order); sent: {}", list(&sent))
             }

@@ -188,8 +188,8 @@ pub struct Expectations {
     /// Undos that failed.
     #[serde(default)]
     pub undo_failed: Vec<String>,
-    /// Notifications that must have been sent, in this order (others may
-    /// come between).
+    /// Notifications that must have been sent (and delivered: a send that
+    /// failed does not count), in this order (others may come between).
     #[serde(default)]
     pub notifications: Vec<NotificationExpect>,
     /// Upper bound on the incident's virtual duration.
