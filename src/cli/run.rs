@@ -198,6 +198,11 @@ pub fn execute(args: RunArgs) -> i32 {
         } else {
             notes.push("checks are not probed: each passes by default; --assume CHECK=false makes one fail".to_owned());
         }
+        if !args.live_checks {
+            notes.push(
+                "virtual time: waits, backoffs and verify windows take no wall time".to_owned(),
+            );
+        }
         for (k, v) in &assume {
             notes.push(format!(
                 "assumed: check {k} is {}",
@@ -258,10 +263,21 @@ pub fn execute(args: RunArgs) -> i32 {
     let cancel = opts.cancel.clone();
     let cancel_rollback = opts.cancel_rollback.clone();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A dry run that probes nothing runs on tokio's paused clock: waits,
+    // backoffs and verify windows take no wall time (the log still shows
+    // the virtual times a real run would take at least).
+    let virtual_time = args.dry_run && !args.live_checks;
+    let runtime = if virtual_time {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

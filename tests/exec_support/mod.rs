@@ -134,7 +134,10 @@ impl NotifyAdapter for FakeNotify {
 }
 
 /// A check oracle answering from a closure (check name, poll) -> status.
-pub struct FnOracle(pub Box<dyn Fn(&str, u32) -> CheckStatus + Send + Sync>);
+/// (check name, poll number) -> the check's status.
+pub type OracleFn = dyn Fn(&str, u32) -> CheckStatus + Send + Sync;
+
+pub struct FnOracle(pub Box<OracleFn>);
 
 impl CheckOracle for FnOracle {
     fn answer(&self, call: &Call, check: &runbook::plan::CheckSpec) -> Option<OracleAnswer> {
