@@ -131,6 +131,26 @@ impl Diagnostic for Rendered {
     }
 }
 
+/// Longest source line drawn in a snippet, in bytes.
+const MAX_SHOWN_LINE: usize = 1_000;
+
+/// Length in bytes of the line holding `offset`.
+fn line_len(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let bytes = text.as_bytes();
+    let start = bytes[..offset]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let end = bytes[offset..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map(|i| offset + i)
+        .unwrap_or(bytes.len());
+    end - start
+}
+
 /// All diagnostics of one file.
 #[derive(Debug)]
 pub struct Report {
@@ -149,6 +169,9 @@ pub struct JsonDiag {
     pub severity: Level,
     pub code: &'static str,
     pub message: String,
+    /// The text under the primary span ("did you mean" goes in `help`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
 }
@@ -158,6 +181,38 @@ impl Report {
         // Errors first, then by position, so output is stable.
         diags.sort_by_key(|d| (d.level != Level::Error, d.primary_span().map(|s| s.start)));
         Report { source, diags }
+    }
+
+    /// The report for a file that is not UTF-8: its text is shown with the
+    /// bad bytes replaced, and the first one is pointed at.
+    pub fn not_utf8(name: impl Into<String>, bytes: &[u8]) -> Report {
+        let (at, bad) = match std::str::from_utf8(bytes) {
+            Ok(_) => (bytes.len(), 0),
+            Err(e) => (
+                e.valid_up_to(),
+                e.error_len().unwrap_or(bytes.len() - e.valid_up_to()),
+            ),
+        };
+        let shown: Vec<String> = bytes
+            .get(at..at + bad)
+            .unwrap_or_default()
+            .iter()
+            .map(|b| format!("0x{b:02X}"))
+            .collect();
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        // The valid prefix is the same in the lossy text; the bad bytes
+        // became one U+FFFD (3 bytes).
+        let end = (at + '\u{FFFD}'.len_utf8()).min(text.len());
+        let diag = Diag::error(
+            "runbook::not_utf8",
+            format!("the file is not valid UTF-8 (first bad byte at offset {at})"),
+        )
+        .label(
+            Span::new(at, end),
+            format!("{} is not UTF-8 (shown as \u{FFFD})", shown.join(" ")),
+        )
+        .help("runbooks are UTF-8 text: save the file as UTF-8 (for Latin-1 text: `iconv -f latin1 -t utf-8`)");
+        Report::new(Source::new(name, text), vec![diag])
     }
 
     pub fn has_errors(&self) -> bool {
@@ -174,9 +229,36 @@ impl Report {
 
     pub fn rendered(&self) -> impl Iterator<Item = Rendered> + '_ {
         self.diags.iter().map(|d| Rendered {
-            diag: d.clone(),
+            diag: self.displayable(d),
             source: NamedSource::new(self.source.name.clone(), self.source.text.clone()),
         })
+    }
+
+    /// `d`, or, when a label sits on a line too long to show (generated or
+    /// minified files; miette cannot draw past column 65,535), `d` without
+    /// its snippet: each label becomes a line of help with its position.
+    fn displayable(&self, d: &Diag) -> Diag {
+        let text = &self.source.text;
+        let long = d.labels.iter().any(|(s, _)| {
+            line_len(text, s.start) > MAX_SHOWN_LINE || line_len(text, s.end) > MAX_SHOWN_LINE
+        });
+        if !long {
+            return d.clone();
+        }
+        let mut lines: Vec<String> = d
+            .labels
+            .iter()
+            .map(|(s, t)| {
+                let (line, col) = line_col(text, s.start);
+                format!("at line {line}, column {col}: {t}")
+            })
+            .collect();
+        lines.extend(d.help.clone());
+        Diag {
+            labels: Vec::new(),
+            help: Some(lines.join("\n")),
+            ..d.clone()
+        }
     }
 
     /// Renders every diagnostic with miette's graphical handler.
@@ -211,6 +293,7 @@ impl Report {
                     severity: d.level,
                     code: d.code,
                     message: d.message.clone(),
+                    label: d.labels.first().map(|(_, t)| t.clone()),
                     help: d.help.clone(),
                 }
             })

@@ -1,7 +1,8 @@
 //! Conditions: resolve every name, check every operator's operand types,
 //! compile regexes, and lower to [`plan::Expr`].
 
-use super::scope::{Globals, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::an;
+use super::scope::{not_here_label, Globals, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
 use crate::ast::{self, BinOp, ExprKind, LiteralKind};
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Ref, RefRoot, Type, Value};
@@ -27,10 +28,13 @@ impl Lowering<'_> {
                 self.diags.push(
                     Diag::error(
                         "runbook::type_mismatch",
-                        format!("a condition must be true or false, but this is a {t}"),
+                        format!("a condition must be true or false, but this is {}", an(&t)),
                     )
-                    .label(e.span, format!("this is a {t}"))
-                    .help("compare it with something, e.g. `x == \"value\"` or `n > 0`"),
+                    .label(e.span, format!("this is {}", an(&t)))
+                    .help(format!(
+                        "compare it with a value, e.g. {}",
+                        example_comparison(&expr.text, &t)
+                    )),
                 );
             }
         }
@@ -119,12 +123,19 @@ impl Lowering<'_> {
                 if let Some(allowed) = allowed_fields {
                     match parts.get(1) {
                         None => {
+                            let fields: Vec<String> = allowed
+                                .iter()
+                                .map(|f| format!("{}.{f}", root.node))
+                                .collect();
                             self.diags.push(
                                 Diag::error(
                                     "runbook::unknown_field",
-                                    format!("`{}` needs a field", root.node),
+                                    format!(
+                                        "`{}` is a built-in record; read one of its fields",
+                                        root.node
+                                    ),
                                 )
-                                .label(root.span, format!("one of: {}", allowed.join(", "))),
+                                .label(root.span, format!("write {}", fields.join(", "))),
                             );
                         }
                         Some(f) if !allowed.contains(&f.node.as_str()) || parts.len() > 2 => {
@@ -146,7 +157,12 @@ impl Lowering<'_> {
                     self.diags.push(
                         Diag::error(
                             "runbook::unknown_field",
-                            format!("`{}` is a {ty}; it has no field `{}`", root.node, f.node),
+                            format!(
+                                "`{}` is {}; it has no field `{}`",
+                                root.node,
+                                an(&ty),
+                                f.node
+                            ),
                         )
                         .label(f.span, "no such field")
                         .help(
@@ -157,31 +173,46 @@ impl Lowering<'_> {
                 }
                 (make(kind), Some(ty))
             }
-            Resolved::NotHere(msg, help) => {
+            Resolved::NotHere(code, msg, help) => {
+                // Counted as used: the error says what is wrong with it.
+                self.used.push(root.node.clone());
                 self.diags.push(
-                    Diag::error("runbook::not_in_scope", msg)
-                        .label(root.span, "not available here")
+                    Diag::error(code, msg)
+                        .label(root.span, not_here_label(code))
                         .maybe_help(help),
                 );
                 (make(RefRoot::Input), None)
             }
             Resolved::Unknown => {
                 let names = scope.visible_names(self.globals);
-                let what = if scope.probe.is_some() {
-                    "in this check"
-                } else {
-                    "in this runbook"
+                let (label, fallback) = match scope.probe {
+                    Some(kind) => {
+                        let vars: Vec<&str> =
+                            super::scope::probe_vars(kind).iter().map(|(n, _)| *n).collect();
+                        (
+                            format!("not an input, nor something {} check observes", an(kind)),
+                            format!(
+                                "{} check's `expect` can read {} and the runbook's inputs",
+                                an(kind),
+                                vars.join(", ")
+                            ),
+                        )
+                    }
+                    None => (
+                        "not an input, check, capture or built-in".to_string(),
+                        format!(
+                            "a condition reads inputs, checks, captures of earlier steps and run.*: declare `{}` (e.g. as an `input` or a `check`), or fix the spelling",
+                            root.node
+                        ),
+                    ),
                 };
                 self.diags.push(
                     Diag::error(
                         "runbook::unknown_name",
                         format!("unknown name `{}`", root.node),
                     )
-                    .label(
-                        root.span,
-                        format!("not an input, check, capture or built-in {what}"),
-                    )
-                    .maybe_help(did_you_mean(&root.node, names.iter().copied())),
+                    .label(root.span, label)
+                    .help(did_you_mean(&root.node, names.iter().copied()).unwrap_or(fallback)),
                 );
                 let _ = e;
                 (make(RefRoot::Input), None)
@@ -195,9 +226,20 @@ impl Lowering<'_> {
                 self.diags.push(
                     Diag::error(
                         "runbook::type_mismatch",
-                        format!("`{op}` needs true or false, but this is a {t}"),
+                        format!("`{op}` needs true or false, but this is {}", an(t)),
                     )
-                    .label(e.span, format!("this is a {t}")),
+                    .label(e.span, format!("this is {}", an(t)))
+                    .help({
+                        let example = example_comparison(
+                            self.source.get(e.span.start..e.span.end).unwrap_or("value"),
+                            t,
+                        );
+                        if op == "not" {
+                            format!("`not` negates a condition; make this one a condition by comparing it, e.g. `not ({})`", example.trim_matches('`'))
+                        } else {
+                            format!("`{op}` joins conditions; make this one a condition by comparing it, e.g. {example}")
+                        }
+                    }),
                 );
             }
         }
@@ -257,9 +299,9 @@ impl Lowering<'_> {
                         self.diags.push(
                             Diag::error(
                                 "runbook::type_mismatch",
-                                format!("`matches` needs text on its left, but this is a {a}"),
+                                format!("`matches` needs text on its left, but this is {}", an(a)),
                             )
-                            .label(l.span, format!("this is a {a}")),
+                            .label(l.span, format!("this is {}", an(a))),
                         );
                     }
                 }
@@ -321,11 +363,45 @@ impl Lowering<'_> {
         r: &ast::Expr,
         whole: &ast::Expr,
     ) {
+        let quoted_duration = |e: &ast::Expr| match &e.kind {
+            ExprKind::Literal(ast::Literal {
+                kind: LiteralKind::String(s),
+                ..
+            }) if crate::syntax::parse_duration(s).is_ok() => Some(s.clone()),
+            _ => None,
+        };
+        let ordering = matches!(op, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge);
         let help = match (a, b) {
+            (Type::Duration, Type::String) | (Type::String, Type::Duration)
+                if quoted_duration(l).or_else(|| quoted_duration(r)).is_some() =>
+            {
+                let d = quoted_duration(l).or_else(|| quoted_duration(r)).unwrap_or_default();
+                Some(format!("drop the quotes: `{d}` is a duration, `\"{d}\"` is text"))
+            }
             (Type::Duration, Type::Int | Type::Float)
             | (Type::Int | Type::Float, Type::Duration) => {
-                Some("give the number a unit, e.g. `800ms` or `2s`".to_string())
+                let number_literal = |e: &ast::Expr| {
+                    matches!(
+                        &e.kind,
+                        ExprKind::Literal(ast::Literal {
+                            kind: LiteralKind::Int(_) | LiteralKind::Float(_),
+                            ..
+                        })
+                    )
+                };
+                if number_literal(l) || number_literal(r) {
+                    Some("give the number a unit, e.g. `800ms` or `2s`".to_string())
+                } else {
+                    Some("a number and a duration cannot be compared: give both sides the same type (e.g. declare the input as `float`, or as `duration` and compare it with a duration)".to_string())
+                }
             }
+            (Type::String | Type::OneOf(_), Type::String | Type::OneOf(_)) if ordering => Some(
+                format!("`{}` orders numbers and durations; text can be compared with `==`, `!=`, `in`, `contains` or `matches`", op.symbol()),
+            ),
+            (Type::Bool, _) | (_, Type::Bool) if ordering => Some(format!(
+                "`{}` orders numbers and durations; a check or a bool is true or false: use it alone, with `not`, or with `==`",
+                op.symbol()
+            )),
             (Type::String, Type::Int | Type::Float) | (Type::Int | Type::Float, Type::String) => {
                 Some("compare numbers with numbers: drop the quotes around the number".to_string())
             }
@@ -340,10 +416,15 @@ impl Lowering<'_> {
         self.diags.push(
             Diag::error(
                 "runbook::type_mismatch",
-                format!("cannot use `{}` between a {a} and a {b}", op.symbol()),
+                format!(
+                    "cannot use `{}` between {} and {}",
+                    op.symbol(),
+                    an(a),
+                    an(b)
+                ),
             )
-            .label(l.span, format!("this is a {a}"))
-            .label(r.span, format!("this is a {b}"))
+            .label(l.span, format!("this is {}", an(a)))
+            .label(r.span, format!("this is {}", an(b)))
             .maybe_help(help),
         );
         let _ = whole;
@@ -358,6 +439,31 @@ fn comparable(a: &Type, b: &Type) -> bool {
         (String | OneOf(_), String | OneOf(_)) => true,
         (List(x), List(y)) => comparable(x, y),
         (x, y) => x == y,
+    }
+}
+
+/// `n > 0`, `name == "value"`: a comparison that makes a condition of a
+/// value of type `t` written as `text`.
+fn example_comparison(text: &str, t: &Type) -> String {
+    match t {
+        Type::Int | Type::Float => format!("`{text} > 0`"),
+        Type::Duration => format!("`{text} > 30s`"),
+        Type::List(_) => format!("`\"value\" in {text}`"),
+        Type::OneOf(v) => format!(
+            "`{text} == {:?}`",
+            v.first().map(String::as_str).unwrap_or("value")
+        ),
+        _ => format!("`{text} == \"value\"`"),
+    }
+}
+
+fn list_example(t: &Type) -> &'static str {
+    match t {
+        Type::Int => "`[1, 2]`",
+        Type::Float => "`[0.5, 1.0]`",
+        Type::Duration => "`[30s, 5m]`",
+        Type::Bool => "`[true, false]`",
+        _ => "`[\"a\", \"b\"]`",
     }
 }
 
@@ -384,10 +490,17 @@ pub fn literal_value(l: &ast::Literal, diags: &mut Vec<Diag>) -> (Value, Ty) {
                             Diag::error(
                                 "runbook::mixed_list",
                                 format!(
-                                    "a list holds one type; this item is a {t}, the first is a {e}"
+                                    "a list holds one type; this item is {}, the first is {}",
+                                    an(&t),
+                                    an(e)
                                 ),
                             )
-                            .label(item.span, format!("a {t}")),
+                            .label(item.span, an(&t))
+                            .help(format!(
+                                "write every item as {}, e.g. {}",
+                                an(e),
+                                list_example(e)
+                            )),
                         );
                     }
                     _ => {}

@@ -51,12 +51,26 @@ pub fn check(source: &Source) -> Report {
     Report::new(source.clone(), diags)
 }
 
+/// [`check`] for raw file contents: invalid UTF-8 is reported as a
+/// diagnostic pointing at the first bad byte.
+pub fn check_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Report {
+    let name = name.into();
+    match String::from_utf8(bytes) {
+        Ok(text) => check(&Source::new(name, text)),
+        Err(e) => Report::not_utf8(name, e.as_bytes()),
+    }
+}
+
 fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
     let (rb, mut diags) = match crate::syntax::parse(text) {
         Ok(x) => x,
         Err(d) => return (None, d),
     };
+    // Literals already reported as invalid (a duration of `10x` reads as
+    // zero): later passes must not report them again.
+    let invalid_literals = diags.iter().filter_map(Diag::primary_span).collect();
     let mut c = Compiler {
+        invalid_literals,
         source: text,
         globals: Globals::default(),
         diags: Vec::new(),
@@ -80,6 +94,7 @@ fn dedup(diags: &mut Vec<Diag>) {
 
 struct Compiler<'s> {
     source: &'s str,
+    invalid_literals: std::collections::HashSet<Span>,
     globals: Globals,
     diags: Vec<Diag>,
     used: Vec<String>,
@@ -128,12 +143,20 @@ impl Compiler<'_> {
         if let Some((prev, first)) = self.globals.syms.get(&name.node) {
             let what = sym.describe();
             let first = *first;
-            let msg = if prev.describe() == what {
-                what.to_string()
+            if prev.describe() == what {
+                self.duplicate(what, name, first);
             } else {
-                format!("{what} (also a {})", prev.describe())
-            };
-            self.duplicate(&msg, name, first);
+                let prev = prev.describe();
+                self.diags.push(
+                    Diag::error(
+                        "runbook::duplicate_name",
+                        format!("`{}` is declared twice: as {} and as {}", name.node, an(prev), an(what)),
+                    )
+                    .label(name.span, format!("declared again here, as {}", an(what)))
+                    .label(first, format!("first declared here, as {}", an(prev)))
+                    .help("inputs, secrets, checks and captures share one set of names, so a condition knows which one it reads: rename one of them"),
+                );
+            }
             return;
         }
         self.globals
@@ -369,27 +392,69 @@ impl Compiler<'_> {
 
     /// A default must have the input's type (an int is accepted for a float).
     fn default_value(&mut self, lit: &ast::Literal, ty: &Type, name: &ast::Ident) -> Option<Value> {
-        match conform(lit, ty) {
-            Ok(v) => Some(v),
-            Err((span, found)) => {
-                let mut d = Diag::error(
-                    "runbook::default_type",
-                    format!(
-                        "the default of input `{}` is a {found}, but the input is a {ty}",
-                        name.node
+        let misfit = match conform(lit, ty) {
+            Ok(v) => return Some(v),
+            Err(m) => m,
+        };
+        let d = match misfit {
+            Misfit::NotOneOf {
+                span,
+                value,
+                allowed,
+            } => Diag::error(
+                "runbook::not_one_of",
+                format!(
+                    "the default of input `{}`, \"{value}\", is not one of its allowed values",
+                    name.node
+                ),
+            )
+            .label(span, format!("allowed: {}", allowed.join(", ")))
+            .help(
+                did_you_mean(&value, allowed.iter().map(String::as_str)).unwrap_or_else(|| {
+                    "use one of the allowed values, or add this one to the list".into()
+                }),
+            ),
+            Misfit::Type {
+                span,
+                found,
+                expected,
+                item,
+            } => {
+                let message = match item {
+                    Some(n) => format!(
+                        "item {n} of the default of input `{}` is {}, but the input is {ty}",
+                        name.node,
+                        an(&found),
+                        ty = an(ty)
                     ),
-                )
-                .label(span, format!("a {found}"));
-                d = match ty {
-                    Type::OneOf(allowed) => d.help(format!("use one of: {}", allowed.join(", "))),
-                    Type::Duration => d.help("write a duration such as `30s` or `5m`"),
-                    Type::String => d.help("put the value in double quotes"),
-                    _ => d.help(format!("write a {ty} value, or change the input's type")),
+                    None => format!(
+                        "the default of input `{}` is {}, but the input is {}",
+                        name.node,
+                        an(&found),
+                        an(ty)
+                    ),
                 };
-                self.diags.push(d);
-                None
+                let raw = self.source.get(span.start..span.end).unwrap_or("");
+                let help = match &expected {
+                    Type::Duration if found == "int" => {
+                        format!("give the number a unit: `{raw}s` or `{raw}m`")
+                    }
+                    Type::Duration => "write a duration such as `30s` or `5m`".into(),
+                    Type::String | Type::OneOf(_) => {
+                        format!("put the value in double quotes: \"{raw}\"")
+                    }
+                    Type::Int | Type::Float if found == "string" => {
+                        "drop the quotes: numbers are written without them".into()
+                    }
+                    _ => format!("write {} value, or change the input's type", an(&expected)),
+                };
+                Diag::error("runbook::default_type", message)
+                    .label(span, an(&found))
+                    .help(help)
             }
-        }
+        };
+        self.diags.push(d);
+        None
     }
 
     fn secrets(&mut self, secrets: &[ast::Secret]) -> Vec<plan::SecretSpec> {
@@ -404,7 +469,8 @@ impl Compiler<'_> {
                                 "runbook::invalid_secret_source",
                                 "invalid environment variable name",
                             )
-                            .label(v.span, "must be non-empty, without `=`"),
+                            .label(v.span, "must be non-empty, without `=`")
+                            .help("give the variable's name only, e.g. `env \"SLACK_WEBHOOK_URL\"`; its value is read when the runbook runs"),
                         );
                     }
                     plan::SecretSource::Env(v.value.clone())
@@ -443,7 +509,7 @@ impl Compiler<'_> {
                         self.diags.push(
                             Diag::error(
                                 "runbook::type_mismatch",
-                                format!("`{}` is a {what}, not a URL", n.node),
+                                format!("`{}` is {}, not a URL", n.node, an(what)),
                             )
                             .label(n.span, "expected a secret or a string input"),
                         );
@@ -494,7 +560,8 @@ impl Compiler<'_> {
                         .label(
                             h.name.span,
                             "header names are visible ASCII without `:` or spaces",
-                        ),
+                        )
+                        .help("the value goes after `=`: `header \"Authorization\" = \"Bearer {{token}}\"`"),
                     );
                 }
                 plan::Header {
@@ -564,27 +631,72 @@ impl Compiler<'_> {
         }
     }
 
-    /// A `body json` must be JSON once its placeholders are filled in.
+    /// A `body json` must be JSON once its placeholders are filled in. A
+    /// placeholder inside a JSON string stands for text; outside one, for a
+    /// number or a bool (`{"limit": {{limit}}}`).
     fn json_body_shape(&mut self, s: &ast::Str) {
-        let (found, _) = placeholders::scan(&s.value);
-        let mut probe = s.value.clone();
-        for p in found.iter().rev() {
-            // Placeholders sit inside JSON strings; stand in a plain word.
-            let open = s.value[..p.start].rfind("{{").unwrap_or(p.start);
-            let close = s.value[p.end..]
-                .find("}}")
+        let v = &s.value;
+        if v.contains("{{#") || v.contains("{{^") {
+            // Blocks change the shape; it is only known when rendered.
+            return;
+        }
+        let (found, _) = placeholders::scan(v);
+        // Replace each `{{...}}` holding a placeholder; remember where the
+        // probe text and the body text line up again after it.
+        let mut probe = String::with_capacity(v.len());
+        let mut map: Vec<(usize, usize)> = vec![(0, 0)];
+        let mut copied = 0;
+        let mut state = JsonScan::default();
+        for p in &found {
+            let open = v
+                .get(..p.start)
+                .and_then(|b| b.rfind("{{"))
+                .unwrap_or(p.start);
+            let close = v
+                .get(p.end..)
+                .and_then(|r| r.find("}}"))
                 .map(|i| p.end + i + 2)
                 .unwrap_or(p.end);
-            probe.replace_range(open..close, "x");
+            if open < copied || close > v.len() {
+                continue;
+            }
+            let before = &v[copied..open];
+            probe.push_str(before);
+            state.feed(before);
+            probe.push_str(if state.in_string { "x" } else { "0" });
+            copied = close;
+            map.push((probe.len(), copied));
         }
+        probe.push_str(&v[copied..]);
         if let Err(e) = serde_json::from_str::<serde_json::Value>(&probe) {
+            let at_probe = offset_of_line_col(&probe, e.line(), e.column());
+            let i = map.partition_point(|(p, _)| *p <= at_probe);
+            let at = match i.checked_sub(1).and_then(|i| map.get(i)) {
+                Some((p, b)) => (b + (at_probe - p)).min(v.len()),
+                None => 0,
+            };
+            let what = e.to_string();
+            let what = what
+                .split(" at line ")
+                .next()
+                .unwrap_or("not valid JSON")
+                .to_string();
+            let mut at = at;
+            while at > 0 && !v.is_char_boundary(at) {
+                at -= 1;
+            }
+            let end = v[at..]
+                .chars()
+                .next()
+                .map(|c| at + c.len_utf8())
+                .unwrap_or(at);
             self.diags.push(
                 Diag::error(
                     "runbook::invalid_json_body",
                     "the request body is not valid JSON",
                 )
-                .label(s.span, e.to_string())
-                .help("placeholders go inside JSON strings: {\"region\": \"{{region}}\"}"),
+                .label(s.sub_span(at, end), what)
+                .help("write the body as JSON; put text placeholders inside JSON strings: {\"region\": \"{{region}}\", \"limit\": {{limit}}}"),
             );
         }
     }
@@ -712,11 +824,14 @@ impl Compiler<'_> {
                 }),
             );
         }
+        // Commands, URLs, headers and bodies may read secrets: they are
+        // sent, and masked wherever they are shown. Conditions, messages and
+        // fan-out lists set their own `no_secrets`.
         let base = Scope {
             block: Some(block),
             checks: true,
             captures: true,
-            no_secrets: Some("it is logged"),
+            no_secrets: None,
             ..Scope::default()
         };
         let when = s.when.as_ref().map(|w| {
@@ -748,7 +863,9 @@ impl Compiler<'_> {
         let retry = match &s.retry {
             None => plan::RetryPolicy::NONE,
             Some(r) => {
-                if r.attempts.node == 0 || r.attempts.node > 100 {
+                if (r.attempts.node == 0 || r.attempts.node > 100)
+                    && !self.invalid_literals.contains(&r.attempts.span)
+                {
                     self.diags.push(
                         Diag::error(
                             "runbook::invalid_retry",
@@ -783,10 +900,10 @@ impl Compiler<'_> {
         let undo = s.undo.as_ref().map(|u| {
             let effect_here = effect;
             if matches!(effect_here, Effect::None | Effect::Read | Effect::Notify) {
-                let what = match effect_here {
-                    Effect::Read => "only reads",
-                    Effect::Notify => "only sends a message",
-                    _ => "changes nothing",
+                let (what, help) = match effect_here {
+                    Effect::Read => ("only reads", "remove the `undo`; if the action does change something, drop `readonly`"),
+                    Effect::Notify => ("only sends a message", "remove the `undo`: a sent message cannot be unsent; send a correction from a later step or from `on failure`"),
+                    _ => ("changes nothing", "remove the `undo`: only steps that change something are rolled back"),
                 };
                 self.diags.push(
                     Diag::error(
@@ -794,7 +911,7 @@ impl Compiler<'_> {
                         format!("step `{}` has an `undo`, but it {what}", s.name.node),
                     )
                     .label(u.span, "nothing to undo")
-                    .help("remove the `undo`, or mark the action as changing something"),
+                    .help(help),
                 );
             }
             let scope = Scope {
@@ -852,7 +969,7 @@ impl Compiler<'_> {
     }
 
     fn positive(&mut self, d: &crate::span::Spanned<Duration>, what: &str) {
-        if d.node.is_zero() {
+        if d.node.is_zero() && !self.invalid_literals.contains(&d.span) {
             self.diags.push(
                 Diag::error(
                     "runbook::zero_duration",
@@ -896,13 +1013,14 @@ impl Compiler<'_> {
             None => v.within.node,
         };
         let consecutive = match &v.consecutive {
-            Some(c) if c.node == 0 => {
+            Some(c) if c.node == 0 && !self.invalid_literals.contains(&c.span) => {
                 self.diags.push(
                     Diag::error(
                         "runbook::invalid_consecutive",
                         "`consecutive 0` can never be met",
                     )
-                    .label(c.span, "must be at least 1"),
+                    .label(c.span, "must be at least 1")
+                    .help("`consecutive N` asks for N passing probes in a row, e.g. `consecutive 3`; leave it out for 1"),
                 );
                 1
             }
@@ -963,8 +1081,8 @@ impl Compiler<'_> {
                     Some(Type::Json) | None => Type::Json,
                     Some(other) => {
                         self.diags.push(
-                            Diag::error("runbook::for_over_non_list", format!("`for` needs a list, but this is a {other}"))
-                                .label(list.span, format!("a {other}"))
+                            Diag::error("runbook::for_over_non_list", format!("`for` needs a list, but this is {}", an(&other)))
+                                .label(list.span, an(&other))
                                 .help("declare the input as `list<string>` or write a list: `[\"a\", \"b\"]`"),
                         );
                         Type::Json
@@ -990,7 +1108,8 @@ impl Compiler<'_> {
                                 "runbook::invalid_parallel",
                                 "`parallel 0` would never run anything",
                             )
-                            .label(p.span, "must be at least 1"),
+                            .label(p.span, "must be at least 1")
+                            .help("`parallel N` runs up to N items at once; leave it out to run them one after another"),
                         );
                     }
                 }
@@ -1170,33 +1289,67 @@ impl Compiler<'_> {
                 if effect_of(&a.node) == Effect::Write && s.undo.is_none() {
                     self.diags.push(
                         Diag::warning("runbook::write_without_undo", format!("step `{}` changes something but has no `undo`", s.name.node))
-                            .label(a.span, "a write")
-                            .help("add `undo ACTION` so a failure later can roll it back, or mark the action `readonly` if it only reads"),
+                            .label(a.span, "changes something")
+                            .help("add `undo ACTION` so that a failure later can roll it back; mark the action `readonly` if it only reads, or `irreversible` if it cannot be undone"),
                     );
                 }
             }
         }
     }
 
+    /// The span of a node's name in `step NAME {`.
+    fn step_name_span(&self, n: &plan::Node) -> Span {
+        let from = n.span.start + "step".len();
+        self.source
+            .get(from..n.span.end)
+            .and_then(|rest| rest.find(n.id.as_str()))
+            .map(|at| Span::new(from + at, from + at + n.id.len()))
+            .unwrap_or(n.span)
+    }
+
+    /// An irreversible step needs a human yes first: an `approve` gate in
+    /// the step itself, or an approval in a step that finishes before it (a
+    /// parallel sibling does not count: it runs at the same time).
     fn lint_irreversible(&mut self, nodes: &[plan::Node]) {
-        let mut approved = false;
-        for n in nodes {
-            if n.effect == Effect::Irreversible && !approved {
-                self.diags.push(
-                    Diag::warning(
-                        "runbook::irreversible_without_approve",
-                        format!(
-                            "step `{}` is irreversible and no approval comes before it",
-                            n.id
-                        ),
-                    )
-                    .label(n.span, "runs without a human saying yes")
-                    .help("add a step with `approve \"...\"` before it"),
-                );
+        let approves = |n: &plan::Node| {
+            n.approval.is_some() || matches!(n.action, Some(plan::Action::Approve { .. }))
+        };
+        // Blocks: runs of nodes with the same dependencies.
+        let mut blocks: Vec<&[plan::Node]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=nodes.len() {
+            if i == nodes.len() || nodes[i].deps != nodes[start].deps {
+                blocks.push(&nodes[start..i]);
+                start = i;
             }
-            if n.approval.is_some() || matches!(n.action, Some(plan::Action::Approve { .. })) {
-                approved = true;
+        }
+        let mut approved_before = false;
+        for block in blocks {
+            for n in block {
+                if n.effect != Effect::Irreversible || approved_before || n.approval.is_some() {
+                    continue;
+                }
+                let mut d = Diag::warning(
+                    "runbook::irreversible_without_approve",
+                    format!(
+                        "step `{}` is irreversible and no approval comes before it",
+                        n.id
+                    ),
+                )
+                .label(self.step_name_span(n), "runs without a human saying yes");
+                match block.iter().find(|s| s.id != n.id && approves(s)) {
+                    Some(sibling) => {
+                        d = d
+                            .label(self.step_name_span(sibling), "asks at the same time, not before")
+                            .help(format!("move step `{}` out of the `parallel` block, before it, or add `approve \"...\"` to step `{}` itself", sibling.id, n.id));
+                    }
+                    None => {
+                        d = d.help("add `approve \"...\"` to the step (it is asked before the action runs), or a step that approves before it");
+                    }
+                }
+                self.diags.push(d);
             }
+            approved_before |= block.iter().any(approves);
         }
     }
 }
@@ -1222,13 +1375,68 @@ fn effect_of(a: &ast::Action) -> Effect {
     }
 }
 
-/// Converts a literal to a value of type `ty`, or says what it was instead.
-fn conform(lit: &ast::Literal, ty: &Type) -> Result<Value, (Span, String)> {
+/// Whether the text fed so far ends inside a JSON string.
+#[derive(Default)]
+struct JsonScan {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonScan {
+    fn feed(&mut self, json: &str) {
+        for c in json.chars() {
+            match c {
+                _ if self.escaped => self.escaped = false,
+                '\\' if self.in_string => self.escaped = true,
+                '"' => self.in_string = !self.in_string,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Byte offset of serde_json's 1-based line and column (column 0: the
+/// line's start; columns count bytes).
+fn offset_of_line_col(text: &str, line: usize, column: usize) -> usize {
+    let mut start = 0;
+    for (n, l) in text.split('\n').enumerate() {
+        if n + 1 == line {
+            let col = column.saturating_sub(1).min(l.len());
+            let mut at = start + col;
+            while at > 0 && !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            return at.min(text.len());
+        }
+        start += l.len() + 1;
+    }
+    text.len()
+}
+
+/// Why a literal does not fit a type.
+enum Misfit {
+    /// The literal (or, in a list, the item at `item`) has another type.
+    Type {
+        span: Span,
+        found: String,
+        expected: Type,
+        item: Option<usize>,
+    },
+    /// A string not among a `one_of`'s values.
+    NotOneOf {
+        span: Span,
+        value: String,
+        allowed: Vec<String>,
+    },
+}
+
+/// Converts a literal to a value of type `ty`, or says why it does not fit.
+fn conform(lit: &ast::Literal, ty: &Type) -> Result<Value, Misfit> {
     let found = |l: &ast::Literal| {
         let mut sink = Vec::new();
         let (_, t) = literal_value(l, &mut sink);
         t.map(|t| t.to_string())
-            .unwrap_or_else(|| "mixed list".into())
+            .unwrap_or_else(|| "list of mixed types".into())
     };
     match (ty, &lit.kind) {
         (Type::String, LiteralKind::String(s)) => Ok(Value::String(s.clone())),
@@ -1236,7 +1444,11 @@ fn conform(lit: &ast::Literal, ty: &Type) -> Result<Value, (Span, String)> {
             if allowed.contains(s) {
                 Ok(Value::String(s.clone()))
             } else {
-                Err((lit.span, format!("\"{s}\", not one of the allowed values,")))
+                Err(Misfit::NotOneOf {
+                    span: lit.span,
+                    value: s.clone(),
+                    allowed: allowed.clone(),
+                })
             }
         }
         (Type::Int, LiteralKind::Int(i)) => Ok(Value::Int(*i)),
@@ -1246,11 +1458,40 @@ fn conform(lit: &ast::Literal, ty: &Type) -> Result<Value, (Span, String)> {
         (Type::Duration, LiteralKind::Duration(d)) => Ok(Value::Duration(*d)),
         (Type::List(elem), LiteralKind::List(items)) => items
             .iter()
-            .map(|i| conform(i, elem))
+            .enumerate()
+            .map(|(n, i)| {
+                conform(i, elem).map_err(|m| match m {
+                    Misfit::Type {
+                        span,
+                        found,
+                        expected,
+                        item: None,
+                    } => Misfit::Type {
+                        span,
+                        found,
+                        expected,
+                        item: Some(n + 1),
+                    },
+                    other => other,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::List),
-        _ => Err((lit.span, found(lit))),
+        _ => Err(Misfit::Type {
+            span: lit.span,
+            found: found(lit),
+            expected: ty.clone(),
+            item: None,
+        }),
     }
+}
+
+/// "an int", "a string", "a one_of [...]": the article for a type or kind.
+pub(crate) fn an(what: impl std::fmt::Display) -> String {
+    let w = what.to_string();
+    let vowel = (w.starts_with(['a', 'e', 'i', 'o', 'u']) && !w.starts_with("one_of"))
+        || w.starts_with("http");
+    format!("{} {w}", if vowel { "an" } else { "a" })
 }
 
 pub fn sha256_hex(text: &str) -> String {

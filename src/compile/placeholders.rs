@@ -34,7 +34,8 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
     // Inside `#each`/`#with` the context changes to an element we cannot
     // know at compile time; names there are checked at run time.
     let mut context_depth = 0usize;
-    let mut block_stack: Vec<String> = Vec::new();
+    // Open blocks: helper name and the span of its `{{#...}}` tag.
+    let mut block_stack: Vec<(String, usize, usize)> = Vec::new();
     // Names tested by enclosing `#if` blocks: reading them inside is safe.
     let mut guards: Vec<Option<String>> = Vec::new();
     let mut pos = 0;
@@ -46,7 +47,13 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
             continue;
         }
         let Some(close) = text[open..].find("}}") else {
-            break; // handlebars' own parser reports the unclosed expression
+            errors.push(ScanError {
+                start: open,
+                end: open + 2,
+                message: "`{{` is never closed".into(),
+                help: "close the placeholder with `}}`, or write `\\\\{{` for literal braces",
+            });
+            break;
         };
         let close = open + close;
         pos = close + 2;
@@ -78,12 +85,30 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
         if let Some(rest) = trimmed.strip_prefix('/') {
             let name = rest.trim();
             guards.pop();
-            if let Some(top) = block_stack.pop() {
-                if (top == "each" || top == "with") && context_depth > 0 {
-                    context_depth -= 1;
+            match block_stack.pop() {
+                Some((top, o, c)) => {
+                    if (top == "each" || top == "with") && context_depth > 0 {
+                        context_depth -= 1;
+                    }
+                    if top != name {
+                        errors.push(ScanError {
+                            start: open,
+                            end: close + 2,
+                            message: format!(
+                                "`{{{{/{name}}}}}` closes a block opened as `{}`",
+                                &text[o..c]
+                            ),
+                            help: "close each block with its own name: `{{#if x}}...{{/if}}`, `{{#each xs}}...{{/each}}`",
+                        });
+                    }
                 }
+                None => errors.push(ScanError {
+                    start: open,
+                    end: close + 2,
+                    message: format!("`{{{{/{name}}}}}` closes a block that was never opened"),
+                    help: "remove it, or open the block before it: `{{#if x}}...{{/if}}`",
+                }),
             }
-            let _ = name;
             continue;
         }
         if trimmed.starts_with('>') {
@@ -109,7 +134,7 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
             None
         };
         if is_block {
-            block_stack.push(first.clone());
+            block_stack.push((first.clone(), open, (close + 2).min(text.len())));
             let guard = (first == "if")
                 .then(|| words.get(1).map(|w| w.0.clone()))
                 .flatten();
@@ -138,6 +163,20 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
             context_depth += 1;
         }
     }
+    for (name, o, c) in block_stack {
+        errors.push(ScanError {
+            start: o,
+            end: c,
+            message: format!("`{}` is never closed", &text[o..c]),
+            help: match name.as_str() {
+                "if" => "end the block with `{{/if}}`",
+                "unless" => "end the block with `{{/unless}}`",
+                "each" => "end the block with `{{/each}}`",
+                "with" => "end the block with `{{/with}}`",
+                _ => "end the block with `{{/NAME}}`, NAME being the block's helper",
+            },
+        });
+    }
     (found, errors)
 }
 
@@ -147,12 +186,16 @@ fn words(body: &str, base: usize) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
     let bytes = body.as_bytes();
     let mut i = 0;
+    // The first word of a `(subexpression)` is a helper's name.
+    let mut after_paren = false;
     while i < bytes.len() {
         let c = bytes[i];
         if c.is_ascii_whitespace() || c == b'(' || c == b')' || c == b'=' {
+            after_paren = c == b'(' || (after_paren && c.is_ascii_whitespace());
             i += 1;
             continue;
         }
+        let helper_position = std::mem::take(&mut after_paren);
         if c == b'"' || c == b'\'' {
             i += 1;
             while i < bytes.len() && bytes[i] != c {
@@ -169,6 +212,9 @@ fn words(body: &str, base: usize) -> Vec<(String, usize, usize)> {
         }
         // `key=value`: the key is not a name.
         if i < bytes.len() && bytes[i] == b'=' {
+            continue;
+        }
+        if helper_position && HELPERS.contains(&&body[start..i]) {
             continue;
         }
         out.push((body[start..i].to_string(), base + start, base + i));

@@ -79,9 +79,19 @@ pub struct Scope {
 
 pub enum Resolved {
     Found(RefRoot, Type),
-    /// The name exists but may not be used here; the message says why.
-    NotHere(String, Option<String>),
+    /// The name exists but may not be used here: a diagnostic code, a
+    /// message saying why, and a help.
+    NotHere(&'static str, String, Option<String>),
     Unknown,
+}
+
+/// The label under a name that exists but may not be used where it is.
+pub fn not_here_label(code: &str) -> &'static str {
+    match code {
+        "runbook::secret_exposed" => "a secret",
+        "runbook::capture_not_set" => "not set yet",
+        _ => "not available here",
+    }
 }
 
 pub const RUN_FIELDS: &[&str] = &["id", "runbook", "mode", "started"];
@@ -110,6 +120,7 @@ impl Scope {
                 return Resolved::Found(RefRoot::Failure, Type::Json);
             }
             return Resolved::NotHere(
+                "runbook::not_in_scope",
                 "`failure` is only set in `on failure` handlers".into(),
                 Some("move this into `on failure { ... }`".into()),
             );
@@ -122,6 +133,7 @@ impl Scope {
             Sym::Secret => match self.no_secrets {
                 None => Resolved::Found(RefRoot::Input, Type::Secret),
                 Some(why) => Resolved::NotHere(
+                    "runbook::secret_exposed",
                     format!("secret `{name}` cannot be used here: {why}"),
                     Some("secrets may only appear in URLs, headers, request bodies and commands, which are sent but never logged".into()),
                 ),
@@ -131,6 +143,7 @@ impl Scope {
                     Resolved::Found(RefRoot::Check, Type::Bool)
                 } else {
                     Resolved::NotHere(
+                        "runbook::not_in_scope",
                         format!("check `{name}` cannot be read here"),
                         Some("checks are conditions: use them in `when`, `verify` or `after rollback verify`".into()),
                     )
@@ -143,6 +156,7 @@ impl Scope {
                 };
                 if !self.captures {
                     return Resolved::NotHere(
+                        "runbook::not_in_scope",
                         format!("capture `{name}` cannot be read here"),
                         Some("checks run independently of steps: pass what they need as inputs".into()),
                     );
@@ -154,9 +168,14 @@ impl Scope {
                 if visible {
                     Resolved::Found(RefRoot::Capture, ty)
                 } else {
+                    let help = match self.block {
+                        Some(b) if b == *block => format!("`{name}` is set by step `{step}`, which runs in parallel with this one: move `{step}` before the `parallel` block"),
+                        _ => format!("`{name}` is set by step `{step}`, which comes later: move `{step}` before this step"),
+                    };
                     Resolved::NotHere(
-                        format!("capture `{name}` is not set yet here"),
-                        Some(format!("`{name}` is set by step `{step}`, which does not finish before this point; read it in a later step")),
+                        "runbook::capture_not_set",
+                        format!("capture `{name}` is read before step `{step}` sets it"),
+                        Some(help),
                     )
                 }
             }

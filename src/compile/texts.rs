@@ -2,7 +2,7 @@
 //! and every `{{name}}` must resolve where the text is used.
 
 use super::placeholders;
-use super::scope::{Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::scope::{not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
 use super::Compiler;
 use crate::ast;
 use crate::diagnostics::{did_you_mean, Diag};
@@ -11,24 +11,36 @@ use crate::plan::{self, Escape, RefRoot, Type};
 impl Compiler<'_> {
     pub(super) fn text(&mut self, s: &ast::Str, escape: Escape, scope: &Scope) -> plan::Text {
         let mut secrets: Vec<String> = Vec::new();
-        if let Err(e) = handlebars::Template::compile(&s.value) {
-            let at = e
-                .pos()
-                .and_then(|(line, col)| offset_of(&s.value, line, col))
-                .map(|o| s.sub_span(o, (o + 1).min(s.value.len())))
-                .unwrap_or(s.span);
-            self.diags.push(
-                Diag::error("runbook::invalid_template", format!("invalid template: {}", e.reason()))
-                    .label(at, "here")
-                    .help("placeholders are `{{name}}`; blocks are `{{#if x}}...{{/if}}`; write `\\\\{{` for literal braces"),
-            );
-        }
+        // Our own scan names block and brace mistakes precisely; handlebars'
+        // parser is the authority for everything else.
         let (found, scan_errors) = placeholders::scan(&s.value);
+        let scan_failed = !scan_errors.is_empty();
         for e in scan_errors {
             self.diags.push(
                 Diag::error("runbook::invalid_template", e.message)
                     .label(s.sub_span(e.start, e.end), "here")
                     .help(e.help),
+            );
+        }
+        if let (false, Err(e)) = (scan_failed, handlebars::Template::compile(&s.value)) {
+            let at = e
+                .pos()
+                .and_then(|(line, col)| offset_of(&s.value, line, col))
+                .map(|o| s.sub_span(o, (o + 1).min(s.value.len())))
+                .unwrap_or(s.span);
+            use handlebars::TemplateErrorReason as R;
+            let message = match e.reason() {
+                // The parser's own message lists its grammar rules.
+                R::InvalidSyntax(_) => "invalid template syntax".to_string(),
+                R::MismatchingClosedHelper(open, close) => {
+                    format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")
+                }
+                other => format!("invalid template: {other}"),
+            };
+            self.diags.push(
+                Diag::error("runbook::invalid_template", message)
+                    .label(at, "the template cannot be read from here")
+                    .help("placeholders are `{{name}}`; blocks are `{{#if x}}...{{/if}}`; write `\\\\{{` for literal braces"),
             );
         }
         for p in found {
@@ -47,21 +59,45 @@ impl Compiler<'_> {
                     };
                     if let Some(allowed) = allowed {
                         let field = p.path.get(1).map(String::as_str).unwrap_or("");
-                        if !allowed.contains(&field) || p.path.len() > 2 {
+                        let fields: Vec<String> =
+                            allowed.iter().map(|f| format!("{root}.{f}")).collect();
+                        if field.is_empty() {
+                            self.diags.push(
+                                Diag::error(
+                                    "runbook::unknown_field",
+                                    format!(
+                                        "`{root}` is a built-in record; read one of its fields"
+                                    ),
+                                )
+                                .label(span, format!("write {}", fields.join(", ")))
+                                .help(format!(
+                                    "e.g. `{{{{{}}}}}`",
+                                    fields.first().map(String::as_str).unwrap_or("run.id")
+                                )),
+                            );
+                        } else if !allowed.contains(&field) || p.path.len() > 2 {
                             self.diags.push(
                                 Diag::error(
                                     "runbook::unknown_field",
                                     format!("`{}` has no field `{field}`", root),
                                 )
                                 .label(span, format!("known fields: {}", allowed.join(", ")))
-                                .maybe_help(did_you_mean(field, allowed.iter().copied())),
+                                .help(
+                                    did_you_mean(field, allowed.iter().copied()).unwrap_or_else(
+                                        || format!("write one of {}", fields.join(", ")),
+                                    ),
+                                ),
                             );
                         }
                     } else if p.path.len() > 1 && !matches!(ty, Type::Json | Type::List(_)) {
                         self.diags.push(
                             Diag::error(
                                 "runbook::unknown_field",
-                                format!("`{root}` is a {ty}; it has no field `{}`", p.path[1]),
+                                format!(
+                                    "`{root}` is {}; it has no field `{}`",
+                                    super::an(&ty),
+                                    p.path[1]
+                                ),
                             )
                             .label(span, "no such field")
                             .help("only JSON values (`capture json`) have fields"),
@@ -78,14 +114,16 @@ impl Compiler<'_> {
                         );
                     }
                 }
-                Resolved::NotHere(msg, help) => {
-                    if !p.optional {
-                        self.diags.push(
-                            Diag::error("runbook::not_in_scope", msg)
-                                .label(span, "not available here")
-                                .maybe_help(help),
-                        );
-                    }
+                Resolved::NotHere(code, msg, help) => {
+                    // Reported even under `{{#if}}`: a secret read inside
+                    // the guard would still be shown. Counted as used: the
+                    // error says what is wrong with it.
+                    self.used.push(root.clone());
+                    self.diags.push(
+                        Diag::error(code, msg)
+                            .label(span, not_here_label(code))
+                            .maybe_help(help),
+                    );
                 }
                 Resolved::Unknown => {
                     if !p.optional {

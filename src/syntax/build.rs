@@ -12,12 +12,22 @@ use std::time::Duration;
 
 type P<'i> = Pair<'i, Rule>;
 
+/// Deepest condition tree accepted (operators, `not`s, parentheses and
+/// nested list literals all count). Well within the stack of every pass
+/// and serde_json's recursion limit when a graph is read back.
+pub const MAX_EXPR_DEPTH: usize = 64;
+
 struct Builder {
     errors: Vec<Diag>,
+    /// Where the condition being built first grew too deep.
+    too_deep: Option<Span>,
 }
 
 pub fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
-    let mut b = Builder { errors: Vec::new() };
+    let mut b = Builder {
+        errors: Vec::new(),
+        too_deep: None,
+    };
     let rb = pair
         .into_inner()
         .find(|p| p.as_rule() == Rule::runbook)
@@ -31,8 +41,56 @@ pub fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     }
 }
 
+/// The span of a pair without the whitespace and comments pest skips after
+/// its last token (it keeps them when the rule ends in an optional part that
+/// did not match), so that labels end where the code does.
 fn span(p: &P<'_>) -> Span {
-    p.as_span().into()
+    let sp = p.as_span();
+    Span::new(sp.start(), sp.start() + content_len(sp.as_str()))
+}
+
+/// Length of `s` up to the end of its last token.
+pub(super) fn content_len(s: &str) -> usize {
+    if !s.ends_with(|c: char| c.is_ascii_whitespace()) {
+        return s.len();
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut end = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' if b[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
+                    i += 1;
+                }
+                i = (i + 3).min(b.len());
+                end = i;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i = (i + 1).min(b.len());
+                end = i;
+            }
+            c if c.is_ascii_whitespace() => i += 1,
+            _ => {
+                i += 1;
+                end = i;
+            }
+        }
+    }
+    end
 }
 
 fn ident(p: P<'_>) -> Ident {
@@ -430,7 +488,7 @@ impl Builder {
                 }
                 Rule::expect_clause => {
                     if let Some(e) = part.into_inner().find(|p| p.as_rule() == Rule::expr) {
-                        expects.push(self.expr(e));
+                        expects.push(self.condition(e));
                     }
                 }
                 Rule::no_data_clause => {
@@ -608,7 +666,7 @@ impl Builder {
                 for part in p.into_inner() {
                     match part.as_rule() {
                         Rule::ident => var = Some(ident(part)),
-                        Rule::operand => list = Some(self.operand(part)),
+                        Rule::operand => list = Some(self.top_operand(part)),
                         Rule::for_parallel => {
                             if let Some(n) = part.into_inner().find(|p| p.as_rule() == Rule::int) {
                                 parallel = Some(self.int(n));
@@ -683,7 +741,7 @@ impl Builder {
                 Rule::ident => step.name = ident(part),
                 Rule::when_clause => {
                     if let Some(e) = part.into_inner().find(|p| p.as_rule() == Rule::expr) {
-                        let e = self.expr(e);
+                        let e = self.condition(e);
                         once(
                             &mut step.when,
                             e,
@@ -786,7 +844,9 @@ impl Builder {
                     let mut name = None;
                     for c in part.into_inner() {
                         match c.as_rule() {
-                            Rule::capture_format if c.as_str() == "json" => format = CaptureFormat::Json,
+                            Rule::capture_format if c.as_str() == "json" => {
+                                format = CaptureFormat::Json
+                            }
                             Rule::ident => name = Some(ident(c)),
                             _ => {}
                         }
@@ -835,7 +895,7 @@ impl Builder {
         let mut next_is_every = false;
         for part in p.into_inner() {
             match part.as_rule() {
-                Rule::expr => condition = Some(self.expr(part)),
+                Rule::expr => condition = Some(self.condition(part)),
                 Rule::kw_every => next_is_every = true,
                 Rule::duration => {
                     let d = self.duration(part);
@@ -867,61 +927,116 @@ impl Builder {
 
     // ---- conditions ----------------------------------------------------
 
-    fn expr(&mut self, p: P<'_>) -> Expr {
+    /// A whole condition. Trees deeper than [`MAX_EXPR_DEPTH`] are refused
+    /// while they are built, so that no later pass (lowering, evaluation,
+    /// serialization, even dropping the tree) can run out of stack.
+    fn condition(&mut self, p: P<'_>) -> Expr {
+        self.too_deep = None;
+        let (e, _) = self.expr(p);
+        self.report_too_deep();
+        e
+    }
+
+    /// The list of a `for`: one operand.
+    fn top_operand(&mut self, p: P<'_>) -> Expr {
+        self.too_deep = None;
+        let (e, _) = self.operand(p);
+        self.report_too_deep();
+        e
+    }
+
+    fn report_too_deep(&mut self) {
+        if let Some(at) = self.too_deep.take() {
+            self.errors.push(
+                Diag::error(
+                    "runbook::too_deep",
+                    format!("condition nested too deeply (more than {MAX_EXPR_DEPTH} levels)"),
+                )
+                .label(at, "the condition is too deep from here on")
+                .help("split it: put parts of it into checks, or into the `when` of several steps"),
+            );
+        }
+    }
+
+    fn deeper(&mut self, depth: usize, at: Span) -> bool {
+        if depth > MAX_EXPR_DEPTH {
+            self.too_deep.get_or_insert(at);
+            return false;
+        }
+        true
+    }
+
+    /// An expression and the depth of its tree.
+    fn expr(&mut self, p: P<'_>) -> (Expr, usize) {
         // Precedence, loosest first: or, and, comparisons. `not` binds to
         // the operand that follows it.
-        let mut operands: Vec<Expr> = Vec::new();
-        let mut ops: Vec<BinOp> = Vec::new();
+        let mut operands: Vec<(Expr, usize)> = Vec::new();
+        let mut ops: Vec<(BinOp, Span)> = Vec::new();
         let mut nots: Vec<Span> = Vec::new();
         for part in p.into_inner() {
             match part.as_rule() {
                 Rule::op_not => nots.push(span(&part)),
                 Rule::operand => {
-                    let mut e = self.operand(part);
+                    let (mut e, mut depth) = self.operand(part);
                     while let Some(n) = nots.pop() {
+                        if !self.deeper(depth + 1, n) {
+                            nots.clear();
+                            break;
+                        }
                         let sp = n.to(e.span);
                         e = Expr {
                             kind: ExprKind::Not(Box::new(e)),
                             span: sp,
                         };
+                        depth += 1;
                     }
-                    operands.push(e);
+                    operands.push((e, depth));
                 }
-                r => ops.push(match r {
-                    Rule::op_and => BinOp::And,
-                    Rule::op_or => BinOp::Or,
-                    Rule::op_eq => BinOp::Eq,
-                    Rule::op_ne => BinOp::Ne,
-                    Rule::op_le => BinOp::Le,
-                    Rule::op_ge => BinOp::Ge,
-                    Rule::op_lt => BinOp::Lt,
-                    Rule::op_gt => BinOp::Gt,
-                    Rule::op_in => BinOp::In,
-                    Rule::op_contains => BinOp::Contains,
-                    _ => BinOp::Matches,
-                }),
+                r => ops.push((
+                    match r {
+                        Rule::op_and => BinOp::And,
+                        Rule::op_or => BinOp::Or,
+                        Rule::op_eq => BinOp::Eq,
+                        Rule::op_ne => BinOp::Ne,
+                        Rule::op_le => BinOp::Le,
+                        Rule::op_ge => BinOp::Ge,
+                        Rule::op_lt => BinOp::Lt,
+                        Rule::op_gt => BinOp::Gt,
+                        Rule::op_in => BinOp::In,
+                        Rule::op_contains => BinOp::Contains,
+                        _ => BinOp::Matches,
+                    },
+                    span(&part),
+                )),
             }
         }
-        climb(operands, ops)
+        self.climb(operands, ops)
     }
 
-    fn operand(&mut self, p: P<'_>) -> Expr {
+    fn operand(&mut self, p: P<'_>) -> (Expr, usize) {
         let sp = span(&p);
         let Some(inner) = p.into_inner().next() else {
-            return bool_expr(sp);
+            return (bool_expr(sp), 1);
         };
         match inner.as_rule() {
             Rule::expr => {
-                let mut e = self.expr(inner);
+                let (mut e, depth) = self.expr(inner);
                 e.span = sp;
-                e
+                (e, depth)
             }
             Rule::literal => {
                 let lit = self.literal(inner);
-                Expr {
-                    span: lit.span,
-                    kind: ExprKind::Literal(lit),
+                let depth = literal_depth(&lit);
+                if !self.deeper(depth, sp) {
+                    return (bool_expr(sp), 1);
                 }
+                (
+                    Expr {
+                        span: lit.span,
+                        kind: ExprKind::Literal(lit),
+                    },
+                    depth,
+                )
             }
             Rule::path => {
                 let parts = inner
@@ -929,13 +1044,64 @@ impl Builder {
                     .filter(|p| p.as_rule() == Rule::ident)
                     .map(ident)
                     .collect();
-                Expr {
-                    kind: ExprKind::Path(parts),
-                    span: sp,
+                (
+                    Expr {
+                        kind: ExprKind::Path(parts),
+                        span: sp,
+                    },
+                    1,
+                )
+            }
+            _ => (bool_expr(sp), 1),
+        }
+    }
+
+    /// Operator-precedence climbing over a flat `operand (op operand)*`
+    /// list. Iterative (a stack of pending operators), so long chains cannot
+    /// overflow here; a tree that would grow deeper than the limit keeps its
+    /// left side only (and the condition is reported).
+    fn climb(&mut self, operands: Vec<(Expr, usize)>, ops: Vec<(BinOp, Span)>) -> (Expr, usize) {
+        let mut out: Vec<(Expr, usize)> = Vec::new();
+        let mut pending: Vec<(BinOp, Span)> = Vec::new();
+        let mut operands = operands.into_iter();
+        if let Some(first) = operands.next() {
+            out.push(first);
+        }
+        for (op, rhs) in ops.into_iter().zip(operands) {
+            while pending
+                .last()
+                .is_some_and(|top| precedence(top.0) >= precedence(op.0))
+            {
+                if let Some(top) = pending.pop() {
+                    self.reduce(&mut out, top);
                 }
             }
-            _ => bool_expr(sp),
+            pending.push(op);
+            out.push(rhs);
         }
+        while let Some(top) = pending.pop() {
+            self.reduce(&mut out, top);
+        }
+        out.pop().unwrap_or_else(|| (bool_expr(Span::default()), 1))
+    }
+
+    fn reduce(&mut self, out: &mut Vec<(Expr, usize)>, (op, at): (BinOp, Span)) {
+        let (Some((rhs, rd)), Some((lhs, ld))) = (out.pop(), out.pop()) else {
+            return;
+        };
+        let depth = ld.max(rd) + 1;
+        if !self.deeper(depth, at) {
+            out.push((lhs, ld));
+            return;
+        }
+        let sp = lhs.span.to(rhs.span);
+        out.push((
+            Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                span: sp,
+            },
+            depth,
+        ));
     }
 
     fn literal(&mut self, p: P<'_>) -> Literal {
@@ -1031,7 +1197,8 @@ impl Builder {
                             "runbook::invalid_number",
                             format!("`{text}` is out of range"),
                         )
-                        .label(sp, "integers must fit in 64 bits"),
+                        .label(sp, "integers must fit in 64 bits")
+                        .help(format!("the largest integer is {}", i64::MAX)),
                     );
                     LiteralKind::Int(0)
                 }
@@ -1059,41 +1226,12 @@ fn precedence(op: BinOp) -> u8 {
     }
 }
 
-/// Operator-precedence climbing over a flat `operand (op operand)*` list.
-/// Iterative (a stack of pending operators), so long chains cannot overflow.
-fn climb(operands: Vec<Expr>, ops: Vec<BinOp>) -> Expr {
-    let mut out: Vec<Expr> = Vec::new();
-    let mut pending: Vec<BinOp> = Vec::new();
-    fn reduce(out: &mut Vec<Expr>, op: BinOp) {
-        let (Some(rhs), Some(lhs)) = (out.pop(), out.pop()) else {
-            return;
-        };
-        let sp = lhs.span.to(rhs.span);
-        out.push(Expr {
-            kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-            span: sp,
-        });
+/// Depth of a literal's tree (nested lists; bounded by the bracket guard).
+fn literal_depth(l: &Literal) -> usize {
+    match &l.kind {
+        LiteralKind::List(items) => 1 + items.iter().map(literal_depth).max().unwrap_or(0),
+        _ => 1,
     }
-    let mut operands = operands.into_iter();
-    if let Some(first) = operands.next() {
-        out.push(first);
-    }
-    for (op, rhs) in ops.into_iter().zip(operands) {
-        while pending
-            .last()
-            .is_some_and(|top| precedence(*top) >= precedence(op))
-        {
-            if let Some(top) = pending.pop() {
-                reduce(&mut out, top);
-            }
-        }
-        pending.push(op);
-        out.push(rhs);
-    }
-    while let Some(top) = pending.pop() {
-        reduce(&mut out, top);
-    }
-    out.pop().unwrap_or_else(|| bool_expr(Span::default()))
 }
 
 /// `800ms`, `30s`, `5m`, `2h`, `1d` and sums such as `1h30m`.

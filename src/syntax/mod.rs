@@ -3,6 +3,7 @@
 
 mod build;
 mod depth;
+mod errors;
 mod rule_names;
 mod strings;
 
@@ -51,21 +52,21 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
         InputLocation::Span((s, e)) => (s, e),
     };
     let span = offending_token(text, start, end);
+    let found = text.get(span.start..span.end).unwrap_or("");
     let found_desc = if start >= text.len() {
         "the end of the file".to_string()
     } else {
-        format!("`{}`", &text[span.start..span.end])
+        format!("`{found}`")
     };
     match e.variant {
         ErrorVariant::ParsingError {
             positives,
             negatives,
         } => {
-            let mut expected: Vec<&'static str> =
-                positives.iter().map(|r| human_name(*r)).collect();
-            expected.sort_unstable();
-            expected.dedup();
-            let list = rule_names::join_or(&expected);
+            if let Some(d) = errors::specific(text, span, &positives) {
+                return d;
+            }
+            let list = rule_names::describe_expected(&positives);
             let mut d = Diag::error("runbook::syntax", format!("unexpected {found_desc}"))
                 .label(span, format!("expected {list}"));
             if !negatives.is_empty() {
@@ -75,7 +76,18 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
                     format!("did not expect {}", rule_names::join_or(&unexpected)),
                 );
             }
-            if let Some(h) = rule_names::hint(&positives, &text[span.start..span.end]) {
+            if let Some((open, help)) = errors::unclosed_block(text, span, found, &positives) {
+                let message = if start >= text.len() {
+                    "missing `}` at the end of the file".to_string()
+                } else {
+                    format!("missing `}}` before `{found}`")
+                };
+                let mut d = d.label(open, "this block is never closed").help(help);
+                d.code = "runbook::unclosed_block";
+                d.message = message;
+                return d;
+            }
+            if let Some(h) = rule_names::hint(&positives, found, text, span) {
                 d = d.help(h);
             }
             d

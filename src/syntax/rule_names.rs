@@ -2,6 +2,8 @@
 //! exhaustive so that a new rule cannot ship without a name.
 
 use super::Rule;
+use crate::diagnostics::did_you_mean;
+use crate::span::Span;
 
 pub fn human_name(rule: Rule) -> &'static str {
     match rule {
@@ -172,13 +174,128 @@ pub fn join_or(items: &[&str]) -> String {
     }
 }
 
+const OPERATORS: &[Rule] = &[
+    Rule::op_and,
+    Rule::op_or,
+    Rule::op_eq,
+    Rule::op_ne,
+    Rule::op_lt,
+    Rule::op_le,
+    Rule::op_gt,
+    Rule::op_ge,
+    Rule::op_in,
+    Rule::op_contains,
+    Rule::op_matches,
+];
+
+const STEP_CLAUSES: &[Rule] = &[
+    Rule::kw_when,
+    Rule::kw_retry,
+    Rule::kw_timeout,
+    Rule::kw_verify,
+    Rule::kw_undo,
+    Rule::kw_capture,
+    Rule::kw_on_error,
+    Rule::action,
+];
+
+const ITEMS: &[Rule] = &[
+    Rule::kw_title,
+    Rule::kw_owner,
+    Rule::kw_tags,
+    Rule::kw_lock,
+    Rule::kw_input,
+    Rule::kw_secret,
+    Rule::kw_channel,
+    Rule::kw_template,
+    Rule::kw_check,
+    Rule::kw_step,
+    Rule::kw_parallel,
+    Rule::kw_on,
+    Rule::kw_after,
+];
+
+/// What was expected, in words: groups of alternatives (every operator,
+/// every step clause, every runbook item) are named once instead of listed.
+pub fn describe_expected(expected: &[Rule]) -> String {
+    let mut rules: Vec<Rule> = expected.to_vec();
+    let mut words: Vec<&'static str> = Vec::new();
+    let mut group = |rules: &mut Vec<Rule>, members: &[Rule], min: usize, name: &'static str| {
+        if rules.iter().filter(|r| members.contains(r)).count() >= min {
+            rules.retain(|r| !members.contains(r));
+            words.push(name);
+        }
+    };
+    group(
+        &mut rules,
+        OPERATORS,
+        3,
+        "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)",
+    );
+    group(
+        &mut rules,
+        STEP_CLAUSES,
+        4,
+        "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error)",
+    );
+    group(
+        &mut rules,
+        ITEMS,
+        5,
+        "a runbook item (title, owner, tags, lock, input, secret, channel, template, check, step, parallel, on, after)",
+    );
+    let mut rest: Vec<&'static str> = rules.iter().map(|r| human_name(*r)).collect();
+    rest.sort_unstable();
+    rest.dedup();
+    words.extend(rest);
+    if expected.contains(&Rule::kw_when) {
+        // Inside a step, `}` ends it: pest does not list literal tokens.
+        words.push("`}`");
+    }
+    join_or(&words)
+}
+
+/// Keywords among the expected rules, bare (`step`, not `` `step` ``).
+fn expected_keywords(expected: &[Rule]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for r in expected {
+        let name = human_name(*r);
+        if let Some(k) = name.strip_prefix('`').and_then(|n| n.strip_suffix('`')) {
+            if k.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
+                out.push(k);
+            }
+        }
+    }
+    if expected.contains(&Rule::action) {
+        out.extend(["run", "http", "notify", "approve", "wait", "for"]);
+    }
+    out
+}
+
 /// A fix for common slips, keyed on what was expected and what was found.
-pub fn hint(expected: &[Rule], found: &str) -> Option<String> {
+pub fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Option<String> {
+    let is_word = !found.is_empty()
+        && found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !found.starts_with(|c: char| c.is_ascii_digit());
+    if found == "runbook" && expected.contains(&Rule::EOI) {
+        return Some("a file holds one runbook: move the second one to a file of its own".into());
+    }
+    if is_word {
+        let keywords = expected_keywords(expected);
+        if let Some(dym) = did_you_mean(found, keywords.iter().copied()) {
+            return Some(dym);
+        }
+    }
     if expected.contains(&Rule::kw_runbook) {
         return Some("a runbook file starts with `runbook NAME {`".to_string());
     }
     if expected.contains(&Rule::string) && !found.starts_with('"') && !found.is_empty() {
-        return Some(format!("put the text in double quotes: \"{found}\""));
+        // Quote the rest of the line: a command is usually several words.
+        let rest = text.get(span.start..).unwrap_or("");
+        let line = rest.split(['\n', '#']).next().unwrap_or(found).trim();
+        let line = line.trim_end_matches('{').trim_end();
+        let line = if line.is_empty() { found } else { line };
+        return Some(format!("put the text in double quotes: \"{line}\""));
     }
     if expected.contains(&Rule::duration) {
         return Some(
