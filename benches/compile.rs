@@ -1,0 +1,51 @@
+//! Compile time and throughput of a generated 10,000-step runbook (and a
+//! smaller one for scale). Run with `cargo bench --bench compile`.
+//!
+//! The 10,000-step source is also written to
+//! `target/compile-bench/steps-10000.runbook`, so that peak memory can be
+//! measured on the real binary:
+//! `/usr/bin/time -v target/release/runbook check target/compile-bench/steps-10000.runbook`.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use runbook::compile;
+use runbook::source::Source;
+use std::time::Duration;
+
+#[path = "support/generate.rs"]
+mod generate;
+
+fn write_sample(steps: usize, text: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compile-bench");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("steps-{steps}.runbook")), text);
+    }
+}
+
+fn bench_compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("compile");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(2));
+    for steps in [1_000usize, 10_000] {
+        let text = generate::runbook(steps);
+        write_sample(steps, &text);
+        let source = Source::new(format!("steps-{steps}.runbook"), text);
+        // The benchmark is only meaningful if the runbook is valid.
+        match compile::compile(&source) {
+            Ok(c) => assert_eq!(c.graph.nodes.len(), steps),
+            Err(report) => panic!(
+                "generated runbook does not compile:\n{}",
+                report.render(false)
+            ),
+        }
+        group.throughput(Throughput::Bytes(source.text.len() as u64));
+        group.bench_with_input(BenchmarkId::new("steps", steps), &source, |b, source| {
+            b.iter(|| compile::compile(black_box(source)).map(|c| c.graph.nodes.len()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_compile);
+criterion_main!(benches);
