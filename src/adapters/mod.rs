@@ -308,10 +308,16 @@ pub struct PromSample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum PromqlResult {
-    Scalar { value: f64 },
-    Vector { samples: Vec<PromSample> },
+    Scalar {
+        value: f64,
+    },
+    Vector {
+        samples: Vec<PromSample>,
+    },
     /// A range vector or string result: reported as a check error.
-    Other { result_type: String },
+    Other {
+        result_type: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
