@@ -55,17 +55,54 @@ fn print_errors(e: &DrillError) {
     }
 }
 
+/// The scenario is checked twice over for some mistakes (its own name
+/// check, then the executor's input resolution): keep one diagnostic per
+/// mistake, the first, which is the scenario's own and says more. Two
+/// diagnostics are the same mistake when they point at the same place, or
+/// when the second points nowhere and names the same thing (`reason`).
+fn dedupe(mut e: DrillError) -> DrillError {
+    fn subject(message: &str) -> Option<&str> {
+        message.split('`').nth(1)
+    }
+    for r in &mut e.reports {
+        let mut places = Vec::new();
+        let mut subjects = Vec::new();
+        r.diags.retain(|d| {
+            let dup = match d.primary_span().filter(|s| !s.is_empty()) {
+                Some(s) => places.contains(&(s.start, s.end)),
+                None => subject(&d.message).is_some_and(|n| subjects.contains(&n.to_string())),
+            };
+            if let Some(s) = d.primary_span() {
+                places.push((s.start, s.end));
+            }
+            if let Some(n) = subject(&d.message) {
+                subjects.push(n.to_string());
+            }
+            !dup
+        });
+    }
+    e
+}
+
 /// `PASS`/`FAIL` lines for each expectation.
 pub fn verdict_lines(run: &DrillRun) -> String {
     let mut s = String::new();
+    // One column for the names, wide enough for `retries.some_long_step`.
+    let width = run
+        .verdicts
+        .iter()
+        .map(|v| v.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(18);
     for v in &run.verdicts {
         let mark = if v.passed { "pass" } else { "FAIL" };
         s.push_str(&format!(
-            "  {mark}  {:<18} expected {}\n",
+            "  {mark}  {:<width$} expected {}\n",
             v.name, v.expected
         ));
         if !v.passed || v.observed != v.expected {
-            s.push_str(&format!("        {:<18} observed {}\n", "", v.observed));
+            s.push_str(&format!("        {:<width$} observed {}\n", "", v.observed));
         }
     }
     if run.verdicts.is_empty() {
@@ -100,7 +137,7 @@ pub fn execute_drill(args: DrillArgs) -> i32 {
     } else {
         vec![Box::new(Console::new(Box::new(std::io::stdout()), false))]
     };
-    match runner::run(&loaded, extra) {
+    match runner::run(&loaded, extra).map_err(dedupe) {
         Err(e) => {
             print_errors(&e);
             super::EXIT_INVALID
@@ -300,7 +337,7 @@ fn run_all(files: &[PathBuf], jobs: usize) -> Vec<Result<DrillRun, DrillError>> 
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(f) = files.get(i) else { break };
-                let r = runner::run_file(f, vec![]);
+                let r = runner::run_file(f, vec![]).map_err(dedupe);
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(r);
                 }

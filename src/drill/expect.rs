@@ -71,6 +71,31 @@ impl Facts {
         f
     }
 
+    /// What became of a step, for saying why an expectation missed it.
+    fn state(&self, step: &str) -> &'static str {
+        let has = |l: &[String]| l.iter().any(|s| s == step);
+        if has(&self.failed) {
+            "it failed"
+        } else if has(&self.succeeded) {
+            "it succeeded"
+        } else if has(&self.skipped) {
+            "it was skipped"
+        } else {
+            "it never started"
+        }
+    }
+
+    /// What became of a step's undo.
+    fn undo_state(&self, step: &str) -> &'static str {
+        if self.undo_failed.iter().any(|s| s == step) {
+            "its undo failed"
+        } else if self.undone.iter().any(|s| s == step) {
+            "its undo succeeded"
+        } else {
+            "it was never undone"
+        }
+    }
+
     fn ran(&self, step: &str) -> bool {
         [&self.succeeded, &self.failed, &self.skipped]
             .iter()
@@ -122,7 +147,18 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
         if want.is_empty() {
             continue;
         }
-        let missing: Vec<String> = want.iter().filter(|w| !seen.contains(w)).cloned().collect();
+        let missing: Vec<String> = want
+            .iter()
+            .filter(|w| !seen.contains(w))
+            .map(|w| {
+                let state = if what == "undo_failed" {
+                    f.undo_state(w)
+                } else {
+                    f.state(w)
+                };
+                format!("{w} ({state})")
+            })
+            .collect();
         out.push(Verdict {
             name: what.into(),
             passed: missing.is_empty(),
@@ -130,12 +166,17 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
             observed: if missing.is_empty() {
                 list(seen)
             } else {
-                format!("{} (missing: {})", list(seen), missing.join(", "))
+                format!("{}; missing: {}", list(seen), missing.join(", "))
             },
         });
     }
     if !exp.not_run.is_empty() {
-        let ran: Vec<String> = exp.not_run.iter().filter(|s| f.ran(s)).cloned().collect();
+        let ran: Vec<String> = exp
+            .not_run
+            .iter()
+            .filter(|s| f.ran(s))
+            .map(|s| format!("{s} ({})", f.state(s)))
+            .collect();
         out.push(Verdict {
             name: "not_run".into(),
             passed: ran.is_empty(),

@@ -75,12 +75,61 @@ pub enum Answer {
 
 /// `errors_low: fail`, `api_healthy: [fail, fail, pass]` (by probe number;
 /// the last repeats), or rules by virtual time and by what has happened.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum CheckScript {
     Always(Answer),
     Sequence(Vec<Answer>),
     Rules(CheckRules),
+}
+
+const ANSWERS: [&str; 4] = ["pass", "fail", "no_data", "error"];
+
+fn answer(s: &str) -> Result<Answer, String> {
+    match s {
+        "pass" => Ok(Answer::Pass),
+        "fail" => Ok(Answer::Fail),
+        "no_data" => Ok(Answer::NoData),
+        "error" => Ok(Answer::Error),
+        _ => Err(format!(
+            "unknown answer `{s}`: a check answers `pass`, `fail`, `no_data` or `error`"
+        )),
+    }
+}
+
+/// Told apart by shape (a word, a list, a mapping), so that a mistake is
+/// reported as what it is rather than as "did not match any variant".
+impl<'de> Deserialize<'de> for CheckScript {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use yaml_serde::Value;
+        match Value::deserialize(d)? {
+            Value::String(s) => answer(&s)
+                .map(CheckScript::Always)
+                .map_err(D::Error::custom),
+            Value::Sequence(items) if items.is_empty() => Err(D::Error::custom(
+                "an empty list of answers: give at least one (the last repeats)",
+            )),
+            Value::Sequence(items) => items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => answer(s),
+                    other => Err(format!(
+                        "unknown answer `{}`: a check answers `pass`, `fail`, `no_data` or `error`",
+                        yaml_serde::to_string(other).unwrap_or_default().trim_end()
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(CheckScript::Sequence)
+                .map_err(D::Error::custom),
+            v @ Value::Mapping(_) => yaml_serde::from_value::<CheckRules>(v)
+                .map(CheckScript::Rules)
+                .map_err(|e| D::Error::custom(e.to_string())),
+            _ => Err(D::Error::custom(
+                "a check is scripted as an answer (`pass`, `fail`, `no_data`, `error`), \
+                 a list of answers by probe, or `{default: ..., rules: [...]}`",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,26 +310,110 @@ pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, (String, Vec<D
             scenario,
         }),
         Err(e) => {
-            let span = e
-                .location()
-                .map(|l| {
-                    let start = l.index().min(text.len());
-                    let end = text[start..]
-                        .find('\n')
-                        .map(|i| start + i)
-                        .unwrap_or(text.len());
-                    Span::new(start, end.max(start))
-                })
-                .unwrap_or_default();
-            let msg = e.to_string();
-            // yaml_serde appends " at line L column C"; the label shows that.
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            let d = Diag::error("drill::invalid_scenario", msg)
-                .label(span, "here")
-                .help("see docs/drills.md for the scenario format");
+            let d = yaml_diag(&text, &e.to_string(), e.location().map(|l| l.index()));
             Err((text, vec![d]))
         }
     }
+}
+
+/// The rest of the line from `start`.
+fn line_span(text: &str, start: usize) -> Span {
+    let start = start.min(text.len());
+    let end = text[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(text.len());
+    Span::new(start, end.max(start))
+}
+
+/// Byte offset of 1-based `line`, `column`.
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return Some(offset + column.saturating_sub(1).min(l.len()));
+        }
+        offset += l.len();
+    }
+    None
+}
+
+/// A serde_yaml-style error as a diagnostic. Its message reads
+/// `path: what at line L column C[, while parsing X at line L column C]`;
+/// the position becomes the label. Errors raised by our own types (a
+/// duration, a check's answer, a field of check rules) are located by
+/// serde at the enclosing mapping, so the offending value or key is looked
+/// up from there.
+fn yaml_diag(text: &str, raw: &str, index: Option<usize>) -> Diag {
+    let (head, context) = match raw.split_once(", while ") {
+        Some((h, c)) => (h, Some(c)),
+        None => (raw, None),
+    };
+    let mut msg = head.split(" at line ").next().unwrap_or(head).to_string();
+    // Say "an integer", not Rust's name for it.
+    for ty in ["i32", "u32", "u16", "u64", "i64"] {
+        msg = msg.replace(&format!("expected {ty}"), "expected an integer");
+    }
+    let from = index.unwrap_or(0).min(text.len());
+    let backticked = |after: &str| -> Option<String> {
+        let i = msg.find(after)? + after.len();
+        let rest = msg[i..].strip_prefix('`')?;
+        Some(rest[..rest.find('`')?].to_string())
+    };
+    let mut label = "here".to_string();
+    let mut span = index.map(|i| line_span(text, i)).unwrap_or_default();
+    if let Some(v) = backticked("invalid duration ").or_else(|| backticked("unknown answer ")) {
+        if let Some(s) = word_between(text, &v, from, text.len()) {
+            span = s;
+            label = if msg.contains("invalid duration") {
+                "not a duration".into()
+            } else {
+                "not a check answer".into()
+            };
+        }
+    } else if let Some(k) = backticked("unknown field ") {
+        let s = key_in(&text[from..], &[], &k);
+        if !s.is_empty() {
+            span = Span::new(from + s.start, from + s.end);
+        }
+        label = "unknown key".into();
+    }
+    // "unknown field `x`, expected one of `a`, `b`": suggest the closest.
+    let wrong = backticked("unknown field ")
+        .or_else(|| backticked("unknown variant "))
+        .or_else(|| backticked("unknown answer "));
+    let suggestion = wrong.and_then(|w| {
+        let known: Vec<String> = match msg.split_once("expected") {
+            Some((_, list)) => list
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect(),
+            None => ANSWERS.iter().map(|a| a.to_string()).collect(),
+        };
+        did_you_mean(&w, known.iter().map(String::as_str))
+    });
+    let mut d = Diag::error("drill::invalid_scenario", msg).label(span, label);
+    if let Some(c) = context {
+        // "parsing a flow sequence at line 3 column 12"
+        let re = regex::Regex::new(r"^(.*) at line (\d+) column (\d+)").ok();
+        if let Some(caps) = re.as_ref().and_then(|re| re.captures(c)) {
+            let line = caps[2].parse().unwrap_or(0);
+            let column = caps[3].parse().unwrap_or(0);
+            if let Some(at) = offset_of(text, line, column) {
+                d = d.label(
+                    Span::new(at, (at + 1).min(text.len())),
+                    format!("while {} that starts here", &caps[1]),
+                );
+            }
+        }
+    }
+    let docs = "see docs/drills.md for the scenario format";
+    d.help(match suggestion {
+        Some(s) => format!("{s} ({docs})"),
+        None => docs.to_string(),
+    })
 }
 
 /// The span of `key:` as a mapping key in the text (first occurrence at or
@@ -309,20 +442,118 @@ pub fn key_span(text: &str, key: &str) -> Span {
     Span::default()
 }
 
-/// A value in a list (`skipped: [a, b]`): the first `a` appearing as a word.
-fn word_span(text: &str, word: &str, after_key: &str) -> Span {
-    let from = key_span(text, after_key).start;
+/// A word in `text[from..to]` (not part of a longer name).
+fn word_between(text: &str, word: &str, from: usize, to: usize) -> Option<Span> {
     let re = regex::Regex::new(&format!(
         r"(^|[^A-Za-z0-9_]){}([^A-Za-z0-9_]|$)",
         regex::escape(word)
-    ));
-    if let Ok(re) = re {
-        if let Some(m) = re.find_at(text, from) {
-            let s = m.start() + m.as_str().find(word).unwrap_or(0);
-            return Span::new(s, s + word.len());
+    ))
+    .ok()?;
+    let m = re.find(&text[from..to])?;
+    let s = from + m.start() + m.as_str().find(word)?;
+    Some(Span::new(s, s + word.len()))
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+fn is_blank(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#')
+}
+
+/// `key:` at the start of `line` (after its indentation), bare or quoted:
+/// the end of `key:` (just after the colon) within the line.
+fn key_at_line_start(line: &str, key: &str) -> Option<usize> {
+    let ind = indent_of(line);
+    let rest = &line[ind..];
+    for q in ["", "\"", "'"] {
+        let name = format!("{q}{key}{q}");
+        if let Some(after) = rest.strip_prefix(name.as_str()) {
+            let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
+            if after[gap..].starts_with(':') {
+                return Some(ind + name.len() + gap + 1);
+            }
         }
     }
-    Span::default()
+    None
+}
+
+/// The byte range of the value of the block-style key at `path`
+/// (`["expect", "rollback"]`): from just after `rollback:` to the end of the
+/// lines indented deeper than it. Keys are matched at their level only, so
+/// `rollback:` under `actions:` is not `expect.rollback`.
+fn value_range(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    let (mut start, mut end) = (0, text.len());
+    for (depth, key) in path.iter().enumerate() {
+        let mut level = None;
+        let mut found = None;
+        let mut offset = start;
+        for (i, line) in text[start..end].split_inclusive('\n').enumerate() {
+            let line_start = offset;
+            offset += line.len();
+            // Below the top level the first piece is the rest of the
+            // parent's own line (`expect:` or `rollback: [a, b]`).
+            if (depth > 0 && i == 0) || is_blank(line) {
+                continue;
+            }
+            let ind = indent_of(line);
+            if ind != *level.get_or_insert(ind) {
+                continue;
+            }
+            if let Some(colon) = key_at_line_start(line, key) {
+                found = Some((line_start + colon, ind));
+                break;
+            }
+        }
+        let (value_start, key_indent) = found?;
+        // The value runs until a line indented no deeper than the key (a
+        // `- item` at the key's own indentation still belongs to it).
+        let mut value_end = end;
+        let mut offset = value_start;
+        for (i, line) in text[value_start..end].split_inclusive('\n').enumerate() {
+            let line_start = offset;
+            offset += line.len();
+            if i == 0 || is_blank(line) {
+                continue;
+            }
+            let ind = indent_of(line);
+            if ind < key_indent || (ind == key_indent && !line[ind..].starts_with("- ")) {
+                value_end = line_start;
+                break;
+            }
+        }
+        start = value_start;
+        end = value_end;
+    }
+    Some((start, end))
+}
+
+/// The span of `key` as a mapping key (block or flow style) inside the value
+/// of `path`; anywhere in the file if that section cannot be found.
+pub fn key_in(text: &str, path: &[&str], key: &str) -> Span {
+    let pattern = format!(
+        r#"(?m)(?:^[ \t]*(?:- )?|[{{,][ \t]*)["']?({})["']?[ \t]*:"#,
+        regex::escape(key)
+    );
+    if let (Some((from, to)), Ok(re)) = (value_range(text, path), regex::Regex::new(&pattern)) {
+        if let Some(c) = re.captures(&text[from..to]).and_then(|c| c.get(1)) {
+            return Span::new(from + c.start(), from + c.end());
+        }
+    }
+    key_span(text, key)
+}
+
+/// The span of `word` (a list item, a value) inside the value of `path`;
+/// if it is not written as such there (quoted, escaped), the key of `path`.
+pub fn word_in(text: &str, path: &[&str], word: &str) -> Span {
+    value_range(text, path)
+        .and_then(|(from, to)| word_between(text, word, from, to))
+        .unwrap_or_else(|| match path.split_last() {
+            Some((last, parents)) => key_in(text, parents, last),
+            None => Span::default(),
+        })
 }
 
 /// Checks every name in the scenario against the compiled graph.
@@ -349,17 +580,58 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
     };
     for k in sc.inputs.keys() {
         if !inputs.contains(&k.as_str()) {
-            unknown(&mut diags, "input", k, &inputs, key_span(&s.text, k));
+            unknown(
+                &mut diags,
+                "input",
+                k,
+                &inputs,
+                key_in(&s.text, &["inputs"], k),
+            );
         }
+    }
+    for i in graph.inputs.iter().filter(|i| i.default.is_none()) {
+        if sc.inputs.contains_key(&i.name) {
+            continue;
+        }
+        let (span, label) = match key_in(&s.text, &[], "inputs") {
+            sp if sp.is_empty() => (
+                key_span(&s.text, "runbook"),
+                "this scenario has no `inputs:`".to_string(),
+            ),
+            sp => (sp, format!("`{}` is not given here", i.name)),
+        };
+        diags.push(
+            Diag::error(
+                "drill::missing_input",
+                format!(
+                    "input `{}` ({}) is required: runbook `{}` gives it no default",
+                    i.name, i.ty, graph.runbook
+                ),
+            )
+            .label(span, label)
+            .help(format!("add `{}: VALUE` under `inputs:`", i.name)),
+        );
     }
     for k in sc.secrets.keys() {
         if !secrets.contains(&k.as_str()) {
-            unknown(&mut diags, "secret", k, &secrets, key_span(&s.text, k));
+            unknown(
+                &mut diags,
+                "secret",
+                k,
+                &secrets,
+                key_in(&s.text, &["secrets"], k),
+            );
         }
     }
     for (k, script) in &sc.checks {
         if !checks.contains(&k.as_str()) {
-            unknown(&mut diags, "check", k, &checks, key_span(&s.text, k));
+            unknown(
+                &mut diags,
+                "check",
+                k,
+                &checks,
+                key_in(&s.text, &["checks"], k),
+            );
         }
         if let CheckScript::Rules(r) = script {
             for rule in &r.rules {
@@ -370,7 +642,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                             "step",
                             step,
                             &steps,
-                            word_span(&s.text, step, k),
+                            word_in(&s.text, &["checks", k], step),
                         );
                     }
                 }
@@ -380,18 +652,24 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
     let handler_names = ["on_failure", "on_success"];
     for k in sc.actions.keys() {
         if !steps.contains(&k.as_str()) && !handler_names.contains(&k.as_str()) {
-            unknown(&mut diags, "step", k, &steps, key_span(&s.text, k));
+            unknown(
+                &mut diags,
+                "step",
+                k,
+                &steps,
+                key_in(&s.text, &["actions"], k),
+            );
         }
     }
     for k in sc.undo.keys() {
         match graph.node(k) {
-            None => unknown(&mut diags, "step", k, &steps, key_span(&s.text, k)),
+            None => unknown(&mut diags, "step", k, &steps, key_in(&s.text, &["undo"], k)),
             Some(n) if n.undo.is_none() => diags.push(
                 Diag::error(
                     "drill::no_undo",
                     format!("step `{k}` has no undo to script"),
                 )
-                .label(key_span(&s.text, k), "no `undo` in the runbook")
+                .label(key_in(&s.text, &["undo"], k), "no `undo` in the runbook")
                 .help("remove this entry, or add an `undo` to the step"),
             ),
             Some(_) => {}
@@ -399,7 +677,13 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
     }
     for k in sc.approvals.keys() {
         match graph.node(k) {
-            None => unknown(&mut diags, "step", k, &steps, key_span(&s.text, k)),
+            None => unknown(
+                &mut diags,
+                "step",
+                k,
+                &steps,
+                key_in(&s.text, &["approvals"], k),
+            ),
             Some(n) => {
                 let asks = n.approval.is_some()
                     || matches!(n.action, Some(crate::plan::Action::Approve { .. }));
@@ -409,7 +693,10 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                             "drill::no_approval",
                             format!("step `{k}` asks for no approval"),
                         )
-                        .label(key_span(&s.text, k), "no `approve` in this step")
+                        .label(
+                            key_in(&s.text, &["approvals"], k),
+                            "no `approve` in this step",
+                        )
                         .help("script approvals only for steps with `approve`"),
                     );
                 }
@@ -431,7 +718,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                     "step",
                     name,
                     &steps,
-                    word_span(&s.text, name, what),
+                    word_in(&s.text, &["expect", what], name),
                 );
             }
         }
@@ -444,7 +731,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                     "step",
                     name,
                     &steps,
-                    word_span(&s.text, name, "rollback"),
+                    word_in(&s.text, &["expect", "rollback"], name),
                 ),
                 Some(n) if n.undo.is_none() => diags.push(
                     Diag::error(
@@ -452,7 +739,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                         format!("step `{name}` has no undo, so it can never be in the rollback"),
                     )
                     .label(
-                        word_span(&s.text, name, "rollback"),
+                        word_in(&s.text, &["expect", "rollback"], name),
                         "no `undo` in the runbook",
                     )
                     .help("list only steps that have an `undo`"),
@@ -463,7 +750,13 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
     }
     for k in e.retries.keys() {
         if !steps.contains(&k.as_str()) {
-            unknown(&mut diags, "step", k, &steps, key_span(&s.text, k));
+            unknown(
+                &mut diags,
+                "step",
+                k,
+                &steps,
+                key_in(&s.text, &["expect", "retries"], k),
+            );
         }
     }
     for n in &e.notifications {
@@ -473,7 +766,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                 "channel",
                 &n.channel,
                 &channels,
-                word_span(&s.text, &n.channel, "channel"),
+                word_in(&s.text, &["expect", "notifications"], &n.channel),
             );
         }
         if let Some(re) = &n.matches {
@@ -484,7 +777,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                         "invalid regular expression in `matches`",
                     )
                     .label(
-                        word_span(&s.text, re, "matches"),
+                        word_in(&s.text, &["expect", "notifications"], re),
                         err.to_string()
                             .lines()
                             .last()
@@ -506,7 +799,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             diags.push(
                 Diag::error("drill::unknown_outcome", format!("unknown outcome `{o}`"))
                     .label(
-                        word_span(&s.text, o, "outcome"),
+                        word_in(&s.text, &["expect", "outcome"], o),
                         format!("one of: {}", known.join(", ")),
                     )
                     .maybe_help(did_you_mean(o, known)),
@@ -525,6 +818,65 @@ mod tests {
         let text = "checks:\n  errors_lo: fail\n";
         let s = key_span(text, "errors_lo");
         assert_eq!(&text[s.start..s.end], "errors_lo");
+    }
+
+    #[test]
+    fn names_are_found_in_their_own_section() {
+        let text = "actions:\n  rollback: {fail_first: 1}\n  x: {stdout: \"rollback\"}\n\
+                    approvals: {rollback: {approve: false}}\n\
+                    expect:\n  outcome: rolled_back\n  rollback: [x, rollback]\n\
+                    \x20 retries: {rollbak: 1}\n";
+        let at = |s: Span| &text[s.start..];
+        assert!(at(key_in(text, &["approvals"], "rollback")).starts_with("rollback: {approve"));
+        assert!(at(key_in(text, &["expect", "retries"], "rollbak")).starts_with("rollbak: 1}"));
+        assert!(at(word_in(text, &["expect", "rollback"], "rollback")).starts_with("rollback]"));
+        // Not in the section: the section's key.
+        assert!(at(word_in(text, &["expect", "outcome"], "succeeded")).starts_with("outcome"));
+    }
+
+    #[test]
+    fn block_values_end_at_the_next_key_of_their_level() {
+        let text = "checks:\n  a:\n    default: fail\n    rules:\n    - succeeded: s1\n  b: pass\nexpect:\n  skipped:\n  - s1\n  failed: [s2]\n";
+        let (from, to) = value_range(text, &["checks", "a"]).unwrap();
+        assert!(text[from..to].contains("succeeded: s1") && !text[from..to].contains("b: pass"));
+        let (from, to) = value_range(text, &["expect", "skipped"]).unwrap();
+        assert_eq!(text[from..to].trim(), "- s1");
+    }
+
+    #[test]
+    fn shape_errors_point_at_the_value_with_a_suggestion() {
+        for (text, at, help) in [
+            (
+                "runbook: x\nchecks:\n  a: passs\n",
+                "passs",
+                "did you mean `pass`?",
+            ),
+            (
+                "runbook: x\nexpect:\n  outcome: succeeded\n  max_duration: 5 minutes\n",
+                "5 minutes",
+                "",
+            ),
+            (
+                "runbook: x\nchecks:\n  a:\n    defualt: fail\n",
+                "defualt",
+                "did you mean `default`?",
+            ),
+        ] {
+            let Err((_, d)) = parse(Path::new("t.drill.yaml"), text.to_string()) else {
+                panic!("should fail: {text}")
+            };
+            let span = d[0].primary_span().unwrap_or_default();
+            assert!(
+                text[span.start..].starts_with(at),
+                "{text}: {:?}",
+                &text[span.start..]
+            );
+            assert!(
+                d[0].help.as_deref().unwrap_or("").contains(help),
+                "{:?}",
+                d[0].help
+            );
+        }
     }
 
     #[test]
