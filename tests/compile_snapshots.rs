@@ -6,8 +6,8 @@
 //!   and as the JSON of `runbook check --format json`.
 //! - `tests/warnings/*.runbook`: compile, but warn; same two snapshots.
 //! - `runbooks/*.runbook`: the examples compile without errors; the compiled
-//!   graph is snapshot as JSON (the source hash redacted, so that editing a
-//!   comment does not churn the snapshot).
+//!   graph is snapshot as JSON (the source hash and byte spans redacted, so
+//!   that editing a comment does not churn the snapshot).
 //!
 //! Review workflow: `cargo insta test --review`, or run with
 //! `INSTA_UPDATE=always` and read every changed `.snap` before committing.
@@ -134,8 +134,12 @@ fn example_runbooks_compile_to_graphs() {
         };
         let warnings = Report::new(source, compiled.warnings.clone());
         insta::assert_snapshot!("example_warnings", rendered(&warnings));
+        // Redacted: the source hash and the byte spans, which change with
+        // every edit of the file (a comment, a blank line). Spans are tested
+        // by the diagnostics snapshots.
         insta::assert_json_snapshot!("example_graph", compiled.graph, {
             ".source_sha256" => "[sha256]",
+            ".**.span" => "[span]",
         });
     });
 }

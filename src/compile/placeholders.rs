@@ -28,6 +28,9 @@ const HELPERS: &[&str] = &[
     "not", "len", "log",
 ];
 
+/// Deepest nesting of `{{#...}}` blocks accepted (rendering recurses).
+const MAX_BLOCK_DEPTH: usize = 32;
+
 pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -134,6 +137,17 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
             None
         };
         if is_block {
+            if block_stack.len() >= MAX_BLOCK_DEPTH {
+                errors.push(ScanError {
+                    start: open,
+                    end: close + 2,
+                    message: format!(
+                        "blocks nested too deeply (more than {MAX_BLOCK_DEPTH} levels)"
+                    ),
+                    help: "combine the conditions of nested `{{#if}}` blocks, or split the text",
+                });
+                return (found, errors);
+            }
             block_stack.push((first.clone(), open, (close + 2).min(text.len())));
             let guard = (first == "if")
                 .then(|| words.get(1).map(|w| w.0.clone()))

@@ -31,6 +31,9 @@ impl Compiler<'_> {
             use handlebars::TemplateErrorReason as R;
             let message = match e.reason() {
                 // The parser's own message lists its grammar rules.
+                R::InvalidSyntax(why) if why.contains("limit reached") => {
+                    "template nested too deeply".to_string()
+                }
                 R::InvalidSyntax(_) => "invalid template syntax".to_string(),
                 R::MismatchingClosedHelper(open, close) => {
                     format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")

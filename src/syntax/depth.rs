@@ -9,6 +9,9 @@ use crate::span::Span;
 pub fn check(text: &str, max: usize) -> Option<Diag> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
+    // `list<list<...>>` nests too; its `>` closes only an open `list<` (a
+    // `>` elsewhere is a comparison).
+    let mut types = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -33,17 +36,17 @@ pub fn check(text: &str, max: usize) -> Option<Diag> {
                     i += 1;
                 }
             }
+            b'<' if types_open(bytes, i) => {
+                types += 1;
+                if depth + types > max {
+                    return Some(too_deep(i, max));
+                }
+            }
+            b'>' if types > 0 => types -= 1,
             b'(' | b'[' | b'{' => {
                 depth += 1;
-                if depth > max {
-                    return Some(
-                        Diag::error(
-                            "runbook::too_deep",
-                            format!("nested too deeply (more than {max} levels)"),
-                        )
-                        .label(Span::new(i, i + 1), "this bracket opens one level too many")
-                        .help("split the condition or list into simpler parts"),
-                    );
+                if depth + types > max {
+                    return Some(too_deep(i, max));
                 }
             }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
@@ -52,4 +55,40 @@ pub fn check(text: &str, max: usize) -> Option<Diag> {
         i += 1;
     }
     None
+}
+
+/// Whether the `<` at `i` follows the word `list` (spaces allowed).
+fn types_open(bytes: &[u8], i: usize) -> bool {
+    let before = bytes[..i].trim_ascii_end();
+    before.ends_with(b"list")
+        && !before[..before.len() - 4]
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+fn too_deep(at: usize, max: usize) -> Diag {
+    Diag::error(
+        "runbook::too_deep",
+        format!("nested too deeply (more than {max} levels)"),
+    )
+    .label(
+        Span::new(at, at + 1),
+        "this bracket opens one level too many",
+    )
+    .help("split the condition, list or type into simpler parts")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_types_count_and_comparisons_do_not() {
+        let deep = format!("input x: {}string{}", "list<".repeat(70), ">".repeat(70));
+        assert!(check(&deep, 64).is_some());
+        let shallow = format!("input x: {}string{}", "list<".repeat(3), ">".repeat(3));
+        assert!(check(&shallow, 64).is_none());
+        let comparisons = "when a < b and c > d and playlist < 3 ".repeat(100);
+        assert!(check(&comparisons, 64).is_none());
+    }
 }

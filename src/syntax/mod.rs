@@ -92,6 +92,12 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
             }
             d
         }
+        // pest's own guards: the native stack or its call budget ran out.
+        ErrorVariant::CustomError { message } if message.contains("limit reached") => {
+            Diag::error("runbook::too_deep", "nested too deeply to read")
+                .label(span, "the parser gave up here")
+                .help("split the condition, list or type into simpler parts")
+        }
         ErrorVariant::CustomError { message } => {
             Diag::error("runbook::syntax", message).label(span, "here")
         }
