@@ -143,8 +143,11 @@ pub fn execute_drill(args: DrillArgs) -> i32 {
             super::EXIT_INVALID
         }
         Ok(run) => {
+            if !args.quiet {
+                println!();
+            }
             println!(
-                "\ndrill {} ({} wall, {} virtual)",
+                "drill {} ({} wall, {} virtual)",
                 run.name,
                 fmt_wall(run.wall),
                 fmt_virtual(run.virtual_ms())

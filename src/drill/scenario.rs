@@ -394,6 +394,26 @@ fn yaml_diag(text: &str, raw: &str, index: Option<usize>) -> Diag {
         };
         did_you_mean(&w, known.iter().map(String::as_str))
     });
+    if let Some((_, want)) = msg.split_once("invalid type: ") {
+        if let Some((_, ty)) = want.split_once(", expected ") {
+            label = format!("expected {ty}");
+        }
+    }
+    // serde names the enclosing mapping for errors raised by our own types:
+    // name the key the value is under, as it is written.
+    if let Some((path, rest)) = msg.split_once(": ") {
+        let is_path = !path.is_empty()
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c));
+        let written = yaml_path_at(text, span.start);
+        if is_path && written.len() > path.len() && written.starts_with(path) {
+            let boundary = written[path.len()..].starts_with(['.', '[']);
+            if boundary {
+                msg = format!("{written}: {rest}");
+            }
+        }
+    }
     let mut d = Diag::error("drill::invalid_scenario", msg).label(span, label);
     if let Some(c) = context {
         // "parsing a flow sequence at line 3 column 12"
@@ -410,10 +430,98 @@ fn yaml_diag(text: &str, raw: &str, index: Option<usize>) -> Diag {
         }
     }
     let docs = "see docs/drills.md for the scenario format";
-    d.help(match suggestion {
+    let hint = if suggestion.is_some() {
+        suggestion
+    } else if context.is_some_and(|c| c.contains("flow sequence")) {
+        Some("close the `[` list with `]`, or write one `- item` per line".to_string())
+    } else if context.is_some_and(|c| c.contains("flow mapping")) {
+        Some("close the `{` mapping with `}`, or write one `key: value` per line".to_string())
+    } else {
+        None
+    };
+    d.help(match hint {
         Some(s) => format!("{s} ({docs})"),
         None => docs.to_string(),
     })
+}
+
+/// The path of mapping keys and list items (`checks.errors_low.rules[0].plus`)
+/// under which `offset` is written, read off the indentation of block-style
+/// YAML (flow collections are not entered).
+fn yaml_path_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let before: Vec<&str> = text[..line_start].split_inclusive('\n').collect();
+    let line = &text[line_start..offset];
+    // A key, possibly after a `- `, at the start of a line: (its column,
+    // whether it opens a list item, the key).
+    let key_of = |l: &str| -> Option<(usize, bool, String)> {
+        let ind = indent_of(l);
+        let rest = &l[ind..];
+        let (col, item, rest) = match rest.strip_prefix("- ") {
+            Some(r) => (ind + 2, true, r),
+            None => (ind, false, rest),
+        };
+        let end = rest.find(':')?;
+        let key = rest[..end].trim().trim_matches(['"', '\'']);
+        let simple = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        simple.then(|| (col, item, key.to_string()))
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let (mut col, mut item) = match key_of(line) {
+        Some((c, i, k)) => {
+            parts.push(k);
+            (c, i)
+        }
+        None => return String::new(),
+    };
+    let mut i = before.len();
+    while i > 0 {
+        if item {
+            // The index of this list item among its siblings.
+            let dash = col - 2;
+            let mut index = 0;
+            while i > 0 {
+                let l = before[i - 1];
+                if is_blank(l) || indent_of(l) > dash {
+                    i -= 1;
+                    continue;
+                }
+                if indent_of(l) == dash && l[dash..].starts_with("- ") {
+                    index += 1;
+                    i -= 1;
+                    continue;
+                }
+                break;
+            }
+            if let Some(last) = parts.last_mut() {
+                *last = format!("[{index}].{last}");
+            }
+            col = dash;
+            item = false;
+            continue;
+        }
+        i -= 1;
+        let l = before[i];
+        if is_blank(l) || indent_of(l) >= col {
+            continue;
+        }
+        match key_of(l) {
+            // `- a: 1` above `  b: 2`: b is a sibling of a in that item.
+            Some((c, true, _)) if c == col => item = true,
+            Some((c, it, k)) if c < col => {
+                parts.push(k);
+                col = c;
+                item = it;
+            }
+            _ => {}
+        }
+    }
+    parts.reverse();
+    parts.join(".").replace(".[", "[")
 }
 
 /// The span of `key:` as a mapping key in the text (first occurrence at or
@@ -877,6 +985,16 @@ mod tests {
                 d[0].help
             );
         }
+    }
+
+    #[test]
+    fn paths_are_read_off_the_indentation() {
+        let text = "checks:\n  a:\n    rules:\n      - answer: pass\n        after: 1m\n      - succeeded: s\n        plus: 2 minutes\nexpect:\n  max_duration: 5 minutes\n";
+        let at = |v: &str| yaml_path_at(text, text.find(v).unwrap());
+        assert_eq!(at("2 minutes"), "checks.a.rules[1].plus");
+        assert_eq!(at("1m"), "checks.a.rules[0].after");
+        assert_eq!(at(" s\n"), "checks.a.rules[1].succeeded");
+        assert_eq!(at("5 minutes"), "expect.max_duration");
     }
 
     #[test]
