@@ -53,11 +53,17 @@ struct Seen {
 pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -> Coverage {
     let mut s = Seen::default();
     for events in runs {
+        let mut finished: BTreeSet<String> = BTreeSet::new();
         for e in events {
             let node = e.node.clone().unwrap_or_default();
             match &e.kind {
-                EventKind::NodeSucceeded { .. } | EventKind::NodeFailed { .. } => {
-                    s.ran.insert(node);
+                EventKind::NodeSucceeded { .. }
+                | EventKind::NodeFailed { .. }
+                | EventKind::NodeSkipped { .. } => {
+                    if !matches!(e.kind, EventKind::NodeSkipped { .. }) {
+                        s.ran.insert(node.clone());
+                    }
+                    finished.insert(node);
                 }
                 EventKind::ConditionEvaluated {
                     purpose: ConditionPurpose::When,
@@ -72,7 +78,9 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
                     }
                     None => {}
                 },
-                EventKind::RetryScheduled { .. } => {
+                // An undo retries under its step's name after the step has
+                // finished: that is not a rehearsal of the step's retry.
+                EventKind::RetryScheduled { .. } if !finished.contains(&node) => {
                     s.retried.insert(node);
                 }
                 EventKind::UndoFinished { .. } => {
