@@ -140,6 +140,7 @@ pub struct JournalWriter {
     buf: Vec<u8>,
     /// Bytes written since the last fsync.
     dirty: bool,
+    syncs: u64,
 }
 
 /// Takes the writer's exclusive flock, retrying briefly: `runs` listing
@@ -183,6 +184,7 @@ impl JournalWriter {
             durability,
             buf: Vec::with_capacity(1024),
             dirty: false,
+            syncs: 0,
         })
     }
 
@@ -233,6 +235,7 @@ impl JournalWriter {
                 durability,
                 buf: Vec::with_capacity(1024),
                 dirty: false,
+                syncs: 0,
             },
             read,
         ))
@@ -284,11 +287,17 @@ impl JournalWriter {
         Ok(())
     }
 
+    /// How many times the journal was fsynced (tests, benchmarks).
+    pub fn syncs(&self) -> u64 {
+        self.syncs
+    }
+
     /// fsyncs what was written (if anything since the last fsync).
     pub fn sync(&mut self) -> io::Result<()> {
         if self.dirty {
             self.file.sync_data()?;
             self.dirty = false;
+            self.syncs += 1;
         }
         Ok(())
     }

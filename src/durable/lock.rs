@@ -138,8 +138,11 @@ impl fmt::Display for LockError {
                 match why {
                     None => write!(
                         f,
-                        ": wait for that run to finish (`runbook runs` shows it), or stop it; \
-                         lock file {}",
+                        ": wait for that run to finish (`runbook runs` shows it), or stop it \
+                         (Ctrl-C in its terminal, or `kill {}` on {}); a lock left by a process \
+                         that is gone can then be broken with `--break-lock`; lock file {}",
+                        holder.pid,
+                        holder.host,
                         path.display()
                     ),
                     Some(why) => write!(
