@@ -188,23 +188,43 @@ fn inline_code(markdown: &str) -> Vec<String> {
         if fenced {
             continue;
         }
-        // Backtick runs of any length open and close a span (`` `x` ``).
+        // A run of N backticks opens a span that the next run of exactly
+        // N backticks closes (CommonMark); an unmatched run is plain text.
         let mut rest = line;
         while let Some(open) = rest.find('`') {
             let after = &rest[open..];
             let ticks = after.len() - after.trim_start_matches('`').len();
             let body = &after[ticks..];
-            let fence = "`".repeat(ticks);
-            match body.find(fence.as_str()) {
+            match closing_run(body, ticks) {
                 Some(close) => {
                     spans.push(body[..close].trim().to_string());
                     rest = &body[close + ticks..];
                 }
-                None => break,
+                None => rest = body,
             }
         }
     }
     spans
+}
+
+/// Offset of the first run of exactly `ticks` backticks in `text`.
+fn closing_run(text: &str, ticks: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'`' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i] == b'`' {
+            i += 1;
+        }
+        if i - start == ticks {
+            return Some(start);
+        }
+    }
+    None
 }
 
 fn is_ident_char(c: char) -> bool {
@@ -255,8 +275,10 @@ fn the_grammar_has_the_rules_this_test_relies_on() {
     let ops = literal_rules("op_");
     assert!(ops.contains(&("op_le".into(), "<=".into())));
     assert!(ops.contains(&("op_matches".into(), "matches".into())));
-    let spans = inline_code("a `on no_data pass` and ``x `y` z`` b\n```\n`fenced`\n```\n");
-    assert_eq!(spans, vec!["on no_data pass", "x `y` z"]);
+    let spans = inline_code(
+        "a `on no_data pass` and ``x `y` z`` b ` ```runbook ` c `unmatched\n```\n`fenced`\n```\n",
+    );
+    assert_eq!(spans, vec!["on no_data pass", "x `y` z", "```runbook"]);
     assert!(mentioned(&spans, "no_data"));
     assert!(!mentioned(&spans, "fenced"));
     assert!(!mentioned(&spans, "data"));
