@@ -121,12 +121,25 @@ impl RunCtx {
             Form::Display => self.base_display.clone(),
         };
         if let Ok(caps) = self.captures.lock() {
-            for (k, v) in caps.iter() {
+            let insert = |m: &mut Map<String, J>, k: &String, v: &V| {
                 let j = match v {
                     V::Unknown(_) => placeholder(k, &paths_under(template, k)),
                     v => v.to_json(),
                 };
                 m.insert(k.clone(), j);
+            };
+            // Only the captures the template names: building (and handlebars
+            // copying) every capture for every render made a run quadratic
+            // in its number of captures.
+            match template_words(template) {
+                Some(words) => {
+                    for w in words {
+                        if let Some((k, v)) = caps.get_key_value(w) {
+                            insert(&mut m, k, v);
+                        }
+                    }
+                }
+                None => caps.iter().for_each(|(k, v)| insert(&mut m, k, v)),
             }
         }
         if let Some((var, v)) = &scope.loop_var {
@@ -180,6 +193,27 @@ impl RunCtx {
             c.insert(name.to_owned(), v);
         }
     }
+}
+
+/// Every distinct identifier-like word of `template` (letters, digits, `_`;
+/// literal text included): a superset of the top-level names it can read,
+/// since handlebars reads a value only through a path that spells its name.
+/// `None` when the template can reach values without naming them (`this`,
+/// `@root`, `lookup`): it then gets every value.
+fn template_words(template: &str) -> Option<Vec<&str>> {
+    let mut words: Vec<&str> = template
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words
+        .iter()
+        .any(|w| matches!(*w, "this" | "root" | "lookup"))
+    {
+        return None;
+    }
+    words.sort_unstable();
+    words.dedup();
+    Some(words)
 }
 
 /// Reads values for a condition or an `expect`.
@@ -262,5 +296,27 @@ fn split_field(r: &Ref) -> (&str, &[String]) {
         }
     } else {
         (r.name.as_str(), r.path.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_words;
+
+    #[test]
+    fn template_words_are_a_superset_of_the_names_read() {
+        assert_eq!(
+            template_words("configctl {{live.revision}} {{svc}} --x {{ live.x }}"),
+            Some(vec!["configctl", "live", "revision", "svc", "x"])
+        );
+        assert_eq!(template_words("{{[état].a}}"), Some(vec!["a", "état"]));
+        assert_eq!(template_words("plain text"), Some(vec!["plain", "text"]));
+    }
+
+    #[test]
+    fn templates_that_reach_all_values_get_all_values() {
+        assert_eq!(template_words("{{#each this}}{{@key}}{{/each}}"), None);
+        assert_eq!(template_words("{{@root.live}}"), None);
+        assert_eq!(template_words("{{lookup run name}}"), None);
     }
 }
