@@ -135,7 +135,7 @@ fn sample() -> Vec<Event> {
 /// The bytes the writer produces for `events` (through the real writer).
 fn journal_bytes(events: &[Event]) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut w = JournalWriter::create(dir.path(), Durability::Flush).expect("create");
+    let mut w = JournalWriter::create(dir.path(), Durability::Buffered).expect("create");
     for e in events {
         w.append(e).expect("append");
     }
@@ -216,27 +216,27 @@ fn fsyncs_after_write_ahead_events_only() {
     assert_eq!(w.syncs(), expected);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut w = JournalWriter::create(dir.path(), Durability::Flush).expect("create");
+    let mut w = JournalWriter::create(dir.path(), Durability::Buffered).expect("create");
     for e in sample() {
         w.append(&e).expect("append");
     }
     w.finish().expect("finish");
     assert_eq!(w.syncs(), 0);
     assert_eq!(Durability::for_mode(Mode::Live), Durability::WriteAhead);
-    assert_eq!(Durability::for_mode(Mode::DryRun), Durability::Flush);
-    assert_eq!(Durability::for_mode(Mode::Drill), Durability::Flush);
+    assert_eq!(Durability::for_mode(Mode::DryRun), Durability::Buffered);
+    assert_eq!(Durability::for_mode(Mode::Drill), Durability::Buffered);
 }
 
 #[test]
 fn the_writer_refuses_a_gap_and_an_existing_journal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut w = JournalWriter::create(dir.path(), Durability::Flush).expect("create");
+    let mut w = JournalWriter::create(dir.path(), Durability::Buffered).expect("create");
     let events = sample();
     w.append(&events[0]).expect("first");
     let e = w.append(&events[2]).expect_err("gap");
     assert!(e.to_string().contains("does not follow"), "{e}");
     drop(w);
-    let e = JournalWriter::create(dir.path(), Durability::Flush).expect_err("exists");
+    let e = JournalWriter::create(dir.path(), Durability::Buffered).expect_err("exists");
     assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
 }
 
@@ -663,4 +663,40 @@ proptest! {
             Err(brk) => prop_assert!(false, "{}", brk),
         }
     }
+}
+
+#[test]
+fn a_buffered_writer_writes_whole_lines_and_everything_on_drop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(JOURNAL_FILE);
+    let mut w = JournalWriter::create(dir.path(), Durability::Buffered).expect("create");
+    let mut events = Vec::new();
+    for seq in 1..=2000u64 {
+        let e = ev(
+            seq,
+            Some("step"),
+            EventKind::Warning {
+                message: "x".repeat(100),
+            },
+        );
+        w.append(&e).expect("append");
+        events.push(e);
+        if seq == 1 {
+            assert_eq!(std::fs::metadata(&path).expect("meta").len(), 0, "buffered");
+        }
+        if seq % 97 == 0 {
+            // Whatever is on disk so far is whole lines.
+            let read = read_journal(&path).expect("read");
+            assert!(read.torn_tail.is_none(), "at {seq}");
+            assert_eq!(read.events[..], events[..read.events.len()]);
+        }
+    }
+    assert!(
+        std::fs::metadata(&path).expect("meta").len() > 0,
+        "written in chunks"
+    );
+    assert_eq!(w.syncs(), 0);
+    drop(w); // without finish: still written
+    assert_eq!(read_journal(&path).expect("read").events, events);
+    assert_eq!(verify_chain(&path).expect("chain").events, 2000);
 }

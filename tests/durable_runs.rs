@@ -416,7 +416,8 @@ fn odd_sequences_are_warnings_not_failures() {
 }
 
 fn write_run(runs: &std::path::Path, log: &Log) -> JournalWriter {
-    let mut w = JournalWriter::create(&runs.join(&log.run_id), Durability::Flush).expect("create");
+    let mut w =
+        JournalWriter::create(&runs.join(&log.run_id), Durability::WriteAhead).expect("create");
     for e in &log.events {
         w.append(e).expect("append");
     }
