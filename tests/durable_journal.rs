@@ -474,6 +474,19 @@ fn resume_appends_after_cutting_a_torn_tail() {
     assert_eq!(v.events, events.len());
     assert_eq!(read_journal(&path).expect("read").events, events);
 
+    // A terminated line of garbage at the end (zeros after a power cut) is
+    // a torn tail too: cut, and the chain goes on.
+    let mut zeros = std::fs::read(&path).expect("read");
+    let len = zeros.len();
+    zeros.extend_from_slice(&[0u8; 16]);
+    zeros.push(b'\n');
+    std::fs::write(&path, &zeros).expect("write");
+    let (w, read) = JournalWriter::open_append(dir.path(), Durability::WriteAhead).expect("reopen");
+    assert_eq!(read.events, events);
+    assert_eq!(w.last_seq(), events.len() as u64);
+    drop(w);
+    assert_eq!(std::fs::metadata(&path).expect("meta").len(), len as u64);
+
     // A journal with a broken chain is not resumed from.
     let lines = lines_of(&std::fs::read(&path).expect("read"));
     let mut swapped = lines.clone();

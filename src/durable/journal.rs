@@ -195,10 +195,11 @@ impl JournalWriter {
     }
 
     /// Opens an existing journal to append to it (resume): locks it, reads
-    /// it, verifies the chain (a broken chain is refused: the record cannot
-    /// be trusted to resume from), cuts a torn tail off (so the next line
-    /// does not glue onto it; the tail is reported in the returned read's
-    /// `torn_tail` and `warnings`), and continues the chain.
+    /// it, verifies the chain of every line before a torn tail (a broken
+    /// chain is refused: the record cannot be trusted to resume from), cuts
+    /// the torn tail off (so the next line does not glue onto it; it is
+    /// reported in the returned read's `torn_tail` and `warnings`), and
+    /// continues the chain.
     pub fn open_append(
         run_dir: &Path,
         durability: Durability,
@@ -216,12 +217,20 @@ impl JournalWriter {
         lock_journal(&file, &path).map_err(io_err)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err)?;
-        let verified = verify_bytes(&bytes).map_err(JournalError::Chain)?;
         let read = parse_journal(&bytes)?;
+        // The record is what precedes a torn tail; its chain must hold.
+        let keep = read
+            .torn_tail
+            .as_ref()
+            .and_then(|t| usize::try_from(t.offset).ok())
+            .unwrap_or(bytes.len())
+            .min(bytes.len());
+        let verified = verify_bytes(&bytes[..keep]).map_err(JournalError::Chain)?;
         if let Some(torn) = &read.torn_tail {
             // A complete, chained last line that does not read as an event
             // (a newer format?) is not a torn write: never cut it.
-            if verified.torn_tail.as_ref().map(|t| t.offset) != Some(torn.offset) {
+            let chained = verify_bytes(&bytes).is_ok_and(|v| v.events > verified.events);
+            if chained {
                 return Err(JournalError::Corrupt {
                     line: torn.line,
                     offset: torn.offset,
