@@ -33,7 +33,10 @@ fn bench_compile(c: &mut Criterion) {
         let source = Source::new(format!("steps-{steps}.runbook"), text);
         // The benchmark is only meaningful if the runbook is valid.
         match compile::compile(&source) {
-            Ok(c) => assert_eq!(c.graph.nodes.len(), steps),
+            Ok(c) => {
+                assert_eq!(c.graph.nodes.len(), steps);
+                assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+            }
             Err(report) => panic!(
                 "generated runbook does not compile:\n{}",
                 report.render(false)
@@ -44,6 +47,18 @@ fn bench_compile(c: &mut Criterion) {
             b.iter(|| compile::compile(black_box(source)).map(|c| c.graph.nodes.len()))
         });
     }
+    group.finish();
+
+    // The share of the pest parse and the tree builder in the total.
+    let text = generate::runbook(10_000);
+    let mut group = c.benchmark_group("syntax");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("parse/10000", |b| {
+        b.iter(|| runbook::syntax::parse(black_box(&text)).map(|(rb, _)| rb.body.len()))
+    });
     group.finish();
 }
 

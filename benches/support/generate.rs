@@ -137,6 +137,7 @@ pub fn runbook(steps: usize) -> String {
                 s,
                 r#"
   step cache_{n} {{
+    when soak > 0s
     run "cachectl flush {{{{service}}}} --prefix shard-{n}/"
     undo "cachectl warm {{{{service}}}} --prefix shard-{n}/"
     retry 1

@@ -71,6 +71,7 @@ fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
     let invalid_literals = diags.iter().filter_map(Diag::primary_span).collect();
     let mut c = Compiler {
         invalid_literals,
+        templates_ok: std::collections::HashSet::new(),
         source: text,
         globals: Globals::default(),
         diags: Vec::new(),
@@ -95,6 +96,8 @@ fn dedup(diags: &mut Vec<Diag>) {
 struct Compiler<'s> {
     source: &'s str,
     invalid_literals: std::collections::HashSet<Span>,
+    /// Texts handlebars has already accepted.
+    templates_ok: std::collections::HashSet<String>,
     globals: Globals,
     diags: Vec<Diag>,
     used: Vec<String>,

@@ -22,7 +22,20 @@ impl Compiler<'_> {
                     .help(e.help),
             );
         }
-        if let (false, Err(e)) = (scan_failed, handlebars::Template::compile(&s.value)) {
+        // A named template is checked at each use (its names resolve in the
+        // scope of the use), but its syntax only once.
+        let checked = scan_failed
+            || only_plain_placeholders(&s.value)
+            || self.templates_ok.contains(&s.value);
+        let parsed = if checked {
+            Ok(())
+        } else {
+            handlebars::Template::compile(&s.value).map(drop)
+        };
+        if parsed.is_ok() && !checked {
+            self.templates_ok.insert(s.value.clone());
+        }
+        if let Err(e) = parsed {
             let at = e
                 .pos()
                 .and_then(|(line, col)| offset_of(&s.value, line, col))
@@ -153,6 +166,52 @@ impl Compiler<'_> {
     }
 }
 
+/// Whether `text` is raw text and `{{name}}` / `{{a.b}}` placeholders only:
+/// handlebars accepts every such text, so its (comparatively slow) parser
+/// is only needed for blocks, helpers, escapes and anything unusual.
+/// Deliberately strict: any doubt answers `false`.
+pub(super) fn only_plain_placeholders(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if b.get(i + 1) == Some(&b'{') => return false,
+            b'}' if b.get(i + 1) == Some(&b'}') => return false,
+            b'{' if b.get(i + 1) == Some(&b'{') => {
+                if i > 0 && b[i - 1] == b'{' {
+                    return false;
+                }
+                let inner_start = i + 2;
+                let Some(len) = text[inner_start..].find("}}") else {
+                    return false;
+                };
+                let close = inner_start + len;
+                if !is_plain_path(text[inner_start..close].trim_matches(' '))
+                    || b.get(close + 2) == Some(&b'}')
+                {
+                    return false;
+                }
+                i = close + 2;
+            }
+            _ => i += 1,
+        }
+    }
+    true
+}
+
+/// `name` or `a.b.c`: identifier segments joined by single dots.
+fn is_plain_path(p: &str) -> bool {
+    !p.is_empty()
+        && p.split('.').all(|seg| {
+            let mut chars = seg.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        && !matches!(p, "else" | "this" | "true" | "false" | "null")
+}
+
 /// Byte offset of a 1-based line / column (handlebars counts columns from 1
 /// in characters; it sometimes reports one past the end).
 fn offset_of(text: &str, line: usize, col: usize) -> Option<usize> {
@@ -169,4 +228,41 @@ fn offset_of(text: &str, line: usize, col: usize) -> Option<usize> {
         start += l.len() + 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_plain_placeholders as plain;
+
+    #[test]
+    fn plain_placeholders_are_recognised_conservatively() {
+        assert!(plain(
+            "configctl revert {{service}} --to {{ live.revision }}~1"
+        ));
+        assert!(plain("no placeholders, {single} braces"));
+        for odd in [
+            "{{#if x}}y{{/if}}",
+            "{{x y}}",
+            "{{{raw}}}",
+            "\\{{literal}}",
+            "{\"a\": {\"b\": 1}}",
+            "{{x}}}",
+            "{{x",
+            "{{a..b}}",
+            "{{else}}",
+            "{{~x}}",
+            "{{@index}}",
+            "{{x.[0]}}",
+        ] {
+            assert!(!plain(odd), "{odd}");
+        }
+    }
+
+    #[test]
+    fn whatever_is_plain_handlebars_accepts() {
+        for t in ["{{a}}", "x {{ a.b_c }} y", "{{a}}{{b}}", "}", "{ {{a}} }"] {
+            assert!(plain(t), "{t}");
+            assert!(handlebars::Template::compile(t).is_ok(), "{t}");
+        }
+    }
 }

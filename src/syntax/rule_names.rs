@@ -90,6 +90,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::string => "a string in double quotes",
         Rule::triple_string => "a `\"\"\"` string",
         Rule::plain_string => "a string in double quotes",
+        Rule::plain_char => "a character of a string",
         Rule::ident => "a name",
         Rule::kw_runbook => "`runbook`",
         Rule::kw_title => "`title`",
