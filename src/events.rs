@@ -648,6 +648,15 @@ impl Emitter {
         }
     }
 
+    /// Numbers the next event `last_seq + 1`: a resumed run goes on with
+    /// the journal's numbering.
+    pub fn continuing_after(self, last_seq: u64) -> Self {
+        if let Ok(mut st) = self.state.lock() {
+            st.seq = last_seq;
+        }
+        self
+    }
+
     pub fn run_id(&self) -> &str {
         &self.run_id
     }

@@ -28,7 +28,18 @@ fn journals(dir: &Path) -> String {
     let mut all = String::new();
     for e in std::fs::read_dir(dir.join("runs")).unwrap() {
         let p = e.unwrap().path().join("journal.jsonl");
-        all.push_str(&std::fs::read_to_string(p).unwrap());
+        if !p.is_file() {
+            continue; // runs/locks
+        }
+        // Without the hash chain's `"prev":...,"hash":...,` prefix.
+        for line in std::fs::read_to_string(p).unwrap().lines() {
+            let plain = match line.get(runbook::durable::journal::PREFIX_LEN..) {
+                Some(rest) if line.starts_with("{\"prev\":") => format!("{{{rest}"),
+                _ => line.to_owned(),
+            };
+            all.push_str(&plain);
+            all.push('\n');
+        }
     }
     all
 }

@@ -3,13 +3,17 @@
 
 use crate::adapters::{dry_run::Assumptions, real, Adapters};
 use crate::config::Config;
+use crate::durable::{approvals::InboxApprover, journal::Durability, journal::JournalWriter, lock};
 use crate::events::{Emitter, Mode, Sink};
 use crate::exec::{self, exit, inputs, redact::Redactor, RunOptions};
-use crate::report::{console::Console, journal, json::JsonLines};
+use crate::plan::{Graph, Value};
+use crate::report::{console::Console, json::JsonLines};
 use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -62,6 +66,164 @@ pub struct RunArgs {
     /// .runbook/runs).
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Take over the runbook's lock if the run holding it is dead (its
+    /// process is gone); logged as a warning.
+    #[arg(long)]
+    pub break_lock: bool,
+    /// On Ctrl-C / SIGTERM, stop without rolling back (`runbook resume`
+    /// rolls back later).
+    #[arg(long)]
+    pub no_rollback_on_cancel: bool,
+}
+
+/// `<run dir>/run.json`: how the run was started, for `runbook resume`
+/// (never a secret: those are re-loaded from their sources).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// The runbook file, absolute.
+    pub file: PathBuf,
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    #[serde(default)]
+    pub env: Option<String>,
+    pub parallel: usize,
+    /// The lock key the run holds (live runs).
+    #[serde(default)]
+    pub lock_key: Option<String>,
+}
+
+pub const RUN_META: &str = "run.json";
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_owned())
+    })
+}
+
+pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
+    std::fs::write(run_dir.join(RUN_META), json)
+}
+
+pub fn read_meta(run_dir: &Path) -> Result<RunMeta, String> {
+    let path = run_dir.join(RUN_META);
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not readable: {e}", path.display()))
+}
+
+/// The run's lock key: the runbook's `lock` rendered with the inputs (the
+/// runbook's name by default). Secrets are never rendered into it.
+pub fn lock_key(
+    graph: &Graph,
+    inputs: &IndexMap<String, Value>,
+    run_id: &str,
+) -> Result<String, String> {
+    let mut data = serde_json::Map::new();
+    for (k, v) in inputs {
+        data.insert(k.clone(), exec::context::value_json(v));
+    }
+    for s in &graph.secrets {
+        data.insert(
+            s.name.clone(),
+            serde_json::Value::String(exec::redact::MASK.into()),
+        );
+    }
+    data.insert(
+        "run".into(),
+        serde_json::json!({"id": run_id, "runbook": graph.runbook, "mode": "live"}),
+    );
+    let key = exec::template::Templates::new()
+        .render_str(
+            &graph.lock.template,
+            crate::plan::Escape::Plain,
+            &serde_json::Value::Object(data),
+        )
+        .map_err(|e| format!("the runbook's `lock` key cannot be rendered: {e}"))?;
+    let key = key.trim().to_owned();
+    Ok(if key.is_empty() {
+        graph.runbook.clone()
+    } else {
+        key
+    })
+}
+
+/// Takes the run lock, or says who holds it.
+pub fn take_lock(
+    runs_dir: &Path,
+    key: &str,
+    run_id: &str,
+    break_lock: bool,
+) -> Result<lock::LockGuard, String> {
+    lock::acquire(runs_dir, key, run_id, break_lock).map_err(|e| e.to_string())
+}
+
+/// Wraps the approver so that `runbook approve` / `deny` from another
+/// terminal can answer (live runs).
+pub fn inbox(adapters: &mut Adapters, run_dir: &Path) {
+    let stderr: crate::adapters::approve::PromptWriter =
+        Arc::new(std::sync::Mutex::new(std::io::stderr()));
+    adapters.approve = Arc::new(
+        InboxApprover::new(run_dir.to_owned(), adapters.approve.clone()).with_notice(stderr),
+    );
+}
+
+/// The command that resumes a run.
+pub fn resume_command(run_id: &str, runs_dir: &Path) -> String {
+    let dir = runs_dir.display().to_string();
+    let mut cmd = format!("runbook resume {run_id}");
+    if dir != crate::report::journal::DEFAULT_RUNS_DIR {
+        let q = shlex::try_quote(&dir)
+            .map(|q| q.into_owned())
+            .unwrap_or(dir);
+        cmd.push_str(&format!(" --runs-dir {q}"));
+    }
+    cmd
+}
+
+/// The tokio runtime of a run (paused clock for a dry run probing nothing).
+pub fn runtime(virtual_time: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if virtual_time {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
+}
+
+/// First Ctrl-C / SIGTERM: `cancel`; second: `cancel_rollback`. Call
+/// inside the runtime.
+pub fn watch_signals(cancel: CancellationToken, cancel_rollback: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        for stage in 0..2 {
+            let got = tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => r.is_some(),
+            };
+            if !got {
+                return;
+            }
+            if stage == 0 {
+                eprintln!("\ncancelling: no new step starts, running actions are stopped, then the rollback (Ctrl-C again stops the rollback)");
+                cancel.cancel();
+            } else {
+                eprintln!("\nstopping the rollback");
+                cancel_rollback.cancel();
+            }
+        }
+    });
 }
 
 fn invalid(errors: &[String]) -> i32 {
@@ -173,12 +335,30 @@ pub fn execute(args: RunArgs) -> i32 {
     };
     let run_id = exec::new_run_id();
     let runs_dir = args.runs_dir.clone().unwrap_or_else(|| config.runs_dir());
-    let durability = if args.dry_run {
-        journal::Durability::Buffered
+    let run_dir = runs_dir.join(&run_id);
+    // A live run holds the runbook's lock for its whole length.
+    let mut start_warnings = Vec::new();
+    let mut lock_name = None;
+    let guard = if args.dry_run {
+        None
     } else {
-        journal::Durability::Flush
+        let key = match lock_key(&graph, &input_values, &run_id) {
+            Ok(k) => k,
+            Err(e) => return invalid(&[e]),
+        };
+        match take_lock(&runs_dir, &key, &run_id, args.break_lock) {
+            Ok(g) => {
+                start_warnings.extend(g.broke_message());
+                lock_name = Some(key);
+                Some(g)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        }
     };
-    let journal = match journal::Journal::create(&runs_dir, &run_id, durability) {
+    let journal = match JournalWriter::create(&run_dir, Durability::for_mode(mode)) {
         Ok(j) => j,
         Err(e) => {
             eprintln!(
@@ -189,6 +369,20 @@ pub fn execute(args: RunArgs) -> i32 {
         }
     };
     let journal_path = journal.path().to_path_buf();
+    let meta = RunMeta {
+        file: absolute(&args.file),
+        config: args.config.as_deref().map(absolute),
+        env: args.env.clone(),
+        parallel: usize::try_from(args.parallel).unwrap_or(4),
+        lock_key: lock_name,
+    };
+    if let Err(e) = write_meta(&run_dir, &meta) {
+        eprintln!(
+            "error: cannot write {}: {e}",
+            run_dir.join(RUN_META).display()
+        );
+        return exit::INTERNAL;
+    }
 
     let mut notes = Vec::new();
     if args.dry_run {
@@ -250,7 +444,9 @@ pub fn execute(args: RunArgs) -> i32 {
         }
         a
     } else {
-        real::real(real_settings)
+        let mut a = real::real(real_settings);
+        inbox(&mut a, &run_dir);
+        a
     };
 
     let mut opts = RunOptions::new(run_id.clone(), mode);
@@ -260,6 +456,8 @@ pub fn execute(args: RunArgs) -> i32 {
     opts.settings = settings;
     opts.preapproved = args.approve.iter().cloned().collect();
     opts.notes = notes;
+    opts.start_warnings = start_warnings;
+    opts.rollback_on_cancel = !args.no_rollback_on_cancel;
     let cancel = opts.cancel.clone();
     let cancel_rollback = opts.cancel_rollback.clone();
 
@@ -267,27 +465,19 @@ pub fn execute(args: RunArgs) -> i32 {
     // backoffs and verify windows take no wall time (the log still shows
     // the virtual times a real run would take at least).
     let virtual_time = args.dry_run && !args.live_checks;
-    let runtime = if virtual_time {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    };
-    let runtime = match runtime {
+    let runtime = match runtime(virtual_time) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
             return exit::INTERNAL;
         }
     };
-    let code = runtime.block_on(async move {
+    eprintln!("run id: {run_id}");
+    let id = run_id.clone();
+    let summary = runtime.block_on(async move {
         let clock = exec::clock::Clock::start();
         let emitter = Arc::new(Emitter::new(
-            run_id,
+            id,
             clock,
             redactor,
             vec![
@@ -295,35 +485,33 @@ pub fn execute(args: RunArgs) -> i32 {
                 (out_sink, false),
             ],
         ));
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            for stage in 0..2 {
-                let got = tokio::select! {
-                    r = tokio::signal::ctrl_c() => r.is_ok(),
-                    r = async {
-                        match term.as_mut() {
-                            Some(t) => t.recv().await,
-                            None => std::future::pending().await,
-                        }
-                    } => r.is_some(),
-                };
-                if !got {
-                    return;
-                }
-                if stage == 0 {
-                    cancel.cancel();
-                } else {
-                    cancel_rollback.cancel();
-                }
-            }
-        });
-        let summary = exec::run(graph, opts, adapters, emitter).await;
-        summary.exit_code
+        watch_signals(cancel, cancel_rollback);
+        exec::run(graph, opts, adapters, emitter).await
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    drop(guard);
     if args.output == OutputFormat::Human {
         eprintln!("decision log: {}", journal_path.display());
     }
-    code
+    after_run(&summary, &run_id, &runs_dir, mode);
+    summary.exit_code
+}
+
+/// Tells how to pick up a run that did not end cleanly.
+pub fn after_run(summary: &exec::RunSummary, run_id: &str, runs_dir: &Path, mode: Mode) {
+    if mode != Mode::Live {
+        return;
+    }
+    let rollback_stopped = summary.undos.iter().any(|(_, ok)| !ok);
+    if summary.outcome == crate::events::Outcome::Cancelled {
+        eprintln!(
+            "the run was cancelled{}; to pick it up: {}",
+            if rollback_stopped {
+                " and its rollback is unfinished"
+            } else {
+                ""
+            },
+            resume_command(run_id, runs_dir)
+        );
+    }
 }

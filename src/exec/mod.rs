@@ -20,6 +20,7 @@ pub mod context;
 pub mod exit;
 pub mod inputs;
 pub mod redact;
+pub mod resume;
 pub mod rollback;
 pub mod scheduler;
 pub mod template;
@@ -90,6 +91,12 @@ pub struct RunOptions {
     pub cancel_rollback: CancellationToken,
     /// Stated in `run_started` (e.g. how a dry run answers checks).
     pub notes: Vec<String>,
+    /// On cancellation, roll back what completed (`false`:
+    /// `--no-rollback-on-cancel`, leave it as it is).
+    pub rollback_on_cancel: bool,
+    /// Logged as `warning` events right after `run_started` (a broken
+    /// lock...).
+    pub start_warnings: Vec<String>,
 }
 
 impl RunOptions {
@@ -105,6 +112,8 @@ impl RunOptions {
             cancel: CancellationToken::new(),
             cancel_rollback: CancellationToken::new(),
             notes: Vec::new(),
+            rollback_on_cancel: true,
+            start_warnings: Vec::new(),
         }
     }
 }
@@ -148,16 +157,8 @@ pub fn new_run_id() -> String {
     format!("{compact}-{hex}")
 }
 
-/// Runs `graph` to its end: the steps, then the rollback and `on failure`
-/// after a failure or cancellation, or `on success`.
-pub async fn run(
-    graph: Arc<Graph>,
-    opts: RunOptions,
-    adapters: Adapters,
-    emitter: Arc<Emitter>,
-) -> RunSummary {
-    let clock = *emitter.clock();
-    let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter.clone()));
+/// Logs `run_started` (and the start warnings).
+fn start(ctx: &Arc<RunCtx>, graph: &Graph) {
     ctx.emit(
         None,
         EventKind::RunStarted {
@@ -177,8 +178,44 @@ pub async fn run(
             notes: ctx.opts.notes.clone(),
         },
     );
+    for message in &ctx.opts.start_warnings {
+        ctx.emit(
+            None,
+            EventKind::Warning {
+                message: message.clone(),
+            },
+        );
+    }
+}
 
+/// Runs `graph` to its end: the steps, then the rollback and `on failure`
+/// after a failure or cancellation, or `on success`.
+pub async fn run(
+    graph: Arc<Graph>,
+    opts: RunOptions,
+    adapters: Adapters,
+    emitter: Arc<Emitter>,
+) -> RunSummary {
+    let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter));
+    start(&ctx, &graph);
     let g = scheduler::run_graph(&ctx).await;
+    conclude(&ctx, g, &IndexMap::new(), &[]).await
+}
+
+/// After the graph: the rollback (skipping the undos in `undone` that
+/// succeeded before a resume) and `on failure`, or `on success` (handlers
+/// in `handlers_done` already started before a resume and are not run
+/// again); then `run_finished`.
+pub(crate) async fn conclude(
+    ctx: &Arc<RunCtx>,
+    g: scheduler::GraphOutcome,
+    undone: &IndexMap<String, bool>,
+    handlers_done: &[String],
+) -> RunSummary {
+    let graph = ctx.graph.clone();
+    let emitter = ctx.emitter.clone();
+    let clock = *emitter.clock();
+    let run_handler = |name: &'static str| !handlers_done.iter().any(|h| h == name);
     let mut undos = Vec::new();
     let mut counts = Counts::default();
     for s in &g.states {
@@ -198,7 +235,9 @@ pub async fn run(
     };
     let outcome = match &failure {
         None => {
-            rollback::handler(&ctx, "on_success", &graph.on_success, &Scope::default()).await;
+            if run_handler("on_success") {
+                rollback::handler(ctx, "on_success", &graph.on_success, &Scope::default()).await;
+            }
             Outcome::Succeeded
         }
         Some((step, reason)) => {
@@ -207,18 +246,34 @@ pub async fn run(
             } else {
                 format!("step `{step}` failed: {reason}")
             };
-            let report = rollback::rollback(&ctx, &g.results, &why).await;
-            counts.undone = report.undos.iter().filter(|(_, ok)| *ok).count();
-            counts.undo_failed = report.undos.len() - counts.undone;
-            undos = report.undos.clone();
+            let skip_rollback = g.cancelled && g.failure.is_none() && !ctx.opts.rollback_on_cancel;
+            let clean = if skip_rollback {
+                ctx.emit(
+                    None,
+                    EventKind::Warning {
+                        message: "cancelled: nothing is rolled back (--no-rollback-on-cancel); \
+                                  `runbook resume` rolls back later"
+                            .into(),
+                    },
+                );
+                false
+            } else {
+                let report = rollback::rollback_resumed(ctx, &g.results, &why, undone).await;
+                counts.undone = report.undos.iter().filter(|(_, ok)| *ok).count();
+                counts.undo_failed = report.undos.len() - counts.undone;
+                undos = report.undos.clone();
+                report.clean
+            };
             let scope = Scope {
                 loop_var: None,
                 failure: Some((step.clone(), reason.clone())),
             };
-            rollback::handler(&ctx, "on_failure", &graph.on_failure, &scope).await;
+            if run_handler("on_failure") {
+                rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
+            }
             if g.cancelled {
                 Outcome::Cancelled
-            } else if report.clean {
+            } else if clean {
                 Outcome::RolledBack
             } else {
                 Outcome::RollbackIncomplete

@@ -8,6 +8,7 @@ use super::scheduler::NodeResult;
 use crate::adapters::Phase;
 use crate::events::{ConditionPurpose, EventKind, NotUndone, UndoPlanEntry};
 use crate::plan::{Action, Effect, RetryPolicy};
+use indexmap::IndexMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,17 @@ fn effect_of(a: &Action) -> Effect {
 /// Undoes every completed step in reverse completion order. A failing undo
 /// is logged and the rollback goes on; the result is then not clean.
 pub async fn rollback(ctx: &Arc<RunCtx>, results: &[NodeResult], reason: &str) -> RollbackReport {
+    rollback_resumed(ctx, results, reason, &IndexMap::new()).await
+}
+
+/// [`rollback`] resumed: the undos in `done` that succeeded (`true`) are
+/// not run again (they count in the report as done); the others are run.
+pub async fn rollback_resumed(
+    ctx: &Arc<RunCtx>,
+    results: &[NodeResult],
+    reason: &str,
+    done: &IndexMap<String, bool>,
+) -> RollbackReport {
     let graph = &ctx.graph;
     let mut plan = Vec::new();
     let mut not_undone = Vec::new();
@@ -54,6 +66,9 @@ pub async fn rollback(ctx: &Arc<RunCtx>, results: &[NodeResult], reason: &str) -
             continue;
         }
         if !r.action_done {
+            continue;
+        }
+        if done.get(&node.id) == Some(&true) {
             continue;
         }
         match &node.undo {
@@ -90,6 +105,11 @@ pub async fn rollback(ctx: &Arc<RunCtx>, results: &[NodeResult], reason: &str) -
         clean: true,
         ..RollbackReport::default()
     };
+    for (node, ok) in done {
+        if *ok {
+            report.undos.push((node.clone(), true));
+        }
+    }
     let mut told_cancel = false;
     for p in &plan {
         let node = &graph.nodes[p.result.idx];

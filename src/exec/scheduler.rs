@@ -42,7 +42,7 @@ pub struct NodeResult {
 }
 
 impl NodeResult {
-    fn new(idx: usize) -> Self {
+    pub fn new(idx: usize) -> Self {
         NodeResult {
             idx,
             state: NodeState::NotRun,
@@ -287,6 +287,14 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
 /// first failure / cancellation (running nodes are then waited for; they
 /// see the cancellation through their `Call::cancel`).
 pub async fn run_graph(ctx: &Arc<RunCtx>) -> GraphOutcome {
+    run_graph_from(ctx, Vec::new()).await
+}
+
+/// [`run_graph`] from a resumed state: the `seeds` (nodes that ended
+/// before, in completion order) are not run again; their dependents start
+/// as if they had just ended. Seeds come first in the outcome's `results`,
+/// so a rollback undoes them in reverse completion order too.
+pub async fn run_graph_from(ctx: &Arc<RunCtx>, seeds: Vec<NodeResult>) -> GraphOutcome {
     let nodes = &ctx.graph.nodes;
     let n = nodes.len();
     let index: HashMap<&str, usize> = nodes
@@ -314,11 +322,33 @@ pub async fn run_graph(ctx: &Arc<RunCtx>) -> GraphOutcome {
             add_edge(&e.from, to, &mut remaining);
         }
     }
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
     let mut out = GraphOutcome {
         states: vec![NodeState::NotRun; n],
         ..GraphOutcome::default()
     };
+    let mut seeded = vec![false; n];
+    for r in seeds {
+        let Some(state) = out.states.get_mut(r.idx) else {
+            continue;
+        };
+        if seeded[r.idx] {
+            continue;
+        }
+        seeded[r.idx] = true;
+        *state = r.state;
+        if matches!(
+            r.state,
+            NodeState::Succeeded | NodeState::Skipped | NodeState::FailedContinued
+        ) {
+            for &d in &dependents[r.idx] {
+                remaining[d] = remaining[d].saturating_sub(1);
+            }
+        }
+        out.results.push(r);
+    }
+    let mut ready: VecDeque<usize> = (0..n)
+        .filter(|&i| remaining[i] == 0 && !seeded[i])
+        .collect();
     let parallel = ctx.opts.parallel.max(1);
     let mut set = tokio::task::JoinSet::new();
     let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
