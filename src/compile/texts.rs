@@ -209,7 +209,10 @@ fn is_plain_path(p: &str) -> bool {
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
-        && !matches!(p, "else" | "this" | "true" | "false" | "null")
+        // handlebars reads `{{else...}}` as an else tag, whatever follows.
+        && !p.starts_with("else")
+        && !p.starts_with("this")
+        && !matches!(p, "true" | "false" | "null")
 }
 
 /// Byte offset of a 1-based line / column (handlebars counts columns from 1
@@ -255,6 +258,23 @@ mod tests {
             "{{x.[0]}}",
         ] {
             assert!(!plain(odd), "{odd}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_texts_always_compile_in_handlebars(
+            parts in proptest::collection::vec(
+                proptest::sample::select(&[
+                    "{{", "}}", "{", "}", "a", "b_1", ".", " ", "\\", "#", "/", "else", "~", "!", "(", "\"",
+                ][..]),
+                0..16,
+            )
+        ) {
+            let t = parts.concat();
+            if plain(&t) {
+                proptest::prop_assert!(handlebars::Template::compile(&t).is_ok(), "{}", t);
+            }
         }
     }
 
