@@ -1,10 +1,14 @@
 //! Command-line interface: argument parsing and one module per command.
 
+mod approve;
 mod check;
 mod drill;
 mod graph;
 mod plan;
+mod resume;
 pub mod run;
+mod runs;
+mod verify_journal;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +39,16 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Run every drill (`*.drill.yaml`) under the given paths.
     Test(drill::TestArgs),
+    /// Pick up an interrupted run from its journal.
+    Resume(resume::ResumeArgs),
+    /// List runs with their state.
+    Runs(runs::RunsArgs),
+    /// Approve a step a run is waiting on (from another terminal).
+    Approve(approve::DecideArgs),
+    /// Refuse a step a run is waiting on (from another terminal).
+    Deny(approve::DecideArgs),
+    /// Check a run journal's hash chain; report the first broken link.
+    VerifyJournal(verify_journal::VerifyJournalArgs),
 }
 
 pub fn main() -> i32 {
@@ -53,6 +67,11 @@ pub fn main() -> i32 {
         Command::Run(a) => run::execute(a),
         Command::Drill(a) => drill::execute_drill(a),
         Command::Test(a) => drill::execute_test(a),
+        Command::Resume(a) => resume::execute(a),
+        Command::Runs(a) => runs::execute(a),
+        Command::Approve(a) => approve::execute(a, true),
+        Command::Deny(a) => approve::execute(a, false),
+        Command::VerifyJournal(a) => verify_journal::execute(a),
     }
 }
 

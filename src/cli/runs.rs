@@ -1,0 +1,101 @@
+//! `runbook runs`: every run under the runs directory with its state.
+
+use crate::durable::runs::list_runs;
+use crate::exec::exit;
+use std::path::{Path, PathBuf};
+
+/// List runs (newest first): id, runbook, started, state, last event.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunsArgs {
+    /// The runs directory (default: from the config, else .runbook/runs).
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// The config file (default: ./runbook.yaml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The runs directory: `--runs-dir`, else the config's, else the default.
+pub fn runs_dir(arg: Option<&Path>, config: Option<&Path>) -> PathBuf {
+    if let Some(d) = arg {
+        return d.to_owned();
+    }
+    crate::config::Config::load(config)
+        .map(|c| c.runs_dir())
+        .unwrap_or_else(|_| PathBuf::from(crate::report::journal::DEFAULT_RUNS_DIR))
+}
+
+/// A run id as given on the command line: a plain directory name.
+pub fn check_run_id(id: &str) -> Result<(), String> {
+    if id.is_empty()
+        || id == "."
+        || id == ".."
+        || id == crate::durable::lock::LOCKS_DIR
+        || id.contains(['/', '\\', '\0'])
+    {
+        return Err(format!("`{id}` is not a run id (see `runbook runs`)"));
+    }
+    Ok(())
+}
+
+pub fn execute(args: RunsArgs) -> i32 {
+    let dir = runs_dir(args.runs_dir.as_deref(), args.config.as_deref());
+    let runs = match list_runs(&dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot list {}: {e}", dir.display());
+            return exit::INTERNAL;
+        }
+    };
+    if runs.is_empty() {
+        println!("no runs under {}", dir.display());
+        return exit::SUCCESS;
+    }
+    let rows: Vec<[String; 5]> = runs
+        .iter()
+        .map(|r| {
+            [
+                r.id.clone(),
+                r.runbook.clone().unwrap_or_else(|| "?".into()),
+                r.started.clone().unwrap_or_else(|| "?".into()),
+                r.state.to_string(),
+                r.last_event
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "RUNBOOK", "STARTED", "STATE", "LAST EVENT"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            if i == 4 {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    println!("{}", line(header));
+    for (row, r) in rows.iter().zip(&runs) {
+        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+        if let Some(p) = &r.problem {
+            println!("    warning: {p}");
+        }
+    }
+    if runs
+        .iter()
+        .any(|r| r.state == crate::durable::runs::RunStatus::Interrupted)
+    {
+        println!("\ninterrupted runs can be picked up with `runbook resume RUN_ID` (see docs/operations.md)");
+    }
+    exit::SUCCESS
+}
