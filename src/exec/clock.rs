@@ -47,8 +47,7 @@ impl Clock {
 
     /// RFC 3339, UTC, milliseconds.
     pub fn timestamp(&self) -> String {
-        let t = self.wall_start + self.elapsed();
-        humantime::format_rfc3339_millis(t).to_string()
+        format_millis(self.wall_start + self.elapsed())
     }
 
     pub async fn sleep(&self, d: Duration) {
@@ -56,7 +55,60 @@ impl Clock {
     }
 }
 
+/// `t` in RFC 3339, UTC, milliseconds. Every event is stamped, and many
+/// events fall in the same millisecond (all of a dry run's, on its paused
+/// clock), so the last string formatted is kept per thread and reused:
+/// formatting was a quarter of a dry run's time.
+fn format_millis(t: SystemTime) -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<Option<(u128, String)>> = const { RefCell::new(None) };
+    }
+    let key = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .ok();
+    let format = || humantime::format_rfc3339_millis(t).to_string();
+    let Some(key) = key else {
+        return format();
+    };
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((k, s)) if *k == key => s.clone(),
+            _ => {
+                let s = format();
+                *last = Some((key, s.clone()));
+                s
+            }
+        }
+    })
+}
+
 /// Milliseconds of a duration, saturating.
 pub fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_millis;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn timestamps_are_formatted_as_before_even_when_reused() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        for t in [
+            t0,
+            t0 + Duration::from_micros(500), // same millisecond: reused
+            t0 + Duration::from_micros(999),
+            t0 + Duration::from_millis(1), // next one: formatted
+            t0,
+        ] {
+            assert_eq!(
+                format_millis(t),
+                humantime::format_rfc3339_millis(t).to_string()
+            );
+        }
+    }
 }

@@ -60,7 +60,9 @@ impl Journal {
 
     /// One event as one line of bytes.
     pub fn encode(&mut self, ev: &Event) -> std::io::Result<Vec<u8>> {
-        let mut line = serde_json::to_vec(ev).map_err(std::io::Error::other)?;
+        // Most lines are a few hundred bytes: one allocation, not several.
+        let mut line = Vec::with_capacity(512);
+        serde_json::to_writer(&mut line, ev).map_err(std::io::Error::other)?;
         line.push(b'\n');
         Ok(line)
     }
