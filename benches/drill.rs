@@ -30,14 +30,17 @@ fn bench(c: &mut Criterion) {
     // The revert never verifies: the whole 10-minute verify window (20 polls
     // every 30s) expires, then the rollback and its own verify run.
     let window = root().join("runbooks/api_config_rollback.undo_fails.drill.yaml");
-    g.bench_function("flagship_10m_verify_window_expires", |b| b.iter(|| run(&window)));
+    g.bench_function("flagship_10m_verify_window_expires", |b| {
+        b.iter(|| run(&window))
+    });
     let happy = root().join("runbooks/api_config_rollback.happy.drill.yaml");
     g.bench_function("flagship_happy_path", |b| b.iter(|| run(&happy)));
     let all = drills();
     g.sample_size(20);
-    g.bench_function(format!("all_{}_example_drills_sequential", all.len()), |b| {
-        b.iter(|| all.iter().for_each(|p| run(p)))
-    });
+    g.bench_function(
+        format!("all_{}_example_drills_sequential", all.len()),
+        |b| b.iter(|| all.iter().for_each(|p| run(p))),
+    );
     g.finish();
 }
 
