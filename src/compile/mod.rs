@@ -1052,6 +1052,7 @@ impl Compiler<'_> {
             ast::Action::Approve { message, timeout } => {
                 if let Some(t) = timeout {
                     self.positive(t, "an approval timeout");
+                    self.lint_approval_timeout(message, t);
                 }
                 let scope = Scope {
                     no_secrets: Some("the approval message is shown to people"),
@@ -1298,6 +1299,28 @@ impl Compiler<'_> {
                 }
             }
         }
+    }
+
+    /// `approve "..."` followed by `timeout D` on the next line: the
+    /// grammar gives the timeout to the approval, while a reader sees the
+    /// step's timeout clause.
+    fn lint_approval_timeout(&mut self, message: &ast::Str, t: &crate::span::Spanned<Duration>) {
+        let between = self
+            .source
+            .get(message.span.end..t.span.start)
+            .unwrap_or("");
+        if !between.contains('\n') {
+            return;
+        }
+        self.diags.push(
+            Diag::warning(
+                "runbook::ambiguous_timeout",
+                "this `timeout` is the approval's, not the step's",
+            )
+            .label(t.span, "how long to wait for a human to answer")
+            .label(message.span, "it continues this `approve`")
+            .help("if it is meant for the approval, write it on the same line: `approve \"...\" timeout 15m`; for the step's timeout, put `timeout` before `approve`"),
+        );
     }
 
     /// The span of a node's name in `step NAME {`.
