@@ -1027,7 +1027,27 @@ impl Compiler<'_> {
                 );
                 1
             }
-            Some(c) => c.node.min(u32::MAX as u64) as u32,
+            Some(c) => {
+                // Probes happen at 0, every, 2*every, ... up to the window.
+                let probes = if every.is_zero() {
+                    u64::MAX
+                } else {
+                    (v.within.node.as_millis() / every.as_millis()).min(u64::MAX as u128 - 1) as u64
+                        + 1
+                };
+                if c.node > probes && !v.within.node.is_zero() {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::verify_unreachable",
+                            format!("`consecutive {}` can never be met: the window allows only {probes} probes", c.node),
+                        )
+                        .label(c.span, format!("needs {} passes in a row", c.node))
+                        .label(v.within.span, format!("{probes} probes fit in this window"))
+                        .help("widen the window, probe more often, or ask for fewer passes in a row"),
+                    );
+                }
+                c.node.min(u32::MAX as u64) as u32
+            }
             None => 1,
         };
         plan::VerifyPolicy {
@@ -1337,8 +1357,12 @@ impl Compiler<'_> {
     /// the step itself, or an approval in a step that finishes before it (a
     /// parallel sibling does not count: it runs at the same time).
     fn lint_irreversible(&mut self, nodes: &[plan::Node]) {
+        // An approval only protects what follows if a refusal stops the run:
+        // not when it can be skipped (`when`) or its failure is ignored.
         let approves = |n: &plan::Node| {
-            n.approval.is_some() || matches!(n.action, Some(plan::Action::Approve { .. }))
+            (n.approval.is_some() || matches!(n.action, Some(plan::Action::Approve { .. })))
+                && n.when.is_none()
+                && !n.continue_on_error
         };
         // Blocks: runs of nodes with the same dependencies.
         let mut blocks: Vec<&[plan::Node]> = Vec::new();
