@@ -1,41 +1,54 @@
-//! The executor's own overhead per node: a dry run of a 10,000-node
-//! runbook, compiled once outside the measurement, executed in-process the
-//! way `runbook run --dry-run` assembles a run (`src/cli/run.rs`): dry-run
-//! adapters, the paused (virtual) clock on a current-thread runtime, and the
-//! decision log written to `journal.jsonl` in a temporary runs directory.
+//! The executor's own cost, in-process, assembled the way `runbook run`
+//! assembles a run (`src/cli/run.rs`): the graph compiled once outside the
+//! measurement, then `runbook::exec::run` with the mode's adapters, the
+//! mode's runtime (`cli::run::runtime`) and the hash-chained journal
+//! (`durable::journal::JournalWriter`) written to a temporary runs
+//! directory.
 //!
 //! cargo bench --bench engine
 //!
-//! Variants, so that the journal's share can be told from the scheduler's:
+//! **Dry runs of 10,000 nodes** (`engine_dry_run_10000_nodes`, wall clock;
+//! `engine_dry_run_10000_nodes_cpu`, CPU time of the one thread that runs a
+//! dry run, which a loaded machine inflates much less):
 //!
 //! * `trivial/journal`: 10,000 steps `run "true" readonly` (4 events each),
-//!   journal written: the figure the 5 µs/node target is about.
+//!   the journal written (buffered, as in a dry run): the figure the
+//!   "5 µs per node" target is about.
 //! * `trivial/journal+console`: plus the console reporter (to a sink), as the
 //!   CLI does without `--output json`.
-//! * `trivial/no_sinks`: no sink at all: the scheduler, adapters and event
-//!   construction only.
+//! * `trivial/no_sinks`: no sink at all: scheduler, adapters, events.
 //! * `generated/journal`: the compile benchmark's realistic 10,000 steps
 //!   (templates, `when`, retries, verify windows, fan-outs, notifications,
 //!   captures; `benches/support/generate.rs`), journal written.
 //!
-//! Two clocks: `engine_dry_run_10000_nodes` is wall time;
-//! `engine_dry_run_10000_nodes_cpu` is the CPU time of the thread that runs
-//! the (single-threaded) run, which a loaded machine inflates much less.
+//! **Real runs of 1,000 `run "true"` steps** (`engine_real_run_1000_true`,
+//! wall clock), against the same loop in-process:
 //!
-//! Only the run is timed (`iter_custom`): creating the journal's directory
-//! and file is inside the timing, deleting it afterwards is not. The
-//! runbooks are also written to `target/engine-bench/` for whole-process
-//! measurements (`bench/compare.sh`).
+//! * `sh_loop`: 1,000 times `/bin/sh -c true` with stdout and stderr piped
+//!   and read, as the shell adapter runs a command, from a plain loop.
+//! * `runbook/journal_write_ahead`: the real adapters on the multi-thread
+//!   runtime with the journal fsynced at every write-ahead event, as
+//!   `runbook run` does.
+//! * `runbook/journal_buffered`: the same with the journal buffered (no
+//!   fsync): the engine without the durability cost.
+//! * `runbook_current_thread/journal_buffered`: the same on a
+//!   current-thread runtime (what the CLI does not do today).
+//!
+//! Only the run is timed (`iter_custom`): creating the journal is inside the
+//! timing, deleting it afterwards is not. The runbooks are also written to
+//! `target/engine-bench/` for whole-process measurements (`bench/compare.sh`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use indexmap::IndexMap;
-use runbook::adapters::{dry_run::Assumptions, Adapters};
+use runbook::adapters::{dry_run::Assumptions, real, Adapters};
+use runbook::durable::journal::{Durability, JournalWriter};
 use runbook::events::{Emitter, Mode, Sink};
 use runbook::exec::{self, inputs, redact::Redactor, RunOptions};
 use runbook::plan::Graph;
-use runbook::report::{console::Console, journal};
+use runbook::report::console::Console;
 use runbook::source::Source;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,13 +56,14 @@ use std::time::{Duration, Instant};
 mod generate;
 
 const NODES: usize = 10_000;
+const TRUE_STEPS: usize = 1_000;
 
-/// `n` independent-looking steps in sequence, each `run "true" readonly`
-/// (readonly: no "write without undo" warning; the executor does the same
-/// work for either effect in a dry run).
-fn trivial(n: usize) -> String {
+/// `n` steps in sequence, each `run "true" readonly` (readonly: no "write
+/// without undo" warning; a dry run does the same work for any effect, and
+/// a real run only fsyncs one event less per step than for a `write`).
+fn trivial(name: &str, n: usize) -> String {
     let mut s = String::with_capacity(n * 40 + 64);
-    s.push_str("runbook trivial {\n");
+    s.push_str(&format!("runbook {name} {{\n"));
     for i in 0..n {
         s.push_str(&format!(
             "  step s{i} {{\n    run \"true\" readonly\n  }}\n"
@@ -59,7 +73,7 @@ fn trivial(n: usize) -> String {
     s
 }
 
-fn compile(name: &str, text: String) -> Arc<Graph> {
+fn compile(name: &str, text: String, nodes: usize) -> Arc<Graph> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/engine-bench");
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join(format!("{name}.runbook")), &text);
@@ -67,7 +81,7 @@ fn compile(name: &str, text: String) -> Arc<Graph> {
     let source = Source::new(format!("{name}.runbook"), text);
     match runbook::compile::compile(&source) {
         Ok(c) => {
-            assert_eq!(c.graph.nodes.len(), NODES, "{name}: node count");
+            assert_eq!(c.graph.nodes.len(), nodes, "{name}: node count");
             Arc::new(c.graph)
         }
         Err(report) => panic!("{name} does not compile:\n{}", report.render(false)),
@@ -91,17 +105,24 @@ impl Sinks {
     }
 }
 
-/// One dry run, assembled as `runbook run --dry-run` does; returns the
-/// run's directory (to delete outside the timing).
-async fn dry_run(graph: &Arc<Graph>, runs_dir: &Path, sinks: Sinks) -> PathBuf {
+/// One run, assembled as `runbook run` does; returns the run's directory
+/// (to delete outside the timing).
+async fn one_run(
+    graph: &Arc<Graph>,
+    runs_dir: &Path,
+    mode: Mode,
+    durability: Durability,
+    sinks: Sinks,
+) -> PathBuf {
     let run_id = exec::new_run_id();
+    let run_dir = runs_dir.join(&run_id);
     let input_values = inputs::resolve(&graph.inputs, &[], None).expect("inputs have defaults");
-    let secrets = inputs::load_secrets(&graph.secrets, false).expect("secrets optional");
+    let secrets =
+        inputs::load_secrets(&graph.secrets, mode == Mode::Live).expect("secrets available");
     let redactor = Redactor::new(secrets.values().flatten().map(String::as_str));
     let mut out: Vec<(Box<dyn Sink>, bool)> = Vec::new();
     if sinks != Sinks::None {
-        let j = journal::Journal::create(runs_dir, &run_id, journal::Durability::Buffered)
-            .expect("journal");
+        let j = JournalWriter::create(&run_dir, durability).expect("journal");
         out.push((Box::new(j), true));
     }
     if sinks == Sinks::JournalConsole {
@@ -110,24 +131,29 @@ async fn dry_run(graph: &Arc<Graph>, runs_dir: &Path, sinks: Sinks) -> PathBuf {
             false,
         ));
     }
-    let mut adapters = Adapters::dry_run(IndexMap::new());
-    adapters.oracle = Some(Arc::new(Assumptions::new(IndexMap::new())));
-    let mut opts = RunOptions::new(run_id.clone(), Mode::DryRun);
+    let mut opts = RunOptions::new(run_id.clone(), mode);
+    let adapters = if mode == Mode::DryRun {
+        let mut a = Adapters::dry_run(IndexMap::new());
+        a.oracle = Some(Arc::new(Assumptions::new(IndexMap::new())));
+        a
+    } else {
+        real::real(real::RealSettings {
+            prometheus_url: None,
+            shell_cwd: None,
+            shell_env: IndexMap::new(),
+            shell_timeout: opts.settings.default_timeout,
+            http_timeout: Some(opts.settings.check_timeout),
+            kill_grace: None,
+            no_prompt: true,
+        })
+    };
     opts.inputs = input_values;
     opts.secrets = secrets;
     let clock = exec::clock::Clock::start();
-    let emitter = Arc::new(Emitter::new(run_id.clone(), clock, redactor, out));
+    let emitter = Arc::new(Emitter::new(run_id, clock, redactor, out));
     let summary = exec::run(graph.clone(), opts, adapters, emitter).await;
-    assert_eq!(summary.exit_code, 0, "the dry run succeeds");
-    runs_dir.join(run_id)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
+    assert_eq!(summary.exit_code, 0, "the run succeeds");
+    run_dir
 }
 
 /// CPU time of the calling thread (user + system). A dry run on a
@@ -154,19 +180,22 @@ enum Clock {
     ThreadCpu,
 }
 
-fn bench_engine(c: &mut Criterion) {
+fn bench_dry_runs(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let runs_dir = tmp.path().join("runs");
     let graphs = [
-        ("trivial", compile("trivial-10000", trivial(NODES))),
+        (
+            "trivial",
+            compile("trivial-10000", trivial("trivial", NODES), NODES),
+        ),
         (
             "generated",
-            compile("generated-10000", generate::runbook(NODES)),
+            compile("generated-10000", generate::runbook(NODES), NODES),
         ),
     ];
     let _ = std::fs::write(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("target/engine-bench/small.runbook"),
-        trivial(1).replace("runbook trivial", "runbook small"),
+        trivial("small", 1),
     );
 
     let cases = [
@@ -193,8 +222,14 @@ fn bench_engine(c: &mut Criterion) {
                     for _ in 0..iters {
                         let (w0, c0) = (Instant::now(), thread_cpu());
                         // A fresh runtime per run, as the CLI has.
-                        let rt = runtime();
-                        let dir = rt.block_on(dry_run(graph, &runs_dir, sinks));
+                        let rt = runbook::cli::run::runtime(true).expect("runtime");
+                        let dir = rt.block_on(one_run(
+                            graph,
+                            &runs_dir,
+                            Mode::DryRun,
+                            Durability::for_mode(Mode::DryRun),
+                            sinks,
+                        ));
                         drop(rt);
                         total += match clock {
                             Clock::Wall => w0.elapsed(),
@@ -210,5 +245,77 @@ fn bench_engine(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_engine);
+/// What the shell adapter does for one command, from a plain loop.
+fn sh_true() {
+    let out = Command::new("/bin/sh")
+        .args(["-c", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("/bin/sh runs");
+    assert!(out.status.success());
+}
+
+fn bench_real_runs(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let runs_dir = tmp.path().join("runs");
+    let graph = compile("true-1000", trivial("true_1000", TRUE_STEPS), TRUE_STEPS);
+    let mut group = c.benchmark_group("engine_real_run_1000_true");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(TRUE_STEPS as u64));
+    group.bench_function("sh_loop", |b| {
+        b.iter(|| (0..TRUE_STEPS).for_each(|_| sh_true()))
+    });
+    let variants = [
+        (
+            "runbook",
+            "journal_write_ahead",
+            false,
+            Durability::WriteAhead,
+        ),
+        ("runbook", "journal_buffered", false, Durability::Buffered),
+        (
+            "runbook_current_thread",
+            "journal_buffered",
+            true,
+            Durability::Buffered,
+        ),
+    ];
+    for (name, journal, current_thread, durability) in variants {
+        group.bench_function(BenchmarkId::new(name, journal), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t0 = Instant::now();
+                    let rt = if current_thread {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("runtime")
+                    } else {
+                        runbook::cli::run::runtime(false).expect("runtime")
+                    };
+                    let dir = rt.block_on(one_run(
+                        &graph,
+                        &runs_dir,
+                        Mode::Live,
+                        durability,
+                        Sinks::Journal,
+                    ));
+                    drop(rt);
+                    total += t0.elapsed();
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_dry_runs, bench_real_runs);
 criterion_main!(benches);
