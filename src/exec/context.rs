@@ -116,9 +116,25 @@ impl RunCtx {
         scope: &Scope,
         args: Option<&IndexMap<String, Rendered>>,
     ) -> J {
-        let mut m = match form {
-            Form::Send => self.base_send.clone(),
-            Form::Display => self.base_display.clone(),
+        let base = match form {
+            Form::Send => &self.base_send,
+            Form::Display => &self.base_display,
+        };
+        // Only the values the template names: building every input and
+        // capture for every render made a run quadratic in its number of
+        // captures (and copying the inputs was most of a render).
+        let words = template_words(template);
+        let mut m = match &words {
+            Some(words) => {
+                let mut m = Map::new();
+                for w in words {
+                    if let Some((k, v)) = base.get_key_value(*w) {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+                m
+            }
+            None => base.clone(),
         };
         if let Ok(caps) = self.captures.lock() {
             let insert = |m: &mut Map<String, J>, k: &String, v: &V| {
@@ -128,13 +144,10 @@ impl RunCtx {
                 };
                 m.insert(k.clone(), j);
             };
-            // Only the captures the template names: building (and handlebars
-            // copying) every capture for every render made a run quadratic
-            // in its number of captures.
-            match template_words(template) {
+            match &words {
                 Some(words) => {
                     for w in words {
-                        if let Some((k, v)) = caps.get_key_value(w) {
+                        if let Some((k, v)) = caps.get_key_value(*w) {
                             insert(&mut m, k, v);
                         }
                     }

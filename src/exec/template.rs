@@ -121,6 +121,31 @@ impl Templates {
         if Self::is_static(template) {
             return Ok(template.to_owned());
         }
+        let ctx = handlebars::Context::wraps(data).map_err(|e| e.reason().to_string())?;
+        self.render_ctx(template, kind, &ctx)
+    }
+
+    /// Renders one template string with data the renderer may own: no copy
+    /// of it is made (`render_str` copies its borrowed data, as handlebars'
+    /// `render` does; that copy was a quarter of a realistic dry run).
+    fn render_owned(
+        &self,
+        template: &str,
+        kind: Escape,
+        data: serde_json::Value,
+    ) -> Result<String, String> {
+        if Self::is_static(template) {
+            return Ok(template.to_owned());
+        }
+        self.render_ctx(template, kind, &handlebars::Context::from(data))
+    }
+
+    fn render_ctx(
+        &self,
+        template: &str,
+        kind: Escape,
+        ctx: &handlebars::Context,
+    ) -> Result<String, String> {
         let lock = &self.regs[slot(kind)];
         let registered = lock
             .read()
@@ -138,7 +163,7 @@ impl Templates {
         let r = lock
             .read()
             .map_err(|_| "template cache poisoned".to_owned())?;
-        r.render(template, data).map_err(|e| {
+        r.render_with_context(template, ctx).map_err(|e| {
             // The reason without the template text (which may be long).
             let mut m = e.reason().to_string();
             if let Some(line) = e.line_no {
@@ -160,14 +185,14 @@ impl Templates {
         if Self::is_static(&text.template) {
             return Ok(Rendered::plain(text.template.clone()));
         }
-        let display = self.render_str(&text.template, text.escape, &data(Form::Display))?;
+        let display = self.render_owned(&text.template, text.escape, data(Form::Display))?;
         if !with_secrets {
             return Ok(Rendered {
                 send: display.clone(),
                 display,
             });
         }
-        let send = self.render_str(&text.template, text.escape, &data(Form::Send))?;
+        let send = self.render_owned(&text.template, text.escape, data(Form::Send))?;
         Ok(Rendered { send, display })
     }
 }
