@@ -5,7 +5,7 @@
 use crate::exec::context::value_json;
 use crate::exec::inputs;
 use crate::exec::template::Templates;
-use crate::plan::{Action, Graph, Node, Text, Value};
+use crate::plan::{Action, Graph, Node, Text, Value, VerifyPolicy};
 use clap::Args;
 use serde_json::{json, Map, Value as J};
 use std::fmt::Write;
@@ -231,6 +231,20 @@ impl Renderer<'_> {
     }
 }
 
+/// `COND within W every E[, N passes in a row]`.
+fn verify_text(v: &VerifyPolicy) -> String {
+    let mut s = format!(
+        "{} within {} every {}",
+        v.condition.text,
+        humantime::format_duration(v.within),
+        humantime::format_duration(v.every)
+    );
+    if v.consecutive > 1 {
+        s.push_str(&format!(", {} passes in a row", v.consecutive));
+    }
+    s
+}
+
 fn policy(n: &Node) -> Vec<String> {
     let mut p = Vec::new();
     if n.retry.retries > 0 {
@@ -346,18 +360,7 @@ pub fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) ->
                 let _ = writeln!(out, "{ind}{p}");
             }
             if let Some(v) = &n.verify {
-                let c = if v.consecutive > 1 {
-                    format!(", {} passes in a row", v.consecutive)
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    out,
-                    "{ind}verify: {} within {} every {}{c}",
-                    v.condition.text,
-                    humantime::format_duration(v.within),
-                    humantime::format_duration(v.every)
-                );
+                let _ = writeln!(out, "{ind}verify: {}", verify_text(v));
             }
             if let Some(c) = &n.capture {
                 let format = format!("{:?}", c.format).to_lowercase();
@@ -417,13 +420,7 @@ pub fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) ->
         }
     }
     if let Some(v) = &graph.after_rollback {
-        let _ = writeln!(
-            out,
-            "\nafter a rollback, verify: {} within {} every {}",
-            v.condition.text,
-            humantime::format_duration(v.within),
-            humantime::format_duration(v.every)
-        );
+        let _ = writeln!(out, "\nafter a rollback, verify: {}", verify_text(v));
     }
     out
 }

@@ -3,7 +3,6 @@
 
 use super::run::{self as runcmd, OutputFormat};
 use crate::adapters::real;
-use crate::config::Config;
 use crate::durable::journal::{read_journal, Durability, JournalWriter, JOURNAL_FILE};
 use crate::durable::lock::LockError;
 use crate::durable::runs::{replay, RunStatus};
@@ -65,19 +64,9 @@ pub fn execute(args: ResumeArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    let config = match Config::load(meta.config.as_deref()) {
+    let (_, settings, _) = match runcmd::load_config(meta.config.as_deref(), meta.env.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{:?}", miette::Report::new(*e));
-            return exit::INVALID;
-        }
-    };
-    let (settings, _) = match config.settings(meta.env.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{:?}", miette::Report::new(*e));
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     let file = args.file.clone().unwrap_or(meta.file.clone());
     let Some(compiled) = super::load(&file) else {

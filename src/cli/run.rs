@@ -233,24 +233,33 @@ fn invalid(errors: &[String]) -> i32 {
     exit::INVALID
 }
 
+/// The config file and the settings of its selected environment (with the
+/// environment's inputs). On error the located diagnostic is printed and
+/// the exit code for an invalid configuration is returned.
+pub fn load_config(
+    path: Option<&Path>,
+    env: Option<&str>,
+) -> Result<(Config, exec::Settings, IndexMap<String, yaml_serde::Value>), i32> {
+    let config = Config::load(path).map_err(|e| {
+        eprintln!("{:?}", miette::Report::new(*e));
+        exit::INVALID
+    })?;
+    let (settings, env_inputs) = config.settings(env).map_err(|e| {
+        eprintln!("{:?}", miette::Report::new(*e));
+        exit::INVALID
+    })?;
+    Ok((config, settings, env_inputs))
+}
+
 /// Runs the command; returns the process exit code.
 pub fn execute(args: RunArgs) -> i32 {
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let config = match Config::load(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{:?}", miette::Report::new(*e));
-            return exit::INVALID;
-        }
-    };
-    let (settings, env_inputs) = match config.settings(args.env.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{:?}", miette::Report::new(*e));
-            return exit::INVALID;
-        }
-    };
+    let (config, settings, env_inputs) =
+        match load_config(args.config.as_deref(), args.env.as_deref()) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
     let Some(compiled) = super::load(&args.file) else {
         return exit::INVALID;
     };
