@@ -17,17 +17,28 @@ type P<'i> = Pair<'i, Rule>;
 /// and serde_json's recursion limit when a graph is read back.
 pub const MAX_EXPR_DEPTH: usize = 64;
 
-struct Builder {
-    errors: Vec<Diag>,
+/// The tree builder's state, shared by the pest walker below and the
+/// hand-written parser (`descent.rs`): both build the same tree through the
+/// same conversions, so they report the same errors.
+#[derive(Default)]
+pub(super) struct Builder {
+    pub(super) errors: Vec<Diag>,
     /// Where the condition being built first grew too deep.
     too_deep: Option<Span>,
 }
 
+/// A condition being assembled from left to right: operands (with the
+/// depth of their trees), the operators between them, and the `not`s
+/// waiting for the next operand.
+#[derive(Default)]
+pub(super) struct ExprParts {
+    operands: Vec<(Expr, usize)>,
+    pub(super) ops: Vec<(BinOp, Span)>,
+    pub(super) nots: Vec<Span>,
+}
+
 pub fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
-    let mut b = Builder {
-        errors: Vec::new(),
-        too_deep: None,
-    };
+    let mut b = Builder::default();
     let rb = pair
         .into_inner()
         .find(|p| p.as_rule() == Rule::runbook)
@@ -98,7 +109,7 @@ fn ident(p: P<'_>) -> Ident {
 }
 
 /// Sets a clause that may appear once, remembering a repetition.
-fn once<T>(
+pub(super) fn once<T>(
     slot: &mut Option<T>,
     value: T,
     what: &'static str,
@@ -135,12 +146,15 @@ impl Builder {
     }
 
     fn duration(&mut self, p: P<'_>) -> Spanned<Duration> {
-        let sp = span(&p);
-        match parse_duration(p.as_str()) {
+        self.duration_at(p.as_str(), span(&p))
+    }
+
+    pub(super) fn duration_at(&mut self, text: &str, sp: Span) -> Spanned<Duration> {
+        match parse_duration(text) {
             Ok(d) => Spanned::new(d, sp),
             Err(why) => {
                 self.errors.push(
-                    Diag::error("runbook::invalid_duration", format!("invalid duration `{}`", p.as_str()))
+                    Diag::error("runbook::invalid_duration", format!("invalid duration `{text}`"))
                         .label(sp, why)
                         .help("write a whole number and a unit: `800ms`, `30s`, `5m`, `2h`, `1d`, or a sum like `1h30m`"),
                 );
@@ -150,16 +164,16 @@ impl Builder {
     }
 
     fn int(&mut self, p: P<'_>) -> Spanned<u64> {
-        let sp = span(&p);
-        match p.as_str().parse::<u64>() {
+        self.int_at(p.as_str(), span(&p))
+    }
+
+    pub(super) fn int_at(&mut self, text: &str, sp: Span) -> Spanned<u64> {
+        match text.parse::<u64>() {
             Ok(n) => Spanned::new(n, sp),
             Err(_) => {
                 self.errors.push(
-                    Diag::error(
-                        "runbook::invalid_number",
-                        format!("`{}` is too large", p.as_str()),
-                    )
-                    .label(sp, "does not fit in 64 bits"),
+                    Diag::error("runbook::invalid_number", format!("`{text}` is too large"))
+                        .label(sp, "does not fit in 64 bits"),
                 );
                 Spanned::new(0, sp)
             }
@@ -696,7 +710,7 @@ impl Builder {
 
     /// A step holds one action; an `approve` written beside it is a gate
     /// that must be granted before the action runs.
-    fn step_action(
+    pub(super) fn step_action(
         &mut self,
         step: &mut Step,
         a: Spanned<Action>,
@@ -931,7 +945,7 @@ impl Builder {
     /// while they are built, so that no later pass (lowering, evaluation,
     /// serialization, even dropping the tree) can run out of stack.
     fn condition(&mut self, p: P<'_>) -> Expr {
-        self.too_deep = None;
+        self.begin_condition();
         let (e, _) = self.expr(p);
         self.report_too_deep();
         e
@@ -939,13 +953,18 @@ impl Builder {
 
     /// The list of a `for`: one operand.
     fn top_operand(&mut self, p: P<'_>) -> Expr {
-        self.too_deep = None;
+        self.begin_condition();
         let (e, _) = self.operand(p);
         self.report_too_deep();
         e
     }
 
-    fn report_too_deep(&mut self) {
+    /// Call before building a condition; [`Builder::report_too_deep`] after.
+    pub(super) fn begin_condition(&mut self) {
+        self.too_deep = None;
+    }
+
+    pub(super) fn report_too_deep(&mut self) {
         if let Some(at) = self.too_deep.take() {
             self.errors.push(
                 Diag::error(
@@ -970,29 +989,15 @@ impl Builder {
     fn expr(&mut self, p: P<'_>) -> (Expr, usize) {
         // Precedence, loosest first: or, and, comparisons. `not` binds to
         // the operand that follows it.
-        let mut operands: Vec<(Expr, usize)> = Vec::new();
-        let mut ops: Vec<(BinOp, Span)> = Vec::new();
-        let mut nots: Vec<Span> = Vec::new();
+        let mut parts = ExprParts::default();
         for part in p.into_inner() {
             match part.as_rule() {
-                Rule::op_not => nots.push(span(&part)),
+                Rule::op_not => parts.nots.push(span(&part)),
                 Rule::operand => {
-                    let (mut e, mut depth) = self.operand(part);
-                    while let Some(n) = nots.pop() {
-                        if !self.deeper(depth + 1, n) {
-                            nots.clear();
-                            break;
-                        }
-                        let sp = n.to(e.span);
-                        e = Expr {
-                            kind: ExprKind::Not(Box::new(e)),
-                            span: sp,
-                        };
-                        depth += 1;
-                    }
-                    operands.push((e, depth));
+                    let (e, depth) = self.operand(part);
+                    self.push_operand(&mut parts, e, depth);
                 }
-                r => ops.push((
+                r => parts.ops.push((
                     match r {
                         Rule::op_and => BinOp::And,
                         Rule::op_or => BinOp::Or,
@@ -1010,7 +1015,43 @@ impl Builder {
                 )),
             }
         }
-        self.climb(operands, ops)
+        self.finish_expr(parts)
+    }
+
+    /// Adds an operand, applying the `not`s written before it.
+    pub(super) fn push_operand(&mut self, parts: &mut ExprParts, mut e: Expr, mut depth: usize) {
+        while let Some(n) = parts.nots.pop() {
+            if !self.deeper(depth + 1, n) {
+                parts.nots.clear();
+                break;
+            }
+            let sp = n.to(e.span);
+            e = Expr {
+                kind: ExprKind::Not(Box::new(e)),
+                span: sp,
+            };
+            depth += 1;
+        }
+        parts.operands.push((e, depth));
+    }
+
+    pub(super) fn finish_expr(&mut self, parts: ExprParts) -> (Expr, usize) {
+        self.climb(parts.operands, parts.ops)
+    }
+
+    /// A literal written as an operand of a condition.
+    pub(super) fn literal_operand(&mut self, lit: Literal, sp: Span) -> (Expr, usize) {
+        let depth = literal_depth(&lit);
+        if !self.deeper(depth, sp) {
+            return (bool_expr(sp), 1);
+        }
+        (
+            Expr {
+                span: lit.span,
+                kind: ExprKind::Literal(lit),
+            },
+            depth,
+        )
     }
 
     fn operand(&mut self, p: P<'_>) -> (Expr, usize) {
@@ -1026,17 +1067,7 @@ impl Builder {
             }
             Rule::literal => {
                 let lit = self.literal(inner);
-                let depth = literal_depth(&lit);
-                if !self.deeper(depth, sp) {
-                    return (bool_expr(sp), 1);
-                }
-                (
-                    Expr {
-                        span: lit.span,
-                        kind: ExprKind::Literal(lit),
-                    },
-                    depth,
-                )
+                self.literal_operand(lit, sp)
             }
             Rule::path => {
                 let parts = inner
@@ -1141,7 +1172,7 @@ impl Builder {
         }
     }
 
-    fn number(&mut self, text: &str, sp: Span) -> LiteralKind {
+    pub(super) fn number(&mut self, text: &str, sp: Span) -> LiteralKind {
         let suffix_at = text
             .char_indices()
             .skip(1)
