@@ -14,7 +14,9 @@ pub struct Str {
     pub value: String,
     pub span: Span,
     /// `(offset in value, offset in source)` at each point where the two stop
-    /// advancing together (escapes, removed indentation). Sorted.
+    /// advancing together (escapes, removed indentation). Sorted. Empty for
+    /// a `"..."` string without escapes, whose value is its source from
+    /// just after the opening quote (most strings: no allocation for them).
     pub offsets: Vec<(usize, usize)>,
 }
 
@@ -28,6 +30,9 @@ impl Str {
         let i = self.offsets.partition_point(|(v, _)| *v <= value_offset);
         match i.checked_sub(1).and_then(|i| self.offsets.get(i)) {
             Some((v, s)) => (s + (value_offset - v)).min(self.span.end),
+            None if self.offsets.is_empty() && !self.span.is_empty() => {
+                (self.span.start + 1 + value_offset).min(self.span.end)
+            }
             None => self.span.start,
         }
     }

@@ -1,8 +1,8 @@
 //! Conditions: resolve every name, check every operator's operand types,
 //! compile regexes, and lower to [`plan::Expr`].
 
-use super::an;
 use super::scope::{not_here_label, Globals, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::{an, mark_used};
 use crate::ast::{self, BinOp, ExprKind, LiteralKind};
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Ref, RefRoot, Type, Value};
@@ -12,7 +12,9 @@ pub struct Lowering<'a> {
     pub source: &'a str,
     pub diags: &'a mut Vec<Diag>,
     /// Names actually read, for unused-name warnings.
-    pub used: &'a mut Vec<String>,
+    pub used: &'a mut std::collections::HashSet<String>,
+    /// Patterns already compiled, and the last line of their error if any.
+    pub regexes: &'a mut std::collections::HashMap<String, Option<String>>,
 }
 
 /// Result type of an expression; `None` when an error was already reported
@@ -106,7 +108,7 @@ impl Lowering<'_> {
         };
         match scope.resolve(self.globals, &root.node) {
             Resolved::Found(kind, ty) => {
-                self.used.push(root.node.clone());
+                mark_used(self.used, &root.node);
                 if ty == Type::Secret {
                     self.diags.push(
                         Diag::error("runbook::secret_in_condition", format!("secret `{}` cannot be used in a condition", root.node))
@@ -175,7 +177,7 @@ impl Lowering<'_> {
             }
             Resolved::NotHere(code, msg, help) => {
                 // Counted as used: the error says what is wrong with it.
-                self.used.push(root.node.clone());
+                mark_used(self.used, &root.node);
                 self.diags.push(
                     Diag::error(code, msg)
                         .label(root.span, not_here_label(code))
@@ -311,9 +313,18 @@ impl Lowering<'_> {
                         span,
                         ..
                     }) => {
-                        if let Err(err) = regex::Regex::new(re) {
-                            let detail = err.to_string();
-                            let last = detail.lines().last().unwrap_or("invalid").trim().to_string();
+                        let error = match self.regexes.get(re.as_str()) {
+                            Some(known) => known.clone(),
+                            None => {
+                                let error = regex::Regex::new(re).err().map(|err| {
+                                    let detail = err.to_string();
+                                    detail.lines().last().unwrap_or("invalid").trim().to_string()
+                                });
+                                self.regexes.insert(re.clone(), error.clone());
+                                error
+                            }
+                        };
+                        if let Some(last) = error {
                             self.diags.push(
                                 Diag::error("runbook::invalid_regex", "invalid regular expression")
                                     .label(*span, last)

@@ -72,10 +72,11 @@ fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
     let mut c = Compiler {
         invalid_literals,
         templates_ok: std::collections::HashSet::new(),
+        regexes: std::collections::HashMap::new(),
         source: text,
         globals: Globals::default(),
         diags: Vec::new(),
-        used: Vec::new(),
+        used: std::collections::HashSet::new(),
         channels: IndexMap::new(),
         templates: IndexMap::new(),
         steps: IndexMap::new(),
@@ -98,9 +99,13 @@ struct Compiler<'s> {
     invalid_literals: std::collections::HashSet<Span>,
     /// Texts handlebars has already accepted.
     templates_ok: std::collections::HashSet<String>,
+    /// `matches` patterns already compiled: the error's last line, if any.
+    /// Runbooks repeat the same few patterns; compiling each once is most
+    /// of what a large runbook's conditions cost.
+    regexes: std::collections::HashMap<String, Option<String>>,
     globals: Globals,
     diags: Vec<Diag>,
-    used: Vec<String>,
+    used: std::collections::HashSet<String>,
     channels: IndexMap<String, Span>,
     templates: IndexMap<String, (Span, ast::Str)>,
     /// Step name -> (span, block index).
@@ -116,6 +121,7 @@ impl Compiler<'_> {
             source: self.source,
             diags: &mut self.diags,
             used: &mut self.used,
+            regexes: &mut self.regexes,
         }
     }
 
@@ -505,7 +511,7 @@ impl Compiler<'_> {
             ast::Target::Name(n) => {
                 match self.globals.syms.get(&n.node) {
                     Some((Sym::Secret, _)) | Some((Sym::Input(Type::String), _)) => {
-                        self.used.push(n.node.clone())
+                        mark_used(&mut self.used, &n.node)
                     }
                     Some((other, _)) => {
                         let what = other.describe();
@@ -1175,7 +1181,7 @@ impl Compiler<'_> {
                 })),
             );
         }
-        self.used.push(format!("channel:{}", channel.node));
+        self.used.insert(format!("channel:{}", channel.node));
         let text_scope = Scope {
             no_secrets: Some("messages are posted and shown"),
             ..scope.clone()
@@ -1204,7 +1210,7 @@ impl Compiler<'_> {
             ast::NotifyMessage::Template(name) => {
                 match self.templates.get(&name.node).cloned() {
                     Some((_, text)) => {
-                        self.used.push(format!("template:{}", name.node));
+                        self.used.insert(format!("template:{}", name.node));
                         let before = self.diags.len();
                         let t = self.text(&text, Escape::Plain, &with_args);
                         // Point problems found through this use back at it.
@@ -1264,7 +1270,7 @@ impl Compiler<'_> {
     // ---- lints -------------------------------------------------------------
 
     fn lint_unused(&mut self, rb: &ast::Runbook) {
-        let used = |c: &Compiler, key: &str| c.used.iter().any(|u| u == key);
+        let used = |c: &Compiler, key: &str| c.used.contains(key);
         let mut warns = Vec::new();
         for i in &rb.inputs {
             if !used(self, &i.name.node) {
@@ -1537,6 +1543,14 @@ fn conform(lit: &ast::Literal, ty: &Type) -> Result<Value, Misfit> {
 }
 
 /// "an int", "a string", "a one_of [...]": the article for a type or kind.
+/// Records that a name is read (for the unused-name lint), allocating only
+/// the first time.
+pub(crate) fn mark_used(used: &mut std::collections::HashSet<String>, name: &str) {
+    if !used.contains(name) {
+        used.insert(name.to_string());
+    }
+}
+
 pub(crate) fn an(what: impl std::fmt::Display) -> String {
     let w = what.to_string();
     let vowel = (w.starts_with(['a', 'e', 'i', 'o', 'u']) && !w.starts_with("one_of"))

@@ -131,8 +131,8 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
         let Some((first, _, _)) = words.first() else {
             continue;
         };
-        let helper = if is_block || (words.len() > 1 && HELPERS.contains(&first.as_str())) {
-            Some(first.clone())
+        let helper = if is_block || (words.len() > 1 && HELPERS.contains(first)) {
+            Some(*first)
         } else {
             None
         };
@@ -148,14 +148,14 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
                 });
                 return (found, errors);
             }
-            block_stack.push((first.clone(), open, (close + 2).min(text.len())));
-            let guard = (first == "if")
-                .then(|| words.get(1).map(|w| w.0.clone()))
+            block_stack.push((first.to_string(), open, (close + 2).min(text.len())));
+            let guard = (*first == "if")
+                .then(|| words.get(1).map(|w| w.0.to_string()))
                 .flatten();
             guards.push(guard);
         }
-        let optional = matches!(helper.as_deref(), Some("if") | Some("unless"));
-        let args: &[(String, usize, usize)] = if helper.is_some() {
+        let optional = matches!(helper, Some("if") | Some("unless"));
+        let args: &[(&str, usize, usize)] = if helper.is_some() {
             &words[1..]
         } else {
             &words[..]
@@ -173,7 +173,7 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
                 }
             }
         }
-        if matches!(helper.as_deref(), Some("each") | Some("with")) {
+        if matches!(helper, Some("each") | Some("with")) {
             context_depth += 1;
         }
     }
@@ -196,7 +196,7 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
 
 /// Splits an expression body into words, skipping quoted strings and
 /// parentheses and keeping the value of `key=value` pairs.
-fn words(body: &str, base: usize) -> Vec<(String, usize, usize)> {
+fn words(body: &str, base: usize) -> Vec<(&str, usize, usize)> {
     let mut out = Vec::new();
     let bytes = body.as_bytes();
     let mut i = 0;
@@ -231,7 +231,7 @@ fn words(body: &str, base: usize) -> Vec<(String, usize, usize)> {
         if helper_position && HELPERS.contains(&&body[start..i]) {
             continue;
         }
-        out.push((body[start..i].to_string(), base + start, base + i));
+        out.push((&body[start..i], base + start, base + i));
     }
     out
 }

@@ -3,7 +3,7 @@
 
 use super::placeholders;
 use super::scope::{not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
-use super::Compiler;
+use super::{mark_used, Compiler};
 use crate::ast;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Escape, RefRoot, Type};
@@ -64,7 +64,7 @@ impl Compiler<'_> {
             let Some(root) = p.path.first() else { continue };
             match scope.resolve(&self.globals, root) {
                 Resolved::Found(kind, ty) => {
-                    self.used.push(root.clone());
+                    mark_used(&mut self.used, root);
                     if ty == Type::Secret && !secrets.contains(root) {
                         secrets.push(root.clone());
                     }
@@ -134,7 +134,7 @@ impl Compiler<'_> {
                     // Reported even under `{{#if}}`: a secret read inside
                     // the guard would still be shown. Counted as used: the
                     // error says what is wrong with it.
-                    self.used.push(root.clone());
+                    mark_used(&mut self.used, root);
                     self.diags.push(
                         Diag::error(code, msg)
                             .label(span, not_here_label(code))

@@ -22,6 +22,14 @@ pub fn string(raw: &str, start: usize, errors: &mut Vec<Diag>) -> Str {
 }
 
 fn unescape(inner: &str, base: usize, span: Span, errors: &mut Vec<Diag>) -> Str {
+    if !inner.contains('\\') {
+        // See `Str::offsets`: no map needed.
+        return Str {
+            value: inner.to_string(),
+            span,
+            offsets: Vec::new(),
+        };
+    }
     let mut value = String::with_capacity(inner.len());
     let mut offsets = vec![(0, base)];
     let mut chars = inner.char_indices().peekable();
@@ -142,6 +150,18 @@ mod tests {
         let at = s.value.find("{{").expect("placeholder");
         // `"a\"b` is 5 bytes of source before `{{`.
         assert_eq!(s.source_offset(at), 10 + 5);
+    }
+
+    #[test]
+    fn strings_without_escapes_map_back_without_a_table() {
+        let mut errs = vec![];
+        let raw = r#""run {{x}} now""#;
+        let s = string(raw, 7, &mut errs);
+        assert!(s.offsets.is_empty());
+        let at = s.value.find("{{").expect("placeholder");
+        assert_eq!(s.sub_span(at, at + 5), Span::new(7 + 5, 7 + 10));
+        assert_eq!(&raw[5..10], "{{x}}");
+        assert_eq!(s.source_offset(s.value.len()), 7 + raw.len() - 1);
     }
 
     #[test]
