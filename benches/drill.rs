@@ -3,6 +3,10 @@
 //!
 //! cargo bench --bench drill
 
+// The allocator `runbook` itself uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::{Path, PathBuf};
 

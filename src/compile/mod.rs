@@ -236,7 +236,7 @@ impl Compiler<'_> {
         }
         for (block_index, block) in rb.body.iter().enumerate() {
             let steps: Vec<&ast::Step> = match block {
-                Block::Step(s) => vec![s],
+                Block::Step(s) => vec![&**s],
                 Block::Parallel { steps, span } => {
                     if steps.is_empty() {
                         self.diags.push(
@@ -783,13 +783,22 @@ impl Compiler<'_> {
     // ---- steps and graph -------------------------------------------------
 
     fn steps_to_nodes(&mut self, rb: &ast::Runbook) -> (Vec<plan::Node>, Vec<plan::Edge>) {
-        let mut nodes = Vec::new();
-        let mut edges = Vec::new();
+        let count = rb
+            .body
+            .iter()
+            .map(|b| match b {
+                Block::Step(_) => 1,
+                Block::Parallel { steps, .. } => steps.len(),
+            })
+            .sum();
+        // A node is several hundred bytes: growing the vector would copy them.
+        let mut nodes = Vec::with_capacity(count);
+        let mut edges = Vec::with_capacity(count);
         let mut prev: Vec<String> = Vec::new();
         let mut group = 0;
         for (block_index, block) in rb.body.iter().enumerate() {
             let (steps, g): (Vec<&ast::Step>, Option<usize>) = match block {
-                Block::Step(s) => (vec![s], None),
+                Block::Step(s) => (vec![&**s], None),
                 Block::Parallel { steps, .. } => {
                     group += 1;
                     (steps.iter().collect(), Some(group - 1))
@@ -1311,7 +1320,7 @@ impl Compiler<'_> {
         }
         for block in &rb.body {
             let steps: Vec<&ast::Step> = match block {
-                Block::Step(s) => vec![s],
+                Block::Step(s) => vec![&**s],
                 Block::Parallel { steps, .. } => steps.iter().collect(),
             };
             for s in steps {

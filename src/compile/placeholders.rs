@@ -42,14 +42,14 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
     // Names tested by enclosing `#if` blocks: reading them inside is safe.
     let mut guards: Vec<Option<String>> = Vec::new();
     let mut pos = 0;
-    while let Some(open) = text[pos..].find("{{") {
+    while let Some(open) = find(&text[pos..], b"{{") {
         let open = pos + open;
         // `\{{` is handlebars' escape for literal braces.
         if open > 0 && text.as_bytes()[open - 1] == b'\\' {
             pos = open + 2;
             continue;
         }
-        let Some(close) = text[open..].find("}}") else {
+        let Some(close) = find(&text[open..], b"}}") else {
             errors.push(ScanError {
                 start: open,
                 end: open + 2,
@@ -192,6 +192,13 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
         });
     }
     (found, errors)
+}
+
+/// Where `pair` first occurs in `text`. A text is scanned for `{{` and `}}`
+/// many times; `str::find` would build a substring searcher for each call.
+pub(super) fn find(text: &str, pair: &[u8; 2]) -> Option<usize> {
+    let b = text.as_bytes();
+    memchr::memchr_iter(pair[0], b).find(|&i| b.get(i + 1) == Some(&pair[1]))
 }
 
 /// Splits an expression body into words, skipping quoted strings and

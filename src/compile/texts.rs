@@ -182,7 +182,7 @@ pub(super) fn only_plain_placeholders(text: &str) -> bool {
                     return false;
                 }
                 let inner_start = i + 2;
-                let Some(len) = text[inner_start..].find("}}") else {
+                let Some(len) = placeholders::find(&text[inner_start..], b"}}") else {
                     return false;
                 };
                 let close = inner_start + len;

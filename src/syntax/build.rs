@@ -272,7 +272,7 @@ impl Builder {
                     }
                 }
                 Rule::check_decl => rb.checks.push(self.check(item)),
-                Rule::step_decl => rb.body.push(Block::Step(self.step(item))),
+                Rule::step_decl => rb.body.push(Block::Step(Box::new(self.step(item)))),
                 Rule::parallel_block => {
                     let steps = item
                         .into_inner()

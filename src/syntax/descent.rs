@@ -255,7 +255,7 @@ impl<'s> Parser<'s> {
             match self.word() {
                 "step" => {
                     let step = self.step()?;
-                    rb.body.push(Block::Step(step));
+                    rb.body.push(Block::Step(Box::new(step)));
                 }
                 "parallel" => {
                     self.take_word();
