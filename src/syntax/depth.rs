@@ -15,25 +15,29 @@ pub fn check(text: &str, max: usize) -> Option<Diag> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
+            // Comments and strings are most of a file: jump over them with
+            // memchr rather than a byte at a time.
             b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
+                i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |k| i + k);
             }
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
                 i += 3;
-                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += 1;
-                }
-                i += 2;
+                // On the last of the closing quotes (the loop steps past it).
+                i = memchr::memmem::find(&bytes[i..], b"\"\"\"").map_or(bytes.len(), |k| i + k + 2);
             }
             b'"' => {
+                // Stop on the closing quote or a newline (the loop steps past
+                // it); an escape skips the character after the backslash.
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
+                while i < bytes.len() {
+                    match memchr::memchr3(b'"', b'\n', b'\\', &bytes[i..]) {
+                        Some(k) if bytes[i + k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => i = bytes.len(),
                     }
-                    i += 1;
                 }
             }
             b'<' if types_open(bytes, i) => {
@@ -81,6 +85,27 @@ fn too_deep(at: usize, max: usize) -> Diag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brackets_in_strings_and_comments_do_not_count() {
+        let deep = "(".repeat(70);
+        for hidden in [
+            format!("\"{deep}\""),
+            format!("\"a\\\"{deep}\""),
+            format!("\"\"\"\n{deep}\n\"\"\""),
+            format!("# {deep}\n"),
+            format!("\"\\\\\" # {deep}\n"),
+        ] {
+            assert!(check(&hidden, 64).is_none(), "{hidden}");
+            // ... but brackets after them do.
+            assert!(check(&format!("{hidden}{deep}"), 64).is_some(), "{hidden}");
+        }
+        // A string ends at a newline: what follows is code again.
+        assert!(check(&format!("\"abc\n{deep}"), 64).is_some());
+        // An unterminated string or comment at the end is not an error here.
+        assert!(check("\"abc\\", 64).is_none());
+        assert!(check("\"\"\"abc", 64).is_none());
+    }
 
     #[test]
     fn list_types_count_and_comparisons_do_not() {
