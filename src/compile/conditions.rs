@@ -12,9 +12,9 @@ pub struct Lowering<'a> {
     pub source: &'a str,
     pub diags: &'a mut Vec<Diag>,
     /// Names actually read, for unused-name warnings.
-    pub used: &'a mut std::collections::HashSet<String>,
+    pub used: &'a mut super::HashSet<String>,
     /// Patterns already compiled, and the last line of their error if any.
-    pub regexes: &'a mut std::collections::HashMap<String, Option<String>>,
+    pub regexes: &'a mut super::HashMap<String, Option<String>>,
 }
 
 /// Result type of an expression; `None` when an error was already reported

@@ -18,7 +18,15 @@ use crate::plan::{self, Effect, Escape, Graph, Type, Value};
 use crate::source::Source;
 use crate::span::Span;
 use conditions::{literal_value, Lowering};
-use indexmap::IndexMap;
+use indexmap::IndexMap as StdIndexMap;
+
+/// The compiler's maps and sets: keyed by a runbook's names and texts,
+/// hashed with foldhash (randomly seeded, several times faster than std's
+/// SipHash on these short keys).
+pub(crate) type Hasher = foldhash::fast::RandomState;
+pub(crate) type IndexMap<K, V> = StdIndexMap<K, V, Hasher>;
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, Hasher>;
 use scope::{Globals, Scope, Sym};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -71,15 +79,15 @@ fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
     let invalid_literals = diags.iter().filter_map(Diag::primary_span).collect();
     let mut c = Compiler {
         invalid_literals,
-        templates_ok: std::collections::HashSet::new(),
-        regexes: std::collections::HashMap::new(),
+        templates_ok: HashSet::default(),
+        regexes: HashMap::default(),
         source: text,
         globals: Globals::default(),
         diags: Vec::new(),
-        used: std::collections::HashSet::new(),
-        channels: IndexMap::new(),
-        templates: IndexMap::new(),
-        steps: IndexMap::new(),
+        used: HashSet::default(),
+        channels: IndexMap::default(),
+        templates: IndexMap::default(),
+        steps: IndexMap::default(),
     };
     let graph = c.runbook(&rb);
     diags.append(&mut c.diags);
@@ -90,22 +98,22 @@ fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
 /// A template used from several places can report the same problem more
 /// than once; keep the first.
 fn dedup(diags: &mut Vec<Diag>) {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::default();
     diags.retain(|d| seen.insert((d.code, d.message.clone(), d.primary_span())));
 }
 
 struct Compiler<'s> {
     source: &'s str,
-    invalid_literals: std::collections::HashSet<Span>,
+    invalid_literals: HashSet<Span>,
     /// Texts handlebars has already accepted.
-    templates_ok: std::collections::HashSet<String>,
+    templates_ok: HashSet<String>,
     /// `matches` patterns already compiled: the error's last line, if any.
     /// Runbooks repeat the same few patterns; compiling each once is most
     /// of what a large runbook's conditions cost.
-    regexes: std::collections::HashMap<String, Option<String>>,
+    regexes: HashMap<String, Option<String>>,
     globals: Globals,
     diags: Vec<Diag>,
-    used: std::collections::HashSet<String>,
+    used: HashSet<String>,
     channels: IndexMap<String, Span>,
     templates: IndexMap<String, (Span, ast::Str)>,
     /// Step name -> (span, block index).
@@ -1195,7 +1203,7 @@ impl Compiler<'_> {
             no_secrets: Some("messages are posted and shown"),
             ..scope.clone()
         };
-        let mut arg_texts = IndexMap::new();
+        let mut arg_texts = StdIndexMap::new();
         for a in args {
             if arg_texts.contains_key(&a.name.node) {
                 self.diags.push(
@@ -1554,7 +1562,7 @@ fn conform(lit: &ast::Literal, ty: &Type) -> Result<Value, Misfit> {
 /// "an int", "a string", "a one_of [...]": the article for a type or kind.
 /// Records that a name is read (for the unused-name lint), allocating only
 /// the first time.
-pub(crate) fn mark_used(used: &mut std::collections::HashSet<String>, name: &str) {
+pub(crate) fn mark_used(used: &mut HashSet<String>, name: &str) {
     if !used.contains(name) {
         used.insert(name.to_string());
     }

@@ -1,9 +1,9 @@
 //! What a name can refer to at a given place in a runbook.
 
+use super::IndexMap;
 use crate::ast::CaptureFormat;
 use crate::plan::{RefRoot, Type};
 use crate::span::Span;
-use indexmap::IndexMap;
 
 /// A runbook-level name.
 #[derive(Debug, Clone)]
