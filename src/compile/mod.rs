@@ -311,11 +311,14 @@ impl Compiler<'_> {
             );
         }
 
+        // As in steps: a handler's commands, URLs, headers and bodies may
+        // send a secret (paging someone needs a token); its messages may not
+        // (`notify` sets its own `no_secrets`).
         let handler_scope = |failure| Scope {
             failure,
             checks: false,
             captures: true,
-            no_secrets: Some("handler messages are shown and posted"),
+            no_secrets: None,
             ..Scope::default()
         };
         let on_failure = self.handler(rb.on_failure.first(), &handler_scope(true));
