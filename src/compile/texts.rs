@@ -35,7 +35,25 @@ impl Compiler<'_> {
         if parsed.is_ok() && !checked {
             self.templates_ok.insert(s.value.clone());
         }
-        if let Err(e) = parsed {
+        let else_named = found
+            .iter()
+            .find(|p| p.path.first().is_some_and(|r| r.starts_with("else") && r != "else"));
+        if let (Err(_), Some(p)) = (&parsed, else_named) {
+            // handlebars reads any `{{else...}}` as an `{{else}}` tag, and
+            // then reports only "invalid syntax".
+            let name = p.path.join(".");
+            self.diags.push(
+                Diag::error(
+                    "runbook::invalid_template",
+                    format!("`{{{{{name}}}}}` reads as `{{{{else}}}}` in a template"),
+                )
+                .label(s.sub_span(p.start, p.end), "a name that begins with `else`")
+                .help(format!(
+                    "rename `{}` (handlebars takes any placeholder beginning with `else` for the `{{{{else}}}}` of a block)",
+                    p.path.first().map(String::as_str).unwrap_or(&name)
+                )),
+            );
+        } else if let Err(e) = parsed {
             let at = e
                 .pos()
                 .and_then(|(line, col)| offset_of(&s.value, line, col))
