@@ -7,7 +7,7 @@ use crate::exec::inputs;
 use crate::exec::template::Templates;
 use crate::plan::{Action, Graph, Node, Text, Value, VerifyPolicy};
 use clap::Args;
-use serde_json::{json, Map, Value as J};
+use serde_json::{Map, Value as J};
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -80,10 +80,20 @@ fn base_data(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) -> Map<S
     for s in &graph.secrets {
         m.insert(s.name.clone(), J::String("***".into()));
     }
-    m.insert("run".into(), json!({"id": "<run.id>", "runbook": graph.runbook, "mode": "<run.mode>", "started": "<run.started>"}));
+    // Values known only at run time show as their names, e.g. `<run.id>`.
+    let placeholders = |root: &str, fields: &[&str]| {
+        let map: Map<String, J> = fields
+            .iter()
+            .map(|f| (f.to_string(), J::String(format!("<{root}.{f}>"))))
+            .collect();
+        J::Object(map)
+    };
+    let mut run = placeholders("run", crate::compile::RUN_FIELDS);
+    run["runbook"] = J::String(graph.runbook.clone());
+    m.insert("run".into(), run);
     m.insert(
         "failure".into(),
-        json!({"step": "<failure.step>", "reason": "<failure.reason>"}),
+        placeholders("failure", crate::compile::FAILURE_FIELDS),
     );
     m
 }

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 pub use placeholders::{scan as scan_placeholders, Placeholder};
+pub use scope::{FAILURE_FIELDS, RUN_FIELDS};
 
 /// A graph that compiled, with the warnings a reviewer should see.
 #[derive(Debug)]

@@ -95,7 +95,7 @@ pub fn not_here_label(code: &str) -> &'static str {
 }
 
 pub const RUN_FIELDS: &[&str] = &["id", "runbook", "mode", "started"];
-pub const FAILURE_FIELDS: &[&str] = &["step", "reason"];
+pub const FAILURE_FIELDS: &[&str] = &["step", "reason", "rollback"];
 
 impl Scope {
     pub fn resolve(&self, globals: &Globals, name: &str) -> Resolved {

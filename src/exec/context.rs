@@ -16,8 +16,21 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     pub loop_var: Option<(String, V)>,
-    /// `failure.step`, `failure.reason` (handlers only).
-    pub failure: Option<(String, String)>,
+    /// `failure.*` (the `on failure` handler only).
+    pub failure: Option<Failure>,
+}
+
+/// What `on failure` knows about the failure: `failure.step`,
+/// `failure.reason`, and `failure.rollback`, so that a message can say
+/// whether humans must finish the job.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub step: String,
+    pub reason: String,
+    /// `complete` (every undo ran and `after rollback verify` held),
+    /// `incomplete` (an undo failed or health did not come back), or
+    /// `skipped` (cancelled with `--no-rollback-on-cancel`).
+    pub rollback: &'static str,
 }
 
 impl Scope {
@@ -158,10 +171,11 @@ impl RunCtx {
         if let Some((var, v)) = &scope.loop_var {
             m.insert(var.clone(), v.to_json());
         }
-        if let Some((step, reason)) = &scope.failure {
+        if let Some(failure) = &scope.failure {
             let mut f = Map::new();
-            f.insert("step".into(), J::String(step.clone()));
-            f.insert("reason".into(), J::String(reason.clone()));
+            f.insert("step".into(), J::String(failure.step.clone()));
+            f.insert("reason".into(), J::String(failure.reason.clone()));
+            f.insert("rollback".into(), J::String(failure.rollback.into()));
             m.insert("failure".into(), J::Object(f));
         }
         if let Some(args) = args {
@@ -280,13 +294,14 @@ impl Resolve for Resolver<'_> {
                 return follow(V::Str(s), &format!("run.{field}"), rest);
             }
             RefRoot::Failure => {
-                let Some((step, reason)) = &self.scope.failure else {
+                let Some(failure) = &self.scope.failure else {
                     return Err("`failure` is only defined in `on failure`".into());
                 };
                 let (field, rest) = split_field(r);
                 let s = match field {
-                    "step" => step.clone(),
-                    "reason" => reason.clone(),
+                    "step" => failure.step.clone(),
+                    "reason" => failure.reason.clone(),
+                    "rollback" => failure.rollback.to_owned(),
                     other => return Err(format!("`failure.{other}` does not exist")),
                 };
                 return follow(V::Str(s), &format!("failure.{field}"), rest);

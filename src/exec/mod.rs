@@ -264,9 +264,20 @@ pub(crate) async fn conclude(
                 undos = report.undos.clone();
                 report.clean
             };
+            let rollback = if skip_rollback {
+                "skipped"
+            } else if clean {
+                "complete"
+            } else {
+                "incomplete"
+            };
             let scope = Scope {
                 loop_var: None,
-                failure: Some((step.clone(), reason.clone())),
+                failure: Some(context::Failure {
+                    step: step.clone(),
+                    reason: reason.clone(),
+                    rollback,
+                }),
             };
             if run_handler("on_failure") {
                 rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
