@@ -18,15 +18,15 @@ use runbook::plan::{CaptureFormat, Effect};
 fn ev(seq: u64, node: Option<&str>, kind: EventKind) -> Event {
     Event {
         seq,
-        ts: format!("2024-05-01T10:00:{:02}.000Z", seq % 60),
+        ts: format!("2024-05-01T10:00:{:02}.000Z", seq % 60).into(),
         t_ms: seq * 10,
         run_id: "r-1".into(),
-        node: node.map(str::to_owned),
+        node: node.map(Into::into),
         kind,
     }
 }
 
-fn started(adapter: &str, effect: Effect) -> EventKind {
+fn started(adapter: &'static str, effect: Effect) -> EventKind {
     EventKind::ActionStarted {
         adapter: adapter.into(),
         phase: Phase::Action,
@@ -576,7 +576,7 @@ fn arb_events() -> impl Strategy<Value = Vec<Event>> {
                 ts: "2024-05-01T10:00:00.000Z".into(),
                 t_ms: i as u64,
                 run_id: "r".into(),
-                node,
+                node: node.map(Into::into),
                 kind,
             })
             .collect()

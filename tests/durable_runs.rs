@@ -44,10 +44,10 @@ impl Log {
         let seq = self.events.len() as u64 + 1;
         self.events.push(Event {
             seq,
-            ts: format!("2024-05-01T10:{:02}:00.000Z", seq % 60),
+            ts: format!("2024-05-01T10:{:02}:00.000Z", seq % 60).into(),
             t_ms: seq,
-            run_id: self.run_id.clone(),
-            node: node.map(str::to_owned),
+            run_id: self.run_id.as_str().into(),
+            node: node.map(Into::into),
             kind,
         });
         self

@@ -140,7 +140,7 @@ pub fn run_summary(run_dir: &Path) -> RunSummary {
         match &ev.kind {
             EventKind::RunStarted { runbook: rb, .. } if runbook.is_none() => {
                 runbook = Some(rb.clone());
-                started = Some(ev.ts.clone());
+                started = Some(ev.ts.to_string());
             }
             EventKind::RunFinished { outcome, .. } => finished = Some(*outcome),
             _ => {}
@@ -158,9 +158,9 @@ pub fn run_summary(run_dir: &Path) -> RunSummary {
         state,
         last_event: read.events.last().map(|ev| LastEvent {
             seq: ev.seq,
-            ts: ev.ts.clone(),
+            ts: ev.ts.to_string(),
             kind: ev.kind.name().to_owned(),
-            node: ev.node.clone(),
+            node: ev.node.as_deref().map(str::to_owned),
         }),
         problem,
     }
@@ -352,9 +352,9 @@ pub fn replay(events: &[Event]) -> RunState {
     for ev in events {
         st.last_seq = ev.seq;
         if st.run_id.is_none() {
-            st.run_id = Some(ev.run_id.clone());
+            st.run_id = Some(ev.run_id.to_string());
         }
-        let node = ev.node.clone();
+        let node = ev.node.as_deref().map(str::to_owned);
         match &ev.kind {
             EventKind::RunStarted {
                 runbook,
@@ -403,7 +403,7 @@ pub fn replay(events: &[Event]) -> RunState {
                         item: item.clone(),
                         phase: *phase,
                         attempt: *attempt,
-                        adapter: adapter.clone(),
+                        adapter: adapter.to_string(),
                         effect: *effect,
                         request: request.clone(),
                         seq: ev.seq,

@@ -56,13 +56,15 @@ impl Resume {
             ..Resume::default()
         };
         for ev in events {
-            let Some(node) = &ev.node else { continue };
+            let Some(node) = ev.node.as_deref() else {
+                continue;
+            };
             match &ev.kind {
                 EventKind::NodeSucceeded { .. }
                 | EventKind::NodeSkipped { .. }
                 | EventKind::NodeFailed { .. } => {
                     r.order.retain(|n| n != node);
-                    r.order.push(node.clone());
+                    r.order.push(node.to_owned());
                 }
                 EventKind::ActionFinished {
                     phase: Phase::Action,
@@ -70,9 +72,9 @@ impl Resume {
                     item,
                     ..
                 } => {
-                    r.action_ok.insert(node.clone());
+                    r.action_ok.insert(node.to_owned());
                     if let Some(item) = item {
-                        let items = r.items_ok.entry(node.clone()).or_default();
+                        let items = r.items_ok.entry(node.to_owned()).or_default();
                         if !items.contains(item) {
                             items.push(item.clone());
                         }
