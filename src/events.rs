@@ -482,13 +482,21 @@ impl EventKind {
     /// Events after which a durable journal must be on disk before the run
     /// goes on: the start of an action that changes the world, and every
     /// outcome of a node or undo (issue 5's write-ahead rule).
+    ///
+    /// `action_finished` is not one: the node's outcome, which is, follows
+    /// it at once (after a capture, or the polls of a `verify`), and no
+    /// other side effect can start in between without an fsync of its own.
+    /// If the run dies before the outcome is on disk, resume finds the
+    /// step's action started with no outcome and treats the step as in
+    /// doubt, whether or not its `action_finished` reached the disk (see
+    /// `durable::runs::replay`). So a step costs one fsync (its outcome),
+    /// two if its action changes something.
     pub fn is_write_ahead(&self) -> bool {
         match self {
             EventKind::ActionStarted {
                 effect, simulated, ..
             } => !simulated && *effect >= crate::plan::Effect::Notify,
-            EventKind::ActionFinished { .. }
-            | EventKind::NodeSucceeded { .. }
+            EventKind::NodeSucceeded { .. }
             | EventKind::NodeFailed { .. }
             | EventKind::UndoFinished { .. }
             | EventKind::RollbackStarted { .. }

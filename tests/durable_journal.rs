@@ -211,9 +211,14 @@ fn fsyncs_after_write_ahead_events_only() {
         assert_eq!(w.syncs(), expected, "after {}", e.kind.name());
     }
     // A read-only action does not need to be durable before it starts; a
-    // write does.
+    // write does. An action's end needs no fsync of its own: its node's
+    // outcome follows.
     assert!(!started("http", Effect::Read).is_write_ahead());
     assert!(started("shell", Effect::Write).is_write_ahead());
+    assert!(!finished().is_write_ahead());
+    // The sample: a read step (its outcome), a write step (its start and
+    // its outcome), run_finished.
+    assert_eq!(expected, 4);
     w.finish().expect("finish");
     // Nothing written since the last (run_finished) fsync.
     assert_eq!(w.syncs(), expected);

@@ -140,9 +140,14 @@ pub fn questions(graph: &Graph, r: &Resume) -> Vec<String> {
         if r.assumed(&d.node).is_some() {
             continue;
         }
+        let ended = if d.finished {
+            "ran, but the run stopped before its outcome was journalled"
+        } else {
+            "started and never finished"
+        };
         let what = match d.phase {
             Phase::Undo => format!(
-                "the undo of step `{}` started ({}) and never finished: it is in doubt",
+                "the undo of step `{}` ({}) {ended}: it is in doubt",
                 d.node, d.request
             ),
             _ => {
@@ -153,7 +158,7 @@ pub fn questions(graph: &Graph, r: &Resume) -> Vec<String> {
                     continue;
                 }
                 format!(
-                    "step `{}` started ({}) and never finished: it is in doubt and has no `verify` to decide",
+                    "step `{}` ({}) {ended}: it is in doubt and has no `verify` to decide",
                     d.node, d.request
                 )
             }
