@@ -26,13 +26,13 @@
 //!
 //! * `sh_loop`: 1,000 times `/bin/sh -c true` with stdout and stderr piped
 //!   and read, as the shell adapter runs a command, from a plain loop.
-//! * `runbook/journal_write_ahead`: the real adapters on the multi-thread
-//!   runtime with the journal fsynced at every write-ahead event, as
-//!   `runbook run` does.
+//! * `runbook/journal_write_ahead`: the real adapters on the CLI's
+//!   current-thread runtime (`cli::run::runtime`) with the journal fsynced
+//!   at every write-ahead event (once per step here), as `runbook run` does.
 //! * `runbook/journal_buffered`: the same with the journal buffered (no
 //!   fsync): the engine without the durability cost.
-//! * `runbook_current_thread/journal_buffered`: the same on a
-//!   current-thread runtime (what the CLI does not do today).
+//! * `runbook_multi_thread/journal_write_ahead`: the first on a
+//!   multi-thread runtime (what the CLI used before).
 //!
 //! Only the run is timed (`iter_custom`): creating the journal is inside the
 //! timing, deleting it afterwards is not. The runbooks are also written to
@@ -60,7 +60,8 @@ const TRUE_STEPS: usize = 1_000;
 
 /// `n` steps in sequence, each `run "true" readonly` (readonly: no "write
 /// without undo" warning; a dry run does the same work for any effect, and
-/// a real run only fsyncs one event less per step than for a `write`).
+/// a real run fsyncs once per step, its outcome, where a `write` also
+/// fsyncs its `action_started`).
 fn trivial(name: &str, n: usize) -> String {
     let mut s = String::with_capacity(n * 40 + 64);
     s.push_str(&format!("runbook {name} {{\n"));
@@ -279,20 +280,20 @@ fn bench_real_runs(c: &mut Criterion) {
         ),
         ("runbook", "journal_buffered", false, Durability::Buffered),
         (
-            "runbook_current_thread",
-            "journal_buffered",
+            "runbook_multi_thread",
+            "journal_write_ahead",
             true,
-            Durability::Buffered,
+            Durability::WriteAhead,
         ),
     ];
-    for (name, journal, current_thread, durability) in variants {
+    for (name, journal, multi_thread, durability) in variants {
         group.bench_function(BenchmarkId::new(name, journal), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let t0 = Instant::now();
-                    let rt = if current_thread {
-                        tokio::runtime::Builder::new_current_thread()
+                    let rt = if multi_thread {
+                        tokio::runtime::Builder::new_multi_thread()
                             .enable_all()
                             .build()
                             .expect("runtime")

@@ -14,8 +14,9 @@
 use crate::adapters::{CheckStatus, Phase};
 use crate::exec::redact::Redactor;
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 
 /// Version of the journal format.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -26,18 +27,55 @@ pub struct Event {
     /// 1, 2, 3... in emission order, with no gaps.
     pub seq: u64,
     /// Wall-clock time, RFC 3339 UTC with milliseconds. In a drill, the
-    /// run's start time plus the virtual time elapsed.
-    pub ts: String,
+    /// run's start time plus the virtual time elapsed. Shared: the events
+    /// of one millisecond hold the same string.
+    #[serde(serialize_with = "ser_str", deserialize_with = "de_shared")]
+    pub ts: Arc<str>,
     /// Milliseconds since the run started, on the run's clock (virtual in a
     /// drill): what drills assert durations on.
     pub t_ms: u64,
-    pub run_id: String,
+    /// Shared by every event of the run.
+    #[serde(serialize_with = "ser_str", deserialize_with = "de_shared")]
+    pub run_id: Arc<str>,
     /// The step this is about; `None` for run-level events. Handlers use
-    /// `on_failure` / `on_success`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    /// `on_failure` / `on_success`. Shared by the events of one node.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_str",
+        deserialize_with = "de_opt_shared"
+    )]
+    pub node: Option<Arc<str>>,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+fn ser_str<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
+fn ser_opt_str<S: Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&**v),
+        None => s.serialize_none(),
+    }
+}
+
+/// As `plan::dur::option` writes it (`"5m 30s"`), without building a
+/// `String` for it.
+fn ser_opt_dur<S: Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.collect_str(&humantime::format_duration(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_shared<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    String::deserialize(d).map(Arc::from)
+}
+
+fn de_opt_shared<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+    Option::<String>::deserialize(d).map(|o| o.map(Arc::from))
 }
 
 /// How the run is executed.
@@ -209,7 +247,8 @@ pub enum EventKind {
         values: Vec<ValueRead>,
     },
     ActionStarted {
-        adapter: String,
+        /// `shell`, `http`, `notify`, `approve`, `wait`.
+        adapter: Cow<'static, str>,
         phase: Phase,
         attempt: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,7 +258,8 @@ pub enum EventKind {
         request: String,
         #[serde(
             default,
-            with = "crate::plan::dur::option",
+            serialize_with = "ser_opt_dur",
+            deserialize_with = "crate::plan::dur::option::deserialize",
             skip_serializing_if = "Option::is_none"
         )]
         timeout: Option<std::time::Duration>,
@@ -227,7 +267,8 @@ pub enum EventKind {
         simulated: bool,
     },
     ActionFinished {
-        adapter: String,
+        /// `shell`, `http`, `notify`, `approve`, `wait`.
+        adapter: Cow<'static, str>,
         phase: Phase,
         attempt: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -338,7 +379,8 @@ pub enum EventKind {
         message: String,
         #[serde(
             default,
-            with = "crate::plan::dur::option",
+            serialize_with = "ser_opt_dur",
+            deserialize_with = "crate::plan::dur::option::deserialize",
             skip_serializing_if = "Option::is_none"
         )]
         timeout: Option<std::time::Duration>,
@@ -440,13 +482,21 @@ impl EventKind {
     /// Events after which a durable journal must be on disk before the run
     /// goes on: the start of an action that changes the world, and every
     /// outcome of a node or undo (issue 5's write-ahead rule).
+    ///
+    /// `action_finished` is not one: the node's outcome, which is, follows
+    /// it at once (after a capture, or the polls of a `verify`), and no
+    /// other side effect can start in between without an fsync of its own.
+    /// If the run dies before the outcome is on disk, resume finds the
+    /// step's action started with no outcome and treats the step as in
+    /// doubt, whether or not its `action_finished` reached the disk (see
+    /// `durable::runs::replay`). So a step costs one fsync (its outcome),
+    /// two if its action changes something.
     pub fn is_write_ahead(&self) -> bool {
         match self {
             EventKind::ActionStarted {
                 effect, simulated, ..
             } => !simulated && *effect >= crate::plan::Effect::Notify,
-            EventKind::ActionFinished { .. }
-            | EventKind::NodeSucceeded { .. }
+            EventKind::NodeSucceeded { .. }
             | EventKind::NodeFailed { .. }
             | EventKind::UndoFinished { .. }
             | EventKind::RollbackStarted { .. }
@@ -617,11 +667,29 @@ struct EmitterState {
     seq: u64,
     sinks: Vec<(Box<dyn Sink>, bool)>,
     failed: bool,
+    /// The node ids of the last events, shared rather than copied into
+    /// each event (a node's events come in a row, or nearly).
+    nodes: [Option<Arc<str>>; NODE_CACHE],
+    next_node: usize,
+}
+
+const NODE_CACHE: usize = 8;
+
+impl EmitterState {
+    fn node(&mut self, node: &str) -> Arc<str> {
+        if let Some(n) = self.nodes.iter().flatten().find(|n| &***n == node) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(node);
+        self.nodes[self.next_node] = Some(n.clone());
+        self.next_node = (self.next_node + 1) % NODE_CACHE;
+        n
+    }
 }
 
 /// Stamps, redacts and distributes events. Cheap to share (`Arc`).
 pub struct Emitter {
-    run_id: String,
+    run_id: Arc<str>,
     clock: crate::exec::clock::Clock,
     redactor: Redactor,
     state: Mutex<EmitterState>,
@@ -637,13 +705,15 @@ impl Emitter {
         sinks: Vec<(Box<dyn Sink>, bool)>,
     ) -> Self {
         Emitter {
-            run_id: run_id.into(),
+            run_id: Arc::from(run_id.into()),
             clock,
             redactor,
             state: Mutex::new(EmitterState {
                 seq: 0,
                 sinks,
                 failed: false,
+                nodes: Default::default(),
+                next_node: 0,
             }),
         }
     }
@@ -682,12 +752,13 @@ impl Emitter {
             return;
         };
         st.seq += 1;
+        let (ts, t_ms) = self.clock.stamp();
         let ev = Event {
             seq: st.seq,
-            ts: self.clock.timestamp(),
-            t_ms: self.clock.elapsed_ms(),
+            ts,
+            t_ms,
             run_id: self.run_id.clone(),
-            node: node.map(str::to_owned),
+            node: node.map(|n| st.node(n)),
             kind,
         };
         let mut errors = Vec::new();
@@ -709,10 +780,11 @@ impl Emitter {
         }
         for message in errors {
             st.seq += 1;
+            let (ts, t_ms) = self.clock.stamp();
             let w = Event {
                 seq: st.seq,
-                ts: self.clock.timestamp(),
-                t_ms: self.clock.elapsed_ms(),
+                ts,
+                t_ms,
                 run_id: self.run_id.clone(),
                 node: None,
                 kind: EventKind::Warning {

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use runbook::adapters::Phase;
 use runbook::durable::journal::{
     chain_line, event_hash, journal_in_use, parse_journal, read_journal, verify_bytes,
-    verify_chain, Durability, JournalError, JournalWriter, GENESIS, JOURNAL_FILE, PREFIX_LEN,
+    verify_chain, ChainFormat, Durability, JournalError, JournalWriter, GENESIS, JOURNAL_FILE,
+    PREFIX_LEN,
 };
 use runbook::durable::sys::sha256_hex;
 use runbook::events::{
@@ -17,15 +18,15 @@ use runbook::plan::{CaptureFormat, Effect};
 fn ev(seq: u64, node: Option<&str>, kind: EventKind) -> Event {
     Event {
         seq,
-        ts: format!("2024-05-01T10:00:{:02}.000Z", seq % 60),
+        ts: format!("2024-05-01T10:00:{:02}.000Z", seq % 60).into(),
         t_ms: seq * 10,
         run_id: "r-1".into(),
-        node: node.map(str::to_owned),
+        node: node.map(Into::into),
         kind,
     }
 }
 
-fn started(adapter: &str, effect: Effect) -> EventKind {
+fn started(adapter: &'static str, effect: Effect) -> EventKind {
     EventKind::ActionStarted {
         adapter: adapter.into(),
         phase: Phase::Action,
@@ -174,7 +175,8 @@ fn writes_a_chain_that_reads_back_and_verifies() {
     let v = verify_chain(&path).expect("verified");
     assert_eq!(v.events, events.len());
     assert_eq!(v.last_seq, events.len() as u64);
-    assert_eq!(v.last_line_hash, w.last_hash());
+    assert_eq!(v.last_hash, w.last_hash());
+    assert_eq!(v.format, ChainFormat::HashLinked);
     assert!(v.torn_tail.is_none());
     assert!(v.to_string().contains("intact"), "{v}");
 
@@ -190,7 +192,8 @@ fn writes_a_chain_that_reads_back_and_verifies() {
         // The event JSON is exactly the event's serialization.
         let parsed: Event = serde_json::from_str(&event_json).expect("event json");
         assert_eq!(serde_json::to_string(&parsed).expect("json"), event_json);
-        prev = sha256_hex(line.as_bytes());
+        // The next line's prev is this line's hash.
+        prev = hash.to_owned();
     }
 }
 
@@ -208,9 +211,14 @@ fn fsyncs_after_write_ahead_events_only() {
         assert_eq!(w.syncs(), expected, "after {}", e.kind.name());
     }
     // A read-only action does not need to be durable before it starts; a
-    // write does.
+    // write does. An action's end needs no fsync of its own: its node's
+    // outcome follows.
     assert!(!started("http", Effect::Read).is_write_ahead());
     assert!(started("shell", Effect::Write).is_write_ahead());
+    assert!(!finished().is_write_ahead());
+    // The sample: a read step (its outcome), a write step (its start and
+    // its outcome), run_finished.
+    assert_eq!(expected, 4);
     w.finish().expect("finish");
     // Nothing written since the last (run_finished) fsync.
     assert_eq!(w.syncs(), expected);
@@ -573,7 +581,7 @@ fn arb_events() -> impl Strategy<Value = Vec<Event>> {
                 ts: "2024-05-01T10:00:00.000Z".into(),
                 t_ms: i as u64,
                 run_id: "r".into(),
-                node,
+                node: node.map(Into::into),
                 kind,
             })
             .collect()
@@ -587,11 +595,118 @@ fn encode(events: &[Event]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in events {
         let line = chain_line(&prev, &serde_json::to_vec(e).expect("json"));
+        prev = String::from_utf8(line[PREFIX_LEN - 66..PREFIX_LEN - 2].to_vec()).expect("hash");
+        out.extend_from_slice(&line);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Journal bytes in the legacy format (up to commit 5ac41bc): `prev` is
+/// the SHA-256 of the whole previous line.
+fn encode_legacy(events: &[Event]) -> Vec<u8> {
+    let mut prev = GENESIS.to_owned();
+    let mut out = Vec::new();
+    for e in events {
+        let line = chain_line(&prev, &serde_json::to_vec(e).expect("json"));
         prev = sha256_hex(&line);
         out.extend_from_slice(&line);
         out.push(b'\n');
     }
     out
+}
+
+#[test]
+fn legacy_journals_still_verify_and_resume_in_their_own_format() {
+    let events = sample();
+    let legacy = encode_legacy(&events);
+    assert_ne!(legacy, encode(&events), "the formats differ from line 2 on");
+    let v = verify_bytes(&legacy).expect("a legacy journal verifies");
+    assert_eq!(v.format, ChainFormat::LineHash);
+    assert_eq!(v.events, events.len());
+    let last = lines_of(&legacy).pop().expect("lines");
+    assert_eq!(v.last_hash, sha256_hex(&last));
+    assert!(v.to_string().contains("earlier format"), "{v}");
+    assert_eq!(parse_journal(&legacy).expect("reads").events, events);
+
+    // Tampering is detected in a legacy journal too.
+    let lines = lines_of(&legacy);
+    let mut edited = lines.clone();
+    let s = String::from_utf8(edited[7].clone()).expect("utf8");
+    edited[7] = s.replace("rollout undo", "rollout redo").into_bytes();
+    assert_eq!(verify_bytes(&join(&edited)).expect_err("edited").line, 8);
+    let mut swapped = lines.clone();
+    swapped.swap(4, 5);
+    assert_eq!(verify_bytes(&join(&swapped)).expect_err("swapped").line, 5);
+
+    // A file mixing the formats is broken where the format changes.
+    let new = lines_of(&encode(&events));
+    let mut mixed = lines[..4].to_vec();
+    mixed.extend_from_slice(&new[4..]);
+    let brk = verify_bytes(&join(&mixed)).expect_err("mixed");
+    assert_eq!(brk.line, 5, "{brk}");
+
+    // Resume appends to a legacy journal in the legacy format.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(JOURNAL_FILE);
+    std::fs::write(&path, encode_legacy(&events[..6])).expect("write");
+    let (mut w, read) =
+        JournalWriter::open_append(dir.path(), Durability::WriteAhead).expect("reopen");
+    assert_eq!(read.events, events[..6]);
+    assert_eq!(w.format(), ChainFormat::LineHash);
+    for e in &events[6..] {
+        w.append(e).expect("append");
+    }
+    w.finish().expect("finish");
+    drop(w);
+    assert_eq!(std::fs::read(&path).expect("read"), legacy);
+    assert_eq!(
+        verify_chain(&path).expect("verified").format,
+        ChainFormat::LineHash
+    );
+}
+
+#[test]
+fn a_forged_line_is_caught_even_when_the_next_prev_is_patched() {
+    // Each `hash` covers its `prev`, which is the previous `hash`: forging
+    // line 8 means recomputing its hash, then line 9's prev, then line 9's
+    // hash, and so on to the end. Stopping anywhere is detected there.
+    let events = sample();
+    let lines = lines_of(&journal_bytes(&events));
+    let hash_of =
+        |l: &[u8]| String::from_utf8(l[PREFIX_LEN - 66..PREFIX_LEN - 2].to_vec()).expect("hash");
+    let mut forged = lines.clone();
+    let edited = String::from_utf8(lines[7].clone())
+        .expect("utf8")
+        .replace("rollout undo", "rollout redo");
+    let json = format!("{{{}", &edited[PREFIX_LEN..]);
+    forged[7] = chain_line(
+        std::str::from_utf8(&lines[7][9..73]).expect("prev"),
+        json.as_bytes(),
+    );
+    // Line 9's prev patched to the forged hash, its own hash left.
+    let new_hash = hash_of(&forged[7]);
+    let mut l9 = forged[8].clone();
+    l9[9..73].copy_from_slice(new_hash.as_bytes());
+    forged[8] = l9;
+    let brk = verify_bytes(&join(&forged)).expect_err("forged");
+    assert_eq!((brk.line, brk.seq), (9, Some(9)));
+    assert!(brk.reason.contains("does not match its content"), "{brk}");
+    // The prev field alone edited: that line's hash covers it.
+    let mut prev_only = lines.clone();
+    prev_only[3][9..73].copy_from_slice(hash_of(&lines[1]).as_bytes());
+    let brk = verify_bytes(&join(&prev_only)).expect_err("prev edited");
+    assert_eq!(brk.line, 4);
+    // A line whose prev and hash are both recomputed over another prev.
+    let mut relinked = lines.clone();
+    let json = format!(
+        "{{{}",
+        String::from_utf8(lines[3][PREFIX_LEN..].to_vec()).expect("utf8")
+    );
+    relinked[3] = chain_line(&hash_of(&lines[1]), json.as_bytes());
+    let brk = verify_bytes(&join(&relinked)).expect_err("relinked");
+    assert_eq!(brk.line, 4);
+    assert!(brk.reason.contains("line 3"), "{brk}");
 }
 
 #[test]

@@ -44,10 +44,10 @@ impl Log {
         let seq = self.events.len() as u64 + 1;
         self.events.push(Event {
             seq,
-            ts: format!("2024-05-01T10:{:02}:00.000Z", seq % 60),
+            ts: format!("2024-05-01T10:{:02}:00.000Z", seq % 60).into(),
             t_ms: seq,
-            run_id: self.run_id.clone(),
-            node: node.map(str::to_owned),
+            run_id: self.run_id.as_str().into(),
+            node: node.map(Into::into),
             kind,
         });
         self
@@ -510,4 +510,64 @@ fn runs_are_listed_with_their_state() {
     let list = list_runs(runs).expect("list");
     assert_eq!(list[0].state, RunStatus::Interrupted);
     assert!(list_runs(&runs.join("missing")).expect("none").is_empty());
+}
+
+#[test]
+fn an_action_finished_without_its_steps_outcome_is_in_doubt() {
+    // The run died after the action's end (not fsynced on its own) reached
+    // the file, before the step's outcome: the step is in doubt, never
+    // silently run again.
+    let mut log = Log::new("r");
+    log.step("scale")
+        .ready("drain")
+        .start("drain", Phase::Action, None, 1)
+        .finish("drain", Phase::Action, None, 1, ActionStatus::Ok);
+    let st = replay(&log.events);
+    assert!(!st.is_completed("drain"));
+    assert_eq!(st.in_doubt.len(), 1, "{:?}", st.in_doubt);
+    let d = &st.in_doubt[0];
+    assert_eq!(
+        (d.node.as_str(), d.phase, d.attempt),
+        ("drain", Phase::Action, 1)
+    );
+    assert!(d.finished);
+    assert_eq!(st.in_doubt_with_effect().count(), 1);
+    // Its outcome settles it.
+    log.succeeded("drain");
+    assert!(replay(&log.events).in_doubt.is_empty());
+
+    // A failed attempt that ended is not in doubt (the step failed or will
+    // retry); neither is a read.
+    let mut log = Log::new("r");
+    log.ready("drain")
+        .start("drain", Phase::Action, None, 1)
+        .finish("drain", Phase::Action, None, 1, ActionStatus::Failed);
+    assert!(replay(&log.events).in_doubt.is_empty());
+
+    // The same for an undo whose undo_finished is missing.
+    let mut log = Log::new("r");
+    log.step("scale").failed("drain", false).push(
+        None,
+        EventKind::RollbackStarted {
+            reason: "drain failed".into(),
+            plan: vec![runbook::events::UndoPlanEntry {
+                node: "scale".into(),
+                items: vec![],
+            }],
+            not_undone: vec![],
+        },
+    );
+    log.start("scale", Phase::Undo, None, 1).finish(
+        "scale",
+        Phase::Undo,
+        None,
+        1,
+        ActionStatus::Ok,
+    );
+    let st = replay(&log.events);
+    assert_eq!(st.in_doubt.len(), 1, "{:?}", st.in_doubt);
+    assert_eq!(
+        (st.in_doubt[0].phase, st.in_doubt[0].finished),
+        (Phase::Undo, true)
+    );
 }

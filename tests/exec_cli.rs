@@ -179,3 +179,67 @@ fn assume_needs_a_known_check() {
     assert_eq!(out.status.code(), Some(runbook::exec::exit::INVALID));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `errors_low`"));
 }
+
+/// Live runs use a current-thread runtime: the two steps of a `parallel`
+/// block must still run at the same time. Each waits (up to its 20 s
+/// timeout) for the other to have started, so the run succeeds only if
+/// both are running at once; and both `action_started` come before either
+/// `action_finished`, which each comes after a real `sleep`.
+#[test]
+fn the_steps_of_a_parallel_block_overlap_in_a_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "p.runbook",
+        r#"
+runbook overlap {
+  parallel {
+    step a {
+      run "touch a.started; while [ ! -e b.started ]; do sleep 0.05; done; sleep 0.3" readonly
+      timeout 20s
+    }
+    step b {
+      run "touch b.started; while [ ! -e a.started ]; do sleep 0.05; done; sleep 0.3" readonly
+      timeout 20s
+    }
+  }
+}
+"#,
+    );
+    let out = runbook(dir.path(), &[&f, "--output", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kinds: Vec<(String, String)> = journals(dir.path())
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            matches!(
+                v["kind"].as_str(),
+                Some("action_started" | "action_finished")
+            )
+        })
+        .map(|v| {
+            (
+                v["kind"].as_str().unwrap_or_default().to_owned(),
+                v["node"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let first_finish = kinds
+        .iter()
+        .position(|(k, _)| k == "action_finished")
+        .unwrap();
+    let started: Vec<&str> = kinds[..first_finish]
+        .iter()
+        .map(|(_, n)| n.as_str())
+        .collect();
+    assert_eq!(started.len(), 2, "{kinds:?}");
+    assert!(
+        started.contains(&"a") && started.contains(&"b"),
+        "{kinds:?}"
+    );
+}

@@ -67,7 +67,7 @@ runbook j {
     assert_eq!(events, ran.events);
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.seq, i as u64 + 1);
-        assert_eq!(e.run_id, "test-run");
+        assert_eq!(&*e.run_id, "test-run");
     }
     let kinds = ran.kinds();
     for k in [

@@ -95,6 +95,10 @@ impl Env {
         }
     }
 
+    fn journal_at(&self, runs: &std::path::Path, id: &str) -> String {
+        std::fs::read_to_string(runs.join(id).join("journal.jsonl")).unwrap_or_default()
+    }
+
     fn journal(&self, id: &str) -> String {
         std::fs::read_to_string(self.dir.join("runs").join(id).join("journal.jsonl"))
             .unwrap_or_default()
@@ -366,4 +370,83 @@ fn verify_journal_finds_an_edited_line() {
     let t = text(&bad);
     assert!(t.contains(&format!("line {}", n + 1)), "{t}");
     assert!(t.contains("edited"), "{t}");
+}
+
+/// The bash block of docs/operations.md that checks a journal with
+/// `sha256sum` alone.
+fn documented_audit() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .unwrap();
+    let start = doc
+        .find("```bash\nJ=.runbook/runs/RUN_ID/journal.jsonl")
+        .unwrap()
+        + "```bash\n".len();
+    let len = doc[start..].find("```").unwrap();
+    doc[start..start + len].to_owned()
+}
+
+#[test]
+fn the_documented_sha256sum_audit_agrees_with_verify_journal() {
+    let env = Env::new();
+    std::fs::write(
+        env.dir.join("small.runbook"),
+        "runbook small {\n  step a { run \"echo 'é ✓ \\\"q\\\" \\\\ back'\" readonly }\n  step b { run \"true\" readonly }\n}\n",
+    )
+    .unwrap();
+    let r = env.out(&["run", "small.runbook"]);
+    assert!(r.status.success(), "{}", text(&r));
+    let runs = env.dir.join(".runbook/runs");
+    let id = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n != "locks")
+        .unwrap();
+    let v = env.out(&["verify-journal", &id]);
+    assert!(v.status.success(), "{}", text(&v));
+    let last = text(&v)
+        .split("last hash ")
+        .nth(1)
+        .map(|s| s.trim().to_owned())
+        .unwrap();
+    let script = documented_audit().replace("RUN_ID", &id);
+    let audit = |what: &str| {
+        let o = Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(&env.dir)
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o), what.to_owned())
+    };
+    let (code, out, _) = audit("intact");
+    assert_eq!(code, Some(0), "{out}");
+    let lines = env.journal_at(&runs, &id).lines().count();
+    assert_eq!(
+        out.trim(),
+        format!("intact: {lines} lines, last hash {last}")
+    );
+
+    // An edited line is caught by the script too, at that line.
+    let path = runs.join(&id).join("journal.jsonl");
+    let j = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, j.replacen("\"node\":\"b\"", "\"node\":\"c\"", 1)).unwrap();
+    let n = j
+        .lines()
+        .position(|l| l.contains("\"node\":\"b\""))
+        .unwrap()
+        + 1;
+    let (code, out, _) = audit("edited");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("line {n}: its hash does not match its content")
+    );
+    // A deleted line: the next one's prev gives it away.
+    let mut ls: Vec<&str> = j.lines().collect();
+    ls.remove(2);
+    std::fs::write(&path, ls.join("\n") + "\n").unwrap();
+    let (code, out, _) = audit("deleted");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out.trim(), "line 3: its prev is not the hash of line 2");
 }

@@ -111,11 +111,15 @@ pub fn execute(args: ResumeArgs) -> i32 {
     }
     let old_sha = st.source_sha256.clone().unwrap_or_default();
     if old_sha != graph.source_sha256 {
-        let seen: Vec<&String> = read.events.iter().filter_map(|e| e.node.as_ref()).collect();
+        let seen: Vec<&str> = read
+            .events
+            .iter()
+            .filter_map(|e| e.node.as_deref())
+            .collect();
         let gone: Vec<&str> = {
             let mut v: Vec<&str> = seen
                 .iter()
-                .map(|s| s.as_str())
+                .copied()
                 .filter(|n| !n.starts_with("on_") && graph.node(n).is_none())
                 .collect();
             v.sort_unstable();

@@ -182,18 +182,28 @@ pub fn resume_command(run_id: &str, runs_dir: &Path) -> String {
     cmd
 }
 
-/// The tokio runtime of a run (paused clock for a dry run probing nothing).
+/// The tokio runtime of a run: current-thread (paused clock for a dry run
+/// probing nothing).
+///
+/// Live runs need no second thread: a run waits on processes, sockets,
+/// timers and signals, all driven by this thread's I/O and time drivers;
+/// the steps of a `parallel` block still run at once (their processes and
+/// requests are in flight together; `tests/exec_cli.rs` checks that two
+/// overlap); a terminal approval reads stdin on its own detached thread
+/// (`adapters::approve`) and `runbook approve` answers through files polled
+/// on a timer (`durable::approvals`). On a multi-thread runtime a step's
+/// task, its pipe readers and the child's exit woke each other across
+/// worker threads: about 10 % of a `run "true"` step
+/// (`docs/performance.md`). The journal's fsyncs now hold up the other
+/// steps of a `parallel` block too while they last (they held up only the
+/// emitting step's worker before); their processes keep running meanwhile.
 pub fn runtime(virtual_time: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_current_thread();
+    b.enable_all();
     if virtual_time {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
+        b.start_paused(true);
     }
+    b.build()
 }
 
 /// First Ctrl-C / SIGTERM: `cancel`; second: `cancel_rollback`. Call

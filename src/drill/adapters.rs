@@ -165,8 +165,8 @@ impl DrillWorld {
                     ..
                 },
                 Some(n),
-            ) if n == step => Some(Duration::from_millis(e.t_ms)),
-            (EventKind::NodeSucceeded { .. }, Some(n)) if n == step => {
+            ) if &**n == step => Some(Duration::from_millis(e.t_ms)),
+            (EventKind::NodeSucceeded { .. }, Some(n)) if &**n == step => {
                 Some(Duration::from_millis(e.t_ms))
             }
             _ => None,

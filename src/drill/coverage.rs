@@ -55,7 +55,7 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
     for events in runs {
         let mut finished: BTreeSet<String> = BTreeSet::new();
         for e in events {
-            let node = e.node.clone().unwrap_or_default();
+            let node = e.node.as_deref().unwrap_or_default().to_owned();
             match &e.kind {
                 EventKind::NodeSucceeded { .. }
                 | EventKind::NodeFailed { .. }

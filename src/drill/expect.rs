@@ -36,7 +36,7 @@ impl Facts {
     pub fn from_events(events: &[Event]) -> Facts {
         let mut f = Facts::default();
         for e in events {
-            let node = e.node.clone().unwrap_or_default();
+            let node = e.node.as_deref().unwrap_or_default().to_owned();
             match &e.kind {
                 EventKind::NodeSucceeded { .. } => f.succeeded.push(node),
                 EventKind::NodeSkipped { .. } => f.skipped.push(node),

@@ -10,21 +10,31 @@
 //! {"prev":"<64 hex>","hash":"<64 hex>","seq":1,"ts":...,"kind":"run_started",...}\n
 //! ```
 //!
-//! * `prev`: hex SHA-256 of the previous line's bytes (without its `\n`);
-//!   64 zeros on the first line.
+//! * `prev`: the previous line's `hash` (64 hex digits); 64 zeros on the
+//!   first line.
 //! * `hash`: hex SHA-256 of `prev` (its 64 ASCII hex digits) followed by the
 //!   event's canonical JSON, which is the line with the
 //!   `"prev":"...","hash":"...",` prefix removed: `{` + the line from byte
 //!   [`PREFIX_LEN`] on. The prefix has a fixed layout, so an auditor can check
 //!   a journal with nothing but `sha256sum` (see `docs/operations.md`).
 //!
+//! Since `hash` covers `prev`, which is the previous `hash`, each line's
+//! `hash` covers every line before it, and each line is hashed once.
 //! Editing, inserting, deleting or reordering lines breaks the chain at the
 //! first line touched (or the line after it, for an edit whose `hash` was
 //! recomputed); [`verify_chain`] reports the first broken link. Deleting
 //! lines *at the end* is indistinguishable from a crash: anchor the last
-//! hash elsewhere (the run summary prints it) to detect that too. The chain
-//! has no key: someone who rewrites every line after an edit is not
-//! detected by the chain alone.
+//! hash elsewhere (`runbook verify-journal` prints it) to detect that too.
+//! The chain has no key: someone who rewrites every line after an edit is
+//! not detected by the chain alone.
+//!
+//! **Legacy chains.** Journals written before this format (up to commit
+//! `5ac41bc`) chained `prev` to the SHA-256 of the whole previous line
+//! (hashing every line twice). The verifier tells them apart at the first
+//! link (line 2's `prev` is either line 1's `hash` or the hash of line 1)
+//! and holds the whole file to that rule ([`ChainFormat`]); `resume`
+//! appends to such a journal in its own format, so that it stays
+//! verifiable.
 //!
 //! # Durability
 //!
@@ -110,16 +120,34 @@ impl Durability {
     }
 }
 
-/// The hash of a line's content: SHA-256 of `prev` then the event JSON.
-pub fn event_hash(prev: &str, event_json: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(event_json);
-    sys::hex(&h.finalize())
+/// How a journal's lines are chained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChainFormat {
+    /// `prev` is the previous line's `hash` (each line hashed once).
+    #[default]
+    HashLinked,
+    /// `prev` is the SHA-256 of the whole previous line: journals written
+    /// up to commit `5ac41bc`.
+    LineHash,
 }
 
-/// Builds a chained line (without its `\n`) from the event's canonical JSON
-/// (which must be an object: `{...}` with at least one key).
+/// The hash of a line's content: SHA-256 of `prev` then the event JSON.
+pub fn event_hash(prev: &str, event_json: &[u8]) -> String {
+    let mut out = [0u8; 64];
+    hash_into(prev.as_bytes(), event_json, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`event_hash`] into a buffer of 64 hex digits, without allocating.
+fn hash_into(prev: &[u8], event_json: &[u8], out: &mut [u8; 64]) {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(event_json);
+    sys::hex_into(&h.finalize().into(), out);
+}
+
+/// Builds a chained line (without its `\n`) from `prev` and the event's
+/// canonical JSON (which must be an object: `{...}` with at least one key).
 pub fn chain_line(prev: &str, event_json: &[u8]) -> Vec<u8> {
     let hash = event_hash(prev, event_json);
     let body = event_json.get(1..).unwrap_or_default();
@@ -140,13 +168,20 @@ pub fn chain_line(prev: &str, event_json: &[u8]) -> Vec<u8> {
 pub struct JournalWriter {
     file: File,
     path: PathBuf,
-    prev: String,
+    /// The next line's `prev`: 64 lower-case hex digits.
+    prev: [u8; 64],
+    format: ChainFormat,
     last_seq: u64,
     durability: Durability,
+    /// Lines not written yet (buffered), or the line being written.
     buf: Vec<u8>,
     /// Bytes written since the last fsync.
     dirty: bool,
     syncs: u64,
+}
+
+fn genesis() -> [u8; 64] {
+    [b'0'; 64]
 }
 
 /// Takes the writer's exclusive flock, retrying briefly: `runs` listing
@@ -185,7 +220,8 @@ impl JournalWriter {
         Ok(JournalWriter {
             file,
             path,
-            prev: GENESIS.to_owned(),
+            prev: genesis(),
+            format: ChainFormat::HashLinked,
             last_seq: 0,
             durability,
             buf: Vec::with_capacity(1024),
@@ -245,7 +281,12 @@ impl JournalWriter {
             JournalWriter {
                 file,
                 path,
-                prev: verified.last_line_hash,
+                prev: verified
+                    .last_hash
+                    .as_bytes()
+                    .try_into()
+                    .unwrap_or_else(|_| genesis()),
+                format: verified.format,
                 last_seq: verified.last_seq,
                 durability,
                 buf: Vec::with_capacity(1024),
@@ -265,10 +306,16 @@ impl JournalWriter {
         self.last_seq
     }
 
-    /// SHA-256 of the last line written (the next line's `prev`): the
-    /// value to print or send elsewhere to anchor the chain.
+    /// The next line's `prev` (the last line's `hash`; [`GENESIS`] before
+    /// the first): the value to print or send elsewhere to anchor the chain.
     pub fn last_hash(&self) -> &str {
-        &self.prev
+        std::str::from_utf8(&self.prev).unwrap_or(GENESIS)
+    }
+
+    /// How this journal's lines are chained (a resumed legacy journal
+    /// goes on in its own format).
+    pub fn format(&self) -> ChainFormat {
+        self.format
     }
 
     /// Appends one event; fsyncs if it is write-ahead (and the durability
@@ -284,28 +331,54 @@ impl JournalWriter {
                 ),
             ));
         }
-        let json = serde_json::to_vec(ev).map_err(io::Error::other)?;
+        if self.durability == Durability::WriteAhead {
+            self.buf.clear();
+        }
+        // The line is built in place: the prefix without its `,`, then the
+        // event's JSON (its `{` turned into that `,` once it is hashed).
+        let start = self.buf.len();
+        self.buf.extend_from_slice(PREV_KEY);
+        self.buf.extend_from_slice(&self.prev);
+        self.buf.extend_from_slice(HASH_KEY);
+        let hash_at = self.buf.len();
+        self.buf.extend_from_slice(&[b'0'; 64]);
+        self.buf.push(b'"');
+        let json_at = self.buf.len();
+        if let Err(e) = serde_json::to_writer(&mut self.buf, ev) {
+            self.buf.truncate(start);
+            return Err(io::Error::other(e));
+        }
+        let json = &self.buf[json_at..];
         if json.len() < 3 || json.first() != Some(&b'{') {
+            self.buf.truncate(start);
             return Err(io::Error::other("an event did not serialize as an object"));
         }
-        let line = chain_line(&self.prev, &json);
-        let line_hash = sys::sha256_hex(&line);
+        let mut hash = [0u8; 64];
+        hash_into(&self.prev, json, &mut hash);
+        self.buf[hash_at..hash_at + 64].copy_from_slice(&hash);
+        self.buf[json_at] = b',';
+        let next_prev = match self.format {
+            ChainFormat::HashLinked => hash,
+            ChainFormat::LineHash => {
+                let mut h = [0u8; 64];
+                sys::hex_into(&Sha256::digest(&self.buf[start..]).into(), &mut h);
+                h
+            }
+        };
+        self.buf.push(b'\n');
         match self.durability {
             Durability::WriteAhead => {
+                let r = self.file.write_all(&self.buf);
                 self.buf.clear();
-                self.buf.extend_from_slice(&line);
-                self.buf.push(b'\n');
-                self.file.write_all(&self.buf)?;
+                r?;
             }
             Durability::Buffered => {
-                self.buf.extend_from_slice(&line);
-                self.buf.push(b'\n');
                 if self.buf.len() >= BUFFER {
                     self.write_buffered()?;
                 }
             }
         }
-        self.prev = line_hash;
+        self.prev = next_prev;
         self.last_seq = ev.seq;
         self.dirty = true;
         if self.durability == Durability::WriteAhead && ev.kind.is_write_ahead() {
@@ -560,8 +633,13 @@ pub struct Verified {
     pub events: usize,
     /// `seq` of the last one (0: none).
     pub last_seq: u64,
-    /// SHA-256 of the last complete line (`GENESIS` if none): the anchor.
-    pub last_line_hash: String,
+    /// What the next line's `prev` must be (`GENESIS` if there is no line):
+    /// the last line's `hash` ([`ChainFormat::LineHash`]: the SHA-256 of
+    /// the last line). The anchor to keep elsewhere.
+    pub last_hash: String,
+    /// How the lines are chained (`HashLinked` for a journal of one line,
+    /// where both formats agree).
+    pub format: ChainFormat,
     /// An incomplete last line (no `\n`), not part of the record.
     pub torn_tail: Option<TornTail>,
 }
@@ -570,9 +648,15 @@ impl fmt::Display for Verified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the journal's hash chain is intact: {} events, last seq {}, last line hash {}",
-            self.events, self.last_seq, self.last_line_hash
+            "the journal's hash chain is intact: {} events, last seq {}, last hash {}",
+            self.events, self.last_seq, self.last_hash
         )?;
+        if self.format == ChainFormat::LineHash {
+            write!(
+                f,
+                " (a journal in the earlier format, chained on whole lines: the last hash is the SHA-256 of the last line)"
+            )?;
+        }
         if let Some(t) = &self.torn_tail {
             write!(
                 f,
@@ -603,20 +687,34 @@ struct SeqOnly {
 }
 
 /// Verifies the chain over journal bytes, line by line: the fixed prefix,
-/// `prev` = hash of the previous line, `hash` = SHA-256(prev + event JSON),
-/// `seq` = previous + 1 (from 1). Every `\n`-terminated line is checked; an
-/// unterminated last line is a torn tail, reported but not a break.
-/// Never panics.
+/// `hash` = SHA-256(prev + event JSON), `prev` = the previous line's `hash`
+/// (or, for a journal in the legacy [`ChainFormat::LineHash`], detected at
+/// line 2 and then required of every line, the SHA-256 of the previous
+/// line), `seq` = previous + 1 (from 1). Every `\n`-terminated line is
+/// checked; an unterminated last line is a torn tail, reported but not a
+/// break. Never panics.
 pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
-    let mut prev = GENESIS.to_owned();
+    let mut prev: [u8; 64] = genesis();
+    let mut prev_line: &[u8] = &[];
+    // Decided at the first link (line 2).
+    let mut format: Option<ChainFormat> = None;
     let mut last_seq = 0u64;
     let mut events = 0usize;
+    let mut json = Vec::new();
+    let anchor = |prev: &[u8; 64], prev_line: &[u8], format: Option<ChainFormat>| {
+        let mut a = *prev;
+        if format == Some(ChainFormat::LineHash) {
+            sys::hex_into(&Sha256::digest(prev_line).into(), &mut a);
+        }
+        String::from_utf8_lossy(&a).into_owned()
+    };
     for line in lines(bytes) {
         if !line.terminated {
             return Ok(Verified {
                 events,
                 last_seq,
-                last_line_hash: prev,
+                last_hash: anchor(&prev, prev_line, format),
+                format: format.unwrap_or_default(),
                 torn_tail: Some(TornTail {
                     offset: line.offset as u64,
                     bytes: line.bytes.len() as u64,
@@ -648,19 +746,40 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
         }
         let line_prev = &b[PREV_KEY.len()..PREV_KEY.len() + 64];
         let line_hash = &b[PREV_KEY.len() + 64 + HASH_KEY.len()..PREFIX_LEN - PREFIX_END.len()];
-        let mut json = Vec::with_capacity(b.len() - PREFIX_LEN + 1);
+        json.clear();
         json.push(b'{');
         json.extend_from_slice(&b[PREFIX_LEN..]);
         let seq = seq_of(&json);
-        if event_hash(std::str::from_utf8(line_prev).unwrap_or_default(), &json).as_bytes()
-            != line_hash
-        {
+        let mut computed = [0u8; 64];
+        hash_into(line_prev, &json, &mut computed);
+        if computed[..] != *line_hash {
             return Err(brk(
                 seq,
                 "its `hash` does not match its content: the line was edited".into(),
             ));
         }
-        if line_prev != prev.as_bytes() {
+        let linked = line_prev == prev;
+        let chained = match (line.no, format) {
+            (1, _) => linked,
+            (_, Some(ChainFormat::HashLinked)) => linked,
+            (_, Some(ChainFormat::LineHash)) => {
+                line_prev == anchor(&prev, prev_line, format).as_bytes()
+            }
+            (_, None) => {
+                if linked {
+                    format = Some(ChainFormat::HashLinked);
+                    true
+                } else if line_prev
+                    == anchor(&prev, prev_line, Some(ChainFormat::LineHash)).as_bytes()
+                {
+                    format = Some(ChainFormat::LineHash);
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if !chained {
             let reason = if line.no == 1 {
                 "the first line's `prev` is not all zeros: lines before it were deleted".to_owned()
             } else {
@@ -690,12 +809,14 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
         }
         last_seq = seq_n;
         events += 1;
-        prev = sys::sha256_hex(b);
+        prev = computed;
+        prev_line = b;
     }
     Ok(Verified {
         events,
         last_seq,
-        last_line_hash: prev,
+        last_hash: anchor(&prev, prev_line, format),
+        format: format.unwrap_or_default(),
         torn_tail: None,
     })
 }

@@ -9,7 +9,10 @@
 //!   (in completion order, which the rollback order depends on), what is
 //!   **in doubt** (an `action_started` with no `action_finished`: the
 //!   process died while the action ran, so whether it took effect is
-//!   unknown), the captures, and how far a rollback went.
+//!   unknown; likewise an `action_finished` ok whose node, or undo, has no
+//!   outcome journalled: the run died before the step's outcome, and with
+//!   it perhaps its `verify`, was on disk), the captures, and how far a
+//!   rollback went.
 //!
 //! # Wiring (phase 2)
 //!
@@ -140,7 +143,7 @@ pub fn run_summary(run_dir: &Path) -> RunSummary {
         match &ev.kind {
             EventKind::RunStarted { runbook: rb, .. } if runbook.is_none() => {
                 runbook = Some(rb.clone());
-                started = Some(ev.ts.clone());
+                started = Some(ev.ts.to_string());
             }
             EventKind::RunFinished { outcome, .. } => finished = Some(*outcome),
             _ => {}
@@ -158,9 +161,9 @@ pub fn run_summary(run_dir: &Path) -> RunSummary {
         state,
         last_event: read.events.last().map(|ev| LastEvent {
             seq: ev.seq,
-            ts: ev.ts.clone(),
+            ts: ev.ts.to_string(),
             kind: ev.kind.name().to_owned(),
-            node: ev.node.clone(),
+            node: ev.node.as_deref().map(str::to_owned),
         }),
         problem,
     }
@@ -207,7 +210,9 @@ pub enum Completed {
 }
 
 /// An action that started and never finished: it may or may not have
-/// taken effect.
+/// taken effect. Or one that finished ok but whose step (or undo) has no
+/// outcome in the journal (`finished`): it took effect, but whether the
+/// step as a whole (its capture, its `verify`) succeeded is not known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InDoubt {
     pub node: String,
@@ -221,6 +226,9 @@ pub struct InDoubt {
     pub request: String,
     /// The `action_started` event's seq.
     pub seq: u64,
+    /// Its `action_finished` (ok) is in the journal, its outcome is not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finished: bool,
 }
 
 impl InDoubt {
@@ -352,9 +360,9 @@ pub fn replay(events: &[Event]) -> RunState {
     for ev in events {
         st.last_seq = ev.seq;
         if st.run_id.is_none() {
-            st.run_id = Some(ev.run_id.clone());
+            st.run_id = Some(ev.run_id.to_string());
         }
-        let node = ev.node.clone();
+        let node = ev.node.as_deref().map(str::to_owned);
         match &ev.kind {
             EventKind::RunStarted {
                 runbook,
@@ -403,10 +411,11 @@ pub fn replay(events: &[Event]) -> RunState {
                         item: item.clone(),
                         phase: *phase,
                         attempt: *attempt,
-                        adapter: adapter.clone(),
+                        adapter: adapter.to_string(),
                         effect: *effect,
                         request: request.clone(),
                         seq: ev.seq,
+                        finished: false,
                     },
                 );
             }
@@ -423,11 +432,23 @@ pub fn replay(events: &[Event]) -> RunState {
                     continue;
                 };
                 let key = (n.clone(), phase_tag(*phase), item.clone(), *attempt);
-                if open.shift_remove(&key).is_none() {
-                    st.warnings.push(format!(
+                match open.shift_remove(&key) {
+                    None => st.warnings.push(format!(
                         "seq {}: action_finished for `{n}` with no matching action_started",
                         ev.seq
-                    ));
+                    )),
+                    // Done, but the step's (or undo's) outcome is still to
+                    // come: until it does, the step is in doubt. (A fan-out
+                    // item is counted in `items_done` instead.)
+                    Some(mut d)
+                        if item.is_none()
+                            && *status == crate::events::ActionStatus::Ok
+                            && matches!(phase, Phase::Action | Phase::Undo) =>
+                    {
+                        d.finished = true;
+                        open.insert(key, d);
+                    }
+                    Some(_) => {}
                 }
                 if let (Phase::Action, Some(item), crate::events::ActionStatus::Ok) =
                     (phase, item, status)

@@ -116,7 +116,7 @@ impl RunCtx {
     fn started(
         &self,
         site: &Site<'_>,
-        adapter: &str,
+        adapter: &'static str,
         attempt: u32,
         item: &Option<String>,
         request: String,
@@ -141,7 +141,7 @@ impl RunCtx {
     fn finished(
         &self,
         site: &Site<'_>,
-        adapter: &str,
+        adapter: &'static str,
         attempt: u32,
         item: &Option<String>,
         status: ActionStatus,

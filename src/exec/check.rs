@@ -404,6 +404,9 @@ impl RunCtx {
             tokio::time::sleep(super::GRACE).await;
         };
         tokio::select! {
+            // The answer first: an adapter that answers at once (a dry run)
+            // never arms the two timers.
+            biased;
             r = fut => r,
             _ = safety => Err(AdapterError::timeout(timeout.unwrap_or_default())),
             _ = cancelled => Err(AdapterError::cancelled()),

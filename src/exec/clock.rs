@@ -7,6 +7,7 @@
 //! the tokio clock: in a live run that is the real time; in a drill it is
 //! the virtual time of the incident.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
@@ -47,7 +48,15 @@ impl Clock {
 
     /// RFC 3339, UTC, milliseconds.
     pub fn timestamp(&self) -> String {
-        format_millis(self.wall_start + self.elapsed())
+        format_millis(self.wall_start + self.elapsed()).to_string()
+    }
+
+    /// An event's stamp: the timestamp (shared with the other events of
+    /// the same millisecond) and the milliseconds elapsed, read from one
+    /// reading of the clock.
+    pub fn stamp(&self) -> (Arc<str>, u64) {
+        let elapsed = self.elapsed();
+        (format_millis(self.wall_start + elapsed), ms(elapsed))
     }
 
     pub async fn sleep(&self, d: Duration) {
@@ -59,16 +68,16 @@ impl Clock {
 /// events fall in the same millisecond (all of a dry run's, on its paused
 /// clock), so the last string formatted is kept per thread and reused:
 /// formatting was a quarter of a dry run's time.
-fn format_millis(t: SystemTime) -> String {
+fn format_millis(t: SystemTime) -> Arc<str> {
     use std::cell::RefCell;
     thread_local! {
-        static LAST: RefCell<Option<(u128, String)>> = const { RefCell::new(None) };
+        static LAST: RefCell<Option<(u128, Arc<str>)>> = const { RefCell::new(None) };
     }
     let key = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .ok();
-    let format = || humantime::format_rfc3339_millis(t).to_string();
+    let format = || Arc::<str>::from(humantime::format_rfc3339_millis(t).to_string());
     let Some(key) = key else {
         return format();
     };
@@ -106,7 +115,7 @@ mod tests {
             t0,
         ] {
             assert_eq!(
-                format_millis(t),
+                &*format_millis(t),
                 humantime::format_rfc3339_millis(t).to_string()
             );
         }

@@ -56,13 +56,15 @@ impl Resume {
             ..Resume::default()
         };
         for ev in events {
-            let Some(node) = &ev.node else { continue };
+            let Some(node) = ev.node.as_deref() else {
+                continue;
+            };
             match &ev.kind {
                 EventKind::NodeSucceeded { .. }
                 | EventKind::NodeSkipped { .. }
                 | EventKind::NodeFailed { .. } => {
                     r.order.retain(|n| n != node);
-                    r.order.push(node.clone());
+                    r.order.push(node.to_owned());
                 }
                 EventKind::ActionFinished {
                     phase: Phase::Action,
@@ -70,9 +72,9 @@ impl Resume {
                     item,
                     ..
                 } => {
-                    r.action_ok.insert(node.clone());
+                    r.action_ok.insert(node.to_owned());
                     if let Some(item) = item {
-                        let items = r.items_ok.entry(node.clone()).or_default();
+                        let items = r.items_ok.entry(node.to_owned()).or_default();
                         if !items.contains(item) {
                             items.push(item.clone());
                         }
@@ -138,9 +140,14 @@ pub fn questions(graph: &Graph, r: &Resume) -> Vec<String> {
         if r.assumed(&d.node).is_some() {
             continue;
         }
+        let ended = if d.finished {
+            "ran, but the run stopped before its outcome was journalled"
+        } else {
+            "started and never finished"
+        };
         let what = match d.phase {
             Phase::Undo => format!(
-                "the undo of step `{}` started ({}) and never finished: it is in doubt",
+                "the undo of step `{}` ({}) {ended}: it is in doubt",
                 d.node, d.request
             ),
             _ => {
@@ -151,7 +158,7 @@ pub fn questions(graph: &Graph, r: &Resume) -> Vec<String> {
                     continue;
                 }
                 format!(
-                    "step `{}` started ({}) and never finished: it is in doubt and has no `verify` to decide",
+                    "step `{}` ({}) {ended}: it is in doubt and has no `verify` to decide",
                     d.node, d.request
                 )
             }

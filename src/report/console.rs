@@ -121,7 +121,7 @@ impl Console {
     }
 
     fn render(&mut self, ev: &Event) -> Vec<String> {
-        let node = ev.node.clone().unwrap_or_default();
+        let node = ev.node.as_deref().unwrap_or_default().to_owned();
         let tag = format!("[{node}]");
         let sim = self.mode == Mode::DryRun;
         let mut lines = Vec::new();
@@ -200,7 +200,7 @@ impl Console {
             } => {
                 if adapter == "notify" || adapter == "approve" {
                     // `notification_sent` / `approval_asked` say it better.
-                    self.spin(&node, adapter.clone());
+                    self.spin(&node, adapter.to_string());
                     return lines;
                 }
                 let verb = if *simulated { "would run" } else { "run" };

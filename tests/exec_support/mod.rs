@@ -182,7 +182,7 @@ impl Ran {
         self.events
             .iter()
             .filter(|e| matches!(e.kind, EventKind::UndoFinished { .. }))
-            .filter_map(|e| e.node.clone())
+            .filter_map(|e| e.node.as_deref().map(str::to_owned))
             .collect()
     }
 }
