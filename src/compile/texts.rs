@@ -35,9 +35,11 @@ impl Compiler<'_> {
         if parsed.is_ok() && !checked {
             self.templates_ok.insert(s.value.clone());
         }
-        let else_named = found
-            .iter()
-            .find(|p| p.path.first().is_some_and(|r| r.starts_with("else") && r != "else"));
+        let else_named = found.iter().find(|p| {
+            p.path
+                .first()
+                .is_some_and(|r| r.starts_with("else") && r != "else")
+        });
         if let (Err(_), Some(p)) = (&parsed, else_named) {
             // handlebars reads any `{{else...}}` as an `{{else}}` tag, and
             // then reports only "invalid syntax".
