@@ -38,6 +38,10 @@
 //! timing, deleting it afterwards is not. The runbooks are also written to
 //! `target/engine-bench/` for whole-process measurements (`bench/compare.sh`).
 
+// The allocator `runbook` itself uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use indexmap::IndexMap;
 use runbook::adapters::{dry_run::Assumptions, real, Adapters};
