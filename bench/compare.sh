@@ -5,9 +5,11 @@
 # ansible-playbook (local connection) and Chaos Toolkit (`chaos run`).
 # Prints markdown tables (bench/summarize.py).
 #
-# Live runs fsync the journal at every write-ahead event (2 per `run` step
-# that reads, 3 per `notify` step), so their per-step cost is mostly the
-# disk's fdatasync latency, which is measured and printed too. The 1,000
+# Live runs fsync the journal at every write-ahead event (1 per `run` step
+# that reads: its outcome; 2 per `notify` step: its start too), so their
+# per-step cost is largely the disk's fdatasync latency, which is measured
+# and printed too. The binary is $CARGO_TARGET_DIR/release/runbook if that
+# is set, else target/release/runbook. The 1,000
 # `true` steps are also timed against the sh loop in alternation
 # (bench/paired.py), so that a drifting load does not favour either.
 #
@@ -37,7 +39,7 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
   (cd "$ROOT" && cargo build --release --quiet)
 fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-RB="$ROOT/target/release/runbook"
+RB="${CARGO_TARGET_DIR:-$ROOT/target}/release/runbook"
 # A copy, so that a rebuild in the working tree during the run changes nothing.
 mkdir -p "$DIR"
 cp "$RB" "$DIR/runbook"

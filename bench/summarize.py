@@ -133,13 +133,13 @@ def main():
     trivial = [
         ("runbook (dry run: simulated `run`, journal buffered)",
          slope("runbook run --dry-run", "simulated run")),
-        ("runbook (live run, `notify` to console, journal fsynced 3x per step)",
+        ("runbook (live run, `notify` to console, journal fsynced 2x per step: the notification's start and the outcome)",
          slope("runbook run", "notify console")),
         ("Chaos Toolkit (python action `os.getpid`)", slope("chaos run", "python action")),
         ("Ansible (local, `debug`)", slope("ansible-playbook", "debug")),
     ]
     process = [
-        ("runbook (`run \"true\"`, journal fsynced 2x per step)", proc),
+        ("runbook (`run \"true\"`, journal fsynced once per step: the outcome)", proc),
         ("Chaos Toolkit (process action `true`)", slope("chaos run", "process true")),
         ("Ansible (local, `command: true`)", slope("ansible-playbook", "command true")),
     ]
