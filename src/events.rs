@@ -489,8 +489,10 @@ impl EventKind {
     /// If the run dies before the outcome is on disk, resume finds the
     /// step's action started with no outcome and treats the step as in
     /// doubt, whether or not its `action_finished` reached the disk (see
-    /// `durable::runs::replay`). So a step costs one fsync (its outcome),
-    /// two if its action changes something.
+    /// `durable::runs::replay`). The journal writer further skips the
+    /// fsync of a node's outcome when its action only read
+    /// (`JournalWriter::must_sync`): a step that reads costs no fsync, one
+    /// that changes something two.
     pub fn is_write_ahead(&self) -> bool {
         match self {
             EventKind::ActionStarted {

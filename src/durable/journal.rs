@@ -42,7 +42,8 @@
 //! process leaves whole lines; only a power cut can tear the last one).
 //! With [`Durability::WriteAhead`] the file is `fsync`ed (`sync_data`) after
 //! every event whose [`EventKind::is_write_ahead`](crate::events::EventKind::is_write_ahead) holds (an action with an
-//! effect about to start, every outcome of a node or an undo) and at
+//! effect about to start, every outcome of a node or an undo; but not the
+//! outcome of a node whose action only read: see `must_sync`) and at
 //! [`Sink::finish`]; since [`Emitter::emit`](crate::events::Emitter::emit)
 //! returns only when every sink has the event, the `action_started` of a
 //! side effect is on disk before the adapter is called, and a node's outcome
@@ -178,6 +179,9 @@ pub struct JournalWriter {
     /// Bytes written since the last fsync.
     dirty: bool,
     syncs: u64,
+    /// Nodes whose action may have changed the world (an effectful
+    /// `action_started` was written) and whose outcome is not on disk yet.
+    changing: Vec<std::sync::Arc<str>>,
 }
 
 fn genesis() -> [u8; 64] {
@@ -227,6 +231,7 @@ impl JournalWriter {
             buf: Vec::with_capacity(1024),
             dirty: false,
             syncs: 0,
+            changing: Vec::new(),
         })
     }
 
@@ -292,6 +297,7 @@ impl JournalWriter {
                 buf: Vec::with_capacity(1024),
                 dirty: false,
                 syncs: 0,
+                changing: Vec::new(),
             },
             read,
         ))
@@ -381,10 +387,41 @@ impl JournalWriter {
         self.prev = next_prev;
         self.last_seq = ev.seq;
         self.dirty = true;
-        if self.durability == Durability::WriteAhead && ev.kind.is_write_ahead() {
+        if self.durability == Durability::WriteAhead && self.must_sync(ev) {
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Whether `ev` must be on disk before the run goes on: what
+    /// [`EventKind::is_write_ahead`] says, except for a node's outcome, which
+    /// needs an fsync only if its action may have changed the world. The
+    /// outcome of a step that only reads is written (a killed process
+    /// keeps it) and reaches the disk with the next fsync (the next change's
+    /// start, a rollback, the run's end); a power cut before then loses it,
+    /// and resume runs the read again, which is safe.
+    fn must_sync(&mut self, ev: &Event) -> bool {
+        use crate::events::EventKind as K;
+        match (&ev.kind, &ev.node) {
+            (K::ActionStarted { phase, .. }, Some(node))
+                if *phase == crate::adapters::Phase::Action && ev.kind.is_write_ahead() =>
+            {
+                if !self.changing.contains(node) {
+                    self.changing.push(node.clone());
+                }
+                true
+            }
+            (K::NodeSucceeded { .. } | K::NodeFailed { .. }, Some(node)) => {
+                match self.changing.iter().position(|n| n == node) {
+                    Some(i) => {
+                        self.changing.swap_remove(i);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            (kind, _) => kind.is_write_ahead(),
+        }
     }
 
     /// Writes what a buffered writer holds.
