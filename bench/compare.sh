@@ -5,10 +5,10 @@
 # ansible-playbook (local connection) and Chaos Toolkit (`chaos run`).
 # Prints markdown tables (bench/summarize.py).
 #
-# Live runs fsync the journal at every write-ahead event (1 per `run` step
-# that reads: its outcome; 2 per `notify` step: its start too), so their
-# per-step cost is largely the disk's fdatasync latency, which is measured
-# and printed too. The binary is $CARGO_TARGET_DIR/release/runbook if that
+# Live runs fsync the journal before each change and after its outcome (none
+# per `run ... readonly` step; 2 per `notify` step: its start and its
+# outcome), so the per-step cost of steps that change something is largely
+# the disk's fdatasync latency, which is measured and printed too. The binary is $CARGO_TARGET_DIR/release/runbook if that
 # is set, else target/release/runbook. The 1,000
 # `true` steps are also timed against the sh loop in alternation
 # (bench/paired.py), so that a drifting load does not favour either.

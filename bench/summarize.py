@@ -139,7 +139,7 @@ def main():
         ("Ansible (local, `debug`)", slope("ansible-playbook", "debug")),
     ]
     process = [
-        ("runbook (`run \"true\"`, journal fsynced once per step: the outcome)", proc),
+        ("runbook (`run \"true\" readonly`, no fsync per step: a read-only outcome rides on the next fsync)", proc),
         ("Chaos Toolkit (process action `true`)", slope("chaos run", "process true")),
         ("Ansible (local, `command: true`)", slope("ansible-playbook", "command true")),
     ]
