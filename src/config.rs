@@ -227,7 +227,7 @@ impl Config {
     pub fn runs_dir(&self) -> PathBuf {
         self.runs_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::report::journal::DEFAULT_RUNS_DIR))
+            .unwrap_or_else(|| PathBuf::from(crate::durable::DEFAULT_RUNS_DIR))
     }
 }
 

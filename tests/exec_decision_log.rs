@@ -110,7 +110,8 @@ fn a_torn_last_line_is_ignored_with_a_warning() {
         "{\"seq\":1,\"ts\":\"x\",\"t_ms\":0,\"run_id\":\"r\",\"kind\":\"warning\",\"message\":\"m\"}\n{\"seq\":2,\"ts",
     )
     .unwrap();
-    let (events, warnings) = runbook::report::journal::read(&p).unwrap();
-    assert_eq!(events.len(), 1);
-    assert_eq!(warnings.len(), 1);
+    let read = runbook::durable::journal::read_journal(&p).unwrap();
+    assert_eq!(read.events.len(), 1);
+    assert!(read.torn_tail.is_some());
+    assert_eq!(read.warnings.len(), 1);
 }

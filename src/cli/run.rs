@@ -173,7 +173,7 @@ pub fn inbox(adapters: &mut Adapters, run_dir: &Path) {
 pub fn resume_command(run_id: &str, runs_dir: &Path) -> String {
     let dir = runs_dir.display().to_string();
     let mut cmd = format!("runbook resume {run_id}");
-    if dir != crate::report::journal::DEFAULT_RUNS_DIR {
+    if dir != crate::durable::DEFAULT_RUNS_DIR {
         let q = shlex::try_quote(&dir)
             .map(|q| q.into_owned())
             .unwrap_or(dir);

@@ -22,7 +22,7 @@ pub fn runs_dir(arg: Option<&Path>, config: Option<&Path>) -> PathBuf {
     }
     crate::config::Config::load(config)
         .map(|c| c.runs_dir())
-        .unwrap_or_else(|_| PathBuf::from(crate::report::journal::DEFAULT_RUNS_DIR))
+        .unwrap_or_else(|_| PathBuf::from(crate::durable::DEFAULT_RUNS_DIR))
 }
 
 /// A run id as given on the command line: a plain directory name.

@@ -20,7 +20,7 @@
 //! 1. `lock::acquire(runs_dir, lock_key, run_id, --break-lock)`; keep the
 //!    guard for the whole run; log `guard.broke_message()` as a `warning`.
 //! 2. `journal::JournalWriter::create(run_dir, Durability::for_mode(mode))`
-//!    as the emitter's critical sink (replacing the plain journal writer).
+//!    as the emitter's critical sink.
 //! 3. Wrap the approver in `approvals::InboxApprover::new(run_dir, approver)`.
 //!
 //! For `runbook resume RUN_ID`: the same lock, `JournalWriter::open_append`
@@ -36,6 +36,9 @@
 //!   <run id>/approvals/<node>.request.json   approvals::request
 //!   <run id>/approvals/<node>.decision.json  approvals::decide
 //! ```
+
+/// The runs directory when neither `--runs-dir` nor the config names one.
+pub const DEFAULT_RUNS_DIR: &str = ".runbook/runs";
 
 pub mod approvals;
 pub mod journal;

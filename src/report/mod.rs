@@ -1,7 +1,9 @@
 //! Reporters: the [`Sink`](crate::events::Sink)s a run writes to.
 //!
-//! * [`journal::Journal`]: `.runbook/runs/<id>/journal.jsonl`, the decision
-//!   log (one JSON object per event, documented in `docs/decision-log.md`).
+//! * The journal, `.runbook/runs/<id>/journal.jsonl` (the decision log, one
+//!   JSON object per event, documented in `docs/decision-log.md`), is
+//!   [`durable::journal::JournalWriter`](crate::durable::journal::JournalWriter):
+//!   write-ahead and hash-chained.
 //! * [`console::Console`]: the same run for people: one line per decision,
 //!   spinners for running nodes on a TTY, a summary table at the end.
 //! * [`json::JsonLines`]: `--output json`, the journal streamed to stdout.
@@ -9,7 +11,6 @@
 //! Reporters see only [`Event`](crate::events::Event)s, already redacted.
 
 pub mod console;
-pub mod journal;
 pub mod json;
 
 use std::io::Write;

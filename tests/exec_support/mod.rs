@@ -6,10 +6,11 @@
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use runbook::adapters::*;
+use runbook::durable::journal::{Durability, JournalWriter, JOURNAL_FILE};
 use runbook::events::{Emitter, Event, EventKind, Mode, Recorder, Sink};
 use runbook::exec::{self, clock::Clock, redact::Redactor, RunOptions, RunSummary};
 use runbook::plan::Graph;
-use runbook::report::{console::Console, journal, SharedBuf};
+use runbook::report::{console::Console, SharedBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -207,8 +208,11 @@ pub async fn run(
         .collect();
     opts.inputs = exec::inputs::resolve(&graph.inputs, &cli, None).expect("valid inputs");
     let dir = tempfile::tempdir().unwrap();
-    let j = journal::Journal::create(dir.path(), &opts.run_id, journal::Durability::Flush).unwrap();
-    let path = j.path().to_path_buf();
+    // The journal `runbook run` writes (buffered, as a dry run's: the
+    // fsyncs are tested in tests/durable_journal.rs).
+    let run_dir = dir.path().join(&*opts.run_id);
+    let j = JournalWriter::create(&run_dir, Durability::Buffered).unwrap();
+    let path = run_dir.join(JOURNAL_FILE);
     let recorder = Recorder::new();
     let console = SharedBuf::new();
     let redactor = Redactor::new(opts.secrets.values().flatten().map(String::as_str));
