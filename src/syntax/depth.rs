@@ -61,13 +61,27 @@ pub fn check(text: &str, max: usize) -> Option<Diag> {
     None
 }
 
-/// Whether the `<` at `i` follows the word `list` (spaces allowed).
+/// Whether the `<` at `i` opens a `list<...>` type: it follows the word
+/// `list` and a type follows it (spaces allowed). An input named `list`
+/// compared in a condition (`list < 3`) is not a type.
 fn types_open(bytes: &[u8], i: usize) -> bool {
     let before = bytes[..i].trim_ascii_end();
-    before.ends_with(b"list")
+    let after_list = before.ends_with(b"list")
         && !before[..before.len() - 4]
             .last()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    if !after_list {
+        return false;
+    }
+    let after = bytes[i + 1..].trim_ascii_start();
+    let word_len = after
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+        .unwrap_or(after.len());
+    matches!(
+        &after[..word_len],
+        b"string" | b"int" | b"float" | b"bool" | b"duration" | b"list" | b"one_of"
+    )
 }
 
 fn too_deep(at: usize, max: usize) -> Diag {
@@ -115,5 +129,8 @@ mod tests {
         assert!(check(&shallow, 64).is_none());
         let comparisons = "when a < b and c > d and playlist < 3 ".repeat(100);
         assert!(check(&comparisons, 64).is_none());
+        // An input named `list`, compared: not a type, however often.
+        let named_list = "when list < 3 and list <= max ".repeat(100);
+        assert!(check(&named_list, 64).is_none());
     }
 }
