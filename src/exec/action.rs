@@ -137,6 +137,27 @@ impl RunCtx {
         );
     }
 
+    /// The adapter gave no answer (it failed, timed out or was cancelled):
+    /// logs the attempt's end and fails it with the adapter's message.
+    #[allow(clippy::too_many_arguments)]
+    fn adapter_failed(
+        &self,
+        site: &Site<'_>,
+        adapter: &'static str,
+        attempt: u32,
+        item: &Option<String>,
+        elapsed: Duration,
+        timeout: Option<Duration>,
+        e: crate::adapters::AdapterError,
+    ) -> Attempt {
+        let status = status_of(e.kind);
+        let error = Some(e.message.clone());
+        self.finished(
+            site, adapter, attempt, item, status, None, None, elapsed, None, error, timeout,
+        );
+        Attempt::fail(status, e.message)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn finished(
         &self,
@@ -263,21 +284,7 @@ impl RunCtx {
                         }
                     }
                     Err(e) => {
-                        let status = status_of(e.kind);
-                        self.finished(
-                            site,
-                            "shell",
-                            attempt,
-                            &item,
-                            status,
-                            None,
-                            None,
-                            elapsed,
-                            None,
-                            Some(e.message.clone()),
-                            timeout,
-                        );
-                        Attempt::fail(status, e.message)
+                        self.adapter_failed(site, "shell", attempt, &item, elapsed, timeout, e)
                     }
                 }
             }
@@ -349,21 +356,7 @@ impl RunCtx {
                         }
                     }
                     Err(e) => {
-                        let status = status_of(e.kind);
-                        self.finished(
-                            site,
-                            "http",
-                            attempt,
-                            &item,
-                            status,
-                            None,
-                            None,
-                            elapsed,
-                            None,
-                            Some(e.message.clone()),
-                            timeout,
-                        );
-                        Attempt::fail(status, e.message)
+                        self.adapter_failed(site, "http", attempt, &item, elapsed, timeout, e)
                     }
                 }
             }
