@@ -2,11 +2,12 @@
 //! process, Ctrl-C (one and two), `verify-journal` on an edited journal,
 //! and secrets kept out of everything these write.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_runbook");
+use support::{text, CliEnv};
 const SECRET: &str = "s3cr3t-ops-value";
 
 const RUNBOOK: &str = r#"
@@ -33,27 +34,22 @@ runbook gated {
 "#;
 
 struct Env {
-    _tmp: tempfile::TempDir,
+    cli: CliEnv,
     dir: PathBuf,
 }
 
 impl Env {
     fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        std::fs::write(dir.join("ops.runbook"), RUNBOOK).unwrap();
-        std::fs::write(dir.join("gated.runbook"), GATED).unwrap();
-        Env { _tmp: tmp, dir }
+        let cli = CliEnv::new(
+            &[("ops.runbook", RUNBOOK), ("gated.runbook", GATED)],
+            Some(("RB_SECRET", SECRET)),
+        );
+        let dir = cli.dir.clone();
+        Env { cli, dir }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(&self.dir)
-            .env("RB_SECRET", SECRET)
-            .env("NO_COLOR", "1")
-            .args(args)
-            .stdin(Stdio::null());
-        c
+        self.cli.cmd(args)
     }
 
     fn start(&self, file: &str, extra: &[&str]) -> Child {
@@ -68,31 +64,15 @@ impl Env {
     }
 
     fn out(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
+        self.cli.out(args)
     }
 
     fn run_ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.dir.join("runs"))
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.path().join("journal.jsonl").exists())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        self.cli.run_ids()
     }
 
     fn first_run(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(id) = self.run_ids().into_iter().next() {
-                return id;
-            }
-            assert!(Instant::now() < deadline, "no run appeared");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.cli.first_run()
     }
 
     fn journal_at(&self, runs: &std::path::Path, id: &str) -> String {
@@ -100,30 +80,15 @@ impl Env {
     }
 
     fn journal(&self, id: &str) -> String {
-        std::fs::read_to_string(self.dir.join("runs").join(id).join("journal.jsonl"))
-            .unwrap_or_default()
+        self.cli.journal(id)
     }
 
     fn wait_for(&self, id: &str, parts: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self
-            .journal(id)
-            .lines()
-            .any(|l| parts.iter().all(|p| l.contains(p)))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "never saw {parts:?}:\n{}",
-                self.journal(id)
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.cli.wait_for(id, parts)
     }
 
     fn count(&self, marker: &str) -> usize {
-        std::fs::read_to_string(self.dir.join(marker))
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
+        self.cli.count(marker)
     }
 
     fn lock_text(&self) -> String {
@@ -135,14 +100,6 @@ impl Env {
         }
         all
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn sigint(child: &Child) {

@@ -3,11 +3,12 @@
 //! the marker files the steps append to show that no completed step (or
 //! finished undo) ran twice and that the run finished.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_runbook");
+use std::time::Duration;
+use support::{text, CliEnv};
 const SECRET: &str = "s3cr3t-resume-value";
 
 /// `a` (undo), `pause` (a wait: the window between steps), `b` (verify
@@ -45,26 +46,19 @@ runbook markers {
 "#;
 
 struct Env {
-    _tmp: tempfile::TempDir,
+    cli: CliEnv,
     dir: PathBuf,
 }
 
 impl Env {
     fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        std::fs::write(dir.join("m.runbook"), RUNBOOK).unwrap();
-        Env { _tmp: tmp, dir }
+        let cli = CliEnv::new(&[("m.runbook", RUNBOOK)], Some(("RB_SECRET", SECRET)));
+        let dir = cli.dir.clone();
+        Env { cli, dir }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(&self.dir)
-            .env("RB_SECRET", SECRET)
-            .env("NO_COLOR", "1")
-            .args(args)
-            .stdin(Stdio::null());
-        c
+        self.cli.cmd(args)
     }
 
     fn start(&self, extra: &[&str]) -> Child {
@@ -81,60 +75,28 @@ impl Env {
     }
 
     fn run_out(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
+        self.cli.out(args)
     }
 
     fn run_id(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(rd) = std::fs::read_dir(self.dir.join("runs")) {
-                for e in rd.flatten() {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    if n != "locks" && e.path().join("journal.jsonl").exists() {
-                        return n;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "no run directory appeared");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.cli.first_run()
     }
 
     fn journal_path(&self) -> PathBuf {
-        self.dir
-            .join("runs")
-            .join(self.run_id())
-            .join("journal.jsonl")
+        self.cli.journal_path(&self.run_id())
     }
 
     fn journal(&self) -> String {
-        std::fs::read_to_string(self.journal_path()).unwrap_or_default()
+        self.cli.journal(&self.run_id())
     }
 
     /// Waits until the journal has a line containing every one of `parts`.
     fn wait_for(&self, parts: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if self
-                .journal()
-                .lines()
-                .any(|l| parts.iter().all(|p| l.contains(p)))
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the journal never had {parts:?}:\n{}",
-                self.journal()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.cli.wait_for(&self.run_id(), parts)
     }
 
     fn count(&self, marker: &str) -> usize {
-        std::fs::read_to_string(self.dir.join(marker))
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
+        self.cli.count(marker)
     }
 
     fn resume(&self, extra: &[&str]) -> Output {
@@ -158,14 +120,6 @@ impl Env {
 fn kill9(mut child: Child) {
     child.kill().unwrap();
     child.wait().unwrap();
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn finished(journal: &str) -> bool {

@@ -10,14 +10,18 @@
 //! - [`Prometheus`]: a real `prometheus` process scraping metrics the test sets.
 //! - [`http_get`] / [`http_post`] / [`http_request`]: a raw std::net client.
 //! - [`temp_dir`], [`runbook_bin`], [`run_cli`], [`run_cli_env`].
+//! - [`CliEnv`]: a directory to start runs of the real binary in and watch
+//!   their journals (operations and resume tests).
 //!
 //! Each test binary uses a subset of this module, hence the `allow`s.
 #![allow(dead_code, unused_imports)]
 
+mod cli_env;
 mod client;
 mod prometheus;
 mod server;
 
+pub use cli_env::{text, CliEnv};
 pub use client::{http_get, http_post, http_request, url_encode, HttpResponse};
 pub use prometheus::{prometheus_bin, PromSample, Prometheus, BIN_ENV, REQUIRE_ENV};
 pub use server::{RecordedRequest, Reply, TestHttpServer};

@@ -1,0 +1,115 @@
+//! A temporary directory to run the real `runbook` binary in, its runs
+//! under `runs/`: what the process-level tests (operations, resume after a
+//! kill) share to start runs, read their journals and wait on them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct CliEnv {
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    /// An environment variable every command gets (a secret's source).
+    env: Option<(&'static str, &'static str)>,
+}
+
+impl CliEnv {
+    /// A fresh directory holding `files` (name, text).
+    pub fn new(files: &[(&str, &str)], env: Option<(&'static str, &'static str)>) -> CliEnv {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write a test file");
+        }
+        CliEnv {
+            _tmp: tmp,
+            dir,
+            env,
+        }
+    }
+
+    /// `runbook ARGS` in the directory, stdin empty, no colours.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        c.current_dir(&self.dir)
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdin(Stdio::null());
+        if let Some((k, v)) = self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn out(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("runbook runs")
+    }
+
+    /// Run ids under `runs/` that have a journal, sorted (oldest first).
+    pub fn run_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.join("runs"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().join("journal.jsonl").exists())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// The first run's id, waiting up to 20 s for it to appear.
+    pub fn first_run(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(id) = self.run_ids().into_iter().next() {
+                return id;
+            }
+            assert!(Instant::now() < deadline, "no run appeared");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn journal_path(&self, id: &str) -> PathBuf {
+        self.dir.join("runs").join(id).join("journal.jsonl")
+    }
+
+    pub fn journal(&self, id: &str) -> String {
+        std::fs::read_to_string(self.journal_path(id)).unwrap_or_default()
+    }
+
+    /// Waits (up to 30 s) until run `id`'s journal has a line containing
+    /// every one of `parts`.
+    pub fn wait_for(&self, id: &str, parts: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .journal(id)
+            .lines()
+            .any(|l| parts.iter().all(|p| l.contains(p)))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the journal never had {parts:?}:\n{}",
+                self.journal(id)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Lines in a marker file the test's steps append to (0 if none).
+    pub fn count(&self, marker: &str) -> usize {
+        std::fs::read_to_string(self.dir.join(marker))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+/// stdout and stderr together, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
