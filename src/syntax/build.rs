@@ -2,6 +2,7 @@
 //! converts literals (numbers, durations, escapes) and records clauses that
 //! are written twice, collecting every error instead of stopping at one.
 
+use super::literals::literal_end;
 use super::strings;
 use super::Rule;
 use crate::ast::*;
@@ -69,36 +70,17 @@ pub(super) fn content_len(s: &str) -> usize {
     let mut i = 0;
     let mut end = 0;
     while i < b.len() {
-        match b[i] {
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
+        if let Some(after) = literal_end(b, i) {
+            // A string is code, a comment is not.
+            if b[i] == b'"' {
+                end = after;
             }
-            b'"' if b[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
-                    i += 1;
-                }
-                i = (i + 3).min(b.len());
-                end = i;
+            i = after;
+        } else {
+            if !b[i].is_ascii_whitespace() {
+                end = i + 1;
             }
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i = (i + 1).min(b.len());
-                end = i;
-            }
-            c if c.is_ascii_whitespace() => i += 1,
-            _ => {
-                i += 1;
-                end = i;
-            }
+            i += 1;
         }
     }
     end

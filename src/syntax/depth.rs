@@ -1,6 +1,7 @@
 //! A linear pre-pass that refuses pathological nesting before the recursive
 //! parser runs: pest (and the tree builder) recurse once per level.
 
+use super::literals::literal_end;
 use crate::diagnostics::Diag;
 use crate::span::Span;
 
@@ -14,32 +15,11 @@ pub fn check(text: &str, max: usize) -> Option<Diag> {
     let mut types = 0usize;
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(end) = literal_end(bytes, i) {
+            i = end;
+            continue;
+        }
         match bytes[i] {
-            // Comments and strings are most of a file: jump over them with
-            // memchr rather than a byte at a time.
-            b'#' => {
-                i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |k| i + k);
-            }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                // On the last of the closing quotes (the loop steps past it).
-                i = memchr::memmem::find(&bytes[i..], b"\"\"\"").map_or(bytes.len(), |k| i + k + 2);
-            }
-            b'"' => {
-                // Stop on the closing quote or a newline (the loop steps past
-                // it); an escape skips the character after the backslash.
-                i += 1;
-                while i < bytes.len() {
-                    match memchr::memchr3(b'"', b'\n', b'\\', &bytes[i..]) {
-                        Some(k) if bytes[i + k] == b'\\' => i += k + 2,
-                        Some(k) => {
-                            i += k;
-                            break;
-                        }
-                        None => i = bytes.len(),
-                    }
-                }
-            }
             b'<' if types_open(bytes, i) => {
                 types += 1;
                 if depth + types > max {

@@ -1,6 +1,7 @@
 //! Syntax errors that deserve a message of their own rather than pest's
 //! "expected ...": slips an on-call engineer makes under pressure.
 
+use super::literals::literal_end;
 use super::Rule;
 use crate::diagnostics::Diag;
 use crate::span::{line_col, Span};
@@ -194,28 +195,11 @@ fn open_braces(text: &str) -> Vec<usize> {
     let mut stack = Vec::new();
     let mut i = 0;
     while i < b.len() {
+        if let Some(end) = literal_end(b, i) {
+            i = end;
+            continue;
+        }
         match b[i] {
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' if b[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
-                    i += 1;
-                }
-                i += 2;
-            }
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
             b'{' => stack.push(i),
             b'}' => {
                 stack.pop();

@@ -5,6 +5,7 @@ mod build;
 mod depth;
 mod descent;
 mod errors;
+mod literals;
 mod rule_names;
 mod strings;
 
