@@ -59,6 +59,30 @@ pub struct Runbook {
     pub repeated_meta: Vec<(&'static str, Span, Span)>,
 }
 
+impl Runbook {
+    /// A runbook with only its name: the parsers fill in the rest.
+    pub fn new(name: Ident, span: Span) -> Runbook {
+        Runbook {
+            name,
+            span,
+            title: None,
+            owner: None,
+            tags: Vec::new(),
+            lock: None,
+            inputs: Vec::new(),
+            secrets: Vec::new(),
+            channels: Vec::new(),
+            templates: Vec::new(),
+            checks: Vec::new(),
+            body: Vec::new(),
+            on_failure: Vec::new(),
+            on_success: Vec::new(),
+            after_rollback: Vec::new(),
+            repeated_meta: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeExpr {
     String,
@@ -258,6 +282,26 @@ pub struct Step {
     /// `approve "..."` written beside another action: a gate before it.
     pub approval: Option<Spanned<Action>>,
     pub repeated: Vec<(&'static str, Span, Span)>,
+}
+
+impl Step {
+    /// A step with only its name: the parsers fill in its clauses.
+    pub fn new(name: Ident, span: Span) -> Step {
+        Step {
+            name,
+            span,
+            when: None,
+            action: None,
+            retry: None,
+            timeout: None,
+            verify: None,
+            undo: None,
+            capture: None,
+            continue_on_error: None,
+            approval: None,
+            repeated: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -90,6 +90,20 @@ fn ident(p: P<'_>) -> Ident {
     Spanned::new(p.as_str().to_string(), span(&p))
 }
 
+/// Whether `tags` written at `at` repeat tags already given (recorded in
+/// `repeated_meta`; the repetition is then not read at all). Tags after an
+/// empty `tags []` are not a repetition.
+pub(super) fn tags_again(rb: &mut Runbook, seen: &mut Vec<(&'static str, Span)>, at: Span) -> bool {
+    if !rb.tags.is_empty() {
+        if let Some((_, first)) = seen.iter().find(|(w, _)| *w == "tags") {
+            rb.repeated_meta.push(("tags", *first, at));
+        }
+        return true;
+    }
+    seen.push(("tags", at));
+    false
+}
+
 /// Sets a clause that may appear once, remembering a repetition.
 pub(super) fn once<T>(
     slot: &mut Option<T>,
@@ -170,24 +184,7 @@ impl Builder {
             .next()
             .map(ident)
             .unwrap_or_else(|| Spanned::new(String::new(), sp));
-        let mut rb = Runbook {
-            name,
-            span: sp,
-            title: None,
-            owner: None,
-            tags: Vec::new(),
-            lock: None,
-            inputs: Vec::new(),
-            secrets: Vec::new(),
-            channels: Vec::new(),
-            templates: Vec::new(),
-            checks: Vec::new(),
-            body: Vec::new(),
-            on_failure: Vec::new(),
-            on_success: Vec::new(),
-            after_rollback: Vec::new(),
-            repeated_meta: Vec::new(),
-        };
+        let mut rb = Runbook::new(name, sp);
         let mut seen = Vec::new();
         for item in inner {
             let isp = span(&item);
@@ -226,13 +223,9 @@ impl Builder {
                     );
                 }
                 Rule::tags_decl => {
-                    if !rb.tags.is_empty() {
-                        if let Some((_, first)) = seen.iter().find(|(w, _)| *w == "tags") {
-                            rb.repeated_meta.push(("tags", *first, isp));
-                        }
+                    if tags_again(&mut rb, &mut seen, isp) {
                         continue;
                     }
-                    seen.push(("tags", isp));
                     if let Some(list) = item.into_inner().find(|p| p.as_rule() == Rule::string_list)
                     {
                         rb.tags = list.into_inner().map(|s| self.str(s)).collect();
@@ -716,20 +709,7 @@ impl Builder {
 
     fn step(&mut self, p: P<'_>) -> Step {
         let sp = span(&p);
-        let mut step = Step {
-            name: Spanned::new(String::new(), sp),
-            span: sp,
-            when: None,
-            action: None,
-            retry: None,
-            timeout: None,
-            verify: None,
-            undo: None,
-            capture: None,
-            continue_on_error: None,
-            approval: None,
-            repeated: Vec::new(),
-        };
+        let mut step = Step::new(Spanned::new(String::new(), sp), sp);
         let mut seen = Vec::new();
         for part in p.into_inner() {
             let csp = span(&part);

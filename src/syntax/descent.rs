@@ -20,7 +20,7 @@
 //! instead: the tree builder has already seen the partial match, and no
 //! valid runbook needs the backtrack.
 
-use super::build::{once, Builder, ExprParts};
+use super::build::{once, tags_again, Builder, ExprParts};
 use super::strings;
 use crate::ast::*;
 use crate::diagnostics::Diag;
@@ -231,24 +231,7 @@ impl<'s> Parser<'s> {
         self.keyword("runbook")?;
         let name = self.ident()?;
         self.punct(b'{')?;
-        let mut rb = Runbook {
-            name,
-            span: Span::default(),
-            title: None,
-            owner: None,
-            tags: Vec::new(),
-            lock: None,
-            inputs: Vec::new(),
-            secrets: Vec::new(),
-            channels: Vec::new(),
-            templates: Vec::new(),
-            checks: Vec::new(),
-            body: Vec::new(),
-            on_failure: Vec::new(),
-            on_success: Vec::new(),
-            after_rollback: Vec::new(),
-            repeated_meta: Vec::new(),
-        };
+        let mut rb = Runbook::new(name, Span::default());
         let mut seen = Vec::new();
         while self.peek() != Some(b'}') {
             let item = self.pos;
@@ -307,15 +290,9 @@ impl<'s> Parser<'s> {
                     self.take_word();
                     let raw = self.string_list_raw()?;
                     let at = self.span_from(item);
-                    // As `build.rs`: tags given again after non-empty tags
-                    // are a repetition, and are not read at all.
-                    if !rb.tags.is_empty() {
-                        if let Some((_, first)) = seen.iter().find(|(w, _)| *w == "tags") {
-                            rb.repeated_meta.push(("tags", *first, at));
-                        }
+                    if tags_again(&mut rb, &mut seen, at) {
                         continue;
                     }
-                    seen.push(("tags", at));
                     rb.tags = raw.into_iter().map(|r| self.str_of(r)).collect();
                 }
                 "on" => {
@@ -574,20 +551,7 @@ impl<'s> Parser<'s> {
         self.keyword("step")?;
         let name = self.ident()?;
         self.punct(b'{')?;
-        let mut step = Step {
-            name,
-            span: Span::default(),
-            when: None,
-            action: None,
-            retry: None,
-            timeout: None,
-            verify: None,
-            undo: None,
-            capture: None,
-            continue_on_error: None,
-            approval: None,
-            repeated: Vec::new(),
-        };
+        let mut step = Step::new(name, Span::default());
         let mut seen = Vec::new();
         loop {
             let clause = self.pos;
