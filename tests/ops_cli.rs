@@ -53,10 +53,8 @@ impl Env {
     }
 
     fn start(&self, file: &str, extra: &[&str]) -> Child {
-        let kv = format!("dir={}", self.dir.display());
-        let mut args = vec!["run", file, "--runs-dir", "runs", "-i", kv.as_str()];
-        args.extend_from_slice(extra);
-        self.cmd(&args)
+        self.cli
+            .run_here(file, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

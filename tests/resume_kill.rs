@@ -6,7 +6,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 use support::{text, CliEnv};
 const SECRET: &str = "s3cr3t-resume-value";
@@ -57,17 +57,9 @@ impl Env {
         Env { cli, dir }
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
-        self.cli.cmd(args)
-    }
-
     fn start(&self, extra: &[&str]) -> Child {
-        let dir = self.dir.display().to_string();
-        let mut args = vec!["run", "m.runbook", "--runs-dir", "runs", "-i"];
-        let kv = format!("dir={dir}");
-        args.push(&kv);
-        args.extend_from_slice(extra);
-        self.cmd(&args)
+        self.cli
+            .run_here("m.runbook", extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

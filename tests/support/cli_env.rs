@@ -41,6 +41,15 @@ impl CliEnv {
         c
     }
 
+    /// `runbook run FILE --runs-dir runs -i dir=<this directory> EXTRA...`,
+    /// not started: the caller sets stdout and stderr and spawns it.
+    pub fn run_here(&self, file: &str, extra: &[&str]) -> Command {
+        let kv = format!("dir={}", self.dir.display());
+        let mut args = vec!["run", file, "--runs-dir", "runs", "-i", kv.as_str()];
+        args.extend_from_slice(extra);
+        self.cmd(&args)
+    }
+
     pub fn out(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("runbook runs")
     }
