@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::{text, CliEnv};
@@ -35,7 +34,6 @@ runbook gated {
 
 struct Env {
     cli: CliEnv,
-    dir: PathBuf,
 }
 
 impl Env {
@@ -44,8 +42,7 @@ impl Env {
             &[("ops.runbook", RUNBOOK), ("gated.runbook", GATED)],
             Some(("RB_SECRET", SECRET)),
         );
-        let dir = cli.dir.clone();
-        Env { cli, dir }
+        Env { cli }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -91,7 +88,7 @@ impl Env {
 
     fn lock_text(&self) -> String {
         let mut all = String::new();
-        if let Ok(rd) = std::fs::read_dir(self.dir.join("runs/locks")) {
+        if let Ok(rd) = std::fs::read_dir(self.cli.dir.join("runs/locks")) {
             for e in rd.flatten() {
                 all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
             }
@@ -122,7 +119,7 @@ fn a_held_lock_is_refused_with_its_holder_and_a_stale_one_is_broken() {
     assert!(lock.contains(&id), "{lock}");
     no_secret(&lock);
 
-    let kv = format!("dir={}", env.dir.display());
+    let kv = format!("dir={}", env.cli.dir.display());
     let second = env.out(&["run", "ops.runbook", "--runs-dir", "runs", "-i", &kv]);
     assert_eq!(second.status.code(), Some(3), "{}", text(&second));
     let t = text(&second);
@@ -314,7 +311,7 @@ fn verify_journal_finds_an_edited_line() {
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains("intact"));
 
-    let path = env.dir.join("runs").join(&id).join("journal.jsonl");
+    let path = env.cli.dir.join("runs").join(&id).join("journal.jsonl");
     let j = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = j.lines().map(str::to_owned).collect();
     let n = lines.iter().position(|l| l.contains("a.marker")).unwrap();
@@ -344,13 +341,13 @@ fn documented_audit() -> String {
 fn the_documented_sha256sum_audit_agrees_with_verify_journal() {
     let env = Env::new();
     std::fs::write(
-        env.dir.join("small.runbook"),
+        env.cli.dir.join("small.runbook"),
         "runbook small {\n  step a { run \"echo 'é ✓ \\\"q\\\" \\\\ back'\" readonly }\n  step b { run \"true\" readonly }\n}\n",
     )
     .unwrap();
     let r = env.out(&["run", "small.runbook"]);
     assert!(r.status.success(), "{}", text(&r));
-    let runs = env.dir.join(".runbook/runs");
+    let runs = env.cli.dir.join(".runbook/runs");
     let id = std::fs::read_dir(&runs)
         .unwrap()
         .flatten()
@@ -368,7 +365,7 @@ fn the_documented_sha256sum_audit_agrees_with_verify_journal() {
     let audit = |what: &str| {
         let o = Command::new("bash")
             .args(["-c", &script])
-            .current_dir(&env.dir)
+            .current_dir(&env.cli.dir)
             .env("LC_ALL", "C.UTF-8")
             .output()
             .unwrap();

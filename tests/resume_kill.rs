@@ -47,14 +47,12 @@ runbook markers {
 
 struct Env {
     cli: CliEnv,
-    dir: PathBuf,
 }
 
 impl Env {
     fn new() -> Env {
         let cli = CliEnv::new(&[("m.runbook", RUNBOOK)], Some(("RB_SECRET", SECRET)));
-        let dir = cli.dir.clone();
-        Env { cli, dir }
+        Env { cli }
     }
 
     fn start(&self, extra: &[&str]) -> Child {
@@ -318,7 +316,7 @@ fn resume_refuses_a_changed_runbook_unless_forced() {
     let child = env.start(&[]);
     env.wait_for(&["\"node\":\"pause\"", "action_started"]);
     kill9(child);
-    let path = env.dir.join("m.runbook");
+    let path = env.cli.dir.join("m.runbook");
     let changed = RUNBOOK.replace("step d {", "step d2 { run \"true\" readonly }\n  step d {");
     std::fs::write(&path, changed).unwrap();
     let before = env.journal();
