@@ -35,12 +35,16 @@ impl Compiler<'_> {
         if parsed.is_ok() && !checked {
             self.templates_ok.insert(s.value.clone());
         }
-        let else_named = found.iter().find(|p| {
-            p.path
-                .first()
-                .is_some_and(|r| r.starts_with("else") && r != "else")
-        });
-        if let (Err(_), Some(p)) = (&parsed, else_named) {
+        // Looked for only when handlebars failed: compiling a valid text
+        // does not pay for it.
+        let else_named = || {
+            found.iter().find(|p| {
+                p.path
+                    .first()
+                    .is_some_and(|r| r.starts_with("else") && r != "else")
+            })
+        };
+        if let Some(p) = parsed.as_ref().err().and_then(|_| else_named()) {
             // handlebars reads any `{{else...}}` as an `{{else}}` tag, and
             // then reports only "invalid syntax".
             let name = p.path.join(".");
