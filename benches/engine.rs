@@ -56,6 +56,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/generate.rs"]
 mod generate;
 
@@ -161,24 +163,6 @@ async fn one_run(
     run_dir
 }
 
-/// CPU time of the calling thread (user + system). A dry run on a
-/// current-thread runtime does all its work, journal writes included, on
-/// this thread, so this is the engine's cost without the time the thread
-/// spent waiting for a core on a loaded machine.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
-}
-
 #[derive(Clone, Copy)]
 enum Clock {
     Wall,
@@ -225,7 +209,7 @@ fn bench_dry_runs(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let (w0, c0) = (Instant::now(), thread_cpu());
+                        let (w0, c0) = (Instant::now(), cpu::thread_cpu());
                         // A fresh runtime per run, as the CLI has.
                         let rt = runbook::cli::run::runtime(true).expect("runtime");
                         let dir = rt.block_on(one_run(
@@ -238,7 +222,7 @@ fn bench_dry_runs(c: &mut Criterion) {
                         drop(rt);
                         total += match clock {
                             Clock::Wall => w0.elapsed(),
-                            Clock::ThreadCpu => thread_cpu().saturating_sub(c0),
+                            Clock::ThreadCpu => cpu::thread_cpu().saturating_sub(c0),
                         };
                         let _ = std::fs::remove_dir_all(dir);
                     }

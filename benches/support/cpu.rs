@@ -1,5 +1,7 @@
-//! CPU time of the calling thread, for benchmarks that also report it
-//! beside wall time (a loaded machine inflates CPU time much less).
+//! CPU time of the calling thread (user + system), for benchmarks that also
+//! report it beside wall time: a loaded machine inflates it much less. A
+//! compile, or a dry run on a current-thread runtime, does all its work on
+//! the calling thread, journal writes included.
 
 use std::time::Duration;
 
