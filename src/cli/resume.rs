@@ -225,8 +225,12 @@ pub fn execute(args: ResumeArgs) -> i32 {
     };
     start_warnings.extend(guard.broke_message());
 
-    let (writer, read2) = match JournalWriter::open_append(&run_dir, Durability::WriteAhead) {
+    let (mut writer, read2) = match JournalWriter::open_append(&run_dir, Durability::WriteAhead) {
         Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let group = match runcmd::group_commit(&mut writer) {
+        Ok(g) => g,
         Err(e) => return fail(e),
     };
     if read2.events.len() != read.events.len() {
@@ -265,7 +269,7 @@ pub fn execute(args: ResumeArgs) -> i32 {
     opts.start_warnings = start_warnings;
     let cancel = opts.cancel.clone();
     let cancel_rollback = opts.cancel_rollback.clone();
-    let runtime = match runcmd::runtime(false) {
+    let runtime = match runcmd::runtime_with(false, group) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -3,7 +3,10 @@
 
 use crate::adapters::{dry_run::Assumptions, real, Adapters};
 use crate::config::Config;
-use crate::durable::{approvals::InboxApprover, journal::Durability, journal::JournalWriter, lock};
+use crate::durable::{
+    approvals::InboxApprover, group_commit::GroupCommit, journal::Durability,
+    journal::JournalWriter, lock,
+};
 use crate::events::{Emitter, Mode, Sink};
 use crate::exec::{self, exit, inputs, redact::Redactor, RunOptions};
 use crate::plan::{Graph, Value};
@@ -198,12 +201,33 @@ pub fn resume_command(run_id: &str, runs_dir: &Path) -> String {
 /// steps of a `parallel` block too while they last (they held up only the
 /// emitting step's worker before); their processes keep running meanwhile.
 pub fn runtime(virtual_time: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    runtime_with(virtual_time, None)
+}
+
+/// [`runtime`], flushing the journal's deferred fsync (`group`) whenever
+/// its thread is about to block: a change's outcome is on disk before the
+/// run waits for anything (`durable::group_commit`).
+pub fn runtime_with(
+    virtual_time: bool,
+    group: Option<GroupCommit>,
+) -> std::io::Result<tokio::runtime::Runtime> {
     let mut b = tokio::runtime::Builder::new_current_thread();
     b.enable_all();
     if virtual_time {
         b.start_paused(true);
     }
+    if let Some(g) = group {
+        b.on_thread_park(move || g.flush());
+    }
     b.build()
+}
+
+/// Turns on the journal's group commit for a write-ahead (live) journal.
+pub fn group_commit(journal: &mut JournalWriter) -> std::io::Result<Option<GroupCommit>> {
+    match journal.durability() {
+        Durability::WriteAhead => journal.group_commit().map(Some),
+        Durability::Buffered => Ok(None),
+    }
 }
 
 /// First Ctrl-C / SIGTERM: `cancel`; second: `cancel_rollback`. Call
@@ -377,7 +401,11 @@ pub fn execute(args: RunArgs) -> i32 {
             }
         }
     };
-    let journal = match JournalWriter::create(&run_dir, Durability::for_mode(mode)) {
+    let journal = JournalWriter::create(&run_dir, Durability::for_mode(mode)).and_then(|mut j| {
+        let group = group_commit(&mut j)?;
+        Ok((j, group))
+    });
+    let (journal, group) = match journal {
         Ok(j) => j,
         Err(e) => {
             eprintln!(
@@ -484,7 +512,7 @@ pub fn execute(args: RunArgs) -> i32 {
     // backoffs and verify windows take no wall time (the log still shows
     // the virtual times a real run would take at least).
     let virtual_time = args.dry_run && !args.live_checks;
-    let runtime = match runtime(virtual_time) {
+    let runtime = match runtime_with(virtual_time, group) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -47,7 +47,11 @@
 //! [`Sink::finish`]; since [`Emitter::emit`](crate::events::Emitter::emit)
 //! returns only when every sink has the event, the `action_started` of a
 //! side effect is on disk before the adapter is called, and a node's outcome
-//! is on disk before the next node starts. [`Durability::Buffered`] (dry
+//! is on disk before the next node starts. With
+//! [`JournalWriter::group_commit`] (what `runbook run` and `resume` do) the
+//! outcome of a change is fsynced with the event after it, or before the
+//! engine's thread blocks, whichever comes first: one fsync per changing
+//! step instead of two (`durable::group_commit`). [`Durability::Buffered`] (dry
 //! runs, drills: nothing in the world to protect) never fsyncs and writes
 //! whole lines in chunks of [`BUFFER`] bytes (and at finish, or when
 //! dropped), saving a system call per event.
@@ -77,6 +81,7 @@
 //! * `runbook verify-journal RUN_ID`: [`verify_chain`]; print
 //!   [`Verified`] or the [`ChainBreak`] (its `Display` is the message).
 
+use super::group_commit::GroupCommit;
 use super::sys;
 use crate::events::{Event, Mode, Sink};
 use sha2::{Digest, Sha256};
@@ -182,6 +187,20 @@ pub struct JournalWriter {
     /// Nodes whose action may have changed the world (an effectful
     /// `action_started` was written) and whose outcome is not on disk yet.
     changing: Vec<std::sync::Arc<str>>,
+    /// Set by [`JournalWriter::group_commit`]: such an outcome's fsync is
+    /// deferred (see `durable::group_commit`).
+    group: Option<GroupCommit>,
+}
+
+/// What an event asks of the disk once it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncNeed {
+    /// fsync before the run goes on.
+    Now,
+    /// A change's outcome under group commit: fsync with what comes next.
+    Deferred,
+    /// Nothing (it reaches the disk with the next fsync).
+    No,
 }
 
 fn genesis() -> [u8; 64] {
@@ -232,6 +251,7 @@ impl JournalWriter {
             dirty: false,
             syncs: 0,
             changing: Vec::new(),
+            group: None,
         })
     }
 
@@ -298,6 +318,7 @@ impl JournalWriter {
                 dirty: false,
                 syncs: 0,
                 changing: Vec::new(),
+                group: None,
             },
             read,
         ))
@@ -305,6 +326,10 @@ impl JournalWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// The `seq` of the last event written (0: none).
@@ -324,9 +349,27 @@ impl JournalWriter {
         self.format
     }
 
+    /// Turns on group commit (a write-ahead writer only; a buffered one
+    /// never fsyncs): the outcome of a change is fsynced together with what
+    /// follows it, or by the returned handle's
+    /// [`flush`](GroupCommit::flush), which must then run before the
+    /// engine's thread blocks (the CLI installs it as tokio's
+    /// `on_thread_park` hook). See `durable::group_commit`.
+    pub fn group_commit(&mut self) -> io::Result<GroupCommit> {
+        if let Some(g) = &self.group {
+            return Ok(g.clone());
+        }
+        let g = GroupCommit::new(self.file.try_clone()?);
+        self.group = Some(g.clone());
+        Ok(g)
+    }
+
     /// Appends one event; fsyncs if it is write-ahead (and the durability
     /// says so). Refuses an event whose `seq` does not follow the last one.
     pub fn append(&mut self, ev: &Event) -> io::Result<()> {
+        if let Some(e) = self.group.as_ref().and_then(GroupCommit::failure) {
+            return Err(e);
+        }
         if ev.seq != self.last_seq.wrapping_add(1) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -387,8 +430,23 @@ impl JournalWriter {
         self.prev = next_prev;
         self.last_seq = ev.seq;
         self.dirty = true;
-        if self.durability == Durability::WriteAhead && self.must_sync(ev) {
-            self.sync()?;
+        if self.durability == Durability::WriteAhead {
+            match self.must_sync(ev) {
+                SyncNeed::Now => self.sync()?,
+                SyncNeed::Deferred => match &self.group {
+                    Some(g) => g.defer(),
+                    None => self.sync()?,
+                },
+                SyncNeed::No => {
+                    // A deferred outcome goes to disk with the first event
+                    // after it that is more than bookkeeping: whatever that
+                    // event starts happens after the outcome is durable.
+                    let deferred = self.group.as_ref().is_some_and(GroupCommit::is_pending);
+                    if deferred && !matches!(ev.kind, crate::events::EventKind::NodeReady { .. }) {
+                        self.sync()?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -400,8 +458,12 @@ impl JournalWriter {
     /// keeps it) and reaches the disk with the next fsync (the next change's
     /// start, a rollback, the run's end); a power cut before then loses it,
     /// and resume runs the read again, which is safe.
-    fn must_sync(&mut self, ev: &Event) -> bool {
+    ///
+    /// The outcome of a change is [`SyncNeed::Deferred`]: fsynced at once,
+    /// or with what follows it under group commit.
+    fn must_sync(&mut self, ev: &Event) -> SyncNeed {
         use crate::events::EventKind as K;
+        let need = |b: bool| if b { SyncNeed::Now } else { SyncNeed::No };
         match (&ev.kind, &ev.node) {
             (K::ActionStarted { phase, .. }, Some(node))
                 if *phase == crate::adapters::Phase::Action && ev.kind.is_write_ahead() =>
@@ -409,18 +471,18 @@ impl JournalWriter {
                 if !self.changing.contains(node) {
                     self.changing.push(node.clone());
                 }
-                true
+                SyncNeed::Now
             }
             (K::NodeSucceeded { .. } | K::NodeFailed { .. }, Some(node)) => {
                 match self.changing.iter().position(|n| n == node) {
                     Some(i) => {
                         self.changing.swap_remove(i);
-                        true
+                        SyncNeed::Deferred
                     }
-                    None => false,
+                    None => SyncNeed::No,
                 }
             }
-            (kind, _) => kind.is_write_ahead(),
+            (kind, _) => need(kind.is_write_ahead()),
         }
     }
 
@@ -434,13 +496,17 @@ impl JournalWriter {
         Ok(())
     }
 
-    /// How many times the journal was fsynced (tests, benchmarks).
+    /// How many times the journal was fsynced (tests, benchmarks), by the
+    /// writer or by its group commit's `flush`.
     pub fn syncs(&self) -> u64 {
-        self.syncs
+        self.syncs + self.group.as_ref().map_or(0, GroupCommit::syncs)
     }
 
     /// fsyncs what was written (if anything since the last fsync).
     pub fn sync(&mut self) -> io::Result<()> {
+        if let Some(g) = &self.group {
+            g.covered();
+        }
         if self.dirty {
             self.file.sync_data()?;
             self.dirty = false;

@@ -6,6 +6,8 @@
 //! * [`journal`]: the write-ahead, hash-chained `journal.jsonl` (a
 //!   [`Sink`](crate::events::Sink)), its crash-tolerant reader and the chain
 //!   verifier (`runbook verify-journal`).
+//! * [`group_commit`]: the journal's deferred fsync of a change's outcome,
+//!   flushed with the next event or when the engine's thread goes idle.
 //! * [`lock`]: the run lock (`<runs_dir>/locks/<key>.lock`, flock-backed),
 //!   stale-lock detection and `--break-lock`.
 //! * [`approvals`]: `runbook approve` / `deny` from another terminal, and
@@ -20,7 +22,9 @@
 //! 1. `lock::acquire(runs_dir, lock_key, run_id, --break-lock)`; keep the
 //!    guard for the whole run; log `guard.broke_message()` as a `warning`.
 //! 2. `journal::JournalWriter::create(run_dir, Durability::for_mode(mode))`
-//!    as the emitter's critical sink.
+//!    as the emitter's critical sink; for a live run, `writer.group_commit()`
+//!    and its `flush` as the runtime's `on_thread_park` hook
+//!    (`cli::run::runtime_with`).
 //! 3. Wrap the approver in `approvals::InboxApprover::new(run_dir, approver)`.
 //!
 //! For `runbook resume RUN_ID`: the same lock, `JournalWriter::open_append`
@@ -41,6 +45,7 @@
 pub const DEFAULT_RUNS_DIR: &str = ".runbook/runs";
 
 pub mod approvals;
+pub mod group_commit;
 pub mod journal;
 pub mod lock;
 pub mod runs;

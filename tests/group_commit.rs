@@ -1,0 +1,246 @@
+//! Group commit (`durable::group_commit`): the outcome of a step that
+//! changed something is fsynced together with what follows it, and never
+//! later than the moment the engine's thread goes idle.
+
+use indexmap::IndexMap;
+use runbook::adapters::real;
+use runbook::durable::group_commit::GroupCommit;
+use runbook::durable::journal::{Durability, JournalWriter};
+use runbook::events::{Emitter, Event, EventKind, Mode, Sink};
+use runbook::exec::{self, inputs, redact::Redactor, RunOptions};
+use runbook::plan::{CaptureFormat, Effect};
+use runbook::source::Source;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn ev(seq: u64, node: Option<&str>, kind: EventKind) -> Event {
+    Event {
+        seq,
+        ts: Arc::from("2026-11-22T10:00:00.000Z"),
+        t_ms: seq,
+        run_id: Arc::from("r1"),
+        node: node.map(Arc::from),
+        kind,
+    }
+}
+
+fn started(effect: Effect) -> EventKind {
+    EventKind::ActionStarted {
+        adapter: "shell".into(),
+        phase: runbook::adapters::Phase::Action,
+        item: None,
+        attempt: 1,
+        effect,
+        request: "true".into(),
+        timeout: None,
+        simulated: false,
+    }
+}
+
+fn succeeded() -> EventKind {
+    EventKind::NodeSucceeded {
+        attempts: 1,
+        elapsed_ms: 1,
+        failed_items: vec![],
+    }
+}
+
+fn ready() -> EventKind {
+    EventKind::NodeReady { deps: vec![] }
+}
+
+/// Appends `kinds` in order and returns the writer's fsync count after each.
+fn syncs_after(w: &mut JournalWriter, first_seq: u64, kinds: Vec<(&str, EventKind)>) -> Vec<u64> {
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, (node, kind))| {
+            w.append(&ev(first_seq + i as u64, Some(node), kind))
+                .expect("append");
+            w.syncs()
+        })
+        .collect()
+}
+
+/// Steps `a` and `b`, each changing something, one after the other.
+fn two_changes() -> Vec<(&'static str, EventKind)> {
+    vec![
+        ("a", ready()),
+        ("a", started(Effect::Write)),
+        ("a", succeeded()),
+        ("b", ready()),
+        ("b", started(Effect::Write)),
+        ("b", succeeded()),
+    ]
+}
+
+#[test]
+fn a_change_outcome_is_synced_with_the_next_start_not_on_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = JournalWriter::create(dir.path(), Durability::WriteAhead).expect("create");
+    let g = w.group_commit().expect("group commit");
+    // Two changes in a row: one fsync each (their start), the first one's
+    // outcome riding on the second one's start.
+    let syncs = syncs_after(&mut w, 1, two_changes());
+    assert_eq!(syncs, vec![0, 1, 1, 1, 2, 2]);
+    assert!(g.is_pending(), "b's outcome waits for what comes next");
+
+    // Anything but a `node_ready` after it takes it to disk, even an event
+    // that needs no fsync itself (a read's start, a stored capture...).
+    let syncs = syncs_after(
+        &mut w,
+        7,
+        vec![
+            ("c", ready()),
+            (
+                "c",
+                EventKind::CaptureStored {
+                    name: "x".into(),
+                    format: CaptureFormat::Text,
+                    value: serde_json::json!("1"),
+                },
+            ),
+        ],
+    );
+    assert_eq!(syncs, vec![2, 3]);
+    assert!(!g.is_pending());
+
+    // The park hook's flush takes it to disk when nothing follows.
+    let syncs = syncs_after(
+        &mut w,
+        9,
+        vec![("c", started(Effect::Write)), ("c", succeeded())],
+    );
+    assert_eq!(syncs, vec![4, 4]);
+    assert!(g.is_pending());
+    g.flush();
+    assert!(!g.is_pending());
+    assert_eq!(w.syncs(), 5);
+    g.flush();
+    assert_eq!(w.syncs(), 5, "nothing deferred: no fsync");
+
+    // A read's outcome is never synced on its own, deferred or not.
+    let syncs = syncs_after(
+        &mut w,
+        11,
+        vec![
+            ("d", ready()),
+            ("d", started(Effect::Read)),
+            ("d", succeeded()),
+        ],
+    );
+    assert_eq!(syncs, vec![5, 5, 5]);
+    assert!(!g.is_pending());
+}
+
+#[test]
+fn without_group_commit_a_change_outcome_is_synced_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = JournalWriter::create(dir.path(), Durability::WriteAhead).expect("create");
+    let syncs = syncs_after(&mut w, 1, two_changes());
+    assert_eq!(syncs, vec![0, 1, 2, 2, 3, 4]);
+}
+
+#[test]
+fn a_buffered_journal_has_nothing_to_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = JournalWriter::create(dir.path(), Durability::Buffered).expect("create");
+    let g = runbook::cli::run::group_commit(&mut w).expect("group commit");
+    assert!(g.is_none(), "dry runs and drills never fsync");
+}
+
+const PARALLEL: &str = r#"
+runbook grouped {
+  parallel {
+    step change {
+      run "true"
+    }
+    step watch {
+      run "while [ ! -e release ]; do sleep 0.02; done" readonly
+      timeout 30s
+    }
+  }
+}
+"#;
+
+/// A live run of PARALLEL in `dir` on the CLI's runtime, with or without
+/// the park hook; returns whether `change`'s outcome still waited for its
+/// fsync while `watch` was running, and the exit code.
+fn run_parallel(dir: &Path, hook: bool) -> (bool, i32) {
+    let source = Source::new("grouped.runbook", PARALLEL.to_owned());
+    let graph = match runbook::compile::compile(&source) {
+        Ok(c) => Arc::new(c.graph),
+        Err(report) => panic!("does not compile:\n{}", report.render(false)),
+    };
+    let run_id = exec::new_run_id();
+    let run_dir = dir.join("runs").join(&run_id);
+    let mut journal = JournalWriter::create(&run_dir, Durability::WriteAhead).expect("journal");
+    let group: GroupCommit = journal.group_commit().expect("group commit");
+    let journal_path = journal.path().to_path_buf();
+    let mut opts = RunOptions::new(run_id.clone(), Mode::Live);
+    opts.inputs = inputs::resolve(&graph.inputs, &[], None).expect("no inputs");
+    let adapters = real::real(real::RealSettings {
+        prometheus_url: None,
+        shell_cwd: Some(dir.to_path_buf()),
+        shell_env: IndexMap::new(),
+        shell_timeout: opts.settings.default_timeout,
+        http_timeout: Some(opts.settings.check_timeout),
+        kill_grace: None,
+        no_prompt: true,
+    });
+    let runtime =
+        runbook::cli::run::runtime_with(false, hook.then(|| group.clone())).expect("runtime");
+    let run = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let emitter = Arc::new(Emitter::new(
+                run_id,
+                exec::clock::Clock::start(),
+                Redactor::new(std::iter::empty::<&str>()),
+                vec![(Box::new(journal) as Box<dyn Sink>, true)],
+            ));
+            exec::run(graph, opts, adapters, emitter).await.exit_code
+        })
+    });
+
+    // Wait for `change` to finish while `watch` polls for its file.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&journal_path).unwrap_or_default();
+        let done = text
+            .lines()
+            .any(|l| l.contains(r#""node":"change""#) && l.contains(r#""kind":"node_succeeded""#));
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "change never finished:\n{text}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The engine's thread now only waits for `watch`.
+    std::thread::sleep(Duration::from_millis(300));
+    let pending = group.is_pending();
+    std::fs::write(dir.join("release"), "").expect("release watch");
+    let code = run.join().expect("the run's thread");
+    (pending, code)
+}
+
+#[test]
+fn a_change_outcome_reaches_the_disk_before_the_engine_waits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pending, code) = run_parallel(dir.path(), true);
+    assert_eq!(code, 0);
+    assert!(
+        !pending,
+        "with the park hook, change's outcome is fsynced as soon as the engine goes idle"
+    );
+
+    // Without the hook (what the CLI never does), the outcome would wait
+    // for the next event: here, the end of `watch`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pending, code) = run_parallel(dir.path(), false);
+    assert_eq!(code, 0);
+    assert!(
+        pending,
+        "without the hook, nothing flushes it while watch runs"
+    );
+}
