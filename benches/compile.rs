@@ -1,5 +1,6 @@
 //! Compile time and throughput of a generated 10,000-step runbook (and a
-//! smaller one for scale). Run with `cargo bench --bench compile`.
+//! smaller one for scale), and the rendering of 10,000 warnings. Run with
+//! `cargo bench --bench compile`.
 //!
 //! The 10,000-step source is also written to
 //! `target/compile-bench/steps-10000.runbook`, so that peak memory can be
@@ -94,6 +95,32 @@ fn bench_compile(c: &mut Criterion) {
     // before the hand-written parser (src/syntax/descent.rs).
     group.bench_function("parse_with_pest/10000", |b| {
         b.iter(|| runbook::syntax::parse_with_pest(black_box(&text)).map(|(rb, _)| rb.body.len()))
+    });
+    group.finish();
+
+    // Rendering many diagnostics: 10,000 steps that change something
+    // without an `undo`, one warning each, as `runbook check` prints them
+    // (miette, no colour) and as `check --format json` does. Both were
+    // quadratic in the file's size before src/indexed_source.rs.
+    let text: String = std::iter::once("runbook warned {\n".to_owned())
+        .chain((0..10_000).map(|i| format!("  step s{i} {{\n    run \"true\"\n  }}\n")))
+        .chain(std::iter::once("}\n".to_owned()))
+        .collect();
+    let source = Source::new("warned.runbook", text);
+    let report = match compile::compile(&source) {
+        Ok(c) => runbook::diagnostics::Report::new(source, c.warnings),
+        Err(r) => panic!("the warned runbook does not compile:\n{}", r.render(false)),
+    };
+    assert_eq!(report.warnings(), 10_000, "one warning per step");
+    let mut group = c.benchmark_group("diagnostics");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("render/10000_warnings", |b| {
+        b.iter(|| black_box(&report).render(false).len())
+    });
+    group.bench_function("to_json/10000_warnings", |b| {
+        b.iter(|| black_box(&report).to_json().len())
     });
     group.finish();
 }

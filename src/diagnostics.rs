@@ -4,8 +4,9 @@
 //! once. A [`Report`] pairs them with the source for miette's renderer and
 //! for the machine-readable JSON form.
 
+use crate::indexed_source::IndexedSource;
 use crate::source::Source;
-use crate::span::{line_col, Span};
+use crate::span::{line_col, LineIndex, Span};
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity};
 use serde::Serialize;
 use std::fmt;
@@ -87,7 +88,7 @@ pub fn did_you_mean<'a>(written: &str, known: impl IntoIterator<Item = &'a str>)
 #[derive(Debug)]
 pub struct Rendered {
     pub diag: Diag,
-    pub source: NamedSource<String>,
+    pub source: NamedSource<IndexedSource>,
 }
 
 impl fmt::Display for Rendered {
@@ -228,9 +229,11 @@ impl Report {
     }
 
     pub fn rendered(&self) -> impl Iterator<Item = Rendered> + '_ {
-        self.diags.iter().map(|d| Rendered {
+        // One copy of the text and its line index for all the diagnostics.
+        let source = IndexedSource::new(&self.source.text);
+        self.diags.iter().map(move |d| Rendered {
             diag: self.displayable(d),
-            source: NamedSource::new(self.source.name.clone(), self.source.text.clone()),
+            source: NamedSource::new(self.source.name.clone(), source.clone()),
         })
     }
 
@@ -278,12 +281,13 @@ impl Report {
     }
 
     pub fn to_json(&self) -> Vec<JsonDiag> {
+        let lines = LineIndex::new(&self.source.text);
         self.diags
             .iter()
             .map(|d| {
                 let span = d.primary_span().unwrap_or_default();
-                let (line, column) = line_col(&self.source.text, span.start);
-                let (end_line, end_column) = line_col(&self.source.text, span.end);
+                let (line, column) = lines.line_col(span.start);
+                let (end_line, end_column) = lines.line_col(span.end);
                 JsonDiag {
                     file: self.source.name.clone(),
                     line,

@@ -52,6 +52,37 @@ impl<T> Spanned<T> {
     }
 }
 
+/// Where each line of a text starts, for [`line_col`] at many offsets
+/// without scanning the text from the top each time.
+#[derive(Debug, Clone)]
+pub struct LineIndex<'a> {
+    source: &'a str,
+    /// Offsets just past each `\n`.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(source: &'a str) -> Self {
+        let starts = memchr::memchr_iter(b'\n', source.as_bytes())
+            .map(|i| i + 1)
+            .collect();
+        LineIndex { source, starts }
+    }
+
+    /// The same as [`line_col`]`(source, offset)`.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        if !self.source.is_char_boundary(offset) {
+            // As `line_col`, which reads nothing before such an offset.
+            return (1, 1);
+        }
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let line_start = if line == 0 { 0 } else { self.starts[line - 1] };
+        let col = self.source[line_start..offset].chars().count() + 1;
+        (line + 1, col)
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
@@ -60,4 +91,31 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let col = before[line_start..].chars().count() + 1;
     (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_index_agrees_with_line_col_everywhere() {
+        for text in [
+            "",
+            "a",
+            "a\nb",
+            "\n\n",
+            "ab\r\ncd\n",
+            "é\nü→x\n\nend",
+            "x\n",
+        ] {
+            let index = LineIndex::new(text);
+            for offset in 0..=text.len() + 2 {
+                assert_eq!(
+                    index.line_col(offset),
+                    line_col(text, offset),
+                    "{text:?} at {offset}"
+                );
+            }
+        }
+    }
 }
