@@ -5,10 +5,12 @@
 # ansible-playbook (local connection) and Chaos Toolkit (`chaos run`).
 # Prints markdown tables (bench/summarize.py).
 #
-# Live runs fsync the journal before each change and after its outcome (none
-# per `run ... readonly` step; 2 per `notify` step: its start and its
-# outcome), so the per-step cost of steps that change something is largely
-# the disk's fdatasync latency, which is measured and printed too. The binary is $CARGO_TARGET_DIR/release/runbook if that
+# Live runs fsync the journal before each change (the previous change's
+# outcome rides on that fsync: group commit); none per `run ... readonly`
+# step. So the per-step cost of steps that change something is largely the
+# disk's fdatasync latency, which is measured and printed too. The 1,000
+# `run "true"` steps are run both ways: as written (a change, one fsync and
+# a "no undo" warning each) and declared `readonly`. The binary is $CARGO_TARGET_DIR/release/runbook if that
 # is set, else target/release/runbook. The 1,000
 # `true` steps are also timed against the sh loop in alternation
 # (bench/paired.py), so that a drifting load does not favour either.
@@ -52,6 +54,8 @@ gen runbook trivial 1
 gen runbook trivial "${RB_LIVE_TRIVIAL:-200}"
 gen runbook true 1
 gen runbook true 1000
+gen runbook readtrue 1
+gen runbook readtrue 1000
 gen sh true 1000
 gen sh bintrue 1000
 
@@ -84,6 +88,8 @@ hf engine "$RUNS" 3 \
 hf process "$RUNS" 2 \
   -n "runbook run, 1 x run true" "$(rb run "$DIR/runbook-true-1.runbook" --runs-dir "$RUNS_DIR")" \
   -n "runbook run, 1000 x run true" "$(rb run "$DIR/runbook-true-1000.runbook" --runs-dir "$RUNS_DIR")" \
+  -n "runbook run, 1 x run true readonly" "$(rb run "$DIR/runbook-readtrue-1.runbook" --runs-dir "$RUNS_DIR")" \
+  -n "runbook run, 1000 x run true readonly" "$(rb run "$DIR/runbook-readtrue-1000.runbook" --runs-dir "$RUNS_DIR")" \
   -n "sh loop, 1000 x /bin/sh -c true" "/bin/sh $DIR/sh-true-1000.sh" \
   -n "sh loop, 1000 x /bin/true" "/bin/sh $DIR/sh-bintrue-1000.sh"
 
@@ -107,6 +113,7 @@ python3 "$HERE/paired.py" --rounds "${PAIRED_ROUNDS:-10}" --prepare "$CLEAN" \
   --json "$DIR/paired.json" \
   "sh loop, 1000 x /bin/sh -c true=/bin/sh $DIR/sh-true-1000.sh" \
   "runbook run, 1000 x run true=$(rb run "$DIR/runbook-true-1000.runbook" --runs-dir "$RUNS_DIR")" \
+  "runbook run, 1000 x run true readonly=$(rb run "$DIR/runbook-readtrue-1000.runbook" --runs-dir "$RUNS_DIR")" \
   > "$DIR/paired.md"
 
 # 6. The disk's fdatasync latency, where the journals are written.

@@ -9,9 +9,14 @@ KIND: trivial  - N steps that do nothing outside the engine
                  simulated `run "true"`; Ansible: `debug`; Chaos Toolkit: a
                  python action calling `os.getpid`)
       true     - N steps that each run the `true` process
-                 (runbook: `run "true"`, which spawns `/bin/sh -c true`;
-                 Ansible: `command: "true"`; Chaos Toolkit: a `process` action
-                 with path `true`; sh: a loop spawning `/bin/sh -c true`)
+                 (runbook: `run "true"`, which spawns `/bin/sh -c true`, a
+                 step that changes something as far as runbook knows: its
+                 start is fsynced before it runs, and it draws a "no undo"
+                 warning; Ansible: `command: "true"`; Chaos Toolkit: a
+                 `process` action with path `true`; sh: a loop spawning
+                 `/bin/sh -c true`)
+      readtrue - runbook only: `run "true" readonly`, the same process
+                 declared as only reading (no fsync, no warning)
       bintrue  - sh only: a loop spawning `/bin/true` directly
 Prints the path written. Steps are in sequence, as the engines run them.
 """
@@ -33,6 +38,9 @@ def runbook(kind, n):
         for i in range(n):
             out.append(f'  step s{i} {{\n    run "true" readonly\n  }}\n')
     elif kind == "true":
+        for i in range(n):
+            out.append(f'  step s{i} {{\n    run "true"\n  }}\n')
+    elif kind == "readtrue":
         for i in range(n):
             out.append(f'  step s{i} {{\n    run "true" readonly\n  }}\n')
     else:

@@ -95,13 +95,16 @@ def main():
     if os.path.exists(os.path.join(d, "paired.json")):
         with open(os.path.join(d, "paired.json")) as fh:
             paired = json.load(fh)["times"]
-    if paired and len(paired) == 2:
-        (sn, st), (rn, rt) = list(paired.items())
-        ratio = statistics.median(rt) / statistics.median(st)
-        rows.append(("1,000 `run \"true\"` vs sh loop of 1,000 `/bin/sh -c true`, "
-                     f"alternating, medians of {len(rt)}",
-                     f"{fmt(ms(statistics.median(rt)))} / {fmt(ms(statistics.median(st)))} ms "
-                     f"= {ratio:.2f}x", "<= 1.5x", "met" if ratio <= 1.5 else "MISSED"))
+    if paired and len(paired) >= 2:
+        # The first command is the sh loop; each other one is a runbook run.
+        (sn, st), *runs = list(paired.items())
+        for rn, rt in runs:
+            ratio = statistics.median(rt) / statistics.median(st)
+            what = rn.removeprefix("runbook run, 1000 x ")
+            rows.append((f"1,000 `{what}` vs sh loop of 1,000 `/bin/sh -c true`, "
+                         f"alternating, medians of {len(rt)}",
+                         f"{fmt(ms(statistics.median(rt)))} / {fmt(ms(statistics.median(st)))} ms "
+                         f"= {ratio:.2f}x", "<= 1.5x", "met" if ratio <= 1.5 else "MISSED"))
     if rb1000 is not None and sh is not None:
         ratio = rb1000 / sh
         rows.append(("the same, hyperfine means (one command after the other)",
@@ -133,13 +136,14 @@ def main():
     trivial = [
         ("runbook (dry run: simulated `run`, journal buffered)",
          slope("runbook run --dry-run", "simulated run")),
-        ("runbook (live run, `notify` to console, journal fsynced 2x per step: the notification's start and the outcome)",
+        ("runbook (live run, `notify` to console, journal fsynced once per step: the notification's start, with the previous outcome)",
          slope("runbook run", "notify console")),
         ("Chaos Toolkit (python action `os.getpid`)", slope("chaos run", "python action")),
         ("Ansible (local, `debug`)", slope("ansible-playbook", "debug")),
     ]
     process = [
-        ("runbook (`run \"true\" readonly`, no fsync per step: a read-only outcome rides on the next fsync)", proc),
+        ("runbook (`run \"true\"`, a change: one fsync per step)", proc),
+        ("runbook (`run \"true\" readonly`, no fsync per step)", slope("runbook run", "run true readonly")),
         ("Chaos Toolkit (process action `true`)", slope("chaos run", "process true")),
         ("Ansible (local, `command: true`)", slope("ansible-playbook", "command true")),
     ]
