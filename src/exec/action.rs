@@ -113,6 +113,13 @@ impl RunCtx {
         }
     }
 
+    /// Logs an action's start, and refuses a change (effect `write` or
+    /// more, not simulated) once the journal has failed: write-ahead means
+    /// nothing changes that the journal does not record (a full disk must
+    /// not let a step run unrecorded, nor an undo: `runbook resume` must
+    /// find a record that matches the world). A notification still goes
+    /// out: it changes nothing, and it may be how anyone hears of the
+    /// failure.
     fn started(
         &self,
         site: &Site<'_>,
@@ -121,7 +128,21 @@ impl RunCtx {
         item: &Option<String>,
         request: String,
         timeout: Option<Duration>,
-    ) {
+    ) -> Result<(), Attempt> {
+        let change = !self.simulated() && site.effect >= Effect::Write;
+        let refused = || {
+            let mut a = Attempt::fail(
+                ActionStatus::Error,
+                "not started: the journal could not be written (a change is never made \
+                 unrecorded; free the disk, then `runbook resume` the run)",
+            );
+            a.retryable = false;
+            a
+        };
+        // Not even announced once the journal is known to be gone.
+        if change && self.emitter.failed() {
+            return Err(refused());
+        }
         self.emit(
             Some(site.node),
             EventKind::ActionStarted {
@@ -135,6 +156,11 @@ impl RunCtx {
                 simulated: self.simulated(),
             },
         );
+        // This very start may be what the journal failed to write.
+        if change && self.emitter.failed() {
+            return Err(refused());
+        }
+        Ok(())
     }
 
     /// The adapter gave no answer (it failed, timed out or was cancelled):
@@ -224,14 +250,16 @@ impl RunCtx {
                     Err(e) => return Attempt::fail(ActionStatus::Error, e),
                 };
                 let timeout = site.timeout;
-                self.started(
+                if let Err(refused) = self.started(
                     site,
                     "shell",
                     attempt,
                     &item,
                     command.display.clone(),
                     timeout,
-                );
+                ) {
+                    return refused;
+                }
                 let req = ShellRequest {
                     command,
                     cwd: self.settings().shell_cwd.clone(),
@@ -322,7 +350,9 @@ impl RunCtx {
                     shown.push_str(&format!("\n\n{}", b.text.display));
                 }
                 let timeout = req.timeout;
-                self.started(site, "http", attempt, &item, shown, timeout);
+                if let Err(refused) = self.started(site, "http", attempt, &item, shown, timeout) {
+                    return refused;
+                }
                 let r = self
                     .guarded(self.adapters.http.send(&call, &req), timeout, &cancel)
                     .await;
@@ -411,14 +441,16 @@ impl RunCtx {
                     NotifyTarget::Console => "console".into(),
                 };
                 let timeout = req.timeout;
-                self.started(
+                if let Err(refused) = self.started(
                     site,
                     "notify",
                     attempt,
                     &item,
                     format!("notify {} ({target}): {}", req.channel, req.text.display),
                     timeout,
-                );
+                ) {
+                    return refused;
+                }
                 let r = self
                     .guarded(self.adapters.notify.send(&call, &req), timeout, &cancel)
                     .await;
@@ -480,14 +512,16 @@ impl RunCtx {
                         preapproved,
                     },
                 );
-                self.started(
+                if let Err(refused) = self.started(
                     site,
                     "approve",
                     attempt,
                     &item,
                     format!("approve: {message}"),
                     timeout,
-                );
+                ) {
+                    return refused;
+                }
                 let req = ApprovalRequest {
                     message,
                     timeout,
@@ -560,14 +594,16 @@ impl RunCtx {
                 a
             }
             Action::Wait { duration } => {
-                self.started(
+                if let Err(refused) = self.started(
                     site,
                     "wait",
                     attempt,
                     &item,
                     format!("wait {}", humantime::format_duration(*duration)),
                     None,
-                );
+                ) {
+                    return refused;
+                }
                 let cancelled = tokio::select! {
                     _ = tokio::time::sleep(*duration) => false,
                     _ = cancel.cancelled() => true,
