@@ -24,6 +24,7 @@ pub mod resume;
 pub mod rollback;
 pub mod scheduler;
 pub mod template;
+mod unwind;
 
 use crate::adapters::Adapters;
 use crate::events::{Counts, Emitter, EventKind, Mode, Outcome};
