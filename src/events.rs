@@ -746,15 +746,28 @@ impl Emitter {
         self.state.lock().map(|s| s.failed).unwrap_or(true)
     }
 
-    pub fn emit(&self, node: Option<&str>, mut kind: EventKind) {
+    pub fn emit(&self, node: Option<&str>, kind: EventKind) {
+        self.emit_with(node, |_| kind);
+    }
+
+    /// Emits the event `kind` builds from the instant the event is stamped
+    /// with, and returns that instant: one reading of the clock serves
+    /// both the event's time and a duration it reports (or a later one
+    /// measures from), where reading it was a tenth of a dry run's time.
+    pub fn emit_with(
+        &self,
+        node: Option<&str>,
+        kind: impl FnOnce(tokio::time::Instant) -> EventKind,
+    ) -> tokio::time::Instant {
+        let Ok(mut st) = self.state.lock() else {
+            return self.clock.now();
+        };
+        st.seq += 1;
+        let (now, ts, t_ms) = self.clock.stamp_now();
+        let mut kind = kind(now);
         if !self.redactor.is_empty() {
             kind.map_text(&|s| self.redactor.redact_if_needed(s));
         }
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
-        st.seq += 1;
-        let (ts, t_ms) = self.clock.stamp();
         let ev = Event {
             seq: st.seq,
             ts,
@@ -797,6 +810,7 @@ impl Emitter {
                 let _ = s.event(&w);
             }
         }
+        now
     }
 
     /// Flushes every sink and prints summaries; called once, at the end.

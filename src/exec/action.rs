@@ -13,6 +13,7 @@ use crate::plan::{Action, ChannelKind, Effect, Expr, RetryPolicy};
 use indexmap::IndexMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How much output goes into the journal per event.
@@ -121,10 +122,9 @@ impl RunCtx {
         item: &Option<String>,
         request: String,
         timeout: Option<Duration>,
-    ) {
-        self.emit(
-            Some(site.node),
-            EventKind::ActionStarted {
+    ) -> Instant {
+        self.emitter
+            .emit_with(Some(site.node), |_| EventKind::ActionStarted {
                 adapter: adapter.into(),
                 phase: site.phase,
                 attempt,
@@ -133,8 +133,7 @@ impl RunCtx {
                 request,
                 timeout,
                 simulated: self.simulated(),
-            },
-        );
+            })
     }
 
     /// The adapter gave no answer (it failed, timed out or was cancelled):
@@ -146,18 +145,19 @@ impl RunCtx {
         adapter: &'static str,
         attempt: u32,
         item: &Option<String>,
-        elapsed: Duration,
+        t0: Instant,
         timeout: Option<Duration>,
         e: crate::adapters::AdapterError,
     ) -> Attempt {
         let status = status_of(e.kind);
         let error = Some(e.message.clone());
         self.finished(
-            site, adapter, attempt, item, status, None, None, elapsed, None, error, timeout,
+            site, adapter, attempt, item, status, None, None, t0, None, error, timeout,
         );
         Attempt::fail(status, e.message)
     }
 
+    /// Logs the end of an attempt whose `action_started` was stamped `t0`.
     #[allow(clippy::too_many_arguments)]
     fn finished(
         &self,
@@ -168,25 +168,22 @@ impl RunCtx {
         status: ActionStatus,
         exit: Option<i32>,
         http_status: Option<u16>,
-        elapsed: Duration,
+        t0: Instant,
         output: Option<String>,
         error: Option<String>,
         timeout: Option<Duration>,
     ) {
         if status == ActionStatus::Timeout {
-            self.emit(
-                Some(site.node),
-                EventKind::Timeout {
+            self.emitter
+                .emit_with(Some(site.node), |now| EventKind::Timeout {
                     phase: site.phase,
                     attempt,
-                    after_ms: ms(timeout.unwrap_or(elapsed)),
+                    after_ms: ms(timeout.unwrap_or(now - t0)),
                     item: item.clone(),
-                },
-            );
+                });
         }
-        self.emit(
-            Some(site.node),
-            EventKind::ActionFinished {
+        self.emitter
+            .emit_with(Some(site.node), |now| EventKind::ActionFinished {
                 adapter: adapter.into(),
                 phase: site.phase,
                 attempt,
@@ -194,11 +191,10 @@ impl RunCtx {
                 status,
                 exit,
                 http_status,
-                elapsed_ms: ms(elapsed),
+                elapsed_ms: ms(now - t0),
                 output: output.filter(|o| !o.is_empty()),
                 error,
-            },
-        );
+            });
     }
 
     /// One attempt of a single (non-`for`) action.
@@ -210,13 +206,11 @@ impl RunCtx {
         attempt: u32,
     ) -> Attempt {
         let item = scope.item_display();
-        let cancel = self.cancel_for(site.phase).clone();
+        let cancel = self.cancel_for(site.phase);
         if cancel.is_cancelled() {
             return Attempt::fail(ActionStatus::Cancelled, "cancelled before it started");
         }
         let call = self.make_call(site.node, site.phase, attempt, site.effect, item.clone());
-        let clock = *self.emitter.clock();
-        let t0 = clock.now();
         match action {
             Action::Shell { command } => {
                 let command = match self.render(command, scope, None) {
@@ -224,7 +218,7 @@ impl RunCtx {
                     Err(e) => return Attempt::fail(ActionStatus::Error, e),
                 };
                 let timeout = site.timeout;
-                self.started(
+                let t0 = self.started(
                     site,
                     "shell",
                     attempt,
@@ -239,9 +233,8 @@ impl RunCtx {
                     timeout,
                 };
                 let r = self
-                    .guarded(self.adapters.shell.run(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.shell.run(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 match r {
                     Ok(out) => {
                         let mut shown = tail(&out.stdout, LOG_OUTPUT_CAP);
@@ -272,7 +265,7 @@ impl RunCtx {
                             status,
                             out.exit,
                             None,
-                            elapsed,
+                            t0,
                             Some(shown),
                             err,
                             timeout,
@@ -283,9 +276,7 @@ impl RunCtx {
                             Attempt::fail(status, reason)
                         }
                     }
-                    Err(e) => {
-                        self.adapter_failed(site, "shell", attempt, &item, elapsed, timeout, e)
-                    }
+                    Err(e) => self.adapter_failed(site, "shell", attempt, &item, t0, timeout, e),
                 }
             }
             Action::Http(h) => {
@@ -322,11 +313,10 @@ impl RunCtx {
                     shown.push_str(&format!("\n\n{}", b.text.display));
                 }
                 let timeout = req.timeout;
-                self.started(site, "http", attempt, &item, shown, timeout);
+                let t0 = self.started(site, "http", attempt, &item, shown, timeout);
                 let r = self
-                    .guarded(self.adapters.http.send(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.http.send(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 match r {
                     Ok(resp) => {
                         let ok = resp.status < 400;
@@ -344,7 +334,7 @@ impl RunCtx {
                             status,
                             None,
                             Some(resp.status),
-                            elapsed,
+                            t0,
                             Some(head(&resp.body, LOG_OUTPUT_CAP)),
                             (!ok).then(|| reason.clone()),
                             timeout,
@@ -355,9 +345,7 @@ impl RunCtx {
                             Attempt::fail(status, reason)
                         }
                     }
-                    Err(e) => {
-                        self.adapter_failed(site, "http", attempt, &item, elapsed, timeout, e)
-                    }
+                    Err(e) => self.adapter_failed(site, "http", attempt, &item, t0, timeout, e),
                 }
             }
             Action::Notify {
@@ -411,7 +399,7 @@ impl RunCtx {
                     NotifyTarget::Console => "console".into(),
                 };
                 let timeout = req.timeout;
-                self.started(
+                let t0 = self.started(
                     site,
                     "notify",
                     attempt,
@@ -420,9 +408,8 @@ impl RunCtx {
                     timeout,
                 );
                 let r = self
-                    .guarded(self.adapters.notify.send(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.notify.send(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 let (status, http_status, err) = match &r {
                     Ok(rc) => match rc.status {
                         Some(s) if s >= 400 => {
@@ -450,7 +437,7 @@ impl RunCtx {
                     status,
                     None,
                     http_status,
-                    elapsed,
+                    t0,
                     None,
                     err.clone(),
                     timeout,
@@ -480,7 +467,7 @@ impl RunCtx {
                         preapproved,
                     },
                 );
-                self.started(
+                let t0 = self.started(
                     site,
                     "approve",
                     attempt,
@@ -494,9 +481,8 @@ impl RunCtx {
                     preapproved,
                 };
                 let r = self
-                    .guarded(self.adapters.approve.ask(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.approve.ask(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 let mut a = match r {
                     Ok(d) if d.approved => {
                         self.emit(
@@ -552,7 +538,7 @@ impl RunCtx {
                     a.status,
                     None,
                     None,
-                    elapsed,
+                    t0,
                     None,
                     (!a.is_ok()).then(|| a.reason.clone()),
                     timeout,
@@ -560,7 +546,7 @@ impl RunCtx {
                 a
             }
             Action::Wait { duration } => {
-                self.started(
+                let t0 = self.started(
                     site,
                     "wait",
                     attempt,
@@ -572,14 +558,13 @@ impl RunCtx {
                     _ = tokio::time::sleep(*duration) => false,
                     _ = cancel.cancelled() => true,
                 };
-                let elapsed = clock.now() - t0;
                 let status = if cancelled {
                     ActionStatus::Cancelled
                 } else {
                     ActionStatus::Ok
                 };
                 self.finished(
-                    site, "wait", attempt, &item, status, None, None, elapsed, None, None, None,
+                    site, "wait", attempt, &item, status, None, None, t0, None, None, None,
                 );
                 if cancelled {
                     Attempt::fail(status, "cancelled")
@@ -605,7 +590,7 @@ impl RunCtx {
         retry: RetryPolicy,
     ) -> Attempt {
         let mut attempt = 1;
-        let cancel = self.cancel_for(site.phase).clone();
+        let cancel = self.cancel_for(site.phase);
         loop {
             let mut a = self.attempt(action, site, scope, attempt).await;
             a.attempts = attempt;

@@ -112,15 +112,10 @@ fn capture(
 pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
     let node = &ctx.graph.nodes[idx];
     let id = node.id.as_str();
-    let clock = *ctx.emitter.clock();
-    let t0 = clock.now();
     let mut res = NodeResult::new(idx);
-    ctx.emit(
-        Some(id),
-        EventKind::NodeReady {
-            deps: node.deps.clone(),
-        },
-    );
+    let t0 = ctx.emitter.emit_with(Some(id), |_| EventKind::NodeReady {
+        deps: node.deps.clone(),
+    });
     let scope = Scope::default();
 
     let fail = |mut res: NodeResult, reason: String| -> NodeResult {
@@ -272,14 +267,12 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
         }
     }
 
-    ctx.emit(
-        Some(id),
-        EventKind::NodeSucceeded {
+    ctx.emitter
+        .emit_with(Some(id), |now| EventKind::NodeSucceeded {
             attempts: res.attempts,
-            elapsed_ms: ms(clock.now() - t0),
+            elapsed_ms: ms(now - t0),
             failed_items,
-        },
-    );
+        });
     res.state = NodeState::Succeeded;
     res
 }
