@@ -634,6 +634,13 @@ pub trait Sink: Send {
     /// (except the journal, whose failure stops the run: see `Emitter`).
     fn event(&mut self, ev: &Event) -> std::io::Result<()>;
 
+    /// Called when the run may wait (for a process, a request, a timer, a
+    /// human): whatever the sink holds back for speed must reach its reader
+    /// now. An error counts as one from [`Sink::event`].
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Called once at the end of the run (flush, print the summary).
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -776,10 +783,28 @@ impl Emitter {
             node: node.map(|n| st.node(n)),
             kind,
         };
+        self.deliver(&mut st, |s| s.event(&ev));
+        now
+    }
+
+    /// Flushes every sink ([`Sink::flush`]): the run may now wait.
+    pub fn flush(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            self.deliver(&mut st, |s| s.flush());
+        }
+    }
+
+    /// Applies `f` to each sink; a sink that fails is dropped from the run
+    /// and the others get a warning saying so.
+    fn deliver(
+        &self,
+        st: &mut EmitterState,
+        mut f: impl FnMut(&mut dyn Sink) -> std::io::Result<()>,
+    ) {
         let mut errors = Vec::new();
         let mut i = 0;
         while i < st.sinks.len() {
-            if let Err(e) = st.sinks[i].0.event(&ev) {
+            if let Err(e) = f(st.sinks[i].0.as_mut()) {
                 let critical = st.sinks[i].1;
                 errors.push(format!(
                     "{} output failed: {e}",
@@ -810,7 +835,6 @@ impl Emitter {
                 let _ = s.event(&w);
             }
         }
-        now
     }
 
     /// Flushes every sink and prints summaries; called once, at the end.

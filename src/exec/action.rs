@@ -716,15 +716,19 @@ pub async fn fan_out(
             let body = body.clone();
             let scope = scope.with_item(var, item.clone());
             set.spawn(async move {
-                let node = &ctx.graph.nodes[node_idx];
-                let site = Site {
-                    node: &node.id,
-                    phase: Phase::Action,
-                    effect: node.effect,
-                    timeout: node.timeout.or(ctx.settings().default_timeout),
-                    explicit_timeout: node.timeout.is_some(),
-                };
-                let a = ctx.with_retry(&body, &site, &scope, node.retry).await;
+                let emitter = ctx.emitter.clone();
+                let run = std::pin::pin!(async {
+                    let node = &ctx.graph.nodes[node_idx];
+                    let site = Site {
+                        node: &node.id,
+                        phase: Phase::Action,
+                        effect: node.effect,
+                        timeout: node.timeout.or(ctx.settings().default_timeout),
+                        explicit_timeout: node.timeout.is_some(),
+                    };
+                    ctx.with_retry(&body, &site, &scope, node.retry).await
+                });
+                let a = super::waiting::FlushWhenWaiting::new(&emitter, run).await;
                 (item, a)
             });
         }

@@ -7,6 +7,7 @@ use super::clock::ms;
 use super::cond::V;
 use super::context::{RunCtx, Scope};
 use super::unwind::CatchUnwind;
+use super::waiting::FlushWhenWaiting;
 use crate::adapters::Phase;
 use crate::events::{ActionStatus, ConditionPurpose, EventKind};
 use crate::plan::{Action, CaptureFormat, Effect};
@@ -395,7 +396,12 @@ pub async fn run_graph_from(ctx: &Arc<RunCtx>, seeds: Vec<NodeResult>) -> GraphO
         } else {
             while !stopping && set.len() < parallel {
                 let Some(i) = ready.pop_front() else { break };
-                let h = set.spawn(run_node(ctx.clone(), i));
+                let ctx = ctx.clone();
+                let h = set.spawn(async move {
+                    let emitter = ctx.emitter.clone();
+                    let node = std::pin::pin!(run_node(ctx, i));
+                    FlushWhenWaiting::new(&emitter, node).await
+                });
                 running.insert(h.id(), i);
             }
             if set.is_empty() {
