@@ -35,6 +35,8 @@ pub struct Console {
     bars: Option<(MultiProgress, IndexMap<String, ProgressBar>)>,
     /// Keyed by the events' shared node ids (no copy per event).
     rows: IndexMap<Arc<str>, Row>,
+    /// The row of the last event's node, and its index in `rows`.
+    last_row: Option<(Arc<str>, usize)>,
     mode: Mode,
     finished: Option<Finished>,
     /// Lines of output shown under a failed action.
@@ -125,6 +127,7 @@ impl Console {
             finished: None,
             output_lines: 5,
             text: String::new(),
+            last_row: None,
         }
     }
 
@@ -167,11 +170,23 @@ impl Console {
     }
 
     fn row(&mut self, ev: &Event) -> &mut Row {
-        let key = ev.node.as_deref().unwrap_or_default();
-        match self.rows.get_index_of(key) {
-            Some(i) => &mut self.rows[i],
-            None => self.rows.entry(Arc::from(key)).or_default(),
-        }
+        let i = match (&self.last_row, &ev.node) {
+            // The same shared id as the last event's: no hashing.
+            (Some((n, i)), Some(node)) if Arc::ptr_eq(n, node) => *i,
+            _ => {
+                let key = ev.node.as_deref().unwrap_or_default();
+                let i = match self.rows.get_index_of(key) {
+                    Some(i) => i,
+                    None => {
+                        let k = ev.node.clone().unwrap_or_else(|| Arc::from(key));
+                        self.rows.insert_full(k, Row::default()).0
+                    }
+                };
+                self.last_row = ev.node.clone().map(|n| (n, i));
+                i
+            }
+        };
+        &mut self.rows[i]
     }
 
     /// Appends the event's lines to `lines`, each ending in `\n`.
@@ -517,73 +532,84 @@ impl Console {
             }
         }
     }
+}
 
-    /// Appends the summary table and the outcome, each line ending in `\n`.
-    fn summary(&self, out: &mut String) {
-        if self.rows.is_empty() && self.finished.is_none() {
-            return;
-        }
-        let w = self
-            .rows
-            .keys()
-            .map(|k| k.chars().count())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        let _ = writeln!(
-            out,
-            "\n{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE",
-            "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"
-        );
-        // Every row is written in place, with two scratch strings for its
-        // numbers: a run can have tens of thousands of rows.
-        let (mut attempts, mut time) = (String::new(), String::new());
-        for (k, r) in &self.rows {
-            attempts.clear();
-            if r.attempts > 0 {
-                let _ = write!(attempts, "{}", r.attempts);
-            } else {
-                attempts.push('-');
-            }
-            time.clear();
-            match r.elapsed_ms {
-                Some(ms) => write_dur(&mut time, ms),
-                None => time.push('-'),
-            }
-            let start = out.len();
-            let _ = write!(
-                out,
-                "{k:w$}  {:18}  {:>8}  {:>8}  {:12}  {}",
-                r.state,
-                attempts,
-                time,
-                r.undo.unwrap_or("-"),
-                r.note
-            );
-            let kept = out[start..].trim_end().len();
-            out.truncate(start + kept);
-            out.push('\n');
-        }
-        if let Some((outcome, code, ms, step, reason)) = &self.finished {
-            let o = match outcome {
-                Outcome::Succeeded => "SUCCEEDED",
-                Outcome::RolledBack => "FAILED, rolled back cleanly",
-                Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
-                Outcome::Cancelled => "CANCELLED",
-            };
-            let why = match (step, reason) {
-                (Some(s), Some(r)) => format!(" — `{s}`: {r}"),
-                (None, Some(r)) => format!(" — {r}"),
-                _ => String::new(),
-            };
-            let sim = if self.mode == Mode::DryRun {
-                " (dry run: nothing was executed)"
-            } else {
-                ""
-            };
-            let _ = writeln!(out, "\n{o}{why} in {}{sim}, exit code {code}", dur(*ms));
-        }
+/// Appends the summary table and the outcome to `out`, each line ending in
+/// `\n`, writing `out` to `w` whenever it reaches [`CHUNK`].
+fn summary(
+    rows: &IndexMap<Arc<str>, Row>,
+    finished: &Option<Finished>,
+    mode: Mode,
+    out: &mut String,
+    w_out: &mut dyn Write,
+) -> std::io::Result<()> {
+    if rows.is_empty() && finished.is_none() {
+        return Ok(());
     }
+    let w = rows
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "\n{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE",
+        "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"
+    );
+    // Every row is written in place, with two scratch strings for its
+    // numbers: a run can have tens of thousands of rows.
+    let (mut attempts, mut time) = (String::new(), String::new());
+    for (k, r) in rows {
+        if out.len() >= CHUNK {
+            w_out.write_all(out.as_bytes())?;
+            out.clear();
+        }
+        attempts.clear();
+        if r.attempts > 0 {
+            let _ = write!(attempts, "{}", r.attempts);
+        } else {
+            attempts.push('-');
+        }
+        time.clear();
+        match r.elapsed_ms {
+            Some(ms) => write_dur(&mut time, ms),
+            None => time.push('-'),
+        }
+        let start = out.len();
+        let _ = write!(
+            out,
+            "{k:w$}  {:18}  {:>8}  {:>8}  {:12}  {}",
+            r.state,
+            attempts,
+            time,
+            r.undo.unwrap_or("-"),
+            r.note
+        );
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
+        out.push('\n');
+    }
+    if let Some((outcome, code, ms, step, reason)) = finished {
+        let o = match outcome {
+            Outcome::Succeeded => "SUCCEEDED",
+            Outcome::RolledBack => "FAILED, rolled back cleanly",
+            Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
+            Outcome::Cancelled => "CANCELLED",
+        };
+        let why = match (step, reason) {
+            (Some(s), Some(r)) => format!(" — `{s}`: {r}"),
+            (None, Some(r)) => format!(" — {r}"),
+            _ => String::new(),
+        };
+        let sim = if mode == Mode::DryRun {
+            " (dry run: nothing was executed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "\n{o}{why} in {}{sim}, exit code {code}", dur(*ms));
+    }
+    Ok(())
 }
 
 /// Where `render` puts the lines of an event.
@@ -631,9 +657,15 @@ impl Sink for Console {
             let _ = mp.clear();
         }
         self.bars = None;
-        let mut text = std::mem::take(&mut self.text);
-        self.summary(&mut text);
-        self.text = text;
+        let Console {
+            rows,
+            finished,
+            mode,
+            text,
+            out,
+            ..
+        } = self;
+        summary(rows, finished, *mode, text, out.as_mut())?;
         self.write_text()?;
         self.out.flush()
     }
