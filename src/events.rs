@@ -686,8 +686,13 @@ const NODE_CACHE: usize = 8;
 
 impl EmitterState {
     fn node(&mut self, node: &str) -> Arc<str> {
-        if let Some(n) = self.nodes.iter().flatten().find(|n| &***n == node) {
-            return n.clone();
+        // Newest first: the node of the last event is the likeliest.
+        for back in 1..=NODE_CACHE {
+            let i = (self.next_node + NODE_CACHE - back) % NODE_CACHE;
+            match &self.nodes[i] {
+                Some(n) if &**n == node => return n.clone(),
+                _ => {}
+            }
         }
         let n: Arc<str> = Arc::from(node);
         self.nodes[self.next_node] = Some(n.clone());

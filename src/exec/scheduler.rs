@@ -13,7 +13,10 @@ use crate::events::{ActionStatus, ConditionPurpose, EventKind};
 use crate::plan::{Action, CaptureFormat, Effect};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 /// Where a node ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -380,17 +383,30 @@ pub async fn run_graph_from(ctx: &Arc<RunCtx>, seeds: Vec<NodeResult>) -> GraphO
             let Some(i) = ready.pop_front() else { break };
             let node = std::pin::pin!(run_node(ctx.clone(), i));
             let mut node = CatchUnwind::new(node);
-            loop {
-                tokio::select! {
-                    // As when the node runs in its own task: the scheduler
-                    // hears of a cancellation before the node does.
-                    biased;
-                    _ = ctx.opts.cancel.cancelled(), if !out.cancelled => {
-                        out.cancelled = true;
-                        stopping = true;
-                        ctx.emit(None, EventKind::CancelRequested { stage: "first".into() });
+            // A node that ends without waiting (all of a dry run's) needs
+            // no watch on the cancellation token: registering with it, per
+            // node, cost more than the check. Unless it is cancelled
+            // already, which the scheduler must hear first.
+            let first = if ctx.opts.cancel.is_cancelled() {
+                Poll::Pending
+            } else {
+                std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut node).poll(cx))).await
+            };
+            if let Poll::Ready(r) = first {
+                r.unwrap_or_else(|e| internal_error(ctx, i, &e))
+            } else {
+                loop {
+                    tokio::select! {
+                        // As when the node runs in its own task: the scheduler
+                        // hears of a cancellation before the node does.
+                        biased;
+                        _ = ctx.opts.cancel.cancelled(), if !out.cancelled => {
+                            out.cancelled = true;
+                            stopping = true;
+                            ctx.emit(None, EventKind::CancelRequested { stage: "first".into() });
+                        }
+                        r = &mut node => break r.unwrap_or_else(|e| internal_error(ctx, i, &e)),
                     }
-                    r = &mut node => break r.unwrap_or_else(|e| internal_error(ctx, i, &e)),
                 }
             }
         } else {
