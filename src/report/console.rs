@@ -27,6 +27,10 @@ struct Row {
     undo: Option<&'static str>,
 }
 
+/// The summary's rows by node, in the order the nodes started. Hashed with
+/// foldhash: node ids are the run's own, not an attacker's.
+type Rows = IndexMap<Arc<str>, Row, foldhash::fast::RandomState>;
+
 /// outcome, exit code, elapsed ms, failed step, failure reason.
 type Finished = (Outcome, i32, u64, Option<String>, Option<String>);
 
@@ -34,7 +38,7 @@ pub struct Console {
     out: Box<dyn Write + Send>,
     bars: Option<(MultiProgress, IndexMap<String, ProgressBar>)>,
     /// Keyed by the events' shared node ids (no copy per event).
-    rows: IndexMap<Arc<str>, Row>,
+    rows: Rows,
     /// The row of the last event's node, and its index in `rows`.
     last_row: Option<(Arc<str>, usize)>,
     mode: Mode,
@@ -122,7 +126,7 @@ impl Console {
         Console {
             out,
             bars,
-            rows: IndexMap::new(),
+            rows: Rows::default(),
             mode: Mode::Live,
             finished: None,
             output_lines: 5,
@@ -174,14 +178,11 @@ impl Console {
             // The same shared id as the last event's: no hashing.
             (Some((n, i)), Some(node)) if Arc::ptr_eq(n, node) => *i,
             _ => {
-                let key = ev.node.as_deref().unwrap_or_default();
-                let i = match self.rows.get_index_of(key) {
-                    Some(i) => i,
-                    None => {
-                        let k = ev.node.clone().unwrap_or_else(|| Arc::from(key));
-                        self.rows.insert_full(k, Row::default()).0
-                    }
-                };
+                // One hash, found or inserted.
+                let k = ev.node.clone().unwrap_or_else(|| Arc::from(""));
+                let entry = self.rows.entry(k);
+                let i = entry.index();
+                entry.or_default();
                 self.last_row = ev.node.clone().map(|n| (n, i));
                 i
             }
@@ -537,7 +538,7 @@ impl Console {
 /// Appends the summary table and the outcome to `out`, each line ending in
 /// `\n`, writing `out` to `w` whenever it reaches [`CHUNK`].
 fn summary(
-    rows: &IndexMap<Arc<str>, Row>,
+    rows: &Rows,
     finished: &Option<Finished>,
     mode: Mode,
     out: &mut String,
