@@ -634,6 +634,13 @@ pub trait Sink: Send {
     /// (except the journal, whose failure stops the run: see `Emitter`).
     fn event(&mut self, ev: &Event) -> std::io::Result<()>;
 
+    /// Called when the run may wait (for a process, a request, a timer, a
+    /// human): whatever the sink holds back for speed must reach its reader
+    /// now. An error counts as one from [`Sink::event`].
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Called once at the end of the run (flush, print the summary).
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -679,8 +686,13 @@ const NODE_CACHE: usize = 8;
 
 impl EmitterState {
     fn node(&mut self, node: &str) -> Arc<str> {
-        if let Some(n) = self.nodes.iter().flatten().find(|n| &***n == node) {
-            return n.clone();
+        // Newest first: the node of the last event is the likeliest.
+        for back in 1..=NODE_CACHE {
+            let i = (self.next_node + NODE_CACHE - back) % NODE_CACHE;
+            match &self.nodes[i] {
+                Some(n) if &**n == node => return n.clone(),
+                _ => {}
+            }
         }
         let n: Arc<str> = Arc::from(node);
         self.nodes[self.next_node] = Some(n.clone());
@@ -746,15 +758,28 @@ impl Emitter {
         self.state.lock().map(|s| s.failed).unwrap_or(true)
     }
 
-    pub fn emit(&self, node: Option<&str>, mut kind: EventKind) {
+    pub fn emit(&self, node: Option<&str>, kind: EventKind) {
+        self.emit_with(node, |_| kind);
+    }
+
+    /// Emits the event `kind` builds from the instant the event is stamped
+    /// with, and returns that instant: one reading of the clock serves
+    /// both the event's time and a duration it reports (or a later one
+    /// measures from), where reading it was a tenth of a dry run's time.
+    pub fn emit_with(
+        &self,
+        node: Option<&str>,
+        kind: impl FnOnce(tokio::time::Instant) -> EventKind,
+    ) -> tokio::time::Instant {
+        let Ok(mut st) = self.state.lock() else {
+            return self.clock.now();
+        };
+        st.seq += 1;
+        let (now, ts, t_ms) = self.clock.stamp_now();
+        let mut kind = kind(now);
         if !self.redactor.is_empty() {
             kind.map_text(&|s| self.redactor.redact_if_needed(s));
         }
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
-        st.seq += 1;
-        let (ts, t_ms) = self.clock.stamp();
         let ev = Event {
             seq: st.seq,
             ts,
@@ -763,10 +788,28 @@ impl Emitter {
             node: node.map(|n| st.node(n)),
             kind,
         };
+        self.deliver(&mut st, |s| s.event(&ev));
+        now
+    }
+
+    /// Flushes every sink ([`Sink::flush`]): the run may now wait.
+    pub fn flush(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            self.deliver(&mut st, |s| s.flush());
+        }
+    }
+
+    /// Applies `f` to each sink; a sink that fails is dropped from the run
+    /// and the others get a warning saying so.
+    fn deliver(
+        &self,
+        st: &mut EmitterState,
+        mut f: impl FnMut(&mut dyn Sink) -> std::io::Result<()>,
+    ) {
         let mut errors = Vec::new();
         let mut i = 0;
         while i < st.sinks.len() {
-            if let Err(e) = st.sinks[i].0.event(&ev) {
+            if let Err(e) = f(st.sinks[i].0.as_mut()) {
                 let critical = st.sinks[i].1;
                 errors.push(format!(
                     "{} output failed: {e}",

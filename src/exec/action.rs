@@ -13,6 +13,7 @@ use crate::plan::{Action, ChannelKind, Effect, Expr, RetryPolicy};
 use indexmap::IndexMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How much output goes into the journal per event.
@@ -128,7 +129,7 @@ impl RunCtx {
         item: &Option<String>,
         request: String,
         timeout: Option<Duration>,
-    ) -> Result<(), Attempt> {
+    ) -> Result<Instant, Attempt> {
         let change = !self.simulated() && site.effect >= Effect::Write;
         let refused = || {
             let mut a = Attempt::fail(
@@ -143,9 +144,9 @@ impl RunCtx {
         if change && self.emitter.failed() {
             return Err(refused());
         }
-        self.emit(
-            Some(site.node),
-            EventKind::ActionStarted {
+        let t0 = self
+            .emitter
+            .emit_with(Some(site.node), |_| EventKind::ActionStarted {
                 adapter: adapter.into(),
                 phase: site.phase,
                 attempt,
@@ -154,13 +155,12 @@ impl RunCtx {
                 request,
                 timeout,
                 simulated: self.simulated(),
-            },
-        );
+            });
         // This very start may be what the journal failed to write.
         if change && self.emitter.failed() {
             return Err(refused());
         }
-        Ok(())
+        Ok(t0)
     }
 
     /// The adapter gave no answer (it failed, timed out or was cancelled):
@@ -172,18 +172,19 @@ impl RunCtx {
         adapter: &'static str,
         attempt: u32,
         item: &Option<String>,
-        elapsed: Duration,
+        t0: Instant,
         timeout: Option<Duration>,
         e: crate::adapters::AdapterError,
     ) -> Attempt {
         let status = status_of(e.kind);
         let error = Some(e.message.clone());
         self.finished(
-            site, adapter, attempt, item, status, None, None, elapsed, None, error, timeout,
+            site, adapter, attempt, item, status, None, None, t0, None, error, timeout,
         );
         Attempt::fail(status, e.message)
     }
 
+    /// Logs the end of an attempt whose `action_started` was stamped `t0`.
     #[allow(clippy::too_many_arguments)]
     fn finished(
         &self,
@@ -194,25 +195,22 @@ impl RunCtx {
         status: ActionStatus,
         exit: Option<i32>,
         http_status: Option<u16>,
-        elapsed: Duration,
+        t0: Instant,
         output: Option<String>,
         error: Option<String>,
         timeout: Option<Duration>,
     ) {
         if status == ActionStatus::Timeout {
-            self.emit(
-                Some(site.node),
-                EventKind::Timeout {
+            self.emitter
+                .emit_with(Some(site.node), |now| EventKind::Timeout {
                     phase: site.phase,
                     attempt,
-                    after_ms: ms(timeout.unwrap_or(elapsed)),
+                    after_ms: ms(timeout.unwrap_or(now - t0)),
                     item: item.clone(),
-                },
-            );
+                });
         }
-        self.emit(
-            Some(site.node),
-            EventKind::ActionFinished {
+        self.emitter
+            .emit_with(Some(site.node), |now| EventKind::ActionFinished {
                 adapter: adapter.into(),
                 phase: site.phase,
                 attempt,
@@ -220,11 +218,10 @@ impl RunCtx {
                 status,
                 exit,
                 http_status,
-                elapsed_ms: ms(elapsed),
+                elapsed_ms: ms(now - t0),
                 output: output.filter(|o| !o.is_empty()),
                 error,
-            },
-        );
+            });
     }
 
     /// One attempt of a single (non-`for`) action.
@@ -236,13 +233,11 @@ impl RunCtx {
         attempt: u32,
     ) -> Attempt {
         let item = scope.item_display();
-        let cancel = self.cancel_for(site.phase).clone();
+        let cancel = self.cancel_for(site.phase);
         if cancel.is_cancelled() {
             return Attempt::fail(ActionStatus::Cancelled, "cancelled before it started");
         }
         let call = self.make_call(site.node, site.phase, attempt, site.effect, item.clone());
-        let clock = *self.emitter.clock();
-        let t0 = clock.now();
         match action {
             Action::Shell { command } => {
                 let command = match self.render(command, scope, None) {
@@ -250,7 +245,7 @@ impl RunCtx {
                     Err(e) => return Attempt::fail(ActionStatus::Error, e),
                 };
                 let timeout = site.timeout;
-                if let Err(refused) = self.started(
+                let t0 = match self.started(
                     site,
                     "shell",
                     attempt,
@@ -258,8 +253,9 @@ impl RunCtx {
                     command.display.clone(),
                     timeout,
                 ) {
-                    return refused;
-                }
+                    Ok(t0) => t0,
+                    Err(refused) => return refused,
+                };
                 let req = ShellRequest {
                     command,
                     cwd: self.settings().shell_cwd.clone(),
@@ -267,9 +263,8 @@ impl RunCtx {
                     timeout,
                 };
                 let r = self
-                    .guarded(self.adapters.shell.run(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.shell.run(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 match r {
                     Ok(out) => {
                         let mut shown = tail(&out.stdout, LOG_OUTPUT_CAP);
@@ -300,7 +295,7 @@ impl RunCtx {
                             status,
                             out.exit,
                             None,
-                            elapsed,
+                            t0,
                             Some(shown),
                             err,
                             timeout,
@@ -311,9 +306,7 @@ impl RunCtx {
                             Attempt::fail(status, reason)
                         }
                     }
-                    Err(e) => {
-                        self.adapter_failed(site, "shell", attempt, &item, elapsed, timeout, e)
-                    }
+                    Err(e) => self.adapter_failed(site, "shell", attempt, &item, t0, timeout, e),
                 }
             }
             Action::Http(h) => {
@@ -350,13 +343,13 @@ impl RunCtx {
                     shown.push_str(&format!("\n\n{}", b.text.display));
                 }
                 let timeout = req.timeout;
-                if let Err(refused) = self.started(site, "http", attempt, &item, shown, timeout) {
-                    return refused;
-                }
+                let t0 = match self.started(site, "http", attempt, &item, shown, timeout) {
+                    Ok(t0) => t0,
+                    Err(refused) => return refused,
+                };
                 let r = self
-                    .guarded(self.adapters.http.send(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.http.send(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 match r {
                     Ok(resp) => {
                         let ok = resp.status < 400;
@@ -374,7 +367,7 @@ impl RunCtx {
                             status,
                             None,
                             Some(resp.status),
-                            elapsed,
+                            t0,
                             Some(head(&resp.body, LOG_OUTPUT_CAP)),
                             (!ok).then(|| reason.clone()),
                             timeout,
@@ -385,9 +378,7 @@ impl RunCtx {
                             Attempt::fail(status, reason)
                         }
                     }
-                    Err(e) => {
-                        self.adapter_failed(site, "http", attempt, &item, elapsed, timeout, e)
-                    }
+                    Err(e) => self.adapter_failed(site, "http", attempt, &item, t0, timeout, e),
                 }
             }
             Action::Notify {
@@ -441,7 +432,7 @@ impl RunCtx {
                     NotifyTarget::Console => "console".into(),
                 };
                 let timeout = req.timeout;
-                if let Err(refused) = self.started(
+                let t0 = match self.started(
                     site,
                     "notify",
                     attempt,
@@ -449,12 +440,12 @@ impl RunCtx {
                     format!("notify {} ({target}): {}", req.channel, req.text.display),
                     timeout,
                 ) {
-                    return refused;
-                }
+                    Ok(t0) => t0,
+                    Err(refused) => return refused,
+                };
                 let r = self
-                    .guarded(self.adapters.notify.send(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.notify.send(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 let (status, http_status, err) = match &r {
                     Ok(rc) => match rc.status {
                         Some(s) if s >= 400 => {
@@ -482,7 +473,7 @@ impl RunCtx {
                     status,
                     None,
                     http_status,
-                    elapsed,
+                    t0,
                     None,
                     err.clone(),
                     timeout,
@@ -512,7 +503,7 @@ impl RunCtx {
                         preapproved,
                     },
                 );
-                if let Err(refused) = self.started(
+                let t0 = match self.started(
                     site,
                     "approve",
                     attempt,
@@ -520,17 +511,17 @@ impl RunCtx {
                     format!("approve: {message}"),
                     timeout,
                 ) {
-                    return refused;
-                }
+                    Ok(t0) => t0,
+                    Err(refused) => return refused,
+                };
                 let req = ApprovalRequest {
                     message,
                     timeout,
                     preapproved,
                 };
                 let r = self
-                    .guarded(self.adapters.approve.ask(&call, &req), timeout, &cancel)
+                    .guarded(self.adapters.approve.ask(&call, &req), timeout, cancel)
                     .await;
-                let elapsed = clock.now() - t0;
                 let mut a = match r {
                     Ok(d) if d.approved => {
                         self.emit(
@@ -586,7 +577,7 @@ impl RunCtx {
                     a.status,
                     None,
                     None,
-                    elapsed,
+                    t0,
                     None,
                     (!a.is_ok()).then(|| a.reason.clone()),
                     timeout,
@@ -594,7 +585,7 @@ impl RunCtx {
                 a
             }
             Action::Wait { duration } => {
-                if let Err(refused) = self.started(
+                let t0 = match self.started(
                     site,
                     "wait",
                     attempt,
@@ -602,20 +593,20 @@ impl RunCtx {
                     format!("wait {}", humantime::format_duration(*duration)),
                     None,
                 ) {
-                    return refused;
-                }
+                    Ok(t0) => t0,
+                    Err(refused) => return refused,
+                };
                 let cancelled = tokio::select! {
                     _ = tokio::time::sleep(*duration) => false,
                     _ = cancel.cancelled() => true,
                 };
-                let elapsed = clock.now() - t0;
                 let status = if cancelled {
                     ActionStatus::Cancelled
                 } else {
                     ActionStatus::Ok
                 };
                 self.finished(
-                    site, "wait", attempt, &item, status, None, None, elapsed, None, None, None,
+                    site, "wait", attempt, &item, status, None, None, t0, None, None, None,
                 );
                 if cancelled {
                     Attempt::fail(status, "cancelled")
@@ -641,7 +632,7 @@ impl RunCtx {
         retry: RetryPolicy,
     ) -> Attempt {
         let mut attempt = 1;
-        let cancel = self.cancel_for(site.phase).clone();
+        let cancel = self.cancel_for(site.phase);
         loop {
             let mut a = self.attempt(action, site, scope, attempt).await;
             a.attempts = attempt;
@@ -767,15 +758,19 @@ pub async fn fan_out(
             let body = body.clone();
             let scope = scope.with_item(var, item.clone());
             set.spawn(async move {
-                let node = &ctx.graph.nodes[node_idx];
-                let site = Site {
-                    node: &node.id,
-                    phase: Phase::Action,
-                    effect: node.effect,
-                    timeout: node.timeout.or(ctx.settings().default_timeout),
-                    explicit_timeout: node.timeout.is_some(),
-                };
-                let a = ctx.with_retry(&body, &site, &scope, node.retry).await;
+                let emitter = ctx.emitter.clone();
+                let run = std::pin::pin!(async {
+                    let node = &ctx.graph.nodes[node_idx];
+                    let site = Site {
+                        node: &node.id,
+                        phase: Phase::Action,
+                        effect: node.effect,
+                        timeout: node.timeout.or(ctx.settings().default_timeout),
+                        explicit_timeout: node.timeout.is_some(),
+                    };
+                    ctx.with_retry(&body, &site, &scope, node.retry).await
+                });
+                let a = super::waiting::FlushWhenWaiting::new(&emitter, run).await;
                 (item, a)
             });
         }

@@ -55,8 +55,15 @@ impl Clock {
     /// the same millisecond) and the milliseconds elapsed, read from one
     /// reading of the clock.
     pub fn stamp(&self) -> (Arc<str>, u64) {
-        let elapsed = self.elapsed();
-        (format_millis(self.wall_start + elapsed), ms(elapsed))
+        let (_, ts, t_ms) = self.stamp_now();
+        (ts, t_ms)
+    }
+
+    /// [`Clock::stamp`], with the instant it was read at.
+    pub fn stamp_now(&self) -> (Instant, Arc<str>, u64) {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.start);
+        (now, format_millis(self.wall_start + elapsed), ms(elapsed))
     }
 
     pub async fn sleep(&self, d: Duration) {

@@ -24,6 +24,8 @@ pub mod resume;
 pub mod rollback;
 pub mod scheduler;
 pub mod template;
+mod unwind;
+pub(crate) mod waiting;
 
 use crate::adapters::Adapters;
 use crate::events::{Counts, Emitter, EventKind, Mode, Outcome};
@@ -196,10 +198,14 @@ pub async fn run(
     adapters: Adapters,
     emitter: Arc<Emitter>,
 ) -> RunSummary {
-    let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter));
-    start(&ctx, &graph);
-    let g = scheduler::run_graph(&ctx).await;
-    conclude(&ctx, g, &IndexMap::new(), &[]).await
+    let flushed = emitter.clone();
+    let run = std::pin::pin!(async move {
+        let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter));
+        start(&ctx, &graph);
+        let g = scheduler::run_graph(&ctx).await;
+        conclude(&ctx, g, &IndexMap::new(), &[]).await
+    });
+    waiting::FlushWhenWaiting::new(&flushed, run).await
 }
 
 /// After the graph: the rollback (skipping the undos in `undone` that

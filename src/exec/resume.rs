@@ -229,6 +229,19 @@ pub async fn resume(
     emitter: Arc<Emitter>,
     r: Resume,
 ) -> RunSummary {
+    let flushed = emitter.clone();
+    let run = std::pin::pin!(resume_flushed(graph, opts, adapters, emitter, r));
+    super::waiting::FlushWhenWaiting::new(&flushed, run).await
+}
+
+/// [`resume`], whose sinks are flushed whenever it waits.
+async fn resume_flushed(
+    graph: Arc<Graph>,
+    opts: RunOptions,
+    adapters: Adapters,
+    emitter: Arc<Emitter>,
+    r: Resume,
+) -> RunSummary {
     let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter));
     start(&ctx, &graph);
     let st = &r.state;

@@ -8,8 +8,15 @@ use crate::events::{
 };
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Bytes of text a console holds back (outside a live run) before it
+/// writes them.
+const CHUNK: usize = 32 * 1024;
 
 #[derive(Debug, Clone, Default)]
 struct Row {
@@ -20,35 +27,80 @@ struct Row {
     undo: Option<&'static str>,
 }
 
+/// The summary's rows by node, in the order the nodes started. Hashed with
+/// foldhash: node ids are the run's own, not an attacker's.
+type Rows = IndexMap<Arc<str>, Row, foldhash::fast::RandomState>;
+
 /// outcome, exit code, elapsed ms, failed step, failure reason.
 type Finished = (Outcome, i32, u64, Option<String>, Option<String>);
 
 pub struct Console {
     out: Box<dyn Write + Send>,
     bars: Option<(MultiProgress, IndexMap<String, ProgressBar>)>,
-    rows: IndexMap<String, Row>,
+    /// Keyed by the events' shared node ids (no copy per event).
+    rows: Rows,
+    /// The row of the last event's node, and its index in `rows`.
+    last_row: Option<(Arc<str>, usize)>,
     mode: Mode,
     finished: Option<Finished>,
     /// Lines of output shown under a failed action.
     pub output_lines: usize,
+    /// Rendered lines not written yet, each ending in `\n`. A live run's
+    /// are written after each event; a dry run's or a drill's (nothing in
+    /// the world happens while they are held) when [`CHUNK`] is reached,
+    /// when the run may wait ([`Sink::flush`]) and at the end: a write per
+    /// line was a third of a dry run's system time.
+    text: String,
 }
 
-fn short(s: &str, max: usize) -> String {
+fn short(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max && is_one_line(s) {
+        return Cow::Borrowed(s);
+    }
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if one.chars().count() <= max {
-        one
+        Cow::Owned(one)
     } else {
         let cut: String = one.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
+        Cow::Owned(format!("{cut}…"))
     }
+}
+
+/// Whether `s` is already as `short` writes it: words separated by single
+/// spaces, none around them.
+fn is_one_line(s: &str) -> bool {
+    let mut prev_space = true;
+    for c in s.chars() {
+        if c == ' ' {
+            if prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else if c.is_whitespace() {
+            return false;
+        } else {
+            prev_space = false;
+        }
+    }
+    !prev_space || s.is_empty()
 }
 
 fn dur(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
+    let mut s = String::new();
+    write_dur(&mut s, ms);
+    s
+}
+
+fn write_dur(out: &mut String, ms: u64) {
+    let _ = if ms < 1000 {
+        write!(out, "{ms}ms")
     } else {
-        humantime::format_duration(Duration::from_millis(ms - ms % 100)).to_string()
-    }
+        write!(
+            out,
+            "{}",
+            humantime::format_duration(Duration::from_millis(ms - ms % 100))
+        )
+    };
 }
 
 fn values(v: &[ValueRead]) -> String {
@@ -74,24 +126,29 @@ impl Console {
         Console {
             out,
             bars,
-            rows: IndexMap::new(),
+            rows: Rows::default(),
             mode: Mode::Live,
             finished: None,
             output_lines: 5,
+            text: String::new(),
+            last_row: None,
         }
     }
 
-    fn line(&mut self, s: &str) -> std::io::Result<()> {
-        if let Some((mp, _)) = &self.bars {
-            mp.println(s)?;
-            Ok(())
-        } else {
-            writeln!(self.out, "{s}")
+    /// Writes the text held back.
+    fn write_text(&mut self) -> std::io::Result<()> {
+        if self.text.is_empty() {
+            return Ok(());
         }
+        let r = self.out.write_all(self.text.as_bytes());
+        self.text.clear();
+        r
     }
 
-    fn spin(&mut self, node: &str, msg: String) {
+    /// `msg` is built only when there are spinners to show it.
+    fn spin(&mut self, node: &str, msg: impl FnOnce() -> String) {
         if let Some((mp, bars)) = &mut self.bars {
+            let msg = msg();
             let bar = bars.entry(node.to_owned()).or_insert_with(|| {
                 let b = mp.add(ProgressBar::new_spinner());
                 if let Ok(style) =
@@ -116,15 +173,28 @@ impl Console {
         }
     }
 
-    fn row(&mut self, node: &str) -> &mut Row {
-        self.rows.entry(node.to_owned()).or_default()
+    fn row(&mut self, ev: &Event) -> &mut Row {
+        let i = match (&self.last_row, &ev.node) {
+            // The same shared id as the last event's: no hashing.
+            (Some((n, i)), Some(node)) if Arc::ptr_eq(n, node) => *i,
+            _ => {
+                // One hash, found or inserted.
+                let k = ev.node.clone().unwrap_or_else(|| Arc::from(""));
+                let entry = self.rows.entry(k);
+                let i = entry.index();
+                entry.or_default();
+                self.last_row = ev.node.clone().map(|n| (n, i));
+                i
+            }
+        };
+        &mut self.rows[i]
     }
 
-    fn render(&mut self, ev: &Event) -> Vec<String> {
-        let node = ev.node.as_deref().unwrap_or_default().to_owned();
-        let tag = format!("[{node}]");
+    /// Appends the event's lines to `lines`, each ending in `\n`.
+    fn render(&mut self, ev: &Event, out: &mut String) {
+        let node: &str = ev.node.as_deref().unwrap_or_default();
+        let mut lines = Lines(out);
         let sim = self.mode == Mode::DryRun;
-        let mut lines = Vec::new();
         match &ev.kind {
             EventKind::RunStarted {
                 runbook,
@@ -154,8 +224,8 @@ impl Console {
                 }
             }
             EventKind::NodeReady { .. } => {
-                self.row(&node).state = "running";
-                self.spin(&node, "ready".into());
+                self.row(ev).state = "running";
+                self.spin(node, || "ready".into());
             }
             EventKind::ConditionEvaluated {
                 purpose,
@@ -177,14 +247,14 @@ impl Console {
                     (None, _) => note.clone().unwrap_or_else(|| "undecided".into()),
                 };
                 if *purpose == ConditionPurpose::ForList {
-                    lines.push(format!("  {tag} for `{expr}`: {r}"));
+                    lines.push(format!("  [{node}] for `{expr}`: {r}"));
                 } else {
-                    lines.push(format!("  {tag} {what} `{expr}` → {r}{}", values(v)));
+                    lines.push(format!("  [{node}] {what} `{expr}` → {r}{}", values(v)));
                 }
             }
             EventKind::NodeSkipped { reason, .. } => {
-                self.unspin(&node);
-                let row = self.row(&node);
+                self.unspin(node);
+                let row = self.row(ev);
                 row.state = "skipped";
                 row.note = reason.clone();
                 lines.push(format!("⤼ {node} skipped: {reason}"));
@@ -200,8 +270,8 @@ impl Console {
             } => {
                 if adapter == "notify" || adapter == "approve" {
                     // `notification_sent` / `approval_asked` say it better.
-                    self.spin(&node, adapter.to_string());
-                    return lines;
+                    self.spin(node, || adapter.to_string());
+                    return;
                 }
                 let verb = if *simulated { "would run" } else { "run" };
                 let ph = match phase {
@@ -209,10 +279,22 @@ impl Console {
                     Phase::Handler => "",
                     _ => "",
                 };
-                let it = item.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default();
-                let at = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
-                lines.push(format!("  {tag}{ph}{it} {verb} {adapter}: {}{at}", short(request, 300)));
-                self.spin(&node, format!("{adapter}{it}{at}"));
+                // The line every action writes: written in place.
+                let o = &mut *lines.0;
+                let _ = write!(o, "  [{node}]{ph}");
+                if let Some(i) = item {
+                    let _ = write!(o, " [{i}]");
+                }
+                let _ = write!(o, " {verb} {adapter}: {}", short(request, 300));
+                if *attempt > 1 {
+                    let _ = write!(o, " (attempt {attempt})");
+                }
+                o.push('\n');
+                self.spin(node, || {
+                    let it = item.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default();
+                    let at = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                    format!("{adapter}{it}{at}")
+                });
             }
             EventKind::ActionFinished {
                 adapter,
@@ -235,7 +317,7 @@ impl Console {
                     let mark = if *status == ActionStatus::Ok { "✓" } else { "✗" };
                     let err = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
                     lines.push(format!(
-                        "  {tag}{it} {mark} {adapter}{code} in {}{err}",
+                        "  [{node}]{it} {mark} {adapter}{code} in {}{err}",
                         dur(*elapsed_ms)
                     ));
                     if *status != ActionStatus::Ok {
@@ -290,7 +372,7 @@ impl Console {
                 } else {
                     String::new()
                 };
-                lines.push(format!("  {tag} check {check}: {s}{pass} ({})", detail.join("; ")));
+                lines.push(format!("  [{node}] check {check}: {s}{pass} ({})", detail.join("; ")));
             }
             EventKind::RetryScheduled {
                 attempt,
@@ -300,12 +382,12 @@ impl Console {
             } => {
                 let it = item.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default();
                 lines.push(format!(
-                    "  {tag}{it} ↻ attempt {attempt} in {} ({reason})",
+                    "  [{node}]{it} ↻ attempt {attempt} in {} ({reason})",
                     dur(*delay_ms)
                 ));
             }
             EventKind::Timeout { after_ms, .. } => {
-                lines.push(format!("  {tag} ⏱ timed out after {}", dur(*after_ms)));
+                lines.push(format!("  [{node}] ⏱ timed out after {}", dur(*after_ms)));
             }
             EventKind::VerifyPoll {
                 poll,
@@ -315,40 +397,43 @@ impl Console {
                 remaining_ms,
             } => {
                 lines.push(format!(
-                    "  {tag} verify poll {poll}: {} ({streak}/{needed} in a row, {} left)",
+                    "  [{node}] verify poll {poll}: {} ({streak}/{needed} in a row, {} left)",
                     if *passed { "holds" } else { "does not hold" },
                     dur(*remaining_ms)
                 ));
-                self.spin(&node, format!("verifying, poll {poll}"));
+                self.spin(node, || format!("verifying, poll {poll}"));
             }
             EventKind::CaptureStored { name, value, .. } => {
-                lines.push(format!("  {tag} captured {name} = {}", short(&value.to_string(), 120)));
+                lines.push(format!("  [{node}] captured {name} = {}", short(&value.to_string(), 120)));
             }
             EventKind::NodeSucceeded {
                 attempts,
                 elapsed_ms,
                 failed_items,
             } => {
-                self.unspin(&node);
-                let row = self.row(&node);
+                self.unspin(node);
+                let row = self.row(ev);
                 row.state = if sim { "ok (simulated)" } else { "ok" };
                 row.attempts = *attempts;
                 row.elapsed_ms = Some(*elapsed_ms);
                 if !failed_items.is_empty() {
                     row.note = format!("{} item(s) failed within max_failures", failed_items.len());
                 }
-                lines.push(format!("✓ {node} ({})", dur(*elapsed_ms)));
+                let o = &mut *lines.0;
+                let _ = write!(o, "✓ {node} (");
+                write_dur(o, *elapsed_ms);
+                o.push_str(")\n");
             }
             EventKind::NodeFailed {
                 reason,
                 attempts,
                 continued,
             } => {
-                self.unspin(&node);
-                let row = self.row(&node);
+                self.unspin(node);
+                let row = self.row(ev);
                 row.state = if *continued { "failed (continued)" } else { "FAILED" };
                 row.attempts = *attempts;
-                row.note = short(reason, 80);
+                row.note = short(reason, 80).into_owned();
                 let c = if *continued { " (on_error continue: the run goes on)" } else { "" };
                 lines.push(format!("✗ {node} failed: {reason}{c}"));
             }
@@ -378,7 +463,7 @@ impl Console {
                 }
             }
             EventKind::UndoFinished { ok, error, .. } => {
-                self.row(&node).undo = Some(if *ok { "undone" } else { "UNDO FAILED" });
+                self.row(ev).undo = Some(if *ok { "undone" } else { "UNDO FAILED" });
                 match error {
                     Some(e) if !ok => lines.push(format!("  ↩ {node}: undo failed: {e}")),
                     _ => lines.push(format!("  ↩ {node}: undone")),
@@ -415,16 +500,16 @@ impl Console {
                 ..
             } => {
                 let v = if *simulated { "would notify" } else if *ok { "notified" } else { "could not notify" };
-                lines.push(format!("  {tag} ✉ {v} {channel}: {}", short(text, 200)));
+                lines.push(format!("  [{node}] ✉ {v} {channel}: {}", short(text, 200)));
             }
             EventKind::ApprovalAsked { message, preapproved, .. } => {
                 let p = if *preapproved { " (pre-approved)" } else { "" };
-                lines.push(format!("  {tag} ? approval: {message}{p}"));
-                self.spin(&node, "waiting for approval".into());
+                lines.push(format!("  [{node}] ? approval: {message}{p}"));
+                self.spin(node, || "waiting for approval".into());
             }
-            EventKind::ApprovalGiven { by, .. } => lines.push(format!("  {tag} approved by {by}")),
+            EventKind::ApprovalGiven { by, .. } => lines.push(format!("  [{node}] approved by {by}")),
             EventKind::ApprovalRefused { by, reason } => lines.push(format!(
-                "  {tag} refused by {by}{}",
+                "  [{node}] refused by {by}{}",
                 reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
             )),
             EventKind::HandlerStarted { handler, .. } => {
@@ -447,74 +532,122 @@ impl Console {
                 self.finished = Some((*outcome, *exit_code, *elapsed_ms, failed_step.clone(), failure_reason.clone()));
             }
         }
-        lines
     }
+}
 
-    fn summary(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.rows.is_empty() && self.finished.is_none() {
-            return out;
+/// Appends the summary table and the outcome to `out`, each line ending in
+/// `\n`, writing `out` to `w` whenever it reaches [`CHUNK`].
+fn summary(
+    rows: &Rows,
+    finished: &Option<Finished>,
+    mode: Mode,
+    out: &mut String,
+    w_out: &mut dyn Write,
+) -> std::io::Result<()> {
+    if rows.is_empty() && finished.is_none() {
+        return Ok(());
+    }
+    let w = rows
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "\n{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE",
+        "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"
+    );
+    // Every row is written in place, with two scratch strings for its
+    // numbers: a run can have tens of thousands of rows.
+    let (mut attempts, mut time) = (String::new(), String::new());
+    for (k, r) in rows {
+        if out.len() >= CHUNK {
+            w_out.write_all(out.as_bytes())?;
+            out.clear();
         }
-        let w = self
-            .rows
-            .keys()
-            .map(|k| k.chars().count())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        out.push(String::new());
-        out.push(format!(
-            "{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE",
-            "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"
-        ));
-        for (k, r) in &self.rows {
-            out.push(
-                format!(
-                    "{k:w$}  {:18}  {:>8}  {:>8}  {:12}  {}",
-                    r.state,
-                    if r.attempts > 0 {
-                        r.attempts.to_string()
-                    } else {
-                        "-".into()
-                    },
-                    r.elapsed_ms.map(dur).unwrap_or_else(|| "-".into()),
-                    r.undo.unwrap_or("-"),
-                    r.note
-                )
-                .trim_end()
-                .to_owned(),
-            );
+        attempts.clear();
+        if r.attempts > 0 {
+            let _ = write!(attempts, "{}", r.attempts);
+        } else {
+            attempts.push('-');
         }
-        if let Some((outcome, code, ms, step, reason)) = &self.finished {
-            let o = match outcome {
-                Outcome::Succeeded => "SUCCEEDED",
-                Outcome::RolledBack => "FAILED, rolled back cleanly",
-                Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
-                Outcome::Cancelled => "CANCELLED",
-            };
-            let why = match (step, reason) {
-                (Some(s), Some(r)) => format!(" — `{s}`: {r}"),
-                (None, Some(r)) => format!(" — {r}"),
-                _ => String::new(),
-            };
-            let sim = if self.mode == Mode::DryRun {
-                " (dry run: nothing was executed)"
-            } else {
-                ""
-            };
-            out.push(String::new());
-            out.push(format!("{o}{why} in {}{sim}, exit code {code}", dur(*ms)));
+        time.clear();
+        match r.elapsed_ms {
+            Some(ms) => write_dur(&mut time, ms),
+            None => time.push('-'),
         }
-        out
+        let start = out.len();
+        let _ = write!(
+            out,
+            "{k:w$}  {:18}  {:>8}  {:>8}  {:12}  {}",
+            r.state,
+            attempts,
+            time,
+            r.undo.unwrap_or("-"),
+            r.note
+        );
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
+        out.push('\n');
+    }
+    if let Some((outcome, code, ms, step, reason)) = finished {
+        let o = match outcome {
+            Outcome::Succeeded => "SUCCEEDED",
+            Outcome::RolledBack => "FAILED, rolled back cleanly",
+            Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
+            Outcome::Cancelled => "CANCELLED",
+        };
+        let why = match (step, reason) {
+            (Some(s), Some(r)) => format!(" — `{s}`: {r}"),
+            (None, Some(r)) => format!(" — {r}"),
+            _ => String::new(),
+        };
+        let sim = if mode == Mode::DryRun {
+            " (dry run: nothing was executed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "\n{o}{why} in {}{sim}, exit code {code}", dur(*ms));
+    }
+    Ok(())
+}
+
+/// Where `render` puts the lines of an event.
+struct Lines<'a>(&'a mut String);
+
+impl Lines<'_> {
+    fn push(&mut self, line: String) {
+        self.0.push_str(&line);
+        self.0.push('\n');
     }
 }
 
 impl Sink for Console {
     fn event(&mut self, ev: &Event) -> std::io::Result<()> {
-        for l in self.render(ev) {
-            self.line(&l)?;
+        let mut text = std::mem::take(&mut self.text);
+        let start = text.len();
+        self.render(ev, &mut text);
+        self.text = text;
+        if let Some((mp, _)) = &self.bars {
+            let lines = self.text[start..].strip_suffix('\n').unwrap_or_default();
+            if !lines.is_empty() {
+                for l in lines.split('\n') {
+                    mp.println(l)?;
+                }
+            }
+            self.text.truncate(start);
+            return Ok(());
+        }
+        if self.mode == Mode::Live || self.text.len() >= CHUNK {
+            self.write_text()?;
         }
         Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.write_text()?;
+        self.out.flush()
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
@@ -525,9 +658,24 @@ impl Sink for Console {
             let _ = mp.clear();
         }
         self.bars = None;
-        for l in self.summary() {
-            writeln!(self.out, "{l}")?;
-        }
+        let Console {
+            rows,
+            finished,
+            mode,
+            text,
+            out,
+            ..
+        } = self;
+        summary(rows, finished, *mode, text, out.as_mut())?;
+        self.write_text()?;
         self.out.flush()
+    }
+}
+
+impl Drop for Console {
+    /// A run that ends without `finish` still shows what it rendered.
+    fn drop(&mut self) {
+        let _ = self.write_text();
+        let _ = self.out.flush();
     }
 }
