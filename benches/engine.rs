@@ -28,7 +28,9 @@
 //!   and read, as the shell adapter runs a command, from a plain loop.
 //! * `runbook/journal_write_ahead`: the real adapters on the CLI's
 //!   current-thread runtime (`cli::run::runtime`) with the journal fsynced
-//!   at every write-ahead event (once per step here), as `runbook run` does.
+//!   at every write-ahead event, as `runbook run` does (none per step here:
+//!   a `readonly` step's outcome rides on the next fsync; the whole-process
+//!   comparison in `bench/compare.sh` also runs the steps as writes).
 //! * `runbook/journal_buffered`: the same with the journal buffered (no
 //!   fsync): the engine without the durability cost.
 //! * `runbook_multi_thread/journal_write_ahead`: the first on a
@@ -66,8 +68,8 @@ const TRUE_STEPS: usize = 1_000;
 
 /// `n` steps in sequence, each `run "true" readonly` (readonly: no "write
 /// without undo" warning; a dry run does the same work for any effect, and
-/// a real run fsyncs once per step, its outcome, where a `write` also
-/// fsyncs its `action_started`).
+/// a real run fsyncs no step of it, where a `write` fsyncs its
+/// `action_started`, the previous outcome with it).
 fn trivial(name: &str, n: usize) -> String {
     let mut s = String::with_capacity(n * 40 + 64);
     s.push_str(&format!("runbook {name} {{\n"));
