@@ -3,7 +3,8 @@
 //! `cargo bench --bench compile`.
 //!
 //! The 10,000-step source is also written to
-//! `target/compile-bench/steps-10000.runbook`, so that peak memory can be
+//! `compile-bench/steps-10000.runbook` under the target directory
+//! (`$CARGO_TARGET_DIR`, else `target/`), so that peak memory can be
 //! measured on the real binary:
 //! `/usr/bin/time -v target/release/runbook check target/compile-bench/steps-10000.runbook`.
 
@@ -22,7 +23,7 @@ mod cpu;
 mod generate;
 
 fn write_sample(steps: usize, text: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compile-bench");
+    let dir = generate::output_dir("compile-bench");
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join(format!("steps-{steps}.runbook")), text);
     }

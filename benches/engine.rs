@@ -38,7 +38,8 @@
 //!
 //! Only the run is timed (`iter_custom`): creating the journal is inside the
 //! timing, deleting it afterwards is not. The runbooks are also written to
-//! `target/engine-bench/` for whole-process measurements (`bench/compare.sh`).
+//! `engine-bench/` under the target directory (`$CARGO_TARGET_DIR`, else
+//! `target/`) for whole-process measurements.
 
 // The allocator `runbook` itself uses (src/main.rs).
 #[global_allocator]
@@ -83,7 +84,7 @@ fn trivial(name: &str, n: usize) -> String {
 }
 
 fn compile(name: &str, text: String, nodes: usize) -> Arc<Graph> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/engine-bench");
+    let dir = generate::output_dir("engine-bench");
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join(format!("{name}.runbook")), &text);
     }
@@ -185,7 +186,7 @@ fn bench_dry_runs(c: &mut Criterion) {
         ),
     ];
     let _ = std::fs::write(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/engine-bench/small.runbook"),
+        generate::output_dir("engine-bench").join("small.runbook"),
         trivial("small", 1),
     );
 

@@ -5,6 +5,18 @@
 //! groups and notifications), so that every pass of the compiler has work.
 
 use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Where a benchmark leaves the runbooks it generated, for whole-process
+/// measurements of the real binary: `$CARGO_TARGET_DIR/<name>` when that
+/// is set (as cargo itself builds there), else `target/<name>` in the
+/// project.
+pub fn output_dir(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join(name)
+}
 
 /// A runbook of exactly `steps` steps that compiles without errors.
 pub fn runbook(steps: usize) -> String {
