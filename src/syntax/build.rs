@@ -698,9 +698,9 @@ impl Builder {
             Some(Action::Approve { .. })
         );
         if step.approval.is_none() && step.action.is_some() && is_approve && !current_is_approve {
-            step.approval = Some(a);
+            step.approval = Some(Box::new(a));
         } else if step.approval.is_none() && current_is_approve && !is_approve {
-            step.approval = step.action.take();
+            step.approval = step.action.take().map(Box::new);
             step.action = Some(a);
         } else {
             once(&mut step.action, a, "action", at, seen, &mut step.repeated);
@@ -753,7 +753,7 @@ impl Builder {
                     };
                     once(
                         &mut step.retry,
-                        retry,
+                        Box::new(retry),
                         "retry",
                         csp,
                         &mut seen,
@@ -777,7 +777,7 @@ impl Builder {
                     let v = self.verify_parts(part, csp);
                     once(
                         &mut step.verify,
-                        v,
+                        Box::new(v),
                         "verify",
                         csp,
                         &mut seen,
@@ -807,7 +807,7 @@ impl Builder {
                     if let Some(a) = undo {
                         once(
                             &mut step.undo,
-                            a,
+                            Box::new(a),
                             "undo",
                             csp,
                             &mut seen,
@@ -835,7 +835,7 @@ impl Builder {
                         };
                         once(
                             &mut step.capture,
-                            c,
+                            Box::new(c),
                             "capture",
                             csp,
                             &mut seen,

@@ -580,7 +580,7 @@ impl<'s> Parser<'s> {
                     let at = self.span_from(clause);
                     once(
                         &mut step.undo,
-                        undo,
+                        Box::new(undo),
                         "undo",
                         at,
                         &mut seen,
@@ -624,7 +624,7 @@ impl<'s> Parser<'s> {
                     };
                     once(
                         &mut step.retry,
-                        retry,
+                        Box::new(retry),
                         "retry",
                         at,
                         &mut seen,
@@ -652,7 +652,7 @@ impl<'s> Parser<'s> {
                     };
                     once(
                         &mut step.verify,
-                        v,
+                        Box::new(v),
                         "verify",
                         at,
                         &mut seen,
@@ -677,7 +677,7 @@ impl<'s> Parser<'s> {
                     };
                     once(
                         &mut step.capture,
-                        c,
+                        Box::new(c),
                         "capture",
                         at,
                         &mut seen,
