@@ -427,8 +427,11 @@ pub struct Node {
     pub when: Option<Expr>,
     /// An approval gate (`approve "..."` written beside the action): asked
     /// before the action runs; always `Action::Approve`.
+    // The parts most nodes leave out are boxed (a node was over a
+    // kilobyte, and a run holds every node of its graph); serde writes a
+    // box as what it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<Action>,
+    pub approval: Option<Box<Action>>,
     /// `None` for a verify-only step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
@@ -437,11 +440,11 @@ pub struct Node {
     #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify: Option<VerifyPolicy>,
+    pub verify: Option<Box<VerifyPolicy>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub undo: Option<Action>,
+    pub undo: Option<Box<Action>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capture: Option<CaptureSpec>,
+    pub capture: Option<Box<CaptureSpec>>,
     /// A failure is recorded and the run goes on (`on_error continue`;
     /// the default for notify steps).
     pub continue_on_error: bool,

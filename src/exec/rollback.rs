@@ -113,7 +113,9 @@ pub async fn rollback_resumed(
     let mut told_cancel = false;
     for p in &plan {
         let node = &graph.nodes[p.result.idx];
-        let Some(undo) = &node.undo else { continue };
+        let Some(undo) = node.undo.as_deref() else {
+            continue;
+        };
         let id = node.id.as_str();
         let shown_items: Vec<String> = p.items.iter().flatten().map(V::display).collect();
         if cancel.is_cancelled() {
