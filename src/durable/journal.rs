@@ -463,7 +463,6 @@ impl JournalWriter {
     /// or with what follows it under group commit.
     fn must_sync(&mut self, ev: &Event) -> SyncNeed {
         use crate::events::EventKind as K;
-        let need = |b: bool| if b { SyncNeed::Now } else { SyncNeed::No };
         match (&ev.kind, &ev.node) {
             (K::ActionStarted { phase, .. }, Some(node))
                 if *phase == crate::adapters::Phase::Action && ev.kind.is_write_ahead() =>
@@ -482,7 +481,8 @@ impl JournalWriter {
                     None => SyncNeed::No,
                 }
             }
-            (kind, _) => need(kind.is_write_ahead()),
+            (kind, _) if kind.is_write_ahead() => SyncNeed::Now,
+            _ => SyncNeed::No,
         }
     }
 
