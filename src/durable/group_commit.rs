@@ -33,7 +33,7 @@
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 /// A handle on a journal's deferred fsync; cheap to clone, `Send + Sync`
 /// (tokio's park hook needs both).
@@ -49,10 +49,11 @@ struct Shared {
     pending: AtomicBool,
     /// fsyncs done by [`GroupCommit::flush`] (tests, benchmarks).
     syncs: AtomicU64,
-    /// An fsync done by `flush` failed: the writer refuses every event after
-    /// it, which stops the run (a journal that may have lost a record
-    /// cannot vouch for what follows).
-    failure: Mutex<Option<String>>,
+    /// An fsync done by `flush` failed (the first failure's message): the
+    /// writer refuses every event after it, which stops the run (a journal
+    /// that may have lost a record cannot vouch for what follows). Read at
+    /// every event: a `OnceLock` costs one atomic load.
+    failure: OnceLock<String>,
 }
 
 impl GroupCommit {
@@ -61,7 +62,7 @@ impl GroupCommit {
             file,
             pending: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
-            failure: Mutex::new(None),
+            failure: OnceLock::new(),
         }))
     }
 
@@ -76,9 +77,7 @@ impl GroupCommit {
                 self.0.syncs.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                if let Ok(mut f) = self.0.failure.lock() {
-                    f.get_or_insert_with(|| e.to_string());
-                }
+                let _ = self.0.failure.set(e.to_string());
             }
         }
     }
@@ -105,8 +104,7 @@ impl GroupCommit {
 
     /// A `flush` that failed, as an error for the writer's next event.
     pub(super) fn failure(&self) -> Option<io::Error> {
-        let f = self.0.failure.lock().ok()?;
-        f.as_ref().map(|m| {
+        self.0.failure.get().map(|m| {
             io::Error::other(format!(
                 "an fsync of the journal failed earlier ({m}); the record may be incomplete"
             ))
