@@ -645,6 +645,20 @@ pub trait Sink: Send {
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+
+    /// [`Sink::event`] for the start of an action whose caller makes it
+    /// durable itself, with [`Sink::durable`], before the action can change
+    /// anything ([`Emitter::emit_durable_later`]). A sink that fsyncs may
+    /// leave this event's fsync to that call.
+    fn event_durable_later(&mut self, ev: &Event) -> std::io::Result<()> {
+        self.event(ev)
+    }
+
+    /// Every event delivered so far must now be on disk (fsynced), where
+    /// the sink makes such a promise at all.
+    fn durable(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A sink that keeps every event in memory (tests, drills).
@@ -771,6 +785,40 @@ impl Emitter {
         node: Option<&str>,
         kind: impl FnOnce(tokio::time::Instant) -> EventKind,
     ) -> tokio::time::Instant {
+        self.emit_to_sinks(node, kind, false)
+    }
+
+    /// [`emit_with`](Self::emit_with) for the start of an action that makes
+    /// its start durable by calling [`durable`](Self::durable) before it
+    /// changes anything: the journal may leave this event's fsync to that
+    /// call, so that the fsync overlaps the action's own start-up (a shell's
+    /// exec: see `adapters::StartBarrier`). The caller must call `durable`
+    /// before the action can have an effect.
+    pub fn emit_durable_later(
+        &self,
+        node: Option<&str>,
+        kind: impl FnOnce(tokio::time::Instant) -> EventKind,
+    ) -> tokio::time::Instant {
+        self.emit_to_sinks(node, kind, true)
+    }
+
+    /// Makes every event emitted so far durable ([`Sink::durable`]).
+    /// Returns false if the journal failed (now or before): what was to
+    /// start must not.
+    pub fn durable(&self) -> bool {
+        let Ok(mut st) = self.state.lock() else {
+            return false;
+        };
+        self.deliver(&mut st, |s| s.durable());
+        !st.failed
+    }
+
+    fn emit_to_sinks(
+        &self,
+        node: Option<&str>,
+        kind: impl FnOnce(tokio::time::Instant) -> EventKind,
+        durable_later: bool,
+    ) -> tokio::time::Instant {
         let Ok(mut st) = self.state.lock() else {
             return self.clock.now();
         };
@@ -788,7 +836,11 @@ impl Emitter {
             node: node.map(|n| st.node(n)),
             kind,
         };
-        self.deliver(&mut st, |s| s.event(&ev));
+        if durable_later {
+            self.deliver(&mut st, |s| s.event_durable_later(&ev));
+        } else {
+            self.deliver(&mut st, |s| s.event(&ev));
+        }
         now
     }
 

@@ -3,7 +3,7 @@
 //! later than the moment the engine's thread goes idle.
 
 use indexmap::IndexMap;
-use runbook::adapters::real;
+use runbook::adapters::{real, AdapterResult, Call, ShellAdapter, ShellOutput, ShellRequest};
 use runbook::durable::group_commit::GroupCommit;
 use runbook::durable::journal::{Durability, JournalWriter};
 use runbook::events::{Emitter, Event, EventKind, Mode, Sink};
@@ -242,5 +242,174 @@ fn a_change_outcome_reaches_the_disk_before_the_engine_waits() {
     assert!(
         pending,
         "without the hook, nothing flushes it while watch runs"
+    );
+}
+
+#[test]
+fn a_start_left_to_its_caller_is_synced_by_durable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = JournalWriter::create(dir.path(), Durability::WriteAhead).expect("create");
+    let g = w.group_commit().expect("group commit");
+    w.append(&ev(1, Some("a"), ready())).expect("append");
+    w.append_durable_later(&ev(2, Some("a"), started(Effect::Write)))
+        .expect("append");
+    assert_eq!(w.syncs(), 0, "the start's fsync is left to its caller");
+    assert!(g.is_pending());
+    w.durable().expect("durable");
+    assert_eq!(w.syncs(), 1);
+    assert!(!g.is_pending());
+    w.durable().expect("durable");
+    assert_eq!(w.syncs(), 1, "nothing waits: no fsync");
+
+    // The outcome, then the next change's start: one fsync for both.
+    w.append(&ev(3, Some("a"), succeeded())).expect("append");
+    w.append(&ev(4, Some("b"), ready())).expect("append");
+    w.append_durable_later(&ev(5, Some("b"), started(Effect::Write)))
+        .expect("append");
+    assert_eq!(w.syncs(), 1);
+    w.durable().expect("durable");
+    assert_eq!(w.syncs(), 2);
+
+    // Any event after a start left pending takes it to disk first.
+    w.append(&ev(6, Some("b"), succeeded())).expect("append");
+    w.append_durable_later(&ev(7, Some("c"), started(Effect::Write)))
+        .expect("append");
+    w.append(&ev(
+        8,
+        None,
+        EventKind::Warning {
+            message: "w".into(),
+        },
+    ))
+    .expect("append");
+    assert_eq!(w.syncs(), 3);
+    assert!(!g.is_pending());
+}
+
+#[test]
+fn without_group_commit_a_start_is_synced_at_once_even_if_left_to_its_caller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = JournalWriter::create(dir.path(), Durability::WriteAhead).expect("create");
+    w.append_durable_later(&ev(1, Some("a"), started(Effect::Write)))
+        .expect("append");
+    assert_eq!(w.syncs(), 1, "nothing else would sync it before a wait");
+}
+
+/// What a shell adapter saw when the engine called it.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    node: String,
+    barrier_pending: bool,
+    start_synced: bool,
+}
+
+/// The real shell adapter, noting whether each call's start was on disk.
+struct Watching {
+    inner: runbook::adapters::shell::RealShell,
+    takes_barrier: bool,
+    group: GroupCommit,
+    seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+#[async_trait::async_trait]
+impl ShellAdapter for Watching {
+    async fn run(&self, call: &Call, req: &ShellRequest) -> AdapterResult<ShellOutput> {
+        let seen = Seen {
+            node: call.node.clone(),
+            barrier_pending: call.start.is_pending(),
+            start_synced: !self.group.is_pending(),
+        };
+        self.seen.lock().expect("seen").push(seen);
+        self.inner.run(call, req).await
+    }
+
+    fn passes_start_barrier(&self) -> bool {
+        self.takes_barrier
+    }
+}
+
+const CHANGE_THEN_READ: &str = r#"
+runbook gated {
+  step change {
+    run "true"
+  }
+  step look {
+    run "true" readonly
+  }
+}
+"#;
+
+/// A live run of CHANGE_THEN_READ with a shell adapter that takes the start
+/// barrier or not; what it saw, the journal's fsyncs and the exit code.
+fn run_watched(dir: &Path, takes_barrier: bool) -> (Vec<Seen>, u64, i32) {
+    let source = Source::new("gated.runbook", CHANGE_THEN_READ.to_owned());
+    let graph = match runbook::compile::compile(&source) {
+        Ok(c) => Arc::new(c.graph),
+        Err(report) => panic!("does not compile:\n{}", report.render(false)),
+    };
+    let run_id = exec::new_run_id();
+    let mut journal =
+        JournalWriter::create(&dir.join(&run_id), Durability::WriteAhead).expect("journal");
+    let group = journal.group_commit().expect("group commit");
+    let mut opts = RunOptions::new(run_id.clone(), Mode::Live);
+    opts.inputs = inputs::resolve(&graph.inputs, &[], None).expect("no inputs");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut adapters = real::real(real::RealSettings {
+        prometheus_url: None,
+        shell_cwd: Some(dir.to_path_buf()),
+        shell_env: IndexMap::new(),
+        shell_timeout: opts.settings.default_timeout,
+        http_timeout: Some(opts.settings.check_timeout),
+        kill_grace: None,
+        no_prompt: true,
+    });
+    adapters.shell = Arc::new(Watching {
+        inner: runbook::adapters::shell::RealShell::default(),
+        takes_barrier,
+        group: group.clone(),
+        seen: seen.clone(),
+    });
+    let runtime = runbook::cli::run::runtime_with(false, Some(group.clone())).expect("runtime");
+    let code = runtime.block_on(async move {
+        let emitter = Arc::new(Emitter::new(
+            run_id,
+            exec::clock::Clock::start(),
+            Redactor::new(std::iter::empty::<&str>()),
+            vec![(Box::new(journal) as Box<dyn Sink>, true)],
+        ));
+        exec::run(graph, opts, adapters, emitter).await.exit_code
+    });
+    let seen = seen.lock().expect("seen").clone();
+    (seen, group.syncs(), code)
+}
+
+#[test]
+fn a_change_hands_its_start_fsync_only_to_an_adapter_that_takes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (seen, _, code) = run_watched(dir.path(), true);
+    assert_eq!(code, 0);
+    assert_eq!(
+        seen,
+        vec![
+            Seen {
+                node: "change".into(),
+                barrier_pending: true,
+                start_synced: false,
+            },
+            Seen {
+                node: "look".into(),
+                barrier_pending: false,
+                start_synced: true,
+            },
+        ],
+        "the change's start waits for the adapter's barrier; a read has none"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (seen, _, code) = run_watched(dir.path(), false);
+    assert_eq!(code, 0);
+    assert!(
+        seen.iter().all(|s| !s.barrier_pending && s.start_synced),
+        "an adapter that does not take the barrier is called with the start on disk: {seen:?}"
     );
 }

@@ -15,14 +15,30 @@
 //!   process is *not* killed: it was started on purpose (`nohup ... &`).
 //! * Errors carry the `display` form only: the command line (`send` form)
 //!   is never put in a message.
+//! * When the call's [`StartBarrier`] is pending (a change in a live run:
+//!   its `action_started` is written but not yet fsynced), the shell starts
+//!   held at a gate: its script is [`GATE`] followed by the command, on the
+//!   same line (so the command's line numbers are unchanged), with stdin a
+//!   pipe. The adapter spawns it, passes the barrier (the fsync), and only
+//!   then writes the newline that opens the gate. The fsync thus overlaps
+//!   the exec and start-up of `/bin/sh` instead of preceding them, and the
+//!   command still cannot run before its start is on disk: if the barrier
+//!   fails, or runbook dies before opening the gate, the shell reads end of
+//!   file and exits (status 125) without running any of the command. After
+//!   the gate, stdin is `/dev/null`, as for a command started without one.
 
 use super::*;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 use tokio::time::Instant;
+
+/// What a gated shell runs before the command: wait for the gate's
+/// newline on stdin (end of file: exit without running the command), then
+/// give the command `/dev/null` as stdin.
+pub const GATE: &str = "read -r _ || exit 125; exec </dev/null; ";
 
 /// How long to keep reading stdout/stderr after the shell exited, when a
 /// background process still holds them open.
@@ -218,14 +234,23 @@ impl RealShell {
 
 #[async_trait]
 impl ShellAdapter for RealShell {
+    fn passes_start_barrier(&self) -> bool {
+        true
+    }
+
     async fn run(&self, call: &Call, req: &ShellRequest) -> AdapterResult<ShellOutput> {
         let started = Instant::now();
         let timeout = req.timeout.or(self.default_timeout);
+        let gated = call.start.is_pending();
         let mut cmd = tokio::process::Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(&req.command.send)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+        cmd.arg("-c");
+        if gated {
+            cmd.arg(format!("{GATE}{}", req.command.send))
+                .stdin(Stdio::piped());
+        } else {
+            cmd.arg(&req.command.send).stdin(Stdio::null());
+        }
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
@@ -257,6 +282,23 @@ impl ShellAdapter for RealShell {
         // If this future is dropped before the command ends (the executor's
         // safety net), the whole group is killed, not only the leader.
         let mut guard = GroupGuard { pgid, armed: true };
+        if gated {
+            let gate = child.stdin.take();
+            if !call.start.pass() {
+                // Closing the gate unopened makes the shell exit before the
+                // command; the kill makes sure of it.
+                drop(gate);
+                killpg(pgid, libc::SIGKILL);
+                let _ = child.wait().await;
+                guard.armed = false;
+                return Err(AdapterError::new(ErrorKind::Other, START_NOT_RECORDED));
+            }
+            if let Some(mut gate) = gate {
+                // One byte into an empty pipe does not block. A shell that
+                // is already gone (it could not start) tells by its status.
+                let _ = gate.write_all(b"\n").await;
+            }
+        }
 
         let cap = call.output_cap;
         let out: Shared = Arc::new(Mutex::new(TailBuffer::new(cap)));

@@ -367,6 +367,34 @@ impl JournalWriter {
     /// Appends one event; fsyncs if it is write-ahead (and the durability
     /// says so). Refuses an event whose `seq` does not follow the last one.
     pub fn append(&mut self, ev: &Event) -> io::Result<()> {
+        self.append_with(ev, false)
+    }
+
+    /// [`append`](Self::append) for an effectful `action_started` whose
+    /// caller calls [`durable`](Self::durable) before the action can change
+    /// anything. Under group commit its fsync is left to that call (or to
+    /// the park hook, or to the next event, whichever comes first), so that
+    /// it can overlap the action's start-up; without group commit it is
+    /// fsynced at once, as `append` would.
+    pub fn append_durable_later(&mut self, ev: &Event) -> io::Result<()> {
+        self.append_with(ev, true)
+    }
+
+    /// fsyncs whatever waits for its fsync (a start appended with
+    /// [`append_durable_later`](Self::append_durable_later), a change's
+    /// outcome under group commit). An error if that fsync fails, or if a
+    /// group-commit flush failed earlier.
+    pub fn durable(&mut self) -> io::Result<()> {
+        if let Some(e) = self.group.as_ref().and_then(GroupCommit::failure) {
+            return Err(e);
+        }
+        if self.group.as_ref().is_some_and(GroupCommit::is_pending) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    fn append_with(&mut self, ev: &Event, durable_later: bool) -> io::Result<()> {
         if let Some(e) = self.group.as_ref().and_then(GroupCommit::failure) {
             return Err(e);
         }
@@ -431,7 +459,7 @@ impl JournalWriter {
         self.last_seq = ev.seq;
         self.dirty = true;
         if self.durability == Durability::WriteAhead {
-            match self.must_sync(ev) {
+            match self.must_sync(ev, durable_later) {
                 SyncNeed::Now => self.sync()?,
                 SyncNeed::Deferred => match &self.group {
                     Some(g) => g.defer(),
@@ -461,16 +489,25 @@ impl JournalWriter {
     ///
     /// The outcome of a change is [`SyncNeed::Deferred`]: fsynced at once,
     /// or with what follows it under group commit.
-    fn must_sync(&mut self, ev: &Event) -> SyncNeed {
+    ///
+    /// An effectful start whose caller makes it durable itself
+    /// (`durable_later`) is [`SyncNeed::Deferred`] too: under group commit
+    /// its fsync waits for [`durable`](Self::durable), the park hook or the
+    /// next event.
+    fn must_sync(&mut self, ev: &Event, durable_later: bool) -> SyncNeed {
         use crate::events::EventKind as K;
         match (&ev.kind, &ev.node) {
-            (K::ActionStarted { phase, .. }, Some(node))
-                if *phase == crate::adapters::Phase::Action && ev.kind.is_write_ahead() =>
-            {
-                if !self.changing.contains(node) {
-                    self.changing.push(node.clone());
+            (K::ActionStarted { phase, .. }, node) if ev.kind.is_write_ahead() => {
+                if let (crate::adapters::Phase::Action, Some(node)) = (phase, node) {
+                    if !self.changing.contains(node) {
+                        self.changing.push(node.clone());
+                    }
                 }
-                SyncNeed::Now
+                if durable_later {
+                    SyncNeed::Deferred
+                } else {
+                    SyncNeed::Now
+                }
             }
             (K::NodeSucceeded { .. } | K::NodeFailed { .. }, Some(node)) => {
                 match self.changing.iter().position(|n| n == node) {
@@ -525,6 +562,14 @@ impl Drop for JournalWriter {
 impl Sink for JournalWriter {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         self.append(ev)
+    }
+
+    fn event_durable_later(&mut self, ev: &Event) -> io::Result<()> {
+        self.append_durable_later(ev)
+    }
+
+    fn durable(&mut self) -> io::Result<()> {
+        JournalWriter::durable(self)
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -6,7 +6,7 @@ use super::cond::V;
 use super::context::{RunCtx, Scope};
 use crate::adapters::{
     ApprovalRequest, ErrorKind, HttpBody, HttpCall, NotifyRequest, NotifyTarget, Phase,
-    ShellRequest,
+    ShellRequest, StartBarrier, START_NOT_RECORDED,
 };
 use crate::events::{ActionStatus, ConditionPurpose, EventKind};
 use crate::plan::{Action, ChannelKind, Effect, Expr, RetryPolicy};
@@ -130,13 +130,26 @@ impl RunCtx {
         request: String,
         timeout: Option<Duration>,
     ) -> Result<Instant, Attempt> {
+        self.started_with(site, adapter, attempt, item, request, timeout, None)
+    }
+
+    /// [`started`](Self::started); a change whose adapter passes the start
+    /// barrier itself (`barrier`: the call to give it to) gets the start's
+    /// fsync in `call.start` instead of before this returns.
+    #[allow(clippy::too_many_arguments)]
+    fn started_with(
+        &self,
+        site: &Site<'_>,
+        adapter: &'static str,
+        attempt: u32,
+        item: &Option<String>,
+        request: String,
+        timeout: Option<Duration>,
+        barrier: Option<&mut crate::adapters::Call>,
+    ) -> Result<Instant, Attempt> {
         let change = !self.simulated() && site.effect >= Effect::Write;
         let refused = || {
-            let mut a = Attempt::fail(
-                ActionStatus::Error,
-                "not started: the journal could not be written (a change is never made \
-                 unrecorded; free the disk, then `runbook resume` the run)",
-            );
+            let mut a = Attempt::fail(ActionStatus::Error, START_NOT_RECORDED);
             a.retryable = false;
             a
         };
@@ -144,18 +157,25 @@ impl RunCtx {
         if change && self.emitter.failed() {
             return Err(refused());
         }
-        let t0 = self
-            .emitter
-            .emit_with(Some(site.node), |_| EventKind::ActionStarted {
-                adapter: adapter.into(),
-                phase: site.phase,
-                attempt,
-                item: item.clone(),
-                effect: site.effect,
-                request,
-                timeout,
-                simulated: self.simulated(),
-            });
+        let simulated = self.simulated();
+        let kind = |_| EventKind::ActionStarted {
+            adapter: adapter.into(),
+            phase: site.phase,
+            attempt,
+            item: item.clone(),
+            effect: site.effect,
+            request,
+            timeout,
+            simulated,
+        };
+        let t0 = match barrier {
+            Some(call) if change => {
+                let emitter = self.emitter.clone();
+                call.start = StartBarrier::new(move || emitter.durable());
+                self.emitter.emit_durable_later(Some(site.node), kind)
+            }
+            _ => self.emitter.emit_with(Some(site.node), kind),
+        };
         // This very start may be what the journal failed to write.
         if change && self.emitter.failed() {
             return Err(refused());
@@ -245,13 +265,20 @@ impl RunCtx {
                     Err(e) => return Attempt::fail(ActionStatus::Error, e),
                 };
                 let timeout = site.timeout;
-                let t0 = match self.started(
+                let mut call = call;
+                let barrier = self
+                    .adapters
+                    .shell
+                    .passes_start_barrier()
+                    .then_some(&mut call);
+                let t0 = match self.started_with(
                     site,
                     "shell",
                     attempt,
                     &item,
                     command.display.clone(),
                     timeout,
+                    barrier,
                 ) {
                     Ok(t0) => t0,
                     Err(refused) => return refused,
@@ -306,7 +333,16 @@ impl RunCtx {
                             Attempt::fail(status, reason)
                         }
                     }
-                    Err(e) => self.adapter_failed(site, "shell", attempt, &item, t0, timeout, e),
+                    Err(e) => {
+                        let mut a =
+                            self.adapter_failed(site, "shell", attempt, &item, t0, timeout, e);
+                        // The barrier found the journal gone: like a start
+                        // refused up front, retrying cannot help.
+                        if call.start.is_pending() && self.emitter.failed() {
+                            a.retryable = false;
+                        }
+                        a
+                    }
                 }
             }
             Action::Http(h) => {

@@ -53,6 +53,7 @@ impl RunCtx {
             effect,
             cancel,
             output_cap: self.settings().output_cap,
+            start: crate::adapters::StartBarrier::passed(),
         }
     }
 
