@@ -243,3 +243,29 @@ runbook overlap {
         "{kinds:?}"
     );
 }
+
+#[test]
+fn run_shows_a_few_warnings_of_each_kind_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("runbook many {\n  input unused_a: string = \"x\"\n");
+    for i in 0..7 {
+        text.push_str(&format!("  step s{i} {{ run \"true\" }}\n"));
+    }
+    text.push_str("}\n");
+    let file = write(dir.path(), "many.runbook", &text);
+    let out = runbook(dir.path(), &[&file, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let shown = stderr
+        .matches("changes something but has no `undo`")
+        .count();
+    assert_eq!(shown, 3, "{stderr}");
+    assert!(
+        stderr.contains(
+            "4 more runbook::write_without_undo warnings not shown (`runbook check many.runbook` lists every one)"
+        ),
+        "{stderr}"
+    );
+    // A kind with fewer warnings than the cut is shown whole, and not counted.
+    assert_eq!(stderr.matches("is never used").count(), 1, "{stderr}");
+}

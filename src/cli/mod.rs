@@ -90,8 +90,16 @@ pub fn load(path: &std::path::Path) -> Option<crate::compile::Compiled> {
     match crate::compile::compile(&source) {
         Ok(c) => {
             if !c.warnings.is_empty() {
-                let report = crate::diagnostics::Report::new(source, c.warnings.clone());
-                eprint!("{}", report.render(color));
+                use crate::diagnostics::{abridge, Report, WARNINGS_SHOWN_PER_CODE};
+                let (shown, left_out) = abridge(c.warnings.clone(), WARNINGS_SHOWN_PER_CODE);
+                eprint!("{}", Report::new(source, shown).render(color));
+                for (code, n) in left_out {
+                    eprintln!(
+                        "  ⚠ {n} more {code} warning{} not shown (`runbook check {}` lists every one)",
+                        if n == 1 { "" } else { "s" },
+                        path.display()
+                    );
+                }
             }
             Some(c)
         }
