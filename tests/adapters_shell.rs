@@ -428,3 +428,29 @@ async fn dropping_the_call_kills_the_group() {
     eprintln!("dropped future: child dead {dead_after:?} after the abort");
     assert!(dead_after.is_some(), "{pid} survived the drop");
 }
+
+#[tokio::test]
+async fn output_written_while_dying_is_read_and_does_not_block_the_exit() {
+    let dir = support::temp_dir();
+    let shell = RealShell {
+        grace: Duration::from_secs(5),
+        ..RealShell::default()
+    };
+    // On SIGTERM the shell writes four pipe buffers' worth before exiting:
+    // unless the pipe is read while the group is being killed, it blocks
+    // until the SIGKILL at the end of the grace.
+    let mut r = req(
+        "trap 'head -c 262144 /dev/zero | tr \"\\0\" x; echo; echo done; exit 0' TERM; \
+         sleep 30 & wait",
+        dir.path(),
+    );
+    r.timeout = Some(Duration::from_millis(300));
+    let t = Instant::now();
+    let e = shell
+        .run(&Call::simple("chatty"), &r)
+        .await
+        .expect_err("times out");
+    assert_eq!(e.kind, ErrorKind::Timeout);
+    assert!(!e.message.contains("SIGKILL"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+}

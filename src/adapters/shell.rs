@@ -30,7 +30,6 @@
 use super::*;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 use tokio::time::Instant;
@@ -120,18 +119,18 @@ impl TailBuffer {
     }
 }
 
-type Shared = Arc<Mutex<TailBuffer>>;
-
-fn lock(b: &Shared) -> std::sync::MutexGuard<'_, TailBuffer> {
-    b.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-async fn pump(mut r: impl AsyncRead + Unpin, into: Shared) {
-    let mut chunk = vec![0u8; 16 * 1024];
+/// Reads `r` to its end into `into`. Reading inside the adapter's own
+/// future (not a task per stream) saves two task spawns, a shared buffer
+/// each and a wake-up per live step.
+async fn pump(r: Option<impl AsyncRead + Unpin>, into: &mut TailBuffer) {
+    let Some(mut r) = r else {
+        return;
+    };
+    let mut chunk = [0u8; 8 * 1024];
     loop {
         match r.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => lock(&into).push(&chunk[..n]),
+            Ok(n) => into.push(&chunk[..n]),
         }
     }
 }
@@ -301,80 +300,83 @@ impl ShellAdapter for RealShell {
         }
 
         let cap = call.output_cap;
-        let out: Shared = Arc::new(Mutex::new(TailBuffer::new(cap)));
-        let err: Shared = Arc::new(Mutex::new(TailBuffer::new(cap)));
-        let readers = [
-            child
-                .stdout
-                .take()
-                .map(|s| tokio::spawn(pump(s, out.clone()))),
-            child
-                .stderr
-                .take()
-                .map(|s| tokio::spawn(pump(s, err.clone()))),
-        ];
+        let (mut out, mut err) = (TailBuffer::new(cap), TailBuffer::new(cap));
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let result = {
+            // Both pipes are read while the shell runs (a full pipe would
+            // block it) and while its group is being killed.
+            let reading = async { tokio::join!(pump(stdout, &mut out), pump(stderr, &mut err)) };
+            tokio::pin!(reading);
+            let mut read_all = false;
 
-        let ending = {
-            let wait = child.wait();
-            tokio::pin!(wait);
-            let sleep = async {
-                match timeout {
-                    Some(t) => tokio::time::sleep_until(started + t).await,
-                    None => std::future::pending().await,
+            let ending = {
+                let wait = child.wait();
+                tokio::pin!(wait);
+                let sleep = async {
+                    match timeout {
+                        Some(t) => tokio::time::sleep_until(started + t).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        _ = &mut reading, if !read_all => read_all = true,
+                        status = &mut wait => break Ending::Exited(status),
+                        _ = &mut sleep => break Ending::TimedOut(timeout.unwrap_or_default()),
+                        _ = call.cancel.cancelled() => break Ending::Cancelled,
+                    }
                 }
             };
-            tokio::select! {
-                status = &mut wait => Ending::Exited(status),
-                _ = sleep => Ending::TimedOut(timeout.unwrap_or_default()),
-                _ = call.cancel.cancelled() => Ending::Cancelled,
-            }
-        };
 
-        let result = match ending {
-            Ending::Exited(status) => {
-                // A background process left on purpose is not killed.
-                guard.armed = false;
-                status.map_err(|e| {
+            let killed = match ending {
+                Ending::Exited(status) => {
+                    // A background process left on purpose is not killed.
+                    guard.armed = false;
+                    Err(status)
+                }
+                Ending::TimedOut(after) => Ok((ErrorKind::Timeout, Some(after))),
+                Ending::Cancelled => Ok((ErrorKind::Cancelled, None)),
+            };
+            let result = match killed {
+                Err(status) => status.map_err(|e| {
                     AdapterError::new(
                         ErrorKind::Other,
                         format!("cannot wait for the shell process: {e}"),
                     )
-                })
-            }
-            Ending::TimedOut(after) => {
-                let status = self.kill_group(&mut child, pgid).await;
-                guard.armed = false;
-                Err(AdapterError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "timed out after {}: process group killed{}",
-                        humantime::format_duration(after),
-                        how_killed(status)
-                    ),
-                ))
-            }
-            Ending::Cancelled => {
-                let status = self.kill_group(&mut child, pgid).await;
-                guard.armed = false;
-                Err(AdapterError::new(
-                    ErrorKind::Cancelled,
-                    format!("cancelled: process group killed{}", how_killed(status)),
-                ))
-            }
-        };
+                }),
+                Ok((kind, after)) => {
+                    let kill = self.kill_group(&mut child, pgid);
+                    tokio::pin!(kill);
+                    let status = loop {
+                        tokio::select! {
+                            _ = &mut reading, if !read_all => read_all = true,
+                            status = &mut kill => break status,
+                        }
+                    };
+                    guard.armed = false;
+                    let message = match after {
+                        Some(after) => format!(
+                            "timed out after {}: process group killed{}",
+                            humantime::format_duration(after),
+                            how_killed(status)
+                        ),
+                        None => format!("cancelled: process group killed{}", how_killed(status)),
+                    };
+                    Err(AdapterError::new(kind, message))
+                }
+            };
 
-        // Let the readers see EOF (at once when nothing else holds the
-        // pipes), but never wait long for a background process.
-        let drain_until = Instant::now() + DRAIN;
-        for reader in readers.into_iter().flatten() {
-            let abort = reader.abort_handle();
-            if tokio::time::timeout_at(drain_until, reader).await.is_err() {
-                abort.abort();
+            // Let the readers see EOF (at once when nothing else holds the
+            // pipes), but never wait long for a background process.
+            if !read_all {
+                let _ = tokio::time::timeout(DRAIN, &mut reading).await;
             }
-        }
+            result
+        };
         let status = result?;
-        let (stdout, stdout_truncated) = lock(&out).finish();
-        let (stderr, stderr_truncated) = lock(&err).finish();
+        let (stdout, stdout_truncated) = out.finish();
+        let (stderr, stderr_truncated) = err.finish();
         Ok(ShellOutput {
             exit: status.code(),
             signal: status.signal(),
