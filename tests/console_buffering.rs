@@ -1,6 +1,6 @@
-//! The console of a dry run holds its lines back and writes them in
-//! chunks, but shows them before the run waits; a live run's lines are
-//! written as each event happens. The text is the same either way.
+//! The console holds its lines back and writes them in chunks, but shows
+//! them before the run waits (and before an approval prompt), in a dry run
+//! and in a live one. The text is the same either way.
 
 mod exec_support;
 
@@ -86,14 +86,54 @@ fn a_dry_run_console_writes_when_flushed_or_finished() {
 }
 
 #[test]
-fn a_live_console_writes_each_event_at_once() {
+fn a_live_console_holds_its_lines_until_the_run_waits_too() {
     let buf = SharedBuf::new();
     let mut c = Console::new(Box::new(buf.clone()), false);
     c.event(&event(1, None, run_started(Mode::Live))).unwrap();
-    assert_eq!(buf.contents(), "▶ rb — LIVE run, run r\n");
     let evs = node_events();
     c.event(&evs[1]).unwrap();
-    assert!(buf.contents().ends_with("  [s0] would run shell: true\n"));
+    assert_eq!(buf.contents(), "", "held back until the run waits");
+    c.flush().unwrap();
+    assert_eq!(
+        buf.contents(),
+        "▶ rb — LIVE run, run r\n  [s0] would run shell: true\n"
+    );
+}
+
+/// A live run whose only step asks for approval, on a scripted terminal
+/// that shares its output with the console: what a person at the terminal
+/// sees, in order.
+#[tokio::test]
+async fn an_approval_prompt_comes_after_the_lines_before_it() {
+    let graph = compile(
+        "runbook ask {\n  step go {\n    approve \"Proceed?\"\n    run \"true\" readonly\n  }\n}\n",
+    );
+    let screen = SharedBuf::new();
+    let console = Console::new(Box::new(screen.clone()), false);
+    let emitter = Arc::new(Emitter::new(
+        "r",
+        Clock::start(),
+        Redactor::new([]),
+        vec![(Box::new(console) as Box<dyn Sink>, false)],
+    ));
+    let mut adapters = Adapters::dry_run(IndexMap::new());
+    let prompt: runbook::adapters::approve::PromptWriter = Arc::new(Mutex::new(screen.clone()));
+    adapters.approve = Arc::new(runbook::adapters::approve::RealApprove::scripted(
+        &b"y\n"[..],
+        prompt,
+    ));
+    let opts = RunOptions::new("r", Mode::Live);
+    let summary = exec::run(graph, opts, adapters, emitter.clone()).await;
+    emitter.finish();
+    assert_eq!(summary.exit_code, 0);
+    let shown = screen.contents();
+    let asked = shown
+        .find("? approval: Proceed?")
+        .expect("the console line");
+    let prompt = shown
+        .find("Approval needed for step `go`")
+        .unwrap_or_else(|| panic!("the prompt in:\n{shown}"));
+    assert!(asked < prompt, "the prompt came first:\n{shown}");
 }
 
 #[test]

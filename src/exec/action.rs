@@ -555,6 +555,9 @@ impl RunCtx {
                     timeout,
                     preapproved,
                 };
+                // The prompt goes straight to the terminal: what the console
+                // holds back must be there above it.
+                self.emitter.flush();
                 let r = self
                     .guarded(self.adapters.approve.ask(&call, &req), timeout, cancel)
                     .await;

@@ -14,8 +14,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Bytes of text a console holds back (outside a live run) before it
-/// writes them.
+/// Bytes of text a console holds back before it writes them.
 const CHUNK: usize = 32 * 1024;
 
 #[derive(Debug, Clone, Default)]
@@ -45,11 +44,12 @@ pub struct Console {
     finished: Option<Finished>,
     /// Lines of output shown under a failed action.
     pub output_lines: usize,
-    /// Rendered lines not written yet, each ending in `\n`. A live run's
-    /// are written after each event; a dry run's or a drill's (nothing in
-    /// the world happens while they are held) when [`CHUNK`] is reached,
-    /// when the run may wait ([`Sink::flush`]) and at the end: a write per
-    /// line was a third of a dry run's system time.
+    /// Rendered lines not written yet, each ending in `\n`. Written when
+    /// [`CHUNK`] is reached, when the run may wait ([`Sink::flush`]: the
+    /// engine is about to wait for a process, a request, a timer or a
+    /// person, and before an approval prompt) and at the end: a write per
+    /// line was a third of a dry run's system time, and a live step's lines
+    /// are held back only for the microseconds until the engine waits.
     text: String,
 }
 
@@ -639,7 +639,7 @@ impl Sink for Console {
             self.text.truncate(start);
             return Ok(());
         }
-        if self.mode == Mode::Live || self.text.len() >= CHUNK {
+        if self.text.len() >= CHUNK {
             self.write_text()?;
         }
         Ok(())
