@@ -8,9 +8,11 @@
 # Live runs fsync the journal before each change (the previous change's
 # outcome rides on that fsync: group commit); none per `run ... readonly`
 # step. So the per-step cost of steps that change something is largely the
-# disk's fdatasync latency, which is measured and printed too. The 1,000
+# disk's fdatasync latency, which is measured and printed too (runbook
+# overlaps it with the shell's start-up: the shell waits at a gate until the
+# start is on disk). The 1,000
 # `run "true"` steps are run both ways: as written (a change, one fsync and
-# a "no undo" warning each) and declared `readonly`. The binary is $CARGO_TARGET_DIR/release/runbook if that
+# a "no undo" warning, three shown) and declared `readonly`. The binary is $CARGO_TARGET_DIR/release/runbook if that
 # is set, else target/release/runbook. The 1,000
 # `true` steps are also timed against the sh loop in alternation
 # (bench/paired.py), so that a drifting load does not favour either.
@@ -38,14 +40,16 @@ command -v hyperfine >/dev/null || {
 }
 
 if [ "${NO_BUILD:-0}" != 1 ]; then
-  (cd "$ROOT" && cargo build --release --quiet)
+  (cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet --example live_step_floor)
 fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 RB="${CARGO_TARGET_DIR:-$ROOT/target}/release/runbook"
 # A copy, so that a rebuild in the working tree during the run changes nothing.
 mkdir -p "$DIR"
 cp "$RB" "$DIR/runbook"
+cp "$(dirname "$RB")/examples/live_step_floor" "$DIR/live_step_floor"
 RB="$DIR/runbook"
+FLOOR="$DIR/live_step_floor"
 
 gen() { python3 "$HERE/generate.py" "$DIR" "$@" >/dev/null; }
 gen runbook dry 1
@@ -107,13 +111,19 @@ hf drills "$RUNS" 2 \
   -n "runbook test runbooks/" "$(rb test "$ROOT/runbooks/")" \
   -n "runbook drill, flagship 10m verify window" "$(rb drill "$ROOT/runbooks/api_config_rollback.runbook" --scenario "$ROOT/runbooks/api_config_rollback.undo_fails.drill.yaml")"
 
-# 5. The 1,000 `true` steps against the sh loop, in alternation.
+# 5. The 1,000 `true` steps against the sh loop, in alternation, with the
+# floor under them: a bare tokio loop doing only the spawn and the journal
+# lines (examples/live_step_floor.rs), with runbook's gated fsync and with
+# none.
 echo "== paired" >&2
-python3 "$HERE/paired.py" --rounds "${PAIRED_ROUNDS:-10}" --prepare "$CLEAN" \
+mkdir -p "$RUNS_DIR"
+python3 "$HERE/paired.py" --rounds "${PAIRED_ROUNDS:-10}" --prepare "$CLEAN; mkdir -p $RUNS_DIR" \
   --json "$DIR/paired.json" \
   "sh loop, 1000 x /bin/sh -c true=/bin/sh $DIR/sh-true-1000.sh" \
   "runbook run, 1000 x run true=$(rb run "$DIR/runbook-true-1000.runbook" --runs-dir "$RUNS_DIR")" \
   "runbook run, 1000 x run true readonly=$(rb run "$DIR/runbook-readtrue-1000.runbook" --runs-dir "$RUNS_DIR")" \
+  "floor: bare tokio loop, 1000 steps, gated fsync=$FLOOR 1000 gate $RUNS_DIR/floor.jsonl" \
+  "floor: bare tokio loop, 1000 steps, no fsync=$FLOOR 1000 none $RUNS_DIR/floor.jsonl" \
   > "$DIR/paired.md"
 
 # 6. The disk's fdatasync latency, where the journals are written.
