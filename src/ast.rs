@@ -319,6 +319,16 @@ pub enum Block {
     },
 }
 
+impl Block {
+    /// The block's steps: one for a step, its steps for a `parallel`.
+    pub fn steps(&self) -> &[Step] {
+        match self {
+            Block::Step(s) => std::slice::from_ref(&**s),
+            Block::Parallel { steps, .. } => steps,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Handler {
     pub actions: Vec<Spanned<Action>>,
