@@ -861,7 +861,7 @@ impl Compiler<'_> {
                 no_secrets: Some("conditions are logged with every value they read"),
                 ..base.clone()
             };
-            self.lowering().condition(w, &scope)
+            Box::new(self.lowering().condition(w, &scope))
         });
         let approval = s.approval.as_ref().map(|a| self.action(a, &base));
         let action = s.action.as_ref().map(|a| self.action(a, &base));
@@ -1082,7 +1082,7 @@ impl Compiler<'_> {
             ast::Action::Run { command, .. } => plan::Action::Shell {
                 command: self.text(command, Escape::Shell, scope),
             },
-            ast::Action::Http(req) => plan::Action::Http(self.http(req, scope)),
+            ast::Action::Http(req) => plan::Action::Http(Box::new(self.http(req, scope))),
             ast::Action::Notify {
                 channel,
                 message,
@@ -1162,7 +1162,7 @@ impl Compiler<'_> {
                 };
                 plan::Action::ForEach {
                     var: var.node.clone(),
-                    list: list_expr,
+                    list: Box::new(list_expr),
                     parallel: parallel
                         .as_ref()
                         .map(|p| p.node.max(1) as usize)
@@ -1256,7 +1256,7 @@ impl Compiler<'_> {
             channel: channel.node.clone(),
             template,
             message,
-            args: arg_texts,
+            args: Box::new(arg_texts),
         }
     }
 

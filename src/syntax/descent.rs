@@ -591,7 +591,14 @@ impl<'s> Parser<'s> {
                     self.take_word();
                     let e = self.condition()?;
                     let at = self.span_from(clause);
-                    once(&mut step.when, e, "when", at, &mut seen, &mut step.repeated);
+                    once(
+                        &mut step.when,
+                        Box::new(e),
+                        "when",
+                        at,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
                 }
                 "timeout" => {
                     self.take_word();
@@ -729,7 +736,7 @@ impl<'s> Parser<'s> {
                 let effect = self.effect();
                 Action::Run { command, effect }
             }
-            "http" => Action::Http(self.http()?),
+            "http" => Action::Http(Box::new(self.http()?)),
             "notify" => {
                 self.take_word();
                 let channel = self.ident()?;
@@ -790,7 +797,7 @@ impl<'s> Parser<'s> {
                 self.punct(b'}')?;
                 Action::For {
                     var,
-                    list,
+                    list: Box::new(list),
                     parallel,
                     max_failures,
                     body: Box::new(body),
