@@ -1372,6 +1372,9 @@ impl Compiler<'_> {
     /// the step itself, or an approval in a step that finishes before it (a
     /// parallel sibling does not count: it runs at the same time).
     fn lint_irreversible(&mut self, nodes: &[plan::Node]) {
+        if nodes.iter().all(|n| n.effect != Effect::Irreversible) {
+            return;
+        }
         // An approval only protects what follows if a refusal stops the run:
         // not when it can be skipped (`when`) or its failure is ignored.
         let approves = |n: &plan::Node| {
