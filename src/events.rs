@@ -918,12 +918,8 @@ impl Event {
                 out.extend_from_slice(b"\",\"request\":");
                 json_str(out, request);
                 if let Some(t) = timeout {
-                    use std::io::Write;
                     out.extend_from_slice(b",\"timeout\":\"");
-                    // humantime writes digits, unit letters and spaces:
-                    // nothing JSON escapes.
-                    write!(out, "{}", humantime::format_duration(*t))
-                        .map_err(serde_json::Error::io)?;
+                    json_duration(out, *t);
                     out.push(b'"');
                 }
                 out.extend_from_slice(b",\"simulated\":");
@@ -1026,6 +1022,29 @@ fn status_name(s: ActionStatus) -> &'static str {
     }
 }
 
+/// `d` as humantime writes it (digits, unit letters and spaces: nothing
+/// JSON escapes). Every action of a run mostly has the same timeout: the
+/// last one formatted is kept per thread rather than formatted again.
+fn json_duration(out: &mut Vec<u8>, d: std::time::Duration) {
+    use std::cell::RefCell;
+    use std::fmt::Write;
+    thread_local! {
+        static LAST: RefCell<Option<(std::time::Duration, String)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((l, text)) if *l == d => out.extend_from_slice(text.as_bytes()),
+            _ => {
+                let mut text = String::new();
+                let _ = write!(text, "{}", humantime::format_duration(d));
+                out.extend_from_slice(text.as_bytes());
+                *last = Some((d, text));
+            }
+        }
+    });
+}
+
 fn json_bool(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
@@ -1050,6 +1069,11 @@ fn json_str_list(out: &mut Vec<u8>, items: &[String]) {
 /// in lower case); everything else, non-ASCII included, as is.
 fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    if !needs_escape(s.as_bytes()) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     let mut rest = s.as_bytes();
     while let Some(i) = rest
         .iter()
@@ -1076,4 +1100,32 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+/// Whether `b` holds a byte [`json_str`] escapes, eight bytes at a time:
+/// nearly every string an event holds (times, ids, names, commands) has
+/// none, and is then copied as it is.
+fn needs_escape(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Sets a byte's high bit where that byte of `x` is below `n` (n <= 128)
+    // and its high bit was clear; exact as a yes/no for the whole word.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        if below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1)
+            != 0
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }

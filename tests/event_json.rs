@@ -118,6 +118,25 @@ fn hand_written_kinds_match_serde_json() {
     }
 }
 
+/// The fast check for "nothing to escape" looks at eight bytes at a time:
+/// each special byte at each position of a word and of the tail.
+#[test]
+fn one_special_byte_anywhere() {
+    for len in [1usize, 7, 8, 9, 16, 21] {
+        for pos in 0..len {
+            for c in [
+                '\u{0}', '\u{1f}', '"', '\\', '\u{7f}', ' ', '!', 'é', '\u{80}',
+            ] {
+                let mut text: String = "a".repeat(len);
+                text.replace_range(pos..pos + 1, &c.to_string());
+                for kind in kinds(&text).into_iter().take(6) {
+                    same_bytes(&event(Some(&text), &text, kind));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn other_kinds_go_through_serde() {
     same_bytes(&event(
