@@ -215,7 +215,9 @@ pub enum Action {
         command: Str,
         effect: Option<Spanned<EffectMark>>,
     },
-    Http(HttpRequest),
+    /// Boxed: the largest action (an `Action` is as big as its largest
+    /// variant, and every step holds one), and the rarest in large files.
+    Http(Box<HttpRequest>),
     Notify {
         channel: Ident,
         message: NotifyMessage,
@@ -228,7 +230,7 @@ pub enum Action {
     Wait(Spanned<Duration>),
     For {
         var: Ident,
-        list: Expr,
+        list: Box<Expr>,
         parallel: Option<Spanned<u64>>,
         max_failures: Option<Spanned<u64>>,
         body: Box<Spanned<Action>>,
@@ -271,7 +273,8 @@ pub struct Capture {
 pub struct Step {
     pub name: Ident,
     pub span: Span,
-    pub when: Option<Expr>,
+    // Boxed, as below: a condition is 128 bytes and most steps have none.
+    pub when: Option<Box<Expr>>,
     pub action: Option<Spanned<Action>>,
     // The clauses most steps leave out are boxed: a step was 1.5 KB, and a
     // 10,000-step file's AST is held beside its graph while it compiles
@@ -317,6 +320,16 @@ pub enum Block {
         steps: Vec<Step>,
         span: Span,
     },
+}
+
+impl Block {
+    /// The block's steps: one for a step, its steps for a `parallel`.
+    pub fn steps(&self) -> &[Step] {
+        match self {
+            Block::Step(s) => std::slice::from_ref(&**s),
+            Block::Parallel { steps, .. } => steps,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

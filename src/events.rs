@@ -903,3 +903,281 @@ impl Emitter {
         }
     }
 }
+
+// ------------------------------------------------------------ JSON out --
+
+impl Event {
+    /// Appends the event's JSON to `out`, byte for byte what
+    /// `serde_json::to_writer` writes (the journal hashes these bytes).
+    ///
+    /// The kinds every step emits (a dry run of trivial steps writes
+    /// nothing else) are written by hand: serde's derived code goes
+    /// through a map serializer because of `#[serde(flatten)]`, and
+    /// escapes keys and names that are known to be plain ASCII; that was
+    /// about a seventh of a dry run's time. The other kinds go through
+    /// serde. `tests/event_json.rs` holds the two to the same bytes.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        use EventKind as K;
+        match &self.kind {
+            K::NodeReady { .. }
+            | K::ActionStarted { .. }
+            | K::ActionFinished { .. }
+            | K::NodeSucceeded { .. } => {}
+            _ => return serde_json::to_writer(out, self),
+        }
+        out.extend_from_slice(b"{\"seq\":");
+        json_uint(out, self.seq);
+        out.extend_from_slice(b",\"ts\":");
+        json_str(out, &self.ts);
+        out.extend_from_slice(b",\"t_ms\":");
+        json_uint(out, self.t_ms);
+        out.extend_from_slice(b",\"run_id\":");
+        json_str(out, &self.run_id);
+        if let Some(node) = &self.node {
+            out.extend_from_slice(b",\"node\":");
+            json_str(out, node);
+        }
+        // Each kind's name is written with the constant text around it:
+        // one fixed-size copy instead of a call to copy a name found at run
+        // time.
+        match &self.kind {
+            K::NodeReady { deps } => {
+                out.extend_from_slice(b",\"kind\":\"node_ready\",\"deps\":");
+                json_str_list(out, deps);
+            }
+            K::ActionStarted {
+                adapter,
+                phase,
+                attempt,
+                item,
+                effect,
+                request,
+                timeout,
+                simulated,
+            } => {
+                out.extend_from_slice(b",\"kind\":\"action_started\",\"adapter\":");
+                json_str(out, adapter);
+                out.extend_from_slice(b",\"phase\":\"");
+                out.extend_from_slice(phase_name(*phase).as_bytes());
+                out.extend_from_slice(b"\",\"attempt\":");
+                json_uint(out, u64::from(*attempt));
+                if let Some(item) = item {
+                    out.extend_from_slice(b",\"item\":");
+                    json_str(out, item);
+                }
+                out.extend_from_slice(b",\"effect\":\"");
+                out.extend_from_slice(effect_name(*effect).as_bytes());
+                out.extend_from_slice(b"\",\"request\":");
+                json_str(out, request);
+                if let Some(t) = timeout {
+                    out.extend_from_slice(b",\"timeout\":\"");
+                    json_duration(out, *t);
+                    out.push(b'"');
+                }
+                out.extend_from_slice(b",\"simulated\":");
+                json_bool(out, *simulated);
+            }
+            K::ActionFinished {
+                adapter,
+                phase,
+                attempt,
+                item,
+                status,
+                exit,
+                http_status,
+                elapsed_ms,
+                output,
+                error,
+            } => {
+                out.extend_from_slice(b",\"kind\":\"action_finished\",\"adapter\":");
+                json_str(out, adapter);
+                out.extend_from_slice(b",\"phase\":\"");
+                out.extend_from_slice(phase_name(*phase).as_bytes());
+                out.extend_from_slice(b"\",\"attempt\":");
+                json_uint(out, u64::from(*attempt));
+                if let Some(item) = item {
+                    out.extend_from_slice(b",\"item\":");
+                    json_str(out, item);
+                }
+                out.extend_from_slice(b",\"status\":\"");
+                out.extend_from_slice(status_name(*status).as_bytes());
+                out.push(b'"');
+                if let Some(exit) = exit {
+                    out.extend_from_slice(b",\"exit\":");
+                    out.extend_from_slice(itoa::Buffer::new().format(*exit).as_bytes());
+                }
+                if let Some(h) = http_status {
+                    out.extend_from_slice(b",\"http_status\":");
+                    json_uint(out, u64::from(*h));
+                }
+                out.extend_from_slice(b",\"elapsed_ms\":");
+                json_uint(out, *elapsed_ms);
+                if let Some(output) = output {
+                    out.extend_from_slice(b",\"output\":");
+                    json_str(out, output);
+                }
+                if let Some(error) = error {
+                    out.extend_from_slice(b",\"error\":");
+                    json_str(out, error);
+                }
+            }
+            K::NodeSucceeded {
+                attempts,
+                elapsed_ms,
+                failed_items,
+            } => {
+                out.extend_from_slice(b",\"kind\":\"node_succeeded\",\"attempts\":");
+                json_uint(out, u64::from(*attempts));
+                out.extend_from_slice(b",\"elapsed_ms\":");
+                json_uint(out, *elapsed_ms);
+                if !failed_items.is_empty() {
+                    out.extend_from_slice(b",\"failed_items\":");
+                    json_str_list(out, failed_items);
+                }
+            }
+            _ => return Err(serde::ser::Error::custom("unreachable event kind")),
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+// These four match the kinds' `#[serde(rename_all = "snake_case")]`.
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Action => "action",
+        Phase::Undo => "undo",
+        Phase::Check => "check",
+        Phase::Handler => "handler",
+    }
+}
+
+fn effect_name(e: crate::plan::Effect) -> &'static str {
+    use crate::plan::Effect as E;
+    match e {
+        E::None => "none",
+        E::Read => "read",
+        E::Notify => "notify",
+        E::Write => "write",
+        E::Irreversible => "irreversible",
+    }
+}
+
+fn status_name(s: ActionStatus) -> &'static str {
+    match s {
+        ActionStatus::Ok => "ok",
+        ActionStatus::Failed => "failed",
+        ActionStatus::Timeout => "timeout",
+        ActionStatus::Cancelled => "cancelled",
+        ActionStatus::Error => "error",
+    }
+}
+
+/// `d` as humantime writes it (digits, unit letters and spaces: nothing
+/// JSON escapes). Every action of a run mostly has the same timeout: the
+/// last one formatted is kept per thread rather than formatted again.
+fn json_duration(out: &mut Vec<u8>, d: std::time::Duration) {
+    use std::cell::RefCell;
+    use std::fmt::Write;
+    thread_local! {
+        static LAST: RefCell<Option<(std::time::Duration, String)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((l, text)) if *l == d => out.extend_from_slice(text.as_bytes()),
+            _ => {
+                let mut text = String::new();
+                let _ = write!(text, "{}", humantime::format_duration(d));
+                out.extend_from_slice(text.as_bytes());
+                *last = Some((d, text));
+            }
+        }
+    });
+}
+
+fn json_bool(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+fn json_uint(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn json_str_list(out: &mut Vec<u8>, items: &[String]) {
+    out.push(b'[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, s);
+    }
+    out.push(b']');
+}
+
+/// A JSON string as serde_json escapes it: `"`, `\` and the control
+/// characters below 0x20 (short forms where JSON has them, else `\u00xx`
+/// in lower case); everything else, non-ASCII included, as is.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    if !needs_escape(s.as_bytes()) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    {
+        out.extend_from_slice(&rest[..i]);
+        let b = rest[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+/// Whether `b` holds a byte [`json_str`] escapes, eight bytes at a time:
+/// nearly every string an event holds (times, ids, names, commands) has
+/// none, and is then copied as it is.
+fn needs_escape(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Sets a byte's high bit where that byte of `x` is below `n` (n <= 128)
+    // and its high bit was clear; exact as a yes/no for the whole word.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        if below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1)
+            != 0
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}

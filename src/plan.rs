@@ -311,16 +311,19 @@ pub enum Action {
     Shell {
         command: Text,
     },
-    Http(HttpRequest),
+    /// Boxed: the largest action, which every node would otherwise be
+    /// sized for.
+    Http(Box<HttpRequest>),
     Notify {
         channel: String,
         /// The named template used, if any (for reports).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         template: Option<String>,
         message: Text,
-        /// Rendered first, then visible to `message` by name.
-        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-        args: IndexMap<String, Text>,
+        /// Rendered first, then visible to `message` by name. Boxed: a map
+        /// is 72 bytes, and sized the `Action` of every node.
+        #[serde(default, skip_serializing_if = "no_args")]
+        args: Box<IndexMap<String, Text>>,
     },
     Approve {
         message: Text,
@@ -333,7 +336,7 @@ pub enum Action {
     },
     ForEach {
         var: String,
-        list: Expr,
+        list: Box<Expr>,
         /// At most this many items at once (1: one after another).
         parallel: usize,
         /// Items that may fail before the action fails; `None`: any failure
@@ -342,6 +345,10 @@ pub enum Action {
         max_failures: Option<usize>,
         body: Box<Action>,
     },
+}
+
+fn no_args(args: &IndexMap<String, Text>) -> bool {
+    args.is_empty()
 }
 
 impl Action {
@@ -424,7 +431,7 @@ pub struct Node {
     /// Nodes that must finish (or be skipped) first.
     pub deps: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub when: Option<Expr>,
+    pub when: Option<Box<Expr>>,
     /// An approval gate (`approve "..."` written beside the action): asked
     /// before the action runs; always `Action::Approve`.
     // The parts most nodes leave out are boxed (a node was over a

@@ -182,7 +182,7 @@ impl Renderer<'_> {
                 ..
             } => {
                 let mut with_args = extra.clone();
-                for (k, v) in args {
+                for (k, v) in args.iter() {
                     with_args.insert(k.clone(), J::String(self.text(v, extra)));
                 }
                 let text = self.text(message, &with_args);

@@ -88,7 +88,6 @@ fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
         used: HashSet::default(),
         channels: IndexMap::default(),
         templates: IndexMap::default(),
-        steps: IndexMap::default(),
     };
     let graph = c.runbook(&rb);
     diags.append(&mut c.diags);
@@ -117,8 +116,6 @@ struct Compiler<'s> {
     used: HashSet<String>,
     channels: IndexMap<String, Span>,
     templates: IndexMap<String, (Span, ast::Str)>,
-    /// Step name -> (span, block index).
-    steps: IndexMap<String, (Span, usize)>,
 }
 
 const RESERVED: &[&str] = &["run", "failure", "this"];
@@ -243,27 +240,27 @@ impl Compiler<'_> {
         for ch in &rb.checks {
             self.declare(&ch.name, Sym::Check);
         }
+        // Only to find duplicates: keyed by the tree's own names, sized once
+        // (a 10,000-step file grew an owned-key map a dozen times).
+        let count = rb.body.iter().map(|b| b.steps().len()).sum();
+        let mut steps: HashMap<&str, Span> =
+            HashMap::with_capacity_and_hasher(count, Hasher::default());
         for (block_index, block) in rb.body.iter().enumerate() {
-            let steps: Vec<&ast::Step> = match block {
-                Block::Step(s) => vec![&**s],
-                Block::Parallel { steps, span } => {
-                    if steps.is_empty() {
-                        self.diags.push(
-                            Diag::error("runbook::empty_parallel", "`parallel` block has no steps")
-                                .label(*span, "empty")
-                                .help("put two or more steps inside, or remove the block"),
-                        );
-                    }
-                    steps.iter().collect()
+            if let Block::Parallel { steps, span } = block {
+                if steps.is_empty() {
+                    self.diags.push(
+                        Diag::error("runbook::empty_parallel", "`parallel` block has no steps")
+                            .label(*span, "empty")
+                            .help("put two or more steps inside, or remove the block"),
+                    );
                 }
-            };
-            for s in steps {
-                if let Some((first, _)) = self.steps.get(&s.name.node) {
+            }
+            for s in block.steps() {
+                if let Some(first) = steps.get(s.name.node.as_str()) {
                     let first = *first;
                     self.duplicate("step", &s.name, first);
                 } else {
-                    self.steps
-                        .insert(s.name.node.clone(), (s.name.span, block_index));
+                    steps.insert(&s.name.node, s.name.span);
                 }
                 if let Some(c) = &s.capture {
                     self.declare(
@@ -277,6 +274,7 @@ impl Compiler<'_> {
                 }
             }
         }
+        drop(steps);
 
         let channels = rb.channels.iter().map(|c| self.channel(c)).collect();
         let checks = rb.checks.iter().map(|c| self.check(c)).collect();
@@ -795,43 +793,37 @@ impl Compiler<'_> {
     // ---- steps and graph -------------------------------------------------
 
     fn steps_to_nodes(&mut self, rb: &ast::Runbook) -> (Vec<plan::Node>, Vec<plan::Edge>) {
-        let count = rb
-            .body
-            .iter()
-            .map(|b| match b {
-                Block::Step(_) => 1,
-                Block::Parallel { steps, .. } => steps.len(),
-            })
-            .sum();
+        let count = rb.body.iter().map(|b| b.steps().len()).sum();
         // A node is several hundred bytes: growing the vector would copy them.
-        let mut nodes = Vec::with_capacity(count);
+        let mut nodes: Vec<plan::Node> = Vec::with_capacity(count);
         let mut edges = Vec::with_capacity(count);
-        let mut prev: Vec<String> = Vec::new();
+        // The nodes of the last block that had steps (each block's nodes
+        // are contiguous): every node of the next block depends on them.
+        let mut prev = 0..0;
         let mut group = 0;
         for (block_index, block) in rb.body.iter().enumerate() {
-            let (steps, g): (Vec<&ast::Step>, Option<usize>) = match block {
-                Block::Step(s) => (vec![&**s], None),
-                Block::Parallel { steps, .. } => {
+            let g = match block {
+                Block::Step(_) => None,
+                Block::Parallel { .. } => {
                     group += 1;
-                    (steps.iter().collect(), Some(group - 1))
+                    Some(group - 1)
                 }
             };
-            let mut this_block = Vec::new();
-            for s in steps {
+            let start = nodes.len();
+            for s in block.steps() {
                 let mut node = self.step(s, block_index);
                 node.group = g;
-                node.deps = prev.clone();
-                for d in &prev {
+                node.deps = nodes[prev.clone()].iter().map(|n| n.id.clone()).collect();
+                for d in &node.deps {
                     edges.push(plan::Edge {
                         from: d.clone(),
                         to: node.id.clone(),
                     });
                 }
-                this_block.push(node.id.clone());
                 nodes.push(node);
             }
-            if !this_block.is_empty() {
-                prev = this_block;
+            if nodes.len() > start {
+                prev = start..nodes.len();
             }
         }
         (nodes, edges)
@@ -869,7 +861,7 @@ impl Compiler<'_> {
                 no_secrets: Some("conditions are logged with every value they read"),
                 ..base.clone()
             };
-            self.lowering().condition(w, &scope)
+            Box::new(self.lowering().condition(w, &scope))
         });
         let approval = s.approval.as_ref().map(|a| self.action(a, &base));
         let action = s.action.as_ref().map(|a| self.action(a, &base));
@@ -1090,7 +1082,7 @@ impl Compiler<'_> {
             ast::Action::Run { command, .. } => plan::Action::Shell {
                 command: self.text(command, Escape::Shell, scope),
             },
-            ast::Action::Http(req) => plan::Action::Http(self.http(req, scope)),
+            ast::Action::Http(req) => plan::Action::Http(Box::new(self.http(req, scope))),
             ast::Action::Notify {
                 channel,
                 message,
@@ -1170,7 +1162,7 @@ impl Compiler<'_> {
                 };
                 plan::Action::ForEach {
                     var: var.node.clone(),
-                    list: list_expr,
+                    list: Box::new(list_expr),
                     parallel: parallel
                         .as_ref()
                         .map(|p| p.node.max(1) as usize)
@@ -1264,7 +1256,7 @@ impl Compiler<'_> {
             channel: channel.node.clone(),
             template,
             message,
-            args: arg_texts,
+            args: Box::new(arg_texts),
         }
     }
 
@@ -1331,11 +1323,7 @@ impl Compiler<'_> {
             );
         }
         for block in &rb.body {
-            let steps: Vec<&ast::Step> = match block {
-                Block::Step(s) => vec![&**s],
-                Block::Parallel { steps, .. } => steps.iter().collect(),
-            };
-            for s in steps {
+            for s in block.steps() {
                 let Some(a) = &s.action else { continue };
                 if effect_of(&a.node) == Effect::Write && s.undo.is_none() {
                     self.diags.push(
@@ -1384,6 +1372,9 @@ impl Compiler<'_> {
     /// the step itself, or an approval in a step that finishes before it (a
     /// parallel sibling does not count: it runs at the same time).
     fn lint_irreversible(&mut self, nodes: &[plan::Node]) {
+        if nodes.iter().all(|n| n.effect != Effect::Irreversible) {
+            return;
+        }
         // An approval only protects what follows if a refusal stops the run:
         // not when it can be skipped (`when`) or its failure is ignored.
         let approves = |n: &plan::Node| {

@@ -421,7 +421,7 @@ impl JournalWriter {
         self.buf.extend_from_slice(&[b'0'; 64]);
         self.buf.push(b'"');
         let json_at = self.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, ev) {
+        if let Err(e) = ev.write_json(&mut self.buf) {
             self.buf.truncate(start);
             return Err(io::Error::other(e));
         }

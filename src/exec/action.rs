@@ -425,7 +425,7 @@ impl RunCtx {
             } => {
                 let rendered = (|| -> Result<NotifyRequest, String> {
                     let mut fields = IndexMap::new();
-                    for (k, t) in args {
+                    for (k, t) in args.iter() {
                         let r = self.render(t, scope, Some(&fields))?;
                         fields.insert(k.clone(), r);
                     }

@@ -319,11 +319,12 @@ pub async fn run_graph(ctx: &Arc<RunCtx>) -> GraphOutcome {
 pub async fn run_graph_from(ctx: &Arc<RunCtx>, seeds: Vec<NodeResult>) -> GraphOutcome {
     let nodes = &ctx.graph.nodes;
     let n = nodes.len();
-    let index: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
+    // foldhash, sized once: the graph's own ids, looked up once per
+    // dependency and per edge (SipHash and the growing were a few percent
+    // of a large dry run).
+    let mut index: HashMap<&str, usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default());
+    index.extend(nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)));
     let mut remaining = vec![0usize; n];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut add_edge = |from: &str, to: usize, remaining: &mut Vec<usize>| {

@@ -16,7 +16,8 @@ impl<W: Write + Send> JsonLines<W> {
 
 impl<W: Write + Send> Sink for JsonLines<W> {
     fn event(&mut self, ev: &Event) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(ev).map_err(std::io::Error::other)?;
+        let mut line = Vec::with_capacity(256);
+        ev.write_json(&mut line).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.out.write_all(&line)?;
         self.out.flush()

@@ -600,7 +600,7 @@ impl Builder {
                     effect,
                 }
             }
-            Rule::http_action => Action::Http(self.http(p)),
+            Rule::http_action => Action::Http(Box::new(self.http(p))),
             Rule::notify_action => {
                 let mut it = p.into_inner().skip(1);
                 let channel = ident(it.next()?);
@@ -672,7 +672,7 @@ impl Builder {
                 }
                 Action::For {
                     var: var?,
-                    list: list?,
+                    list: Box::new(list?),
                     parallel,
                     max_failures,
                     body: Box::new(body?),
@@ -720,7 +720,7 @@ impl Builder {
                         let e = self.condition(e);
                         once(
                             &mut step.when,
-                            e,
+                            Box::new(e),
                             "when",
                             csp,
                             &mut seen,

@@ -238,14 +238,14 @@ impl<'s> Parser<'s> {
             match self.word() {
                 "step" => {
                     let step = self.step()?;
-                    rb.body.push(Block::Step(Box::new(step)));
+                    rb.body.push(Block::Step(step));
                 }
                 "parallel" => {
                     self.take_word();
                     self.punct(b'{')?;
                     let mut steps = Vec::new();
                     while self.word() == "step" {
-                        steps.push(self.step()?);
+                        steps.push(*self.step()?);
                     }
                     self.punct(b'}')?;
                     let span = self.span_from(item);
@@ -546,12 +546,14 @@ impl<'s> Parser<'s> {
 
     // ---- steps -------------------------------------------------------------
 
-    fn step(&mut self) -> R<Step> {
+    /// Built in its box: a step is over 300 bytes, moved into a box it
+    /// was copied once more per step.
+    fn step(&mut self) -> R<Box<Step>> {
         let start = self.pos;
         self.keyword("step")?;
         let name = self.ident()?;
         self.punct(b'{')?;
-        let mut step = Step::new(name, Span::default());
+        let mut step = Box::new(Step::new(name, Span::default()));
         let mut seen = Vec::new();
         loop {
             let clause = self.pos;
@@ -591,7 +593,14 @@ impl<'s> Parser<'s> {
                     self.take_word();
                     let e = self.condition()?;
                     let at = self.span_from(clause);
-                    once(&mut step.when, e, "when", at, &mut seen, &mut step.repeated);
+                    once(
+                        &mut step.when,
+                        Box::new(e),
+                        "when",
+                        at,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
                 }
                 "timeout" => {
                     self.take_word();
@@ -729,7 +738,7 @@ impl<'s> Parser<'s> {
                 let effect = self.effect();
                 Action::Run { command, effect }
             }
-            "http" => Action::Http(self.http()?),
+            "http" => Action::Http(Box::new(self.http()?)),
             "notify" => {
                 self.take_word();
                 let channel = self.ident()?;
@@ -790,7 +799,7 @@ impl<'s> Parser<'s> {
                 self.punct(b'}')?;
                 Action::For {
                     var,
-                    list,
+                    list: Box::new(list),
                     parallel,
                     max_failures,
                     body: Box::new(body),
