@@ -329,23 +329,18 @@ impl ShellAdapter for RealShell {
                 }
             };
 
-            let killed = match ending {
+            let result = match ending {
                 Ending::Exited(status) => {
                     // A background process left on purpose is not killed.
                     guard.armed = false;
-                    Err(status)
+                    status.map_err(|e| {
+                        AdapterError::new(
+                            ErrorKind::Other,
+                            format!("cannot wait for the shell process: {e}"),
+                        )
+                    })
                 }
-                Ending::TimedOut(after) => Ok((ErrorKind::Timeout, Some(after))),
-                Ending::Cancelled => Ok((ErrorKind::Cancelled, None)),
-            };
-            let result = match killed {
-                Err(status) => status.map_err(|e| {
-                    AdapterError::new(
-                        ErrorKind::Other,
-                        format!("cannot wait for the shell process: {e}"),
-                    )
-                }),
-                Ok((kind, after)) => {
+                stopped => {
                     let kill = self.kill_group(&mut child, pgid);
                     tokio::pin!(kill);
                     let status = loop {
@@ -355,15 +350,20 @@ impl ShellAdapter for RealShell {
                         }
                     };
                     guard.armed = false;
-                    let message = match after {
-                        Some(after) => format!(
-                            "timed out after {}: process group killed{}",
-                            humantime::format_duration(after),
-                            how_killed(status)
+                    Err(match stopped {
+                        Ending::TimedOut(after) => AdapterError::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "timed out after {}: process group killed{}",
+                                humantime::format_duration(after),
+                                how_killed(status)
+                            ),
                         ),
-                        None => format!("cancelled: process group killed{}", how_killed(status)),
-                    };
-                    Err(AdapterError::new(kind, message))
+                        _ => AdapterError::new(
+                            ErrorKind::Cancelled,
+                            format!("cancelled: process group killed{}", how_killed(status)),
+                        ),
+                    })
                 }
             };
 
