@@ -197,7 +197,9 @@ pub struct JournalWriter {
 enum SyncNeed {
     /// fsync before the run goes on.
     Now,
-    /// A change's outcome under group commit: fsync with what comes next.
+    /// Under group commit, fsync with what comes next (or at the park
+    /// hook): a change's outcome, or a start whose caller calls
+    /// [`JournalWriter::durable`] before the action can change anything.
     Deferred,
     /// Nothing (it reaches the disk with the next fsync).
     No,
