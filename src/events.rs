@@ -955,16 +955,8 @@ impl Event {
                 timeout,
                 simulated,
             } => {
-                out.extend_from_slice(b",\"kind\":\"action_started\",\"adapter\":");
-                json_str(out, adapter);
-                out.extend_from_slice(b",\"phase\":\"");
-                out.extend_from_slice(phase_name(*phase).as_bytes());
-                out.extend_from_slice(b"\",\"attempt\":");
-                json_uint(out, u64::from(*attempt));
-                if let Some(item) = item {
-                    out.extend_from_slice(b",\"item\":");
-                    json_str(out, item);
-                }
+                out.extend_from_slice(b",\"kind\":\"action_started\"");
+                json_action_head(out, adapter, *phase, *attempt, item);
                 out.extend_from_slice(b",\"effect\":\"");
                 out.extend_from_slice(effect_name(*effect).as_bytes());
                 out.extend_from_slice(b"\",\"request\":");
@@ -989,16 +981,8 @@ impl Event {
                 output,
                 error,
             } => {
-                out.extend_from_slice(b",\"kind\":\"action_finished\",\"adapter\":");
-                json_str(out, adapter);
-                out.extend_from_slice(b",\"phase\":\"");
-                out.extend_from_slice(phase_name(*phase).as_bytes());
-                out.extend_from_slice(b"\",\"attempt\":");
-                json_uint(out, u64::from(*attempt));
-                if let Some(item) = item {
-                    out.extend_from_slice(b",\"item\":");
-                    json_str(out, item);
-                }
+                out.extend_from_slice(b",\"kind\":\"action_finished\"");
+                json_action_head(out, adapter, *phase, *attempt, item);
                 out.extend_from_slice(b",\"status\":\"");
                 out.extend_from_slice(status_name(*status).as_bytes());
                 out.push(b'"');
@@ -1039,6 +1023,27 @@ impl Event {
         }
         out.push(b'}');
         Ok(())
+    }
+}
+
+/// The fields `action_started` and `action_finished` open with, in their
+/// serde order: adapter, phase, attempt, then item if there is one.
+fn json_action_head(
+    out: &mut Vec<u8>,
+    adapter: &str,
+    phase: Phase,
+    attempt: u32,
+    item: &Option<String>,
+) {
+    out.extend_from_slice(b",\"adapter\":");
+    json_str(out, adapter);
+    out.extend_from_slice(b",\"phase\":\"");
+    out.extend_from_slice(phase_name(phase).as_bytes());
+    out.extend_from_slice(b"\",\"attempt\":");
+    json_uint(out, u64::from(attempt));
+    if let Some(item) = item {
+        out.extend_from_slice(b",\"item\":");
+        json_str(out, item);
     }
 }
 
