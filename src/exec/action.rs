@@ -121,23 +121,12 @@ impl RunCtx {
     /// find a record that matches the world). A notification still goes
     /// out: it changes nothing, and it may be how anyone hears of the
     /// failure.
-    fn started(
-        &self,
-        site: &Site<'_>,
-        adapter: &'static str,
-        attempt: u32,
-        item: &Option<String>,
-        request: String,
-        timeout: Option<Duration>,
-    ) -> Result<Instant, Attempt> {
-        self.started_with(site, adapter, attempt, item, request, timeout, None)
-    }
-
-    /// [`started`](Self::started); a change whose adapter passes the start
-    /// barrier itself (`barrier`: the call to give it to) gets the start's
-    /// fsync in `call.start` instead of before this returns.
+    ///
+    /// A change whose adapter passes the start barrier itself (`barrier`:
+    /// the call to give it to) gets the start's fsync in `call.start`
+    /// instead of before this returns.
     #[allow(clippy::too_many_arguments)]
-    fn started_with(
+    fn started(
         &self,
         site: &Site<'_>,
         adapter: &'static str,
@@ -271,7 +260,7 @@ impl RunCtx {
                     .shell
                     .passes_start_barrier()
                     .then_some(&mut call);
-                let t0 = match self.started_with(
+                let t0 = match self.started(
                     site,
                     "shell",
                     attempt,
@@ -379,7 +368,7 @@ impl RunCtx {
                     shown.push_str(&format!("\n\n{}", b.text.display));
                 }
                 let timeout = req.timeout;
-                let t0 = match self.started(site, "http", attempt, &item, shown, timeout) {
+                let t0 = match self.started(site, "http", attempt, &item, shown, timeout, None) {
                     Ok(t0) => t0,
                     Err(refused) => return refused,
                 };
@@ -475,6 +464,7 @@ impl RunCtx {
                     &item,
                     format!("notify {} ({target}): {}", req.channel, req.text.display),
                     timeout,
+                    None,
                 ) {
                     Ok(t0) => t0,
                     Err(refused) => return refused,
@@ -546,6 +536,7 @@ impl RunCtx {
                     &item,
                     format!("approve: {message}"),
                     timeout,
+                    None,
                 ) {
                     Ok(t0) => t0,
                     Err(refused) => return refused,
@@ -630,6 +621,7 @@ impl RunCtx {
                     attempt,
                     &item,
                     format!("wait {}", humantime::format_duration(*duration)),
+                    None,
                     None,
                 ) {
                     Ok(t0) => t0,
