@@ -3,12 +3,14 @@
 //! later than the moment the engine's thread goes idle.
 
 use indexmap::IndexMap;
-use runbook::adapters::{real, AdapterResult, Call, ShellAdapter, ShellOutput, ShellRequest};
+use runbook::adapters::{
+    real, AdapterResult, Adapters, Call, ShellAdapter, ShellOutput, ShellRequest,
+};
 use runbook::durable::group_commit::GroupCommit;
 use runbook::durable::journal::{Durability, JournalWriter};
 use runbook::events::{Emitter, Event, EventKind, Mode, Sink};
 use runbook::exec::{self, inputs, redact::Redactor, RunOptions};
-use runbook::plan::{CaptureFormat, Effect};
+use runbook::plan::{CaptureFormat, Effect, Graph};
 use runbook::source::Source;
 use std::path::Path;
 use std::sync::Arc;
@@ -164,21 +166,29 @@ runbook grouped {
 }
 "#;
 
-/// A live run of PARALLEL in `dir` on the CLI's runtime, with or without
-/// the park hook; returns whether `change`'s outcome still waited for its
-/// fsync while `watch` was running, and the exit code.
-fn run_parallel(dir: &Path, hook: bool) -> (bool, i32) {
-    let source = Source::new("grouped.runbook", PARALLEL.to_owned());
+/// A live run of `text` ready to go: its graph, options, the real adapters
+/// (shell in `dir`) and a write-ahead journal under `dir/runs` with group
+/// commit on.
+struct Live {
+    graph: Arc<Graph>,
+    opts: RunOptions,
+    adapters: Adapters,
+    journal: JournalWriter,
+    group: GroupCommit,
+}
+
+fn live(dir: &Path, name: &str, text: &str) -> Live {
+    let source = Source::new(name, text.to_owned());
     let graph = match runbook::compile::compile(&source) {
         Ok(c) => Arc::new(c.graph),
         Err(report) => panic!("does not compile:\n{}", report.render(false)),
     };
     let run_id = exec::new_run_id();
-    let run_dir = dir.join("runs").join(&run_id);
-    let mut journal = JournalWriter::create(&run_dir, Durability::WriteAhead).expect("journal");
-    let group: GroupCommit = journal.group_commit().expect("group commit");
-    let journal_path = journal.path().to_path_buf();
-    let mut opts = RunOptions::new(run_id.clone(), Mode::Live);
+    let mut journal =
+        JournalWriter::create(&dir.join("runs").join(&run_id), Durability::WriteAhead)
+            .expect("journal");
+    let group = journal.group_commit().expect("group commit");
+    let mut opts = RunOptions::new(run_id, Mode::Live);
     opts.inputs = inputs::resolve(&graph.inputs, &[], None).expect("no inputs");
     let adapters = real::real(real::RealSettings {
         prometheus_url: None,
@@ -189,19 +199,40 @@ fn run_parallel(dir: &Path, hook: bool) -> (bool, i32) {
         kill_grace: None,
         no_prompt: true,
     });
+    Live {
+        graph,
+        opts,
+        adapters,
+        journal,
+        group,
+    }
+}
+
+impl Live {
+    /// Runs it to its end (inside a runtime); the exit code.
+    async fn run(self) -> i32 {
+        let emitter = Arc::new(Emitter::new(
+            self.opts.run_id.clone(),
+            exec::clock::Clock::start(),
+            Redactor::new(std::iter::empty::<&str>()),
+            vec![(Box::new(self.journal) as Box<dyn Sink>, true)],
+        ));
+        exec::run(self.graph, self.opts, self.adapters, emitter)
+            .await
+            .exit_code
+    }
+}
+
+/// A live run of PARALLEL in `dir` on the CLI's runtime, with or without
+/// the park hook; returns whether `change`'s outcome still waited for its
+/// fsync while `watch` was running, and the exit code.
+fn run_parallel(dir: &Path, hook: bool) -> (bool, i32) {
+    let live = live(dir, "grouped.runbook", PARALLEL);
+    let group = live.group.clone();
+    let journal_path = live.journal.path().to_path_buf();
     let runtime =
         runbook::cli::run::runtime_with(false, hook.then(|| group.clone())).expect("runtime");
-    let run = std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let emitter = Arc::new(Emitter::new(
-                run_id,
-                exec::clock::Clock::start(),
-                Redactor::new(std::iter::empty::<&str>()),
-                vec![(Box::new(journal) as Box<dyn Sink>, true)],
-            ));
-            exec::run(graph, opts, adapters, emitter).await.exit_code
-        })
-    });
+    let run = std::thread::spawn(move || runtime.block_on(live.run()));
 
     // Wait for `change` to finish while `watch` polls for its file.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -342,43 +373,17 @@ runbook gated {
 /// A live run of CHANGE_THEN_READ with a shell adapter that takes the start
 /// barrier or not; what it saw, the journal's fsyncs and the exit code.
 fn run_watched(dir: &Path, takes_barrier: bool) -> (Vec<Seen>, u64, i32) {
-    let source = Source::new("gated.runbook", CHANGE_THEN_READ.to_owned());
-    let graph = match runbook::compile::compile(&source) {
-        Ok(c) => Arc::new(c.graph),
-        Err(report) => panic!("does not compile:\n{}", report.render(false)),
-    };
-    let run_id = exec::new_run_id();
-    let mut journal =
-        JournalWriter::create(&dir.join(&run_id), Durability::WriteAhead).expect("journal");
-    let group = journal.group_commit().expect("group commit");
-    let mut opts = RunOptions::new(run_id.clone(), Mode::Live);
-    opts.inputs = inputs::resolve(&graph.inputs, &[], None).expect("no inputs");
+    let mut live = live(dir, "gated.runbook", CHANGE_THEN_READ);
+    let group = live.group.clone();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut adapters = real::real(real::RealSettings {
-        prometheus_url: None,
-        shell_cwd: Some(dir.to_path_buf()),
-        shell_env: IndexMap::new(),
-        shell_timeout: opts.settings.default_timeout,
-        http_timeout: Some(opts.settings.check_timeout),
-        kill_grace: None,
-        no_prompt: true,
-    });
-    adapters.shell = Arc::new(Watching {
+    live.adapters.shell = Arc::new(Watching {
         inner: runbook::adapters::shell::RealShell::default(),
         takes_barrier,
         group: group.clone(),
         seen: seen.clone(),
     });
     let runtime = runbook::cli::run::runtime_with(false, Some(group.clone())).expect("runtime");
-    let code = runtime.block_on(async move {
-        let emitter = Arc::new(Emitter::new(
-            run_id,
-            exec::clock::Clock::start(),
-            Redactor::new(std::iter::empty::<&str>()),
-            vec![(Box::new(journal) as Box<dyn Sink>, true)],
-        ));
-        exec::run(graph, opts, adapters, emitter).await.exit_code
-    });
+    let code = runtime.block_on(live.run());
     let seen = seen.lock().expect("seen").clone();
     (seen, group.syncs(), code)
 }
