@@ -2,22 +2,13 @@
 
 mod support;
 
-use indexmap::IndexMap;
 use runbook::adapters::shell::RealShell;
 use runbook::adapters::{Call, ErrorKind, Rendered, ShellAdapter, ShellRequest};
 use runbook::exec::template::Templates;
 use runbook::plan::{Escape, Text};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn req(command: &str, cwd: &Path) -> ShellRequest {
-    ShellRequest {
-        command: Rendered::plain(command),
-        cwd: Some(cwd.to_path_buf()),
-        env: IndexMap::new(),
-        timeout: Some(Duration::from_secs(20)),
-    }
-}
+use support::shell_request as req;
 
 /// Whether a process is alive (a zombie is dead: it only waits to be reaped).
 fn alive(pid: i32) -> bool {

@@ -4,25 +4,15 @@
 
 mod support;
 
-use indexmap::IndexMap;
 use runbook::adapters::shell::RealShell;
 use runbook::adapters::{
-    Call, ErrorKind, Rendered, ShellAdapter, ShellOutput, ShellRequest, StartBarrier,
-    START_NOT_RECORDED,
+    Call, ErrorKind, ShellAdapter, ShellOutput, StartBarrier, START_NOT_RECORDED,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn req(command: &str, cwd: &Path) -> ShellRequest {
-    ShellRequest {
-        command: Rendered::plain(command),
-        cwd: Some(cwd.to_path_buf()),
-        env: IndexMap::new(),
-        timeout: Some(Duration::from_secs(20)),
-    }
-}
+use support::shell_request as req;
 
 fn gated(barrier: StartBarrier) -> Call {
     let mut call = Call::simple("change");

@@ -9,7 +9,8 @@
 //!   JSON APIs, slow/failing endpoints, webhook receiver that records requests).
 //! - [`Prometheus`]: a real `prometheus` process scraping metrics the test sets.
 //! - [`http_get`] / [`http_post`] / [`http_request`]: a raw std::net client.
-//! - [`temp_dir`], [`runbook_bin`], [`run_cli`], [`run_cli_env`].
+//! - [`temp_dir`], [`runbook_bin`], [`run_cli`], [`run_cli_env`],
+//!   [`shell_request`].
 //! - [`CliEnv`]: a directory to start runs of the real binary in and watch
 //!   their journals (operations and resume tests).
 //!
@@ -36,6 +37,17 @@ pub fn temp_dir() -> tempfile::TempDir {
         .prefix("runbook-test-")
         .tempdir()
         .expect("cannot create a temporary directory")
+}
+
+/// A request to the shell adapter: `command` (no placeholders) in `cwd`,
+/// no extra environment, a 20 s timeout that only a broken test reaches.
+pub fn shell_request(command: &str, cwd: &Path) -> runbook::adapters::ShellRequest {
+    runbook::adapters::ShellRequest {
+        command: runbook::adapters::Rendered::plain(command),
+        cwd: Some(cwd.to_path_buf()),
+        env: indexmap::IndexMap::new(),
+        timeout: Some(std::time::Duration::from_secs(20)),
+    }
 }
 
 /// Path of the `runbook` binary that Cargo built for these tests.
