@@ -548,8 +548,6 @@ impl Console {
     }
 }
 
-/// Appends the summary table and the outcome to `out`, each line ending in
-/// `\n`, writing `out` to `w` whenever it reaches [`CHUNK`].
 /// Width as `{:w$}` counts it: in chars.
 fn width(s: &str) -> usize {
     if s.is_ascii() {
@@ -571,6 +569,8 @@ fn pad_left(out: &mut String, s: &str, w: usize) {
     out.push_str(s);
 }
 
+/// Appends the summary table and the outcome to `out`, each line ending in
+/// `\n`, writing `out` to `w_out` whenever it reaches [`CHUNK`].
 fn summary(
     rows: &Rows,
     finished: &Option<Finished>,
@@ -581,12 +581,7 @@ fn summary(
     if rows.is_empty() && finished.is_none() {
         return Ok(());
     }
-    let w = rows
-        .keys()
-        .map(|k| k.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let w = rows.keys().map(|k| width(k)).max().unwrap_or(4).max(4);
     let _ = writeln!(
         out,
         "\n{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE",
@@ -602,7 +597,7 @@ fn summary(
         }
         attempts.clear();
         if r.attempts > 0 {
-            let _ = write!(attempts, "{}", r.attempts);
+            attempts.push_str(itoa::Buffer::new().format(r.attempts));
         } else {
             attempts.push('-');
         }
