@@ -136,7 +136,8 @@ impl RunCtx {
         timeout: Option<Duration>,
         barrier: Option<&mut crate::adapters::Call>,
     ) -> Result<Instant, Attempt> {
-        let change = !self.simulated() && site.effect >= Effect::Write;
+        let simulated = self.simulated();
+        let change = !simulated && site.effect >= Effect::Write;
         let refused = || {
             let mut a = Attempt::fail(ActionStatus::Error, START_NOT_RECORDED);
             a.retryable = false;
@@ -146,7 +147,6 @@ impl RunCtx {
         if change && self.emitter.failed() {
             return Err(refused());
         }
-        let simulated = self.simulated();
         let kind = |_| EventKind::ActionStarted {
             adapter: adapter.into(),
             phase: site.phase,
@@ -246,7 +246,7 @@ impl RunCtx {
         if cancel.is_cancelled() {
             return Attempt::fail(ActionStatus::Cancelled, "cancelled before it started");
         }
-        let call = self.make_call(site.node, site.phase, attempt, site.effect, item.clone());
+        let mut call = self.make_call(site.node, site.phase, attempt, site.effect, item.clone());
         match action {
             Action::Shell { command } => {
                 let command = match self.render(command, scope, None) {
@@ -254,7 +254,6 @@ impl RunCtx {
                     Err(e) => return Attempt::fail(ActionStatus::Error, e),
                 };
                 let timeout = site.timeout;
-                let mut call = call;
                 let barrier = self
                     .adapters
                     .shell
