@@ -156,38 +156,6 @@ fn line_len(text: &str, offset: usize) -> usize {
 /// runbook (`run`, `resume`, `plan`, `graph`) show; `check` shows all.
 pub const WARNINGS_SHOWN_PER_CODE: usize = 3;
 
-/// `warnings` in report order, at most `per_code` of each code, and how
-/// many of each code were left out (in the order the codes first appear).
-/// A run of 1,000 steps without `undo` would otherwise open with 1,000
-/// identical warnings (10,000 lines) above the run an operator is watching.
-pub fn abridge(
-    mut warnings: Vec<Diag>,
-    per_code: usize,
-) -> (Vec<Diag>, Vec<(&'static str, usize)>) {
-    warnings.sort_by_key(|d| (d.level != Level::Error, d.primary_span().map(|s| s.start)));
-    let mut seen: Vec<(&'static str, usize)> = Vec::new();
-    let mut kept = Vec::with_capacity(warnings.len().min(per_code * 8));
-    for d in warnings {
-        let i = match seen.iter().position(|(code, _)| *code == d.code) {
-            Some(i) => i,
-            None => {
-                seen.push((d.code, 0));
-                seen.len() - 1
-            }
-        };
-        seen[i].1 += 1;
-        if seen[i].1 <= per_code {
-            kept.push(d);
-        }
-    }
-    let left_out = seen
-        .into_iter()
-        .filter(|(_, n)| *n > per_code)
-        .map(|(code, n)| (code, n - per_code))
-        .collect();
-    (kept, left_out)
-}
-
 /// All diagnostics of one file.
 #[derive(Debug)]
 pub struct Report {
@@ -250,6 +218,30 @@ impl Report {
         )
         .help("runbooks are UTF-8 text: save the file as UTF-8 (for Latin-1 text: `iconv -f latin1 -t utf-8`)");
         Report::new(Source::new(name, text), vec![diag])
+    }
+
+    /// Keeps at most `per_code` diagnostics of each code (the first ones,
+    /// in report order) and says how many of each code were left out, in
+    /// the order the codes first appear. A run of 1,000 steps without
+    /// `undo` would otherwise open with 1,000 identical warnings (10,000
+    /// lines) above the run an operator is watching.
+    pub fn abridge(&mut self, per_code: usize) -> Vec<(&'static str, usize)> {
+        let mut seen: Vec<(&'static str, usize)> = Vec::new();
+        self.diags.retain(|d| {
+            let i = match seen.iter().position(|(code, _)| *code == d.code) {
+                Some(i) => i,
+                None => {
+                    seen.push((d.code, 0));
+                    seen.len() - 1
+                }
+            };
+            seen[i].1 += 1;
+            seen[i].1 <= per_code
+        });
+        seen.into_iter()
+            .filter(|(_, n)| *n > per_code)
+            .map(|(code, n)| (code, n - per_code))
+            .collect()
     }
 
     pub fn has_errors(&self) -> bool {

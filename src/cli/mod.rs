@@ -90,9 +90,10 @@ pub fn load(path: &std::path::Path) -> Option<crate::compile::Compiled> {
     match crate::compile::compile(&source) {
         Ok(c) => {
             if !c.warnings.is_empty() {
-                use crate::diagnostics::{abridge, Report, WARNINGS_SHOWN_PER_CODE};
-                let (shown, left_out) = abridge(c.warnings.clone(), WARNINGS_SHOWN_PER_CODE);
-                eprint!("{}", Report::new(source, shown).render(color));
+                use crate::diagnostics::{Report, WARNINGS_SHOWN_PER_CODE};
+                let mut report = Report::new(source, c.warnings.clone());
+                let left_out = report.abridge(WARNINGS_SHOWN_PER_CODE);
+                eprint!("{}", report.render(color));
                 for (code, n) in left_out {
                     eprintln!(
                         "  ⚠ {n} more {code} warning{} not shown (`runbook check {}` lists every one)",
