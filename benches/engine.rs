@@ -1,7 +1,7 @@
 //! The executor's own cost, in-process, assembled the way `runbook run`
 //! assembles a run (`src/cli/run.rs`): the graph compiled once outside the
 //! measurement, then `runbook::exec::run` with the mode's adapters, the
-//! mode's runtime (`cli::run::runtime`) and the hash-chained journal
+//! mode's runtime (`session::runtime`) and the hash-chained journal
 //! (`durable::journal::JournalWriter`) written to a temporary runs
 //! directory.
 //!
@@ -27,7 +27,7 @@
 //! * `sh_loop`: 1,000 times `/bin/sh -c true` with stdout and stderr piped
 //!   and read, as the shell adapter runs a command, from a plain loop.
 //! * `runbook/journal_write_ahead`: the real adapters on the CLI's
-//!   current-thread runtime (`cli::run::runtime`) with the journal fsynced
+//!   current-thread runtime (`session::runtime`) with the journal fsynced
 //!   at every write-ahead event, as `runbook run` does (none per step here:
 //!   a `readonly` step's outcome rides on the next fsync; the whole-process
 //!   comparison in `bench/compare.sh` also runs the steps as writes).
@@ -214,7 +214,7 @@ fn bench_dry_runs(c: &mut Criterion) {
                     for _ in 0..iters {
                         let (w0, c0) = (Instant::now(), cpu::thread_cpu());
                         // A fresh runtime per run, as the CLI has.
-                        let rt = runbook::cli::run::runtime(true).expect("runtime");
+                        let rt = runbook::session::runtime(true).expect("runtime");
                         let dir = rt.block_on(one_run(
                             graph,
                             &runs_dir,
@@ -289,7 +289,7 @@ fn bench_real_runs(c: &mut Criterion) {
                             .build()
                             .expect("runtime")
                     } else {
-                        runbook::cli::run::runtime(false).expect("runtime")
+                        runbook::session::runtime(false).expect("runtime")
                     };
                     let dir = rt.block_on(one_run(
                         &graph,

@@ -148,7 +148,7 @@ fn without_group_commit_a_change_outcome_is_synced_at_once() {
 fn a_buffered_journal_has_nothing_to_group() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut w = JournalWriter::create(dir.path(), Durability::Buffered).expect("create");
-    let g = runbook::cli::run::group_commit(&mut w).expect("group commit");
+    let g = runbook::session::group_commit(&mut w).expect("group commit");
     assert!(g.is_none(), "dry runs and drills never fsync");
 }
 
@@ -231,7 +231,7 @@ fn run_parallel(dir: &Path, hook: bool) -> (bool, i32) {
     let group = live.group.clone();
     let journal_path = live.journal.path().to_path_buf();
     let runtime =
-        runbook::cli::run::runtime_with(false, hook.then(|| group.clone())).expect("runtime");
+        runbook::session::runtime_with(false, hook.then(|| group.clone())).expect("runtime");
     let run = std::thread::spawn(move || runtime.block_on(live.run()));
 
     // Wait for `change` to finish while `watch` polls for its file.
@@ -382,7 +382,7 @@ fn run_watched(dir: &Path, takes_barrier: bool) -> (Vec<Seen>, u64, i32) {
         group: group.clone(),
         seen: seen.clone(),
     });
-    let runtime = runbook::cli::run::runtime_with(false, Some(group.clone())).expect("runtime");
+    let runtime = runbook::session::runtime_with(false, Some(group.clone())).expect("runtime");
     let code = runtime.block_on(live.run());
     let seen = seen.lock().expect("seen").clone();
     (seen, group.syncs(), code)

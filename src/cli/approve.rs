@@ -2,7 +2,7 @@
 //! from another terminal (no TTY needed).
 
 use crate::durable::approvals::{decide, default_approver, pending};
-use crate::exec::exit;
+use crate::exit;
 use std::path::PathBuf;
 
 /// Answer the approval a run is waiting for (without NODE: list what is

@@ -62,12 +62,12 @@ pub fn execute(args: CheckArgs) -> i32 {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
-            return super::EXIT_USAGE;
+            return crate::exit::USAGE;
         }
     };
     if files.is_empty() {
         eprintln!("error: no *.runbook files found under the given paths");
-        return super::EXIT_USAGE;
+        return crate::exit::USAGE;
     }
     let color = std::io::stderr().is_terminal();
     let (mut errors, mut warnings) = (0, 0);

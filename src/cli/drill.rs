@@ -121,7 +121,7 @@ pub fn execute_drill(args: DrillArgs) -> i32 {
                     diags,
                 )],
             });
-            return super::EXIT_INVALID;
+            return crate::exit::INVALID;
         }
     };
     // The runbook named on the command line wins; keep the path as given.
@@ -140,7 +140,7 @@ pub fn execute_drill(args: DrillArgs) -> i32 {
     match runner::run(&loaded, extra).map_err(dedupe) {
         Err(e) => {
             print_errors(&e);
-            super::EXIT_INVALID
+            crate::exit::INVALID
         }
         Ok(run) => {
             if !args.quiet {
@@ -201,7 +201,7 @@ pub fn execute_test(args: TestArgs) -> i32 {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
-            return super::EXIT_USAGE;
+            return crate::exit::USAGE;
         }
     };
     if files.is_empty() {
@@ -213,7 +213,7 @@ pub fn execute_test(args: TestArgs) -> i32 {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        return super::EXIT_USAGE;
+        return crate::exit::USAGE;
     }
     let jobs = args
         .jobs

@@ -21,7 +21,7 @@ pub enum GraphFormat {
 
 pub fn execute(args: GraphArgs) -> i32 {
     let Some(compiled) = super::load(&args.file) else {
-        return super::EXIT_INVALID;
+        return crate::exit::INVALID;
     };
     let g = &compiled.graph;
     let out = match args.format {

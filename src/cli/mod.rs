@@ -6,17 +6,11 @@ mod drill;
 mod graph;
 mod plan;
 mod resume;
-pub mod run;
+mod run;
 mod runs;
 mod verify_journal;
 
 use clap::{Parser, Subcommand};
-
-/// Exit code for "the runbook or its inputs are invalid" (shared by all
-/// commands; see docs/cli.md).
-pub const EXIT_INVALID: i32 = 3;
-/// Exit code for a usage error (bad flags), as clap uses.
-pub const EXIT_USAGE: i32 = 2;
 
 #[derive(Parser, Debug)]
 #[command(name = "runbook", version, about = "Runbooks as code: check, plan, run, drill", long_about = None)]
@@ -55,7 +49,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let code = if e.use_stderr() {
+                crate::exit::USAGE
+            } else {
+                0
+            };
             let _ = e.print();
             return code;
         }
@@ -78,40 +76,55 @@ pub fn main() -> i32 {
 /// Reads and compiles one runbook, printing diagnostics to stderr on
 /// failure (warnings too, on success). `None` means "exit invalid".
 pub fn load(path: &std::path::Path) -> Option<crate::compile::Compiled> {
-    use std::io::IsTerminal;
-    let source = match crate::source::Source::read(path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return None;
-        }
-    };
-    let color = std::io::stderr().is_terminal();
-    match crate::compile::compile(&source) {
-        Ok(c) => {
-            if !c.warnings.is_empty() {
-                use crate::diagnostics::{Report, WARNINGS_SHOWN_PER_CODE};
-                let mut report = Report::new(source, c.warnings.clone());
-                let left_out = report.abridge(WARNINGS_SHOWN_PER_CODE);
-                eprint!("{}", report.render(color));
-                for (code, n) in left_out {
-                    eprintln!(
-                        "  ⚠ {n} more {code} warning{} not shown (`runbook check {}` lists every one)",
-                        if n == 1 { "" } else { "s" },
-                        path.display()
-                    );
-                }
+    let runbook = crate::session::Runbook::File(path.to_owned());
+    crate::session::load_runbook(&runbook, &mut print_notice)
+        .map_err(print_error)
+        .ok()
+}
+
+/// Prints what a session notices on the way (stderr).
+fn print_notice(notice: crate::session::Notice) {
+    use crate::diagnostics::WARNINGS_SHOWN_PER_CODE;
+    use crate::session::Notice;
+    match notice {
+        Notice::CompileWarnings { name, mut report } => {
+            let left_out = report.abridge(WARNINGS_SHOWN_PER_CODE);
+            eprint!("{}", report.render(stderr_color()));
+            for (code, n) in left_out {
+                eprintln!(
+                    "  ⚠ {n} more {code} warning{} not shown (`runbook check {name}` lists every one)",
+                    if n == 1 { "" } else { "s" },
+                );
             }
-            Some(c)
         }
-        Err(report) => {
-            eprint!("{}", report.render(color));
+        Notice::Warning(w) => eprintln!("warning: {w}"),
+    }
+}
+
+/// Prints why a session did not start (stderr); returns its exit code.
+fn print_error(error: crate::session::Error) -> i32 {
+    use crate::session::Error;
+    let code = error.exit_code();
+    match error {
+        Error::Config(e) => eprintln!("{:?}", miette::Report::new(*e)),
+        Error::Runbook { name, report } => {
+            eprint!("{}", report.render(stderr_color()));
             eprintln!(
-                "error: {} is not a valid runbook ({} errors)",
-                path.display(),
+                "error: {name} is not a valid runbook ({} errors)",
                 report.errors()
             );
-            None
         }
+        Error::Invalid(errors) => errors.iter().for_each(|e| eprintln!("error: {e}")),
+        Error::Unanswered(questions) => {
+            questions.iter().for_each(|q| eprintln!("error: {q}"));
+            eprintln!("nothing was resumed; the journal is unchanged");
+        }
+        Error::Internal(e) => eprintln!("error: {e}"),
     }
+    code
+}
+
+fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
 }

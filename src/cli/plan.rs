@@ -25,7 +25,7 @@ pub struct PlanArgs {
 
 pub fn execute(args: PlanArgs) -> i32 {
     let Some(compiled) = super::load(&args.file) else {
-        return super::EXIT_INVALID;
+        return crate::exit::INVALID;
     };
     let graph = compiled.graph;
     let mut errors = Vec::new();
@@ -56,14 +56,14 @@ pub fn execute(args: PlanArgs) -> i32 {
         Ok(v) if errors.is_empty() => v,
         Ok(_) => {
             errors.iter().for_each(|e| eprintln!("error: {e}"));
-            return super::EXIT_INVALID;
+            return crate::exit::INVALID;
         }
         Err(es) => {
             errors
                 .iter()
                 .chain(es.iter())
                 .for_each(|e| eprintln!("error: {e}"));
-            return super::EXIT_INVALID;
+            return crate::exit::INVALID;
         }
     };
     print!("{}", render_plan(&graph, &values));

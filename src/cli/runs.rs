@@ -1,8 +1,8 @@
 //! `runbook runs`: every run under the runs directory with its state.
 
 use crate::durable::runs::list_runs;
-use crate::exec::exit;
-use std::path::{Path, PathBuf};
+use crate::exit;
+use std::path::PathBuf;
 
 /// List runs (newest first): id, runbook, started, state, last event.
 #[derive(clap::Args, Debug, Clone)]
@@ -15,28 +15,7 @@ pub struct RunsArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The runs directory: `--runs-dir`, else the config's, else the default.
-pub fn runs_dir(arg: Option<&Path>, config: Option<&Path>) -> PathBuf {
-    if let Some(d) = arg {
-        return d.to_owned();
-    }
-    crate::config::Config::load(config)
-        .map(|c| c.runs_dir())
-        .unwrap_or_else(|_| PathBuf::from(crate::durable::DEFAULT_RUNS_DIR))
-}
-
-/// A run id as given on the command line: a plain directory name.
-pub fn check_run_id(id: &str) -> Result<(), String> {
-    if id.is_empty()
-        || id == "."
-        || id == ".."
-        || id == crate::durable::lock::LOCKS_DIR
-        || id.contains(['/', '\\', '\0'])
-    {
-        return Err(format!("`{id}` is not a run id (see `runbook runs`)"));
-    }
-    Ok(())
-}
+pub use crate::session::{check_run_id, runs_dir};
 
 pub fn execute(args: RunsArgs) -> i32 {
     let dir = runs_dir(args.runs_dir.as_deref(), args.config.as_deref());

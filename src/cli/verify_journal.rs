@@ -1,7 +1,7 @@
 //! `runbook verify-journal RUN_ID`: checks the journal's hash chain.
 
 use crate::durable::journal::{verify_chain, JournalError, JOURNAL_FILE};
-use crate::exec::exit;
+use crate::exit;
 use std::path::PathBuf;
 
 /// Check a run's journal (exit 0: intact; 1: the chain is broken, the

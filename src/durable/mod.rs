@@ -12,9 +12,9 @@
 //!   stale-lock detection and `--break-lock`.
 //! * [`approvals`]: `runbook approve` / `deny` from another terminal, and
 //!   the [`InboxApprover`](approvals::InboxApprover) that waits for them.
-//! * [`runs`]: `runbook runs` (every run and its state) and
-//!   [`replay`](runs::replay), which rebuilds a run's state from its events
-//!   for `runbook resume`.
+//! * [`replay`]: the one fold of a run's events into its state
+//!   ([`RunState`](replay::RunState)), for `runbook runs` and `runbook resume`.
+//! * [`runs`]: `runbook runs` (every run and its state).
 //!
 //! Every module's docs end with a "Wiring" section: the few lines the
 //! executor and the CLI need. In order, for `runbook run` (live):
@@ -24,11 +24,11 @@
 //! 2. `journal::JournalWriter::create(run_dir, Durability::for_mode(mode))`
 //!    as the emitter's critical sink; for a live run, `writer.group_commit()`
 //!    and its `flush` as the runtime's `on_thread_park` hook
-//!    (`cli::run::runtime_with`).
+//!    (`session::runtime_with`).
 //! 3. Wrap the approver in `approvals::InboxApprover::new(run_dir, approver)`.
 //!
 //! For `runbook resume RUN_ID`: the same lock, `JournalWriter::open_append`
-//! (which hands back the events read), `runs::replay(&events)`, and an
+//! (which hands back the events read), `replay::replay(&events)`, and an
 //! emitter numbering from `writer.last_seq() + 1`.
 //!
 //! Layout of a runs directory:
@@ -48,5 +48,6 @@ pub mod approvals;
 pub mod group_commit;
 pub mod journal;
 pub mod lock;
+pub mod replay;
 pub mod runs;
 pub mod sys;

@@ -1,5 +1,5 @@
 //! Resuming a run from its journal (`runbook resume`): the executor starts
-//! from the state [`replay`](crate::durable::runs::replay) rebuilt instead
+//! from the state [`replay`](crate::durable::replay::replay) rebuilt instead
 //! of from nothing, with the same scheduler and rollback as a fresh run.
 //!
 //! * Nodes that ended (succeeded, skipped, failed with `on_error
@@ -22,25 +22,17 @@ use super::context::{RunCtx, Scope};
 use super::scheduler::{self, GraphOutcome, NodeResult, NodeState};
 use super::{conclude, start, RunOptions, RunSummary};
 use crate::adapters::{Adapters, Phase};
-use crate::durable::runs::{Completed, RunState};
-use crate::events::{ActionStatus, ConditionPurpose, Emitter, Event, EventKind};
+use crate::durable::replay::{Completed, RunState};
+use crate::events::{ConditionPurpose, Emitter, EventKind};
 use crate::plan::{Action, Graph};
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// A run to resume: its replayed state, what the journal says beyond it,
-/// and the operator's answers.
+/// A run to resume: its replayed state and the operator's answers.
 #[derive(Debug, Clone, Default)]
 pub struct Resume {
     pub state: RunState,
-    /// Nodes in the order their outcome (`node_succeeded`, `node_skipped`,
-    /// `node_failed`) was journalled.
-    pub order: Vec<String>,
-    /// Nodes with an action attempt that finished ok.
-    pub action_ok: HashSet<String>,
-    /// Fan-out items whose action finished ok, by node, in that order.
-    pub items_ok: IndexMap<String, Vec<String>>,
     /// `--assume-done NODE`.
     pub assume_done: HashSet<String>,
     /// `--assume-failed NODE`.
@@ -48,42 +40,13 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// Reads what [`replay`](crate::durable::runs::replay) keeps out of a
-    /// run's events.
-    pub fn new(state: RunState, events: &[Event]) -> Self {
-        let mut r = Resume {
+    /// A run to resume from its [`replay`](crate::durable::replay::replay)ed
+    /// state, no answers given yet.
+    pub fn new(state: RunState) -> Self {
+        Resume {
             state,
             ..Resume::default()
-        };
-        for ev in events {
-            let Some(node) = ev.node.as_deref() else {
-                continue;
-            };
-            match &ev.kind {
-                EventKind::NodeSucceeded { .. }
-                | EventKind::NodeSkipped { .. }
-                | EventKind::NodeFailed { .. } => {
-                    r.order.retain(|n| n != node);
-                    r.order.push(node.to_owned());
-                }
-                EventKind::ActionFinished {
-                    phase: Phase::Action,
-                    status: ActionStatus::Ok,
-                    item,
-                    ..
-                } => {
-                    r.action_ok.insert(node.to_owned());
-                    if let Some(item) = item {
-                        let items = r.items_ok.entry(node.to_owned()).or_default();
-                        if !items.contains(item) {
-                            items.push(item.clone());
-                        }
-                    }
-                }
-                _ => {}
-            }
         }
-        r
     }
 
     fn assumed(&self, node: &str) -> Option<bool> {
@@ -106,7 +69,7 @@ impl Resume {
                 out.push(n.clone());
             }
         };
-        for (n, items) in &self.items_ok {
+        for (n, items) in &st.items_ok {
             if !items.is_empty() {
                 add(n);
             }
@@ -180,7 +143,7 @@ pub fn questions(graph: &Graph, r: &Resume) -> Vec<String> {
         out.push(format!(
             "fan-out step `{n}` was cut off with {} item(s) done; its items are not run twice: \
              check the rest by hand, then resume with --assume-done {n} or --assume-failed {n}",
-            r.items_ok.get(&n).map(Vec::len).unwrap_or(0)
+            r.state.items_ok.get(&n).map(Vec::len).unwrap_or(0)
         ));
     }
     let mut assumed: Vec<&String> = r.assume_done.iter().chain(&r.assume_failed).collect();
@@ -259,7 +222,7 @@ async fn resume_flushed(
     let mut seeds: Vec<NodeResult> = Vec::new();
 
     // Nodes that ended, in the order they ended.
-    for id in &r.order {
+    for id in &st.ended {
         let Some(&idx) = index.get(id.as_str()) else {
             warn(
                 &ctx,
@@ -282,14 +245,14 @@ async fn resume_flushed(
             Some(Completed::FailedContinued { reason }) => {
                 res.state = NodeState::FailedContinued;
                 res.reason = reason.clone();
-                res.action_done = r.action_ok.contains(id);
+                res.action_done = st.action_ok.contains(id);
             }
             None => {
                 res.state = NodeState::Failed;
-                res.action_done = r.action_ok.contains(id);
+                res.action_done = st.action_ok.contains(id);
             }
         }
-        if let Some(shown) = r.items_ok.get(id) {
+        if let Some(shown) = r.state.items_ok.get(id) {
             res.items = items_of(&ctx, idx, shown).await;
             res.action_done = res.action_done || !shown.is_empty();
         }
@@ -398,7 +361,7 @@ async fn resume_flushed(
         };
         let mut res = NodeResult::new(idx);
         res.attempts = attempt;
-        if let Some(shown) = r.items_ok.get(&id) {
+        if let Some(shown) = r.state.items_ok.get(&id) {
             res.items = items_of(&ctx, idx, shown).await;
         }
         match done {

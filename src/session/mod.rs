@@ -1,0 +1,255 @@
+//! A run session: everything between "run this runbook" and the run's
+//! outcome, for every caller that starts runs (`runbook run`, `runbook
+//! resume`, and a server or queue worker). It owns:
+//!
+//! * the request's validation: config and environment, the runbook
+//!   compiled, inputs, secrets, dry-run assumptions, pre-approvals
+//!   ([`Session::start`]); for a resume, the run directory, its journal
+//!   replayed and the questions it leaves ([`Session::resume`]);
+//! * the run's durable state: the run lock, the journal (write-ahead, with
+//!   its group commit hooked into the runtime), `run.json`;
+//! * the adapters (real, or a dry run's), the approvals inbox, the
+//!   current-thread runtime ([`runtime`]), Ctrl-C / SIGTERM for a run
+//!   attended from a terminal ([`Cancel`] for any other caller).
+//!
+//! It prints nothing: errors are typed ([`Error`], with their exit code),
+//! what happens on the way is handed to the caller as [`Notice`]s, and
+//! events go to the journal and the [`Sink`]s the caller asks for.
+//!
+//! ```no_run
+//! use runbook::session::{Runbook, RunRequest, Session};
+//! let request = RunRequest::new(Runbook::File("deploy.runbook".into()));
+//! let session = Session::start(request, &mut |notice| eprintln!("{notice:?}"))?;
+//! println!("run {}", session.run_id());
+//! let finished = session.run(); // blocks this thread until the run ends
+//! std::process::exit(finished.summary.exit_code);
+//! # Ok::<(), runbook::session::Error>(())
+//! ```
+//!
+//! [`Session::run`] blocks its thread on the run's own current-thread
+//! runtime (the journal's deferred fsync is flushed whenever that thread
+//! parks): a caller that serves many runs gives each its own thread.
+
+mod error;
+mod meta;
+mod request;
+mod resume;
+mod runtime;
+mod signals;
+mod start;
+
+pub use error::{Error, Notice};
+pub use meta::{
+    check_run_id, lock_key, read_meta, resume_command, runs_dir, write_meta, RunMeta, RUN_META,
+    RUN_SOURCE,
+};
+pub use request::{DryRun, Inputs, ResumeRequest, RunRequest, Runbook};
+pub use runtime::{group_commit, runtime, runtime_with};
+pub use signals::Cancel;
+
+use crate::adapters::{real, Adapters};
+use crate::compile::Compiled;
+use crate::config::Config;
+use crate::diagnostics::Report;
+use crate::durable::{approvals::InboxApprover, lock};
+use crate::events::{Emitter, Mode, Outcome, Sink};
+use crate::exec::{self, redact::Redactor, resume::Resume, RunOptions, RunSummary};
+use crate::plan::Graph;
+use crate::source::Source;
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A run ready to go: validated, its lock held, its journal open, its
+/// runtime built. [`Session::run`] runs it.
+pub struct Session {
+    run_id: String,
+    runs_dir: PathBuf,
+    journal: PathBuf,
+    mode: Mode,
+    graph: Arc<Graph>,
+    opts: RunOptions,
+    adapters: Adapters,
+    redactor: Redactor,
+    /// The journal (critical) first, then the caller's reporters.
+    sinks: Vec<(Box<dyn Sink>, bool)>,
+    runtime: tokio::runtime::Runtime,
+    /// Released when the run ends.
+    lock: Option<lock::LockGuard>,
+    resumed: Option<Resumed>,
+    watch_signals: bool,
+}
+
+/// Where a resumed run picks up.
+struct Resumed {
+    state: Resume,
+    after_seq: u64,
+}
+
+/// How a session's run ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub run_id: String,
+    pub summary: RunSummary,
+    /// The run's `journal.jsonl`.
+    pub journal: PathBuf,
+    /// A live run that was cancelled: the command that picks it up.
+    pub resume_command: Option<String>,
+    /// Some undo did not finish ok (a cancelled rollback...).
+    pub rollback_unfinished: bool,
+}
+
+impl Session {
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The run's `journal.jsonl`.
+    pub fn journal(&self) -> &Path {
+        &self.journal
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// A resumed run: the last journalled seq it continues after.
+    pub fn resumed_after(&self) -> Option<u64> {
+        self.resumed.as_ref().map(|r| r.after_seq)
+    }
+
+    /// Cancels the run from another thread.
+    pub fn cancel_handle(&self) -> Cancel {
+        Cancel {
+            cancel: self.opts.cancel.clone(),
+            cancel_rollback: self.opts.cancel_rollback.clone(),
+        }
+    }
+
+    /// Runs (or resumes) the run to its end, on this thread; releases the
+    /// lock after.
+    pub fn run(self) -> Finished {
+        let Session {
+            run_id,
+            runs_dir,
+            journal,
+            mode,
+            graph,
+            opts,
+            adapters,
+            redactor,
+            sinks,
+            runtime,
+            lock,
+            resumed,
+            watch_signals,
+        } = self;
+        let cancel = Cancel {
+            cancel: opts.cancel.clone(),
+            cancel_rollback: opts.cancel_rollback.clone(),
+        };
+        let id = run_id.clone();
+        let summary = runtime.block_on(async move {
+            let emitter = Emitter::new(id, exec::clock::Clock::start(), redactor, sinks);
+            if watch_signals {
+                signals::watch_signals(cancel);
+            }
+            match resumed {
+                None => exec::run(graph, opts, adapters, Arc::new(emitter)).await,
+                Some(r) => {
+                    let emitter = Arc::new(emitter.continuing_after(r.after_seq));
+                    exec::resume::resume(graph, opts, adapters, emitter, r.state).await
+                }
+            }
+        });
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        drop(lock);
+        let live_cancelled = mode == Mode::Live && summary.outcome == Outcome::Cancelled;
+        Finished {
+            resume_command: live_cancelled.then(|| resume_command(&run_id, &runs_dir)),
+            rollback_unfinished: summary.undos.iter().any(|(_, ok)| !ok),
+            run_id,
+            summary,
+            journal,
+        }
+    }
+}
+
+/// The config file and the settings of its selected environment (with the
+/// environment's inputs).
+pub(crate) fn load_config(
+    path: Option<&Path>,
+    env: Option<&str>,
+) -> Result<(Config, exec::Settings, IndexMap<String, yaml_serde::Value>), Error> {
+    let config = Config::load(path).map_err(Error::Config)?;
+    let (settings, env_inputs) = config.settings(env).map_err(Error::Config)?;
+    Ok((config, settings, env_inputs))
+}
+
+/// Reads and compiles a runbook; its warnings are a [`Notice`].
+pub fn load_runbook(runbook: &Runbook, notices: &mut dyn FnMut(Notice)) -> Result<Compiled, Error> {
+    let source = match runbook {
+        Runbook::File(path) => Source::read(path).map_err(Error::invalid)?,
+        Runbook::Text { name, text } => Source::new(name.clone(), text.clone()),
+    };
+    let name = match runbook {
+        Runbook::File(path) => path.display().to_string(),
+        Runbook::Text { name, .. } => name.clone(),
+    };
+    match crate::compile::compile(&source) {
+        Ok(c) => {
+            if !c.warnings.is_empty() {
+                let report = Report::new(source, c.warnings.clone());
+                notices(Notice::CompileWarnings { name, report });
+            }
+            Ok(c)
+        }
+        Err(report) => Err(Error::Runbook { name, report }),
+    }
+}
+
+/// The real adapters with the config's settings; for a run attended from a
+/// terminal, approvals are asked there too.
+fn real_adapters(settings: &exec::Settings, terminal: bool) -> Adapters {
+    real::real(real::RealSettings {
+        prometheus_url: settings.prometheus_url.clone(),
+        shell_cwd: settings.shell_cwd.clone(),
+        shell_env: settings.shell_env.clone(),
+        shell_timeout: settings.default_timeout,
+        http_timeout: Some(settings.check_timeout),
+        kill_grace: None,
+        no_prompt: !terminal,
+    })
+}
+
+/// Wraps the approver so that `runbook approve` / `deny` from another
+/// terminal (or process) can answer (live runs).
+fn inbox(adapters: &mut Adapters, run_dir: &Path, terminal: bool) {
+    let mut approver = InboxApprover::new(run_dir.to_owned(), adapters.approve.clone());
+    if terminal {
+        let stderr: crate::adapters::approve::PromptWriter =
+            Arc::new(std::sync::Mutex::new(std::io::stderr()));
+        approver = approver.with_notice(stderr);
+    }
+    adapters.approve = Arc::new(approver);
+}
+
+/// The journal first (its failure stops the run), then the reporters.
+fn sinks(journal: Box<dyn Sink>, reporters: Vec<Box<dyn Sink>>) -> Vec<(Box<dyn Sink>, bool)> {
+    let mut all = vec![(journal, true)];
+    all.extend(reporters.into_iter().map(|r| (r, false)));
+    all
+}
+
+fn start_runtime(
+    virtual_time: bool,
+    group: Option<crate::durable::group_commit::GroupCommit>,
+) -> Result<tokio::runtime::Runtime, Error> {
+    runtime_with(virtual_time, group)
+        .map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
+}
+
+/// The redactor of a run: every secret value known.
+fn redactor(secrets: &IndexMap<String, Option<String>>) -> Redactor {
+    Redactor::new(secrets.values().flatten().map(String::as_str))
+}

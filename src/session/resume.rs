@@ -1,0 +1,219 @@
+//! [`Session::resume`]: the same session, opened from an existing run
+//! directory (see `exec::resume` and docs/operations.md).
+
+use super::meta::{check_run_id, lock_key, read_meta};
+use super::request::{ResumeRequest, Runbook};
+use super::{load_config, load_runbook, Error, Notice, Resumed, Session};
+use crate::durable::journal::{read_journal, Durability, JournalWriter, JOURNAL_FILE};
+use crate::durable::lock::{self, LockError};
+use crate::durable::replay::{replay, RunState};
+use crate::durable::runs::RunStatus;
+use crate::events::{Event, Mode, Outcome};
+use crate::exec::{self, inputs, resume::Resume, RunOptions};
+use crate::plan::Graph;
+use indexmap::IndexMap;
+use std::path::Path;
+use std::sync::Arc;
+
+impl Session {
+    /// Reopens an interrupted run: checks that it can be resumed (a live
+    /// run, not finished, not running, the same runbook unless `force`),
+    /// that nothing in doubt is left unanswered, takes its lock back, and
+    /// opens its journal for appending. Completed steps are not run again.
+    pub fn resume(req: ResumeRequest, notices: &mut dyn FnMut(Notice)) -> Result<Session, Error> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        check_run_id(&req.run_id).map_err(Error::invalid)?;
+        let runs_dir = super::runs_dir(req.runs_dir.as_deref(), None);
+        let run_id = req.run_id.clone();
+        let run_dir = runs_dir.join(&run_id);
+        if !run_dir.join(JOURNAL_FILE).is_file() {
+            return Err(Error::invalid(format!(
+                "no run `{run_id}` under {} (see `runbook runs`)",
+                runs_dir.display()
+            )));
+        }
+        let meta = read_meta(&run_dir).map_err(Error::invalid)?;
+        let (_, settings, _) = load_config(meta.config.as_deref(), meta.env.as_deref())?;
+        let file = req.file.clone().unwrap_or(meta.file.clone());
+        let graph = Arc::new(load_runbook(&Runbook::File(file.clone()), notices)?.graph);
+
+        // The journal as it stands (a torn last line is reported and ignored).
+        let read = read_journal(&run_dir.join(JOURNAL_FILE)).map_err(Error::invalid)?;
+        let mut start_warnings = Vec::new();
+        for w in &read.warnings {
+            notices(Notice::Warning(w.clone()));
+            start_warnings.push(w.clone());
+        }
+        let st = replay(&read.events);
+        check_resumable(&st, &run_id, &run_dir)?;
+        if let Some(summary) = changed_runbook(&st, &graph, &file, &read.events) {
+            if !req.force {
+                return Err(Error::invalid(format!(
+                    "{summary}. Resuming a different runbook than the one that ran is refused; \
+                     check the change, then add --force to resume anyway"
+                )));
+            }
+            notices(Notice::Warning(format!("--force: {summary}")));
+            start_warnings.push(format!("resumed with --force: {summary}"));
+        }
+
+        // Inputs from the journal (validated against the runbook as it is);
+        // secrets from their sources, never from the journal.
+        let mut journal_inputs: IndexMap<String, yaml_serde::Value> = IndexMap::new();
+        for (k, v) in &st.inputs {
+            let y = yaml_serde::to_value(v)
+                .map_err(|e| Error::invalid(format!("input `{k}` from the journal: {e}")))?;
+            journal_inputs.insert(k.clone(), y);
+        }
+        let input_values =
+            inputs::resolve(&graph.inputs, &[], Some(&journal_inputs)).map_err(Error::Invalid)?;
+        let secrets = inputs::load_secrets(&graph.secrets, true).map_err(Error::Invalid)?;
+
+        let mut resume = Resume::new(st);
+        resume.assume_done = req.assume_done.iter().cloned().collect();
+        resume.assume_failed = req.assume_failed.iter().cloned().collect();
+        let questions = exec::resume::questions(&graph, &resume);
+        if !questions.is_empty() {
+            return Err(Error::Unanswered(questions));
+        }
+
+        // The run's lock: its own stale lock (the process that died) is
+        // taken over; anyone else's is refused (or broken with --break-lock).
+        let key = match meta.lock_key.clone() {
+            Some(k) => k,
+            None => lock_key(&graph, &input_values, &run_id).map_err(Error::invalid)?,
+        };
+        let guard = match lock::acquire(&runs_dir, &key, &run_id, req.break_lock) {
+            Ok(g) => g,
+            Err(LockError::Stale { holder, .. }) if holder.run_id == run_id => {
+                lock::acquire(&runs_dir, &key, &run_id, true).map_err(Error::invalid)?
+            }
+            Err(e) => return Err(Error::invalid(e)),
+        };
+        start_warnings.extend(guard.broke_message());
+
+        let (mut writer, reread) =
+            JournalWriter::open_append(&run_dir, Durability::WriteAhead).map_err(Error::invalid)?;
+        let group = super::group_commit(&mut writer).map_err(Error::invalid)?;
+        if reread.events.len() != read.events.len() {
+            return Err(Error::invalid(
+                "the journal changed while resuming; try again",
+            ));
+        }
+        let last_seq = writer.last_seq();
+        let journal_path = writer.path().to_path_buf();
+
+        let redactor = super::redactor(&secrets);
+        let mut adapters = super::real_adapters(&settings, req.terminal);
+        super::inbox(&mut adapters, &run_dir, req.terminal);
+
+        let mut opts = RunOptions::new(run_id.clone(), Mode::Live);
+        opts.parallel = meta.parallel.max(1);
+        opts.inputs = input_values;
+        opts.secrets = secrets;
+        opts.settings = settings;
+        opts.notes = vec![
+            format!("resumed after seq {last_seq}"),
+            format!("journal: {}", journal_path.display()),
+        ];
+        opts.start_warnings = start_warnings;
+        let runtime = super::start_runtime(false, group)?;
+        Ok(Session {
+            run_id,
+            runs_dir,
+            journal: journal_path,
+            mode: Mode::Live,
+            graph,
+            opts,
+            adapters,
+            redactor,
+            sinks: super::sinks(Box::new(writer), req.reporters),
+            runtime,
+            lock: Some(guard),
+            resumed: Some(Resumed {
+                state: resume,
+                after_seq: last_seq,
+            }),
+            watch_signals: req.terminal,
+        })
+    }
+}
+
+/// Refuses a run there is nothing to resume of: no start, a dry run, a
+/// finished run (but a cancelled one whose rollback is unfinished), a run
+/// still going.
+fn check_resumable(st: &RunState, run_id: &str, run_dir: &Path) -> Result<(), Error> {
+    if st.sessions == 0 {
+        return Err(Error::invalid(
+            "the journal has no run_started: there is nothing to resume",
+        ));
+    }
+    if st.mode != Some(Mode::Live) {
+        return Err(Error::invalid(
+            "a dry run changed nothing: run it again instead of resuming it",
+        ));
+    }
+    if let Some((outcome, _)) = st.finished {
+        let rollback_unfinished = st
+            .rollback
+            .as_ref()
+            .map(|rb| rb.finished != Some(true) || rb.undone.values().any(|u| !u.ok))
+            .unwrap_or(true);
+        if !(outcome == Outcome::Cancelled && rollback_unfinished) {
+            return Err(Error::invalid(format!(
+                "run {run_id} already finished ({}): there is nothing to resume",
+                RunStatus::from_outcome(outcome)
+            )));
+        }
+    }
+    if crate::durable::journal::journal_in_use(run_dir) {
+        return Err(Error::invalid(format!(
+            "run {run_id} is still running (another process holds its journal)"
+        )));
+    }
+    Ok(())
+}
+
+/// If the runbook changed since the run started: what changed, in terms of
+/// the steps the run went through and those it had not reached.
+fn changed_runbook(st: &RunState, graph: &Graph, file: &Path, events: &[Event]) -> Option<String> {
+    let old_sha = st.source_sha256.clone().unwrap_or_default();
+    if old_sha == graph.source_sha256 {
+        return None;
+    }
+    let seen: Vec<&str> = events.iter().filter_map(|e| e.node.as_deref()).collect();
+    let mut gone: Vec<&str> = seen
+        .iter()
+        .copied()
+        .filter(|n| !n.starts_with("on_") && graph.node(n).is_none())
+        .collect();
+    gone.sort_unstable();
+    gone.dedup();
+    let fresh: Vec<&str> = graph
+        .nodes
+        .iter()
+        .map(|n| n.id.as_str())
+        .filter(|n| !seen.iter().any(|s| s == n))
+        .collect();
+    let list = |names: Vec<&str>| {
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    Some(format!(
+        "{} changed since the run started (sha256 {} in the journal, {} now); \
+         steps the run went through that the runbook no longer has: {}; \
+         steps it had not reached: {}",
+        file.display(),
+        short(&old_sha),
+        short(&graph.source_sha256),
+        list(gone),
+        list(fresh)
+    ))
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}

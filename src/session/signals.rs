@@ -1,0 +1,55 @@
+//! Stopping a run: the caller's [`Cancel`] handle, and Ctrl-C / SIGTERM for
+//! a run attended from a terminal.
+
+use tokio_util::sync::CancellationToken;
+
+/// Cancels a session's run from outside it (another thread, a server's
+/// request handler). Cloning shares the run's tokens.
+#[derive(Debug, Clone)]
+pub struct Cancel {
+    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel_rollback: CancellationToken,
+}
+
+impl Cancel {
+    /// No new step starts, running actions are stopped, then the rollback
+    /// (unless the request turned `rollback_on_cancel` off).
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Stops the rollback too (a second Ctrl-C).
+    pub fn stop_rollback(&self) {
+        self.cancel_rollback.cancel();
+    }
+}
+
+/// First Ctrl-C / SIGTERM: `cancel`; second: `stop_rollback`, each said on
+/// stderr (the terminal the run is attended from). Call inside the runtime.
+pub(crate) fn watch_signals(cancel: Cancel) {
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        for stage in 0..2 {
+            let got = tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => r.is_some(),
+            };
+            if !got {
+                return;
+            }
+            if stage == 0 {
+                eprintln!("\ncancelling: no new step starts, running actions are stopped, then the rollback (Ctrl-C again stops the rollback)");
+                cancel.cancel();
+            } else {
+                eprintln!("\nstopping the rollback");
+                cancel.stop_rollback();
+            }
+        }
+    });
+}

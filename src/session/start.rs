@@ -1,0 +1,308 @@
+//! [`Session::start`]: a fresh run, from a [`RunRequest`].
+
+use super::meta::{absolute, lock_key, write_meta, RunMeta, RUN_META, RUN_SOURCE};
+use super::request::{DryRun, Inputs, RunRequest, Runbook};
+use super::{load_config, load_runbook, Error, Notice, Session};
+use crate::adapters::{dry_run::Assumptions, Adapters};
+use crate::diagnostics::did_you_mean;
+use crate::durable::{
+    journal::{Durability, JournalWriter},
+    lock,
+};
+use crate::events::Mode;
+use crate::exec::{self, inputs, RunOptions};
+use crate::plan::{Graph, Value};
+use indexmap::IndexMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What a request's validation gives a run.
+struct Validated {
+    inputs: IndexMap<String, Value>,
+    assume: IndexMap<String, bool>,
+    secrets: IndexMap<String, Option<String>>,
+}
+
+impl Session {
+    /// Validates the request, takes the runbook's lock (live runs),
+    /// creates the run directory with its journal and `run.json`, and
+    /// builds the runtime. Nothing has run yet.
+    pub fn start(req: RunRequest, notices: &mut dyn FnMut(Notice)) -> Result<Session, Error> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (config, settings, env_inputs) =
+            load_config(req.config.as_deref(), req.env.as_deref())?;
+        let graph = Arc::new(load_runbook(&req.runbook, notices)?.graph);
+        let v = validate(&graph, &req, env_inputs)?;
+
+        let mode = if req.dry_run.is_some() {
+            Mode::DryRun
+        } else {
+            Mode::Live
+        };
+        let run_id = exec::new_run_id();
+        let runs_dir = req.runs_dir.clone().unwrap_or_else(|| config.runs_dir());
+        let run_dir = runs_dir.join(&run_id);
+        // A live run holds the runbook's lock for its whole length.
+        let mut start_warnings = Vec::new();
+        let mut lock_name = None;
+        let guard = if req.dry_run.is_some() {
+            None
+        } else {
+            let key = lock_key(&graph, &v.inputs, &run_id).map_err(Error::invalid)?;
+            let g =
+                lock::acquire(&runs_dir, &key, &run_id, req.break_lock).map_err(Error::invalid)?;
+            start_warnings.extend(g.broke_message());
+            lock_name = Some(key);
+            Some(g)
+        };
+        let journal = JournalWriter::create(&run_dir, Durability::for_mode(mode))
+            .and_then(|mut j| {
+                let group = super::group_commit(&mut j)?;
+                Ok((j, group))
+            })
+            .map_err(|e| {
+                Error::Internal(format!(
+                    "cannot create the journal under {}: {e}",
+                    runs_dir.display()
+                ))
+            });
+        let (journal, group) = journal?;
+        let journal_path = journal.path().to_path_buf();
+        let meta = RunMeta {
+            file: runbook_file(&req.runbook, &run_dir)?,
+            config: req.config.as_deref().map(absolute),
+            env: req.env.clone(),
+            parallel: req.parallel,
+            lock_key: lock_name,
+        };
+        write_meta(&run_dir, &meta).map_err(|e| {
+            Error::Internal(format!(
+                "cannot write {}: {e}",
+                run_dir.join(RUN_META).display()
+            ))
+        })?;
+
+        let mut notes = match &req.dry_run {
+            Some(dry) => dry_run_notes(dry, &v),
+            None => Vec::new(),
+        };
+        notes.push(format!("journal: {}", journal_path.display()));
+        let adapters = match &req.dry_run {
+            Some(dry) => dry_run_adapters(dry, v.assume, &settings),
+            None => {
+                let mut a = super::real_adapters(&settings, req.terminal);
+                super::inbox(&mut a, &run_dir, req.terminal);
+                a
+            }
+        };
+        let redactor = super::redactor(&v.secrets);
+
+        let mut opts = RunOptions::new(run_id.clone(), mode);
+        opts.parallel = req.parallel;
+        opts.inputs = v.inputs;
+        opts.secrets = v.secrets;
+        opts.settings = settings;
+        opts.preapproved = req.approve.iter().cloned().collect();
+        opts.notes = notes;
+        opts.start_warnings = start_warnings;
+        opts.rollback_on_cancel = req.rollback_on_cancel;
+
+        // A dry run that probes nothing runs on tokio's paused clock: waits,
+        // backoffs and verify windows take no wall time (the log still shows
+        // the virtual times a real run would take at least).
+        let virtual_time = req.dry_run.as_ref().is_some_and(|d| !d.live_checks);
+        let runtime = super::start_runtime(virtual_time, group)?;
+        Ok(Session {
+            run_id,
+            runs_dir,
+            journal: journal_path,
+            mode,
+            graph,
+            opts,
+            adapters,
+            redactor,
+            sinks: super::sinks(Box::new(journal), req.reporters),
+            runtime,
+            lock: guard,
+            resumed: None,
+            watch_signals: req.terminal,
+        })
+    }
+}
+
+/// The runbook file `run.json` names: the file run, or the source text
+/// kept in the run directory.
+fn runbook_file(runbook: &Runbook, run_dir: &Path) -> Result<std::path::PathBuf, Error> {
+    match runbook {
+        Runbook::File(path) => Ok(absolute(path)),
+        Runbook::Text { text, .. } => {
+            let path = run_dir.join(RUN_SOURCE);
+            std::fs::write(&path, text)
+                .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))?;
+            Ok(absolute(&path))
+        }
+    }
+}
+
+/// Every problem with the request's inputs, assumptions, approvals and
+/// secrets, in that order, or their values.
+fn validate(
+    graph: &Graph,
+    req: &RunRequest,
+    env_inputs: IndexMap<String, yaml_serde::Value>,
+) -> Result<Validated, Error> {
+    let mut errors = Vec::new();
+    let inputs = resolve_inputs(graph, &req.inputs, env_inputs, &mut errors);
+    let assume = match &req.dry_run {
+        Some(dry) => assumptions(graph, &dry.assume, &mut errors),
+        None => IndexMap::new(),
+    };
+    let step_names: Vec<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
+    for s in &req.approve {
+        if !step_names.contains(&s.as_str()) {
+            let hint = did_you_mean(s, step_names.iter().copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            errors.push(format!("--approve: no step named `{s}`{hint}"));
+        }
+    }
+    let secrets = match inputs::load_secrets(&graph.secrets, req.dry_run.is_none()) {
+        Ok(s) => s,
+        Err(e) => {
+            errors.extend(e);
+            IndexMap::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(Validated {
+        inputs,
+        assume,
+        secrets,
+    })
+}
+
+/// Inputs: `args`, then `values`, then the file, then the environment's,
+/// then defaults.
+fn resolve_inputs(
+    graph: &Graph,
+    given: &Inputs,
+    env_inputs: IndexMap<String, yaml_serde::Value>,
+    errors: &mut Vec<String>,
+) -> IndexMap<String, Value> {
+    let mut args = Vec::new();
+    for kv in &given.args {
+        match inputs::parse_kv(kv) {
+            Ok(p) => args.push(p),
+            Err(e) => errors.push(format!("--input {e}")),
+        }
+    }
+    let mut values = env_inputs;
+    if let Some(p) = &given.file {
+        match std::fs::read_to_string(p) {
+            Ok(text) => match inputs::parse_inputs_file(&p.display().to_string(), &text) {
+                Ok(m) => values.extend(m),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => errors.push(format!("cannot read {}: {e}", p.display())),
+        }
+    }
+    values.extend(given.values.clone());
+    match inputs::resolve(&graph.inputs, &args, Some(&values)) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.extend(e);
+            IndexMap::new()
+        }
+    }
+}
+
+/// A dry run's answers of checks, `CHECK=ANSWER` each.
+fn assumptions(
+    graph: &Graph,
+    given: &[String],
+    errors: &mut Vec<String>,
+) -> IndexMap<String, bool> {
+    let check_names: Vec<&str> = graph.checks.iter().map(|c| c.name.as_str()).collect();
+    let mut assume = IndexMap::new();
+    for a in given {
+        match inputs::parse_kv(a) {
+            Ok((k, v)) => {
+                let b = match v.trim() {
+                    "true" | "pass" => true,
+                    "false" | "fail" => false,
+                    other => {
+                        errors.push(format!(
+                            "--assume {k}={other}: the answer must be true or false"
+                        ));
+                        continue;
+                    }
+                };
+                if !check_names.contains(&k.as_str()) {
+                    let hint = did_you_mean(&k, check_names.iter().copied())
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
+                    errors.push(format!("--assume: no check named `{k}`{hint}"));
+                }
+                assume.insert(k, b);
+            }
+            Err(e) => errors.push(format!("--assume {e}")),
+        }
+    }
+    assume
+}
+
+/// What a dry run states in `run_started`: how it answers checks, how time
+/// passes, which secrets it did without.
+fn dry_run_notes(dry: &DryRun, v: &Validated) -> Vec<String> {
+    let mut notes = vec![
+        "dry run: nothing is spawned, sent, notified or asked; each action shows what would run"
+            .to_owned(),
+    ];
+    if dry.live_checks {
+        notes.push("checks: read-only probes (http get/head, promql) are probed for real (--live-checks); other checks pass by default".to_owned());
+    } else {
+        notes.push(
+            "checks are not probed: each passes by default; --assume CHECK=false makes one fail"
+                .to_owned(),
+        );
+        notes.push("virtual time: waits, backoffs and verify windows take no wall time".to_owned());
+    }
+    for (k, v) in &v.assume {
+        notes.push(format!(
+            "assumed: check {k} is {}",
+            if *v { "passing" } else { "failing" }
+        ));
+    }
+    let missing: Vec<&str> = v
+        .secrets
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !missing.is_empty() {
+        notes.push(format!(
+            "secrets not available (fine in a dry run): {}",
+            missing.join(", ")
+        ));
+    }
+    notes
+}
+
+/// A dry run's adapters: nothing executes; checks answer from the
+/// assumptions, or are probed for real with `live_checks`.
+fn dry_run_adapters(
+    dry: &DryRun,
+    assume: IndexMap<String, bool>,
+    settings: &exec::Settings,
+) -> Adapters {
+    let mut a = Adapters::dry_run(IndexMap::new());
+    a.oracle = Some(Arc::new(
+        Assumptions::new(assume).with_live_checks(dry.live_checks),
+    ));
+    if dry.live_checks {
+        a.probes = super::real_adapters(settings, false).probes;
+    }
+    a
+}
