@@ -86,6 +86,16 @@ impl Env {
         self.cli.count(marker)
     }
 
+    /// Until step `b`'s command runs: its `action_started` is journalled
+    /// while its shell starts, so the marker its command writes comes a
+    /// little later (much later on a loaded machine).
+    fn wait_until_b_runs(&self, id: &str) {
+        self.wait_for(id, &["\"node\":\"b\"", "action_started"]);
+        while self.count("b.marker") == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn lock_text(&self) -> String {
         let mut all = String::new();
         if let Ok(rd) = std::fs::read_dir(self.cli.dir.join("runs/locks")) {
@@ -114,7 +124,7 @@ fn a_held_lock_is_refused_with_its_holder_and_a_stale_one_is_broken() {
     let env = Env::new();
     let first = env.start("ops.runbook", &[]);
     let id = env.first_run();
-    env.wait_for(&id, &["\"node\":\"b\"", "action_started"]);
+    env.wait_until_b_runs(&id);
     let lock = env.lock_text();
     assert!(lock.contains(&id), "{lock}");
     no_secret(&lock);
@@ -248,7 +258,7 @@ fn sigint_mid_run_rolls_back_and_exits_130() {
     let env = Env::new();
     let child = env.start("ops.runbook", &[]);
     let id = env.first_run();
-    env.wait_for(&id, &["\"node\":\"b\"", "action_started"]);
+    env.wait_until_b_runs(&id);
     sigint(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
@@ -269,7 +279,7 @@ fn a_second_sigint_stops_the_rollback_and_prints_the_resume_command() {
     let env = Env::new();
     let child = env.start("ops.runbook", &[]);
     let id = env.first_run();
-    env.wait_for(&id, &["\"node\":\"b\"", "action_started"]);
+    env.wait_until_b_runs(&id);
     sigint(&child);
     env.wait_for(
         &id,
@@ -304,7 +314,7 @@ fn verify_journal_finds_an_edited_line() {
     let env = Env::new();
     let child = env.start("ops.runbook", &[]);
     let id = env.first_run();
-    env.wait_for(&id, &["\"node\":\"b\"", "action_started"]);
+    env.wait_until_b_runs(&id);
     sigint(&child);
     let _ = child.wait_with_output().unwrap();
     let ok = env.out(&["verify-journal", &id, "--runs-dir", "runs"]);

@@ -25,20 +25,19 @@ impl Cancel {
 }
 
 /// First Ctrl-C / SIGTERM: `cancel`; second: `stop_rollback`, each said on
-/// stderr (the terminal the run is attended from). Call inside the runtime.
+/// stderr (the terminal the run is attended from). Call inside the runtime,
+/// before the run emits anything: the handlers are installed here, at once
+/// (a spawned task is first polled only when the run yields, and a signal
+/// that came before would kill the process instead of cancelling the run).
 pub(crate) fn watch_signals(cancel: Cancel) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         for stage in 0..2 {
             let got = tokio::select! {
-                r = tokio::signal::ctrl_c() => r.is_ok(),
-                r = async {
-                    match term.as_mut() {
-                        Some(t) => t.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => r.is_some(),
+                r = recv(&mut interrupt) => r.is_some(),
+                r = recv(&mut term) => r.is_some(),
             };
             if !got {
                 return;
@@ -52,4 +51,12 @@ pub(crate) fn watch_signals(cancel: Cancel) {
             }
         }
     });
+}
+
+/// The next signal of a stream, or never when it could not be installed.
+async fn recv(stream: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match stream.as_mut() {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
 }
