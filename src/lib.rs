@@ -14,6 +14,7 @@ pub mod drill;
 pub mod durable;
 pub mod events;
 pub mod exec;
+pub mod fs_read;
 pub mod indexed_source;
 pub mod plan;
 pub mod report;

@@ -14,6 +14,7 @@ fn runbook(dir: &Path, args: &[&str]) -> Output {
         .arg("--runs-dir")
         .arg(dir.join("runs"))
         .current_dir(dir)
+        .env("RUNBOOK_STATE_DIR", dir.join("state"))
         .env("RB_TEST_SECRET", SECRET)
         .output()
         .expect("runbook runs")

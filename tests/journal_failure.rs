@@ -59,6 +59,7 @@ fn no_change_is_made_that_the_journal_does_not_record() {
         let out = std::process::Command::new("/bin/sh")
             .current_dir(&env.dir)
             .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", env.state_dir())
             .stdin(std::process::Stdio::null())
             .arg("-c")
             .arg(format!(

@@ -88,7 +88,7 @@ impl Env {
 
     fn lock_text(&self) -> String {
         let mut all = String::new();
-        if let Ok(rd) = std::fs::read_dir(self.cli.dir.join("runs/locks")) {
+        if let Ok(rd) = std::fs::read_dir(self.cli.state_dir().join("locks")) {
             for e in rd.flatten() {
                 all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
             }

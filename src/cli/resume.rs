@@ -34,6 +34,10 @@ pub struct ResumeArgs {
     pub file: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Where run locks live (default: from the run's config, else
+    /// $RUNBOOK_STATE_DIR/locks, see docs/operations.md).
+    #[arg(long, value_name = "DIR")]
+    pub locks_dir: Option<PathBuf>,
     /// Take over the lock if the process holding it is dead.
     #[arg(long)]
     pub break_lock: bool,
@@ -54,7 +58,7 @@ pub fn execute(args: ResumeArgs) -> i32 {
     let runs_dir = super::runs::runs_dir(args.runs_dir.as_deref(), None);
     let run_id = args.run_id.clone();
     let run_dir = runs_dir.join(&run_id);
-    if !run_dir.join(JOURNAL_FILE).is_file() {
+    if !run_dir.join(JOURNAL_FILE).exists() {
         return fail(format!(
             "no run `{run_id}` under {} (see `runbook runs`)",
             runs_dir.display()
@@ -64,10 +68,11 @@ pub fn execute(args: ResumeArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    let (_, settings, _) = match runcmd::load_config(meta.config.as_deref(), meta.env.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let (config, settings, _) =
+        match runcmd::load_config(meta.config.as_deref(), meta.env.as_deref()) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
     let file = args.file.clone().unwrap_or(meta.file.clone());
     let Some(compiled) = super::load(&file) else {
         return exit::INVALID;
@@ -213,10 +218,17 @@ pub fn execute(args: ResumeArgs) -> i32 {
             Err(e) => return fail(e),
         },
     };
-    let guard = match crate::durable::lock::acquire(&runs_dir, &key, &run_id, args.break_lock) {
+    let locks_dir = match crate::durable::lock::locks_dir(
+        args.locks_dir.as_deref(),
+        config.locks_dir.as_deref(),
+    ) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let guard = match crate::durable::lock::acquire(&locks_dir, &key, &run_id, args.break_lock) {
         Ok(g) => g,
         Err(LockError::Stale { holder, .. }) if holder.run_id == run_id => {
-            match crate::durable::lock::acquire(&runs_dir, &key, &run_id, true) {
+            match crate::durable::lock::acquire(&locks_dir, &key, &run_id, true) {
                 Ok(g) => g,
                 Err(e) => return fail(e),
             }

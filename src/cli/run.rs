@@ -69,6 +69,10 @@ pub struct RunArgs {
     /// .runbook/runs).
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Where run locks live (default: from the config, else
+    /// $RUNBOOK_STATE_DIR/locks, see docs/operations.md).
+    #[arg(long, value_name = "DIR")]
+    pub locks_dir: Option<PathBuf>,
     /// Take over the runbook's lock if the run holding it is dead (its
     /// process is gone); logged as a warning.
     #[arg(long)]
@@ -95,7 +99,7 @@ pub struct RunMeta {
     pub lock_key: Option<String>,
 }
 
-pub const RUN_META: &str = "run.json";
+pub const RUN_META: &str = crate::durable::run_meta::RUN_META;
 
 fn absolute(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| {
@@ -105,15 +109,20 @@ fn absolute(p: &Path) -> PathBuf {
     })
 }
 
-pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<()> {
+pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<String> {
     let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
-    std::fs::write(run_dir.join(RUN_META), json)
+    crate::durable::run_meta::write(run_dir, &json)
 }
 
 pub fn read_meta(run_dir: &Path) -> Result<RunMeta, String> {
     let path = run_dir.join(RUN_META);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not readable: {e}", path.display()))
+    let checked = crate::durable::run_meta::check(run_dir).map_err(|e| e.to_string())?;
+    checked
+        .warning
+        .iter()
+        .for_each(|w| eprintln!("warning: {w}"));
+    serde_json::from_slice(&checked.run_json)
+        .map_err(|e| format!("{} is not readable: {e}", path.display()))
 }
 
 /// The run's lock key: the runbook's `lock` rendered with the inputs (the
@@ -154,12 +163,12 @@ pub fn lock_key(
 
 /// Takes the run lock, or says who holds it.
 pub fn take_lock(
-    runs_dir: &Path,
+    locks_dir: &Path,
     key: &str,
     run_id: &str,
     break_lock: bool,
 ) -> Result<lock::LockGuard, String> {
-    lock::acquire(runs_dir, key, run_id, break_lock).map_err(|e| e.to_string())
+    lock::acquire(locks_dir, key, run_id, break_lock).map_err(|e| e.to_string())
 }
 
 /// Wraps the approver so that `runbook approve` / `deny` from another
@@ -310,7 +319,7 @@ pub fn execute(args: RunArgs) -> i32 {
     }
     let mut file_inputs: IndexMap<String, yaml_serde::Value> = env_inputs;
     if let Some(p) = &args.inputs {
-        match std::fs::read_to_string(p) {
+        match crate::fs_read::read_to_string(p, crate::fs_read::INPUTS) {
             Ok(text) => match inputs::parse_inputs_file(&p.display().to_string(), &text) {
                 Ok(m) => file_inputs.extend(m),
                 Err(e) => errors.push(e),
@@ -389,7 +398,8 @@ pub fn execute(args: RunArgs) -> i32 {
             Ok(k) => k,
             Err(e) => return invalid(&[e]),
         };
-        match take_lock(&runs_dir, &key, &run_id, args.break_lock) {
+        let locks = lock::locks_dir(args.locks_dir.as_deref(), config.locks_dir.as_deref());
+        match locks.and_then(|dir| take_lock(&dir, &key, &run_id, args.break_lock)) {
             Ok(g) => {
                 start_warnings.extend(g.broke_message());
                 lock_name = Some(key);
@@ -405,7 +415,7 @@ pub fn execute(args: RunArgs) -> i32 {
         let group = group_commit(&mut j)?;
         Ok((j, group))
     });
-    let (journal, group) = match journal {
+    let (mut journal, group) = match journal {
         Ok(j) => j,
         Err(e) => {
             eprintln!(
@@ -423,7 +433,7 @@ pub fn execute(args: RunArgs) -> i32 {
         parallel: usize::try_from(args.parallel).unwrap_or(4),
         lock_key: lock_name,
     };
-    if let Err(e) = write_meta(&run_dir, &meta) {
+    if let Err(e) = write_meta(&run_dir, &meta).and_then(|sha| journal.record_run_json(&sha)) {
         eprintln!(
             "error: cannot write {}: {e}",
             run_dir.join(RUN_META).display()

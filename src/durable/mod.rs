@@ -48,5 +48,6 @@ pub mod approvals;
 pub mod group_commit;
 pub mod journal;
 pub mod lock;
+pub mod run_meta;
 pub mod runs;
 pub mod sys;
