@@ -129,7 +129,11 @@ fn resume_and_verify_journal_refuse_a_swapped_run_json() {
 
     let v = env.out(&["verify-journal", &id, "--runs-dir", "runs"]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
-    assert!(text(&v).contains("run.json matches"), "{}", text(&v));
+    assert!(
+        text(&v).contains("run.json matches the journal"),
+        "{}",
+        text(&v)
+    );
     // Untouched, resume gets past run.json (and refuses a finished run).
     let r = env.out(&["resume", &id, "--runs-dir", "runs"]);
     assert!(text(&r).contains("already finished"), "{}", text(&r));

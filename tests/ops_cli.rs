@@ -170,6 +170,9 @@ fn a_held_lock_is_refused_with_its_holder_and_a_stale_one_is_broken() {
         &new_id,
         &["\"kind\":\"warning\"", "broke the stale lock", &id],
     );
+    // The run installs its SIGINT handler once its thread first waits (a
+    // step's process): before that, SIGINT would kill it outright.
+    env.wait_for(&new_id, &["\"node\":\"a\"", "action_finished"]);
     sigint(&broken);
     let o = broken.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
@@ -270,6 +273,10 @@ fn a_second_sigint_stops_the_rollback_and_prints_the_resume_command() {
     let child = env.start("ops.runbook", &[]);
     let id = env.first_run();
     env.wait_for(&id, &["\"node\":\"b\"", "action_started"]);
+    // b's command runs once its start is on disk: wait for it to have run.
+    while env.count("b.marker") == 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     sigint(&child);
     env.wait_for(
         &id,
@@ -359,8 +366,14 @@ fn the_documented_sha256sum_audit_agrees_with_verify_journal() {
     let last = text(&v)
         .split("last hash ")
         .nth(1)
-        .map(|s| s.trim().to_owned())
+        .and_then(|s| s.split_whitespace().next())
+        .map(str::to_owned)
         .unwrap();
+    assert!(
+        text(&v).contains("run.json matches the journal"),
+        "{}",
+        text(&v)
+    );
     let script = documented_audit().replace("RUN_ID", &id);
     let audit = |what: &str| {
         let o = Command::new("bash")

@@ -48,10 +48,11 @@ pub struct CheckedRun {
 
 impl fmt::Display for CheckedRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The chain's line first, ending with the hash to anchor elsewhere.
         write!(f, "{}", self.verified)?;
         match (&self.warning, &self.verified.run_json_sha256) {
-            (Some(w), _) => write!(f, "; warning: {w}"),
-            (None, Some(sha)) => write!(f, "; {RUN_META} matches (sha256 {sha})"),
+            (Some(w), _) => write!(f, "\nwarning: {w}"),
+            (None, Some(sha)) => write!(f, "\n{RUN_META} matches the journal (sha256 {sha})"),
             (None, None) => Ok(()),
         }
     }
