@@ -12,6 +12,7 @@
 //!   env: { KUBECONFIG: /etc/kube/prod }
 //!   output_cap: 65536    # bytes kept per stream
 //! runs_dir: .runbook/runs
+//! locks_dir: /var/lib/runbook/locks   # default: see durable::lock::locks_dir
 //! environments:
 //!   staging:
 //!     prometheus: { url: http://prometheus.staging:9090 }
@@ -42,6 +43,9 @@ pub struct Config {
     pub shell: Shell,
     #[serde(default)]
     pub runs_dir: Option<PathBuf>,
+    /// Where run locks live (machine-wide; `durable::lock::locks_dir`).
+    #[serde(default)]
+    pub locks_dir: Option<PathBuf>,
     #[serde(default)]
     pub environments: IndexMap<String, Environment>,
 }
@@ -130,7 +134,7 @@ impl Config {
             // yaml_serde appends " at line N column M": the label shows it.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
             let help = if msg.contains("unknown field") {
-                Some("known keys: prometheus, defaults, shell, runs_dir, environments (see docs/decision-log.md)".into())
+                Some("known keys: prometheus, defaults, shell, runs_dir, locks_dir, environments (see docs/decision-log.md)".into())
             } else {
                 None
             };
@@ -150,7 +154,7 @@ impl Config {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_FILE), false),
         };
-        match std::fs::read_to_string(&path) {
+        match crate::fs_read::read_to_string(&path, crate::fs_read::CONFIG) {
             Ok(text) => Config::parse(&path.display().to_string(), &text),
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(Config::default())

@@ -15,6 +15,7 @@ pub mod durable;
 pub mod events;
 pub mod exec;
 pub mod exit;
+pub mod fs_read;
 pub mod indexed_source;
 pub mod plan;
 pub mod report;

@@ -51,9 +51,11 @@ impl Source {
 
     pub fn read(path: &Path) -> Result<Self, ReadError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
-            path: name.clone(),
-            source,
+        let bytes = crate::fs_read::read(path, crate::fs_read::RUNBOOK).map_err(|source| {
+            ReadError::Io {
+                path: name.clone(),
+                source,
+            }
         })?;
         let mut s = Source::from_bytes(name, bytes)?;
         s.path = Some(path.to_path_buf());

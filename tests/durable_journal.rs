@@ -284,18 +284,22 @@ fn torn_last_line_is_ignored_with_a_warning() {
     assert_eq!(read.events.len(), events.len() - 1);
     assert!(read.torn_tail.is_some());
 
-    // A last line of garbage (zeros after a power cut), terminated.
+    // A last line of garbage WITH its newline is not a torn write (the
+    // writer writes a line and its newline at once): corrupt, at its line.
     let mut zeros = bytes.clone();
     zeros.extend_from_slice(&[0u8; 40]);
     zeros.push(b'\n');
-    let read = parse_journal(&zeros).expect("read");
-    assert_eq!(read.events, events);
-    assert_eq!(read.torn_tail.expect("torn").offset, bytes.len() as u64);
-    assert!(
-        read.warnings[0].contains("does not parse"),
-        "{:?}",
-        read.warnings
-    );
+    match parse_journal(&zeros) {
+        Err(e @ JournalError::Corrupt { line, offset, .. }) => {
+            assert_eq!(line, events.len() + 1);
+            assert_eq!(offset, bytes.len() as u64);
+            assert!(
+                e.to_string().contains("not a write cut off by a crash"),
+                "{e}"
+            );
+        }
+        other => panic!("a complete bad last line must be refused: {other:?}"),
+    }
 
     // The verifier reports the torn tail but no break.
     let v = verify_bytes(&bytes[..last + 30]).expect("verified");
@@ -492,18 +496,23 @@ fn resume_appends_after_cutting_a_torn_tail() {
     assert_eq!(v.events, events.len());
     assert_eq!(read_journal(&path).expect("read").events, events);
 
-    // A terminated line of garbage at the end (zeros after a power cut) is
-    // a torn tail too: cut, and the chain goes on.
-    let mut zeros = std::fs::read(&path).expect("read");
-    let len = zeros.len();
+    // A terminated line of garbage at the end is not a torn write: it is
+    // refused, and nothing is cut.
+    let good = std::fs::read(&path).expect("read");
+    let mut zeros = good.clone();
     zeros.extend_from_slice(&[0u8; 16]);
     zeros.push(b'\n');
     std::fs::write(&path, &zeros).expect("write");
-    let (w, read) = JournalWriter::open_append(dir.path(), Durability::WriteAhead).expect("reopen");
-    assert_eq!(read.events, events);
-    assert_eq!(w.last_seq(), events.len() as u64);
-    drop(w);
-    assert_eq!(std::fs::metadata(&path).expect("meta").len(), len as u64);
+    assert!(matches!(
+        JournalWriter::open_append(dir.path(), Durability::WriteAhead),
+        Err(JournalError::Corrupt { .. })
+    ));
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        zeros,
+        "nothing was cut"
+    );
+    std::fs::write(&path, &good).expect("write");
 
     // A journal with a broken chain is not resumed from.
     let lines = lines_of(&std::fs::read(&path).expect("read"));

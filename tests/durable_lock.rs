@@ -2,7 +2,7 @@
 //! re-run as a child that takes the lock and holds it until its stdin
 //! closes, or is killed).
 
-use runbook::durable::lock::{acquire, inspect, lock_path, LockError, LockHolder, LOCKS_DIR};
+use runbook::durable::lock::{acquire, inspect, lock_path, LockError, LockHolder};
 use runbook::durable::sys;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -281,7 +281,8 @@ fn keys_are_made_safe_file_names_and_never_collide() {
         .iter()
         .map(|k| acquire(dir.path(), k, "r", false).expect("distinct keys do not collide"))
         .collect();
-    let locks = dir.path().join(LOCKS_DIR);
+    // The directory given is the locks directory itself.
+    let locks = dir.path().to_path_buf();
     for (k, g) in keys.iter().zip(&guards) {
         assert_eq!(g.path().parent(), Some(locks.as_path()), "{k:?}");
         let name = g.path().file_name().and_then(|n| n.to_str()).expect("name");
@@ -295,7 +296,7 @@ fn keys_are_made_safe_file_names_and_never_collide() {
     // Nothing but the lock files (no temporary left over).
     let n = std::fs::read_dir(&locks).expect("dir").count();
     assert_eq!(n, keys.len());
-    // Nothing escaped the runs directory.
+    // Nothing escaped the locks directory.
     assert!(!dir.path().join("etc").exists());
 }
 

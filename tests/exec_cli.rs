@@ -14,6 +14,7 @@ fn runbook(dir: &Path, args: &[&str]) -> Output {
         .arg("--runs-dir")
         .arg(dir.join("runs"))
         .current_dir(dir)
+        .env("RUNBOOK_STATE_DIR", dir.join("state"))
         .env("RB_TEST_SECRET", SECRET)
         .output()
         .expect("runbook runs")
@@ -31,12 +32,17 @@ fn journals(dir: &Path) -> String {
         if !p.is_file() {
             continue; // runs/locks
         }
-        // Without the hash chain's `"prev":...,"hash":...,` prefix.
+        // Without the hash chain's `"prev":...,"hash":...,` prefix, nor the
+        // first line's hash of run.json: the events as streamed.
         for line in std::fs::read_to_string(p).unwrap().lines() {
-            let plain = match line.get(runbook::durable::journal::PREFIX_LEN..) {
+            let mut plain = match line.get(runbook::durable::journal::PREFIX_LEN..) {
                 Some(rest) if line.starts_with("{\"prev\":") => format!("{{{rest}"),
                 _ => line.to_owned(),
             };
+            let key = format!(",\"{}\":\"", runbook::durable::journal::RUN_JSON_KEY);
+            if let Some(at) = plain.find(&key) {
+                plain.replace_range(at..plain.len() - 1, "");
+            }
             all.push_str(&plain);
             all.push('\n');
         }

@@ -54,6 +54,7 @@ runbook page_on_failure {{
         .args(["run", "r.runbook", "--runs-dir"])
         .arg(dir.path().join("runs"))
         .current_dir(dir.path())
+        .env("RUNBOOK_STATE_DIR", dir.path().join("state"))
         .env("RB_PAGER_TOKEN", SECRET)
         .output()
         .expect("runbook runs");

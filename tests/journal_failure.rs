@@ -59,6 +59,7 @@ fn no_change_is_made_that_the_journal_does_not_record() {
         let out = std::process::Command::new("/bin/sh")
             .current_dir(&env.dir)
             .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", env.state_dir())
             .stdin(std::process::Stdio::null())
             .arg("-c")
             .arg(format!(
@@ -116,6 +117,12 @@ fn no_change_is_made_that_the_journal_does_not_record() {
             "runs".into(),
         ];
         let mut resumed = env.out(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        if text(&resumed).contains("the journal has no run_started") {
+            // Not even the first line fitted: nothing was started, so there
+            // is nothing to resume (run it again).
+            assert!(ran.is_empty(), "limit {blocks}: {ran:?} ran unrecorded");
+            continue;
+        }
         if resumed.status.code() == Some(3) {
             // A step whose outcome the full disk swallowed is in doubt: it
             // did run (actions.log says so), as whoever resumes would check.

@@ -98,7 +98,7 @@ impl Env {
 
     fn lock_text(&self) -> String {
         let mut all = String::new();
-        if let Ok(rd) = std::fs::read_dir(self.cli.dir.join("runs/locks")) {
+        if let Ok(rd) = std::fs::read_dir(self.cli.state_dir().join("locks")) {
             for e in rd.flatten() {
                 all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
             }
@@ -180,6 +180,9 @@ fn a_held_lock_is_refused_with_its_holder_and_a_stale_one_is_broken() {
         &new_id,
         &["\"kind\":\"warning\"", "broke the stale lock", &id],
     );
+    // The run installs its SIGINT handler once its thread first waits (a
+    // step's process): before that, SIGINT would kill it outright.
+    env.wait_for(&new_id, &["\"node\":\"a\"", "action_finished"]);
     sigint(&broken);
     let o = broken.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
@@ -369,8 +372,14 @@ fn the_documented_sha256sum_audit_agrees_with_verify_journal() {
     let last = text(&v)
         .split("last hash ")
         .nth(1)
-        .map(|s| s.trim().to_owned())
+        .and_then(|s| s.split_whitespace().next())
+        .map(str::to_owned)
         .unwrap();
+    assert!(
+        text(&v).contains("run.json matches the journal"),
+        "{}",
+        text(&v)
+    );
     let script = documented_audit().replace("RUN_ID", &id);
     let audit = |what: &str| {
         let o = Command::new("bash")

@@ -38,7 +38,7 @@ pub fn execute(args: PlanArgs) -> i32 {
     }
     let file = match &args.inputs {
         None => None,
-        Some(p) => match std::fs::read_to_string(p) {
+        Some(p) => match crate::fs_read::read_to_string(p, crate::fs_read::INPUTS) {
             Ok(t) => match inputs::parse_inputs_file(&p.display().to_string(), &t) {
                 Ok(m) => Some(m),
                 Err(e) => {

@@ -24,6 +24,10 @@ pub struct ResumeArgs {
     pub file: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Where run locks live (default: the config's `locks_dir`, else
+    /// $RUNBOOK_STATE_DIR/locks; see docs/operations.md).
+    #[arg(long, value_name = "DIR")]
+    pub locks_dir: Option<PathBuf>,
     /// Take over the lock if the process holding it is dead.
     #[arg(long)]
     pub break_lock: bool,
@@ -36,6 +40,7 @@ pub fn execute(args: ResumeArgs) -> i32 {
     let request = ResumeRequest {
         run_id: args.run_id,
         runs_dir: args.runs_dir,
+        locks_dir: args.locks_dir,
         file: args.file,
         force: args.force,
         assume_done: args.assume_done,

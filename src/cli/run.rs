@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// .runbook/runs).
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Where run locks live (default: the config's `locks_dir`, else
+    /// $RUNBOOK_STATE_DIR/locks; see docs/operations.md).
+    #[arg(long, value_name = "DIR")]
+    pub locks_dir: Option<PathBuf>,
     /// Take over the runbook's lock if the run holding it is dead (its
     /// process is gone); logged as a warning.
     #[arg(long)]
@@ -102,6 +106,7 @@ pub fn execute(args: RunArgs) -> i32 {
         parallel: usize::try_from(args.parallel).unwrap_or(4),
         approve: args.approve,
         runs_dir: args.runs_dir,
+        locks_dir: args.locks_dir,
         break_lock: args.break_lock,
         rollback_on_cancel: !args.no_rollback_on_cancel,
         reporters: vec![output.sink()],

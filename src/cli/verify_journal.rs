@@ -1,6 +1,6 @@
 //! `runbook verify-journal RUN_ID`: checks the journal's hash chain.
 
-use crate::durable::journal::{verify_chain, JournalError, JOURNAL_FILE};
+use crate::durable::journal::{JournalError, JOURNAL_FILE};
 use crate::exit;
 use std::path::PathBuf;
 
@@ -22,7 +22,7 @@ pub fn execute(args: VerifyJournalArgs) -> i32 {
     }
     let dir = super::runs::runs_dir(args.runs_dir.as_deref(), args.config.as_deref());
     let path = dir.join(&args.run_id).join(JOURNAL_FILE);
-    match verify_chain(&path) {
+    match crate::durable::run_meta::check(&dir.join(&args.run_id)) {
         Ok(v) => {
             println!("{}: {v}", path.display());
             exit::SUCCESS

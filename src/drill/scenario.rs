@@ -290,7 +290,7 @@ impl LoadedScenario {
 /// Reads and parses a scenario; a YAML or shape error comes back as a
 /// diagnostic at its line.
 pub fn load(path: &Path) -> Result<LoadedScenario, (String, Vec<Diag>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::fs_read::read_to_string(path, crate::fs_read::SCENARIO).map_err(|e| {
         (
             String::new(),
             vec![Diag::error(

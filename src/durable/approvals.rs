@@ -214,7 +214,7 @@ fn decision_path(run_dir: &Path, key: &str) -> PathBuf {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, ApprovalError> {
-    match std::fs::read(path) {
+    match crate::fs_read::read(path, crate::fs_read::APPROVAL) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| ApprovalError::Corrupt {

@@ -63,10 +63,20 @@
 //! # Reading
 //!
 //! [`read_journal`] never panics, whatever the bytes: a last line without
-//! its `\n`, or that does not parse, is a *torn tail* (reported, ignored);
-//! a bad line anywhere else is [`JournalError::Corrupt`] with its line
-//! number. It reads journals without the chain keys too (issue 3's plain
-//! writer), since `prev` and `hash` are simply extra keys.
+//! its `\n` is a *torn tail* (reported, ignored, cut by `resume`); a
+//! complete line that does not parse, the last one included, is
+//! [`JournalError::Corrupt`] with its line number (each line is written
+//! with its `\n` in one `write`, so only an edit or damage leaves one). It
+//! reads journals without the chain keys too (issue 3's plain writer),
+//! since `prev` and `hash` are simply extra keys. It reads only a regular
+//! file, of at most [`fs_read::JOURNAL`]'s size.
+//!
+//! # run.json
+//!
+//! The first line also holds [`RUN_JSON_KEY`], the SHA-256 of the run's
+//! `run.json` (how it was started: runbook file, config, lock key), so the
+//! chain covers that file too: `resume` and `verify-journal` refuse a
+//! `run.json` that does not match (`durable::run_meta`).
 //!
 //! # Wiring (phase 2)
 //!
@@ -84,14 +94,20 @@
 use super::group_commit::GroupCommit;
 use super::sys;
 use crate::events::{Event, Mode, Sink};
+use crate::fs_read;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The journal's file name in a run directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// The key of the first line that holds the SHA-256 of the run's
+/// `run.json` ([`JournalWriter::record_run_json`]).
+pub const RUN_JSON_KEY: &str = "run_json_sha256";
 
 /// `prev` of the first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -190,6 +206,9 @@ pub struct JournalWriter {
     /// Set by [`JournalWriter::group_commit`]: such an outcome's fsync is
     /// deferred (see `durable::group_commit`).
     group: Option<GroupCommit>,
+    /// The SHA-256 of the run's `run.json`, written into the first line
+    /// ([`RUN_JSON_KEY`]) so that the chain covers it.
+    run_json_sha256: Option<String>,
 }
 
 /// What an event asks of the disk once it is written.
@@ -254,6 +273,7 @@ impl JournalWriter {
             syncs: 0,
             changing: Vec::new(),
             group: None,
+            run_json_sha256: None,
         })
     }
 
@@ -272,14 +292,17 @@ impl JournalWriter {
             path: path.clone(),
             source,
         };
+        // O_NONBLOCK and the type check: a FIFO put in its place must not
+        // hang the resume.
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(&path)
             .map_err(io_err)?;
+        fs_read::check_regular(&file, fs_read::JOURNAL).map_err(io_err)?;
         lock_journal(&file, &path).map_err(io_err)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let bytes = fs_read::read_open(&mut file, fs_read::JOURNAL).map_err(io_err)?;
         let read = parse_journal(&bytes)?;
         // The record is what precedes a torn tail; its chain must hold.
         let keep = read
@@ -289,17 +312,9 @@ impl JournalWriter {
             .unwrap_or(bytes.len())
             .min(bytes.len());
         let verified = verify_bytes(&bytes[..keep]).map_err(JournalError::Chain)?;
+        // Only a last line without its `\n` is a torn tail (parse_journal
+        // refuses a complete one that does not read): cut it.
         if let Some(torn) = &read.torn_tail {
-            // A complete, chained last line that does not read as an event
-            // (a newer format?) is not a torn write: never cut it.
-            let chained = verify_bytes(&bytes).is_ok_and(|v| v.events > verified.events);
-            if chained {
-                return Err(JournalError::Corrupt {
-                    line: torn.line,
-                    offset: torn.offset,
-                    reason: "the last line is intact but is not an event this version reads".into(),
-                });
-            }
             file.set_len(torn.offset).map_err(io_err)?;
             file.sync_data().map_err(io_err)?;
         }
@@ -321,6 +336,7 @@ impl JournalWriter {
                 syncs: 0,
                 changing: Vec::new(),
                 group: None,
+                run_json_sha256: None,
             },
             read,
         ))
@@ -328,6 +344,27 @@ impl JournalWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Chains the run's `run.json` into the journal: its SHA-256 is written
+    /// into the first line (key [`RUN_JSON_KEY`]), which must not be
+    /// written yet. `runbook resume` and `verify-journal` then refuse a
+    /// `run.json` that does not match (`durable::run_meta`).
+    pub fn record_run_json(&mut self, sha256: &str) -> io::Result<()> {
+        if self.last_seq != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "run.json's hash goes into the journal's first line, which is already written",
+            ));
+        }
+        if !is_hex64(sha256.as_bytes()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "run.json's hash must be 64 lower-case hex digits",
+            ));
+        }
+        self.run_json_sha256 = Some(sha256.to_owned());
+        Ok(())
     }
 
     pub fn durability(&self) -> Durability {
@@ -428,10 +465,23 @@ impl JournalWriter {
             return Err(io::Error::other(e));
         }
         let json = &self.buf[json_at..];
-        if json.len() < 3 || json.first() != Some(&b'{') {
+        if json.len() < 3 || json.first() != Some(&b'{') || json.last() != Some(&b'}') {
             self.buf.truncate(start);
             return Err(io::Error::other("an event did not serialize as an object"));
         }
+        if self.last_seq == 0 {
+            if let Some(sha) = self.run_json_sha256.take() {
+                // One more key at the end of the first event's object,
+                // inside what the hash covers (readers of events ignore it).
+                self.buf.pop();
+                self.buf.extend_from_slice(b",\"");
+                self.buf.extend_from_slice(RUN_JSON_KEY.as_bytes());
+                self.buf.extend_from_slice(b"\":\"");
+                self.buf.extend_from_slice(sha.as_bytes());
+                self.buf.extend_from_slice(b"\"}");
+            }
+        }
+        let json = &self.buf[json_at..];
         let mut hash = [0u8; 64];
         hash_into(&self.prev, json, &mut hash);
         self.buf[hash_at..hash_at + 64].copy_from_slice(&hash);
@@ -588,7 +638,7 @@ impl Sink for JournalWriter {
 /// (its writer's flock): the run is still going. `false` if there is no
 /// journal.
 pub fn journal_in_use(run_dir: &Path) -> bool {
-    let Ok(file) = File::open(run_dir.join(JOURNAL_FILE)) else {
+    let Ok(file) = fs_read::open(&run_dir.join(JOURNAL_FILE), fs_read::JOURNAL) else {
         return false;
     };
     match sys::try_flock(&file, false) {
@@ -636,7 +686,8 @@ pub enum JournalError {
     /// A bad line before the last one: the journal was corrupted or edited.
     #[error(
         "the journal is corrupt at line {line} (byte {offset}): {reason}; \
-         it was damaged or edited (`runbook verify-journal` shows the first broken link)"
+         it was damaged or edited, and is left as it is: restore it from a copy, or inspect it \
+         (`runbook verify-journal` shows the first broken link)"
     )]
     Corrupt {
         line: usize,
@@ -645,11 +696,15 @@ pub enum JournalError {
     },
     #[error("{0}")]
     Chain(ChainBreak),
+    /// The run's `run.json` does not match the hash the journal records
+    /// (`durable::run_meta`).
+    #[error("{} {reason}", path.display())]
+    RunMeta { path: PathBuf, reason: String },
 }
 
 /// Reads a journal file; see the module docs.
 pub fn read_journal(path: &Path) -> Result<JournalRead, JournalError> {
-    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+    let bytes = fs_read::read(path, fs_read::JOURNAL).map_err(|source| JournalError::Io {
         path: path.to_owned(),
         source,
     })?;
@@ -697,19 +752,13 @@ fn short_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// Parses journal bytes; never panics.
+/// Parses journal bytes; never panics. Only a last line without its `\n`
+/// is a torn tail: the writer writes a line and its `\n` with one `write`,
+/// so a crash cannot leave a complete line that does not read; such a line,
+/// last or not, was edited or damaged, and is [`JournalError::Corrupt`].
 pub fn parse_journal(bytes: &[u8]) -> Result<JournalRead, JournalError> {
     let mut out = JournalRead::default();
-    let mut pending: Option<(Line<'_>, String)> = None;
     for line in lines(bytes) {
-        // A bad line followed by another line is in the middle: corrupt.
-        if let Some((bad, reason)) = pending.take() {
-            return Err(JournalError::Corrupt {
-                line: bad.no,
-                offset: bad.offset as u64,
-                reason,
-            });
-        }
         if !line.terminated {
             let torn = TornTail {
                 offset: line.offset as u64,
@@ -727,27 +776,24 @@ pub fn parse_journal(bytes: &[u8]) -> Result<JournalRead, JournalError> {
         match serde_json::from_slice::<Event>(line.bytes) {
             Ok(ev) => out.events.push(ev),
             Err(e) => {
-                let reason = if line.bytes.is_empty() {
+                let mut reason = if line.bytes.is_empty() {
                     "empty line".to_owned()
                 } else {
                     short_error(&e)
                 };
-                pending = Some((line, reason));
+                if line.offset + line.bytes.len() + 1 == bytes.len() {
+                    reason.push_str(
+                        "; it is the last line but ends with its newline, so it is not a write \
+                         cut off by a crash (that leaves a line without its newline)",
+                    );
+                }
+                return Err(JournalError::Corrupt {
+                    line: line.no,
+                    offset: line.offset as u64,
+                    reason,
+                });
             }
         }
-    }
-    if let Some((bad, reason)) = pending {
-        let torn = TornTail {
-            offset: bad.offset as u64,
-            bytes: bad.bytes.len() as u64 + 1,
-            line: bad.no,
-        };
-        out.warnings.push(format!(
-            "the journal's last line ({}) does not parse ({reason}): the run was cut off while \
-             writing it; it is ignored",
-            torn.line
-        ));
-        out.torn_tail = Some(torn);
     }
     Ok(out)
 }
@@ -792,6 +838,10 @@ pub struct Verified {
     pub format: ChainFormat,
     /// An incomplete last line (no `\n`), not part of the record.
     pub torn_tail: Option<TornTail>,
+    /// What the first line records as the SHA-256 of `run.json`
+    /// ([`RUN_JSON_KEY`]); `None` for a journal written before it was
+    /// recorded, or by a writer given none.
+    pub run_json_sha256: Option<String>,
 }
 
 impl fmt::Display for Verified {
@@ -820,7 +870,7 @@ impl fmt::Display for Verified {
 
 /// Verifies a journal file's hash chain; see [`verify_bytes`].
 pub fn verify_chain(path: &Path) -> Result<Verified, JournalError> {
-    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+    let bytes = fs_read::read(path, fs_read::JOURNAL).map_err(|source| JournalError::Io {
         path: path.to_owned(),
         source,
     })?;
@@ -834,6 +884,12 @@ fn is_hex64(b: &[u8]) -> bool {
 #[derive(serde::Deserialize)]
 struct SeqOnly {
     seq: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct FirstLine {
+    #[serde(default)]
+    run_json_sha256: Option<String>,
 }
 
 /// Verifies the chain over journal bytes, line by line: the fixed prefix,
@@ -850,6 +906,7 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
     let mut format: Option<ChainFormat> = None;
     let mut last_seq = 0u64;
     let mut events = 0usize;
+    let mut run_json_sha256 = None;
     let mut json = Vec::new();
     let anchor = |prev: &[u8; 64], prev_line: &[u8], format: Option<ChainFormat>| {
         let mut a = *prev;
@@ -870,6 +927,7 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
                     bytes: line.bytes.len() as u64,
                     line: line.no,
                 }),
+                run_json_sha256,
             });
         }
         let b = line.bytes;
@@ -957,6 +1015,11 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
                 ),
             ));
         }
+        if line.no == 1 {
+            run_json_sha256 = serde_json::from_slice::<FirstLine>(&json)
+                .ok()
+                .and_then(|f| f.run_json_sha256);
+        }
         last_seq = seq_n;
         events += 1;
         prev = computed;
@@ -968,5 +1031,6 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
         last_hash: anchor(&prev, prev_line, format),
         format: format.unwrap_or_default(),
         torn_tail: None,
+        run_json_sha256,
     })
 }

@@ -1,8 +1,21 @@
 //! The run lock: one run at a time per lock key.
 //!
-//! A lock is the file `<runs_dir>/locks/<key as a file name>.lock` holding
+//! A lock is the file `<locks dir>/<key as a file name>.lock` holding
 //! JSON [`LockHolder`] `{key, pid, host, user, run_id, started}`, plus an
 //! advisory `flock` on it held by the running process for the whole run.
+//!
+//! * **Where**: one locks directory for the machine, not per runs
+//!   directory (runs directories are relative to where `runbook` is
+//!   started, and the same runbook started from two directories must still
+//!   be refused): [`locks_dir`] is `--locks-dir`, else `locks_dir:` in
+//!   `runbook.yaml`, else `locks/` under the state directory
+//!   ([`state_dir`]: `$RUNBOOK_STATE_DIR`, else `$XDG_STATE_HOME/runbook`,
+//!   else `/var/lib/runbook` for root and `~/.local/state/runbook` for
+//!   other users).
+//! * **Only a regular file** is a lock: a FIFO, a symbolic link, a
+//!   directory or a device at a lock's name is refused
+//!   ([`LockError::NotAFile`]), never followed or read (it is opened with
+//!   `O_NOFOLLOW | O_NONBLOCK` and its type checked with `fstat`).
 //!
 //! * **Atomic creation**: the file is written complete (and fsynced) under a
 //!   temporary name with the flock already held, then hard-linked to its
@@ -34,7 +47,8 @@
 //! touches nothing and takes no lock):
 //!
 //! ```ignore
-//! let guard = durable::lock::acquire(&runs_dir, &graph.lock_key(), &run_id, args.break_lock)
+//! let locks_dir = durable::lock::locks_dir(args.locks_dir.as_deref(), config.locks_dir.as_deref())?;
+//! let guard = durable::lock::acquire(&locks_dir, &graph.lock_key(), &run_id, args.break_lock)
 //!     .map_err(|e| /* print e (Display says it all), exit INVALID */)?;
 //! // after `run_started`:
 //! if let Some(msg) = guard.broke_message() {
@@ -44,14 +58,61 @@
 //! ```
 
 use super::sys;
+use crate::fs_read;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The locks directory under the runs directory.
+/// The locks directory under the state directory (and, before locks were
+/// machine-wide, under a runs directory: `runbook runs` skips it).
 pub const LOCKS_DIR: &str = "locks";
+
+/// The environment variable naming the state directory.
+pub const STATE_DIR_ENV: &str = "RUNBOOK_STATE_DIR";
+
+/// The state directory of root.
+pub const ROOT_STATE_DIR: &str = "/var/lib/runbook";
+
+/// Where this machine's runbook state (its locks) lives:
+/// `$RUNBOOK_STATE_DIR`, else `$XDG_STATE_HOME/runbook` (an absolute path
+/// only, as the XDG spec says), else `/var/lib/runbook` for root and
+/// `$HOME/.local/state/runbook` for other users.
+pub fn state_dir() -> Result<PathBuf, String> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var(STATE_DIR_ENV) {
+        return Ok(dir);
+    }
+    if let Some(xdg) = var("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
+        return Ok(xdg.join("runbook"));
+    }
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(PathBuf::from(ROOT_STATE_DIR));
+    }
+    match var("HOME") {
+        Some(home) => Ok(home.join(".local/state/runbook")),
+        None => Err(format!(
+            "cannot tell where run locks live: $HOME is not set; set {STATE_DIR_ENV}, \
+             `locks_dir:` in runbook.yaml, or --locks-dir"
+        )),
+    }
+}
+
+/// The locks directory: `flag` (`--locks-dir`), else `configured`
+/// (`locks_dir:` in `runbook.yaml`), else `locks/` under [`state_dir`].
+pub fn locks_dir(flag: Option<&Path>, configured: Option<&Path>) -> Result<PathBuf, String> {
+    match flag.or(configured) {
+        Some(dir) => Ok(dir.to_owned()),
+        None => Ok(state_dir()?.join(LOCKS_DIR)),
+    }
+}
 
 /// Who holds a lock: the lock file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +176,13 @@ pub enum LockError {
     Stale {
         holder: Box<LockHolder>,
         path: PathBuf,
+    },
+    /// Something other than a regular file at the lock's name (a FIFO, a
+    /// symbolic link, a directory...): refused, never followed or read.
+    NotAFile {
+        path: PathBuf,
+        /// "a FIFO", "a symbolic link"...
+        kind: String,
     },
     /// A lock file that cannot be read as a lock: never broken
     /// automatically.
@@ -181,6 +249,14 @@ impl fmt::Display for LockError {
                     )
                 }
             }
+            LockError::NotAFile { path, kind } => write!(
+                f,
+                "the lock file {} is {kind}, not a regular file: it is refused, not followed \
+                 (a lock file is only ever a regular file that runbook creates). If no run is \
+                 in progress, remove it by hand (`rm {}`) and start again",
+                path.display(),
+                path.display()
+            ),
             LockError::Io { path, source } => {
                 write!(f, "cannot take the lock {}: {source}", path.display())
             }
@@ -262,19 +338,49 @@ impl Drop for LockGuard {
     }
 }
 
-/// The lock file of `key` under `runs_dir`.
-pub fn lock_path(runs_dir: &Path, key: &str) -> PathBuf {
-    runs_dir
-        .join(LOCKS_DIR)
-        .join(format!("{}.lock", sys::file_name_for(key)))
+/// The lock file of `key` in the locks directory `locks_dir`.
+pub fn lock_path(locks_dir: &Path, key: &str) -> PathBuf {
+    locks_dir.join(format!("{}.lock", sys::file_name_for(key)))
+}
+
+/// Opens an existing lock file without following a symbolic link or
+/// waiting on a FIFO; `Ok(None)` if there is none.
+fn open_existing(path: &Path) -> Result<Option<File>, LockError> {
+    let not_a_file = |kind: &str| LockError::NotAFile {
+        path: path.to_owned(),
+        kind: kind.to_owned(),
+    };
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(not_a_file("a symbolic link"));
+        }
+        Err(source) => {
+            return Err(LockError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    match fs_read::check_regular(&file, fs_read::LOCK) {
+        Ok(()) => Ok(Some(file)),
+        Err(e) => match fs_read::refusal(&e) {
+            Some(fs_read::Refused::NotRegular { kind, .. }) => Err(not_a_file(kind)),
+            _ => Err(LockError::Io {
+                path: path.to_owned(),
+                source: e,
+            }),
+        },
+    }
 }
 
 fn read_holder(file: &mut File) -> Result<LockHolder, String> {
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    if bytes.len() > 64 * 1024 {
-        return Err("too large".into());
-    }
+    let bytes = fs_read::read_open(file, fs_read::LOCK).map_err(|e| e.to_string())?;
     serde_json::from_slice(&bytes).map_err(|e| format!("not a lock: {e}"))
 }
 
@@ -310,10 +416,8 @@ fn examine(path: &Path, me: &LockHolder) -> Result<Existing, LockError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Retry),
-        Err(e) => return Err(io_err(e)),
+    let Some(mut file) = open_existing(path)? else {
+        return Ok(Existing::Retry);
     };
     let free = sys::try_flock(&file, true).map_err(io_err)?;
     if !free {
@@ -376,19 +480,20 @@ fn examine(path: &Path, me: &LockHolder) -> Result<Existing, LockError> {
     }
 }
 
-/// Takes the lock `key` for `run_id`; see the module docs.
+/// Takes the lock `key` for `run_id` in the locks directory `locks_dir`
+/// (see [`locks_dir`]; created if missing); see the module docs.
 pub fn acquire(
-    runs_dir: &Path,
+    locks_dir: &Path,
     key: &str,
     run_id: &str,
     break_stale: bool,
 ) -> Result<LockGuard, LockError> {
-    let path = lock_path(runs_dir, key);
+    let path = lock_path(locks_dir, key);
     let io_err = |source| LockError::Io {
         path: path.clone(),
         source,
     };
-    let dir = runs_dir.join(LOCKS_DIR);
+    let dir = locks_dir.to_owned();
     std::fs::create_dir_all(&dir).map_err(io_err)?;
     let me = LockHolder::me(key, run_id);
     for _ in 0..20 {
@@ -445,9 +550,9 @@ pub fn acquire(
 
 /// Who holds the lock `key`, if anyone, and whether it is live (its flock
 /// held). For `runbook runs` and error messages; never breaks anything.
-pub fn inspect(runs_dir: &Path, key: &str) -> Option<(LockHolder, bool)> {
-    let path = lock_path(runs_dir, key);
-    let mut file = File::open(&path).ok()?;
+pub fn inspect(locks_dir: &Path, key: &str) -> Option<(LockHolder, bool)> {
+    let path = lock_path(locks_dir, key);
+    let mut file = open_existing(&path).ok()??;
     let live = match sys::try_flock(&file, false) {
         Ok(true) => {
             sys::unlock(&file);

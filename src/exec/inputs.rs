@@ -226,22 +226,25 @@ pub fn load_secrets(
                     s.name
                 )),
             },
-            SecretSource::File(path) => match std::fs::read_to_string(path) {
-                Ok(v) => {
-                    let v = v.trim_end_matches(['\n', '\r']).to_owned();
-                    if v.is_empty() {
-                        Err(format!("secret `{}`: file {path} is empty", s.name))
-                    } else {
-                        Ok(v)
+            SecretSource::File(path) => {
+                match crate::fs_read::read_to_string(path.as_ref(), crate::fs_read::SECRET) {
+                    Ok(v) => {
+                        let v = v.trim_end_matches(['\n', '\r']).to_owned();
+                        if v.is_empty() {
+                            Err(format!("secret `{}`: file {path} is empty", s.name))
+                        } else {
+                            Ok(v)
+                        }
                     }
+                    // The io error says only what went wrong, not what was read.
+                    Err(e) => Err(format!(
+                        "secret `{}`: cannot read {path}: {}",
+                        s.name,
+                        crate::fs_read::refusal(&e)
+                            .map_or_else(|| e.kind().to_string(), ToString::to_string)
+                    )),
                 }
-                // The io error says only what went wrong, not what was read.
-                Err(e) => Err(format!(
-                    "secret `{}`: cannot read {path}: {}",
-                    s.name,
-                    e.kind()
-                )),
-            },
+            }
         };
         match v {
             Ok(v) => {

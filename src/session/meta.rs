@@ -23,7 +23,7 @@ pub struct RunMeta {
     pub lock_key: Option<String>,
 }
 
-pub const RUN_META: &str = "run.json";
+pub const RUN_META: &str = crate::durable::run_meta::RUN_META;
 
 /// Where a run started from source text keeps it (see
 /// [`Runbook::Text`](super::Runbook::Text)).
@@ -37,15 +37,22 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
     })
 }
 
-pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<()> {
+/// Writes `run.json`; returns its SHA-256, which the journal's first line
+/// records (`JournalWriter::record_run_json`).
+pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<String> {
     let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
-    std::fs::write(run_dir.join(RUN_META), json)
+    crate::durable::run_meta::write(run_dir, &json)
 }
 
-pub fn read_meta(run_dir: &Path) -> Result<RunMeta, String> {
+/// Reads `run.json` after checking the journal's chain and that the file
+/// is the one the journal recorded. A journal older than that record
+/// passes, with the warning returned beside the metadata.
+pub fn read_meta(run_dir: &Path) -> Result<(RunMeta, Option<String>), String> {
     let path = run_dir.join(RUN_META);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not readable: {e}", path.display()))
+    let checked = crate::durable::run_meta::check(run_dir).map_err(|e| e.to_string())?;
+    let meta = serde_json::from_slice(&checked.run_json)
+        .map_err(|e| format!("{} is not readable: {e}", path.display()))?;
+    Ok((meta, checked.warning))
 }
 
 /// The run's lock key: the runbook's `lock` rendered with the inputs (the

@@ -58,6 +58,9 @@ pub struct RunRequest {
     /// Where run directories are created (`None`: the config's, else
     /// `.runbook/runs`).
     pub runs_dir: Option<PathBuf>,
+    /// Where run locks live (`None`: the config's `locks_dir`, else the
+    /// machine-wide state directory: `durable::lock::locks_dir`).
+    pub locks_dir: Option<PathBuf>,
     /// Take over the runbook's lock if the run holding it is dead.
     pub break_lock: bool,
     /// On cancellation, roll back what completed.
@@ -86,6 +89,7 @@ impl RunRequest {
             parallel: 4,
             approve: Vec::new(),
             runs_dir: None,
+            locks_dir: None,
             break_lock: false,
             rollback_on_cancel: true,
             reporters: Vec::new(),
@@ -107,6 +111,8 @@ pub struct ResumeRequest {
     pub assume_done: Vec<String>,
     /// Steps (or undos) in doubt that did not.
     pub assume_failed: Vec<String>,
+    /// As in [`RunRequest`].
+    pub locks_dir: Option<PathBuf>,
     /// Take over the lock if the process holding it is dead.
     pub break_lock: bool,
     /// As in [`RunRequest`].
@@ -125,6 +131,7 @@ impl ResumeRequest {
             force: false,
             assume_done: Vec::new(),
             assume_failed: Vec::new(),
+            locks_dir: None,
             break_lock: false,
             reporters: Vec::new(),
             terminal: false,

@@ -26,14 +26,17 @@ impl Session {
         let runs_dir = super::runs_dir(req.runs_dir.as_deref(), None);
         let run_id = req.run_id.clone();
         let run_dir = runs_dir.join(&run_id);
-        if !run_dir.join(JOURNAL_FILE).is_file() {
+        if !run_dir.join(JOURNAL_FILE).exists() {
             return Err(Error::invalid(format!(
                 "no run `{run_id}` under {} (see `runbook runs`)",
                 runs_dir.display()
             )));
         }
-        let meta = read_meta(&run_dir).map_err(Error::invalid)?;
-        let (_, settings, _) = load_config(meta.config.as_deref(), meta.env.as_deref())?;
+        let (meta, unchecked) = read_meta(&run_dir).map_err(Error::invalid)?;
+        if let Some(w) = unchecked {
+            notices(Notice::Warning(w));
+        }
+        let (config, settings, _) = load_config(meta.config.as_deref(), meta.env.as_deref())?;
         let file = req.file.clone().unwrap_or(meta.file.clone());
         let graph = Arc::new(load_runbook(&Runbook::File(file.clone()), notices)?.graph);
 
@@ -83,10 +86,12 @@ impl Session {
             Some(k) => k,
             None => lock_key(&graph, &input_values, &run_id).map_err(Error::invalid)?,
         };
-        let guard = match lock::acquire(&runs_dir, &key, &run_id, req.break_lock) {
+        let locks_dir = lock::locks_dir(req.locks_dir.as_deref(), config.locks_dir.as_deref())
+            .map_err(Error::invalid)?;
+        let guard = match lock::acquire(&locks_dir, &key, &run_id, req.break_lock) {
             Ok(g) => g,
             Err(LockError::Stale { holder, .. }) if holder.run_id == run_id => {
-                lock::acquire(&runs_dir, &key, &run_id, true).map_err(Error::invalid)?
+                lock::acquire(&locks_dir, &key, &run_id, true).map_err(Error::invalid)?
             }
             Err(e) => return Err(Error::invalid(e)),
         };

@@ -49,8 +49,10 @@ impl Session {
             None
         } else {
             let key = lock_key(&graph, &v.inputs, &run_id).map_err(Error::invalid)?;
+            let locks_dir = lock::locks_dir(req.locks_dir.as_deref(), config.locks_dir.as_deref())
+                .map_err(Error::invalid)?;
             let g =
-                lock::acquire(&runs_dir, &key, &run_id, req.break_lock).map_err(Error::invalid)?;
+                lock::acquire(&locks_dir, &key, &run_id, req.break_lock).map_err(Error::invalid)?;
             start_warnings.extend(g.broke_message());
             lock_name = Some(key);
             Some(g)
@@ -66,7 +68,7 @@ impl Session {
                     runs_dir.display()
                 ))
             });
-        let (journal, group) = journal?;
+        let (mut journal, group) = journal?;
         let journal_path = journal.path().to_path_buf();
         let meta = RunMeta {
             file: runbook_file(&req.runbook, &run_dir)?,
@@ -75,12 +77,14 @@ impl Session {
             parallel: req.parallel,
             lock_key: lock_name,
         };
-        write_meta(&run_dir, &meta).map_err(|e| {
-            Error::Internal(format!(
-                "cannot write {}: {e}",
-                run_dir.join(RUN_META).display()
-            ))
-        })?;
+        write_meta(&run_dir, &meta)
+            .and_then(|sha| journal.record_run_json(&sha))
+            .map_err(|e| {
+                Error::Internal(format!(
+                    "cannot write {}: {e}",
+                    run_dir.join(RUN_META).display()
+                ))
+            })?;
 
         let mut notes = match &req.dry_run {
             Some(dry) => dry_run_notes(dry, &v),
@@ -200,7 +204,7 @@ fn resolve_inputs(
     }
     let mut values = env_inputs;
     if let Some(p) = &given.file {
-        match std::fs::read_to_string(p) {
+        match crate::fs_read::read_to_string(p, crate::fs_read::INPUTS) {
             Ok(text) => match inputs::parse_inputs_file(&p.display().to_string(), &text) {
                 Ok(m) => values.extend(m),
                 Err(e) => errors.push(e),

@@ -28,11 +28,20 @@ impl CliEnv {
         }
     }
 
-    /// `runbook ARGS` in the directory, stdin empty, no colours.
+    /// This directory's state directory (`RUNBOOK_STATE_DIR`, where run
+    /// locks live): never the user's own, and one per test, so that tests
+    /// running at once never share a lock.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// `runbook ARGS` in the directory, stdin empty, no colours, its own
+    /// state directory.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
         c.current_dir(&self.dir)
             .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", self.state_dir())
             .args(args)
             .stdin(Stdio::null());
         if let Some((k, v)) = self.env {

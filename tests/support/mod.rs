@@ -56,7 +56,8 @@ pub fn runbook_bin() -> PathBuf {
 }
 
 /// Runs `runbook <args>` in `cwd`, waits, and returns its output (stdin is
-/// empty). The exit status is not checked: assert on `output.status`.
+/// empty; run locks under `cwd/.runbook-state`, never the user's state
+/// directory). The exit status is not checked: assert on `output.status`.
 pub fn run_cli<I, S>(args: I, cwd: impl AsRef<Path>) -> Output
 where
     I: IntoIterator<Item = S>,
@@ -77,6 +78,7 @@ where
     let cwd = cwd.as_ref();
     Command::new(runbook_bin())
         .args(args)
+        .env("RUNBOOK_STATE_DIR", cwd.join(".runbook-state"))
         .envs(envs)
         .current_dir(cwd)
         .stdin(std::process::Stdio::null())
@@ -88,4 +90,42 @@ where
                 cwd.display()
             )
         })
+}
+
+/// Runs `cmd` (stdin empty) and returns its output, failing the test if it
+/// has not exited within `limit`: for commands that must refuse at once
+/// what would otherwise make them hang (a FIFO, `/dev/zero`).
+pub fn output_within(mut cmd: Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{cmd:?} still ran after {limit:?} (killed):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Makes a FIFO at `path` (`mkfifo`).
+pub fn mkfifo(path: &Path) {
+    let ok = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(ok.success(), "mkfifo {}", path.display());
 }
