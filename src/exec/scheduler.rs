@@ -2,7 +2,7 @@
 //! at most `--parallel` at once, and stops starting nodes at the first
 //! failure (other than `on_error continue`) or on cancellation.
 
-use super::action::{fan_out, Site};
+use super::action::{fan_out, ForEach, Site};
 use super::clock::ms;
 use super::cond::V;
 use super::context::{RunCtx, Scope};
@@ -207,17 +207,15 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
                 Ok(items) => items,
                 Err(e) => return fail(res, e),
             };
-            let fo = fan_out(
-                &ctx,
-                idx,
+            let each = ForEach {
+                node_idx: idx,
                 var,
                 items,
-                *parallel,
-                *max_failures,
+                parallel: *parallel,
+                max_failures: *max_failures,
                 body,
-                &scope,
-            )
-            .await;
+            };
+            let fo = fan_out(&ctx, each, &scope).await;
             res.attempts = fo.attempts;
             res.action_done = !fo.completed.is_empty();
             res.items = Some(fo.completed);
