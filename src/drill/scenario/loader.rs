@@ -1,0 +1,222 @@
+//! Reading a scenario file; a YAML or shape error becomes a diagnostic at
+//! its line.
+
+use super::locate::{key_in, word_between, yaml_path_at};
+use super::model::{LoadedScenario, Scenario, ANSWERS};
+use crate::diagnostics::{did_you_mean, Diag};
+use crate::span::Span;
+use std::path::Path;
+
+/// Reads and parses a scenario; a YAML or shape error comes back as a
+/// diagnostic at its line.
+pub fn load(path: &Path) -> Result<LoadedScenario, (String, Vec<Diag>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        (
+            String::new(),
+            vec![Diag::error(
+                "drill::unreadable",
+                format!("cannot read {}: {e}", path.display()),
+            )],
+        )
+    })?;
+    parse(path, text)
+}
+
+pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, (String, Vec<Diag>)> {
+    match yaml_serde::from_str::<Scenario>(&text) {
+        Ok(scenario) => Ok(LoadedScenario {
+            path: path.to_path_buf(),
+            text,
+            scenario,
+        }),
+        Err(e) => {
+            let d = yaml_diag(&text, &e.to_string(), e.location().map(|l| l.index()));
+            Err((text, vec![d]))
+        }
+    }
+}
+
+/// The rest of the line from `start`.
+fn line_span(text: &str, start: usize) -> Span {
+    let start = start.min(text.len());
+    let end = text[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(text.len());
+    Span::new(start, end.max(start))
+}
+
+/// Byte offset of 1-based `line`, `column`.
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return Some(offset + column.saturating_sub(1).min(l.len()));
+        }
+        offset += l.len();
+    }
+    None
+}
+
+/// A serde_yaml-style error as a diagnostic. Its message reads
+/// `path: what at line L column C[, while parsing X at line L column C]`;
+/// the position becomes the label. Errors raised by our own types (a
+/// duration, a check's answer, a field of check rules) are located by
+/// serde at the enclosing mapping, so the offending value or key is looked
+/// up from there.
+fn yaml_diag(text: &str, raw: &str, index: Option<usize>) -> Diag {
+    let (head, context) = match raw.split_once(", while ") {
+        Some((h, c)) => (h, Some(c)),
+        None => (raw, None),
+    };
+    let mut msg = head.split(" at line ").next().unwrap_or(head).to_string();
+    // Say "an integer", not Rust's name for it.
+    for ty in ["i32", "u32", "u16", "u64", "i64"] {
+        msg = msg.replace(&format!("expected {ty}"), "expected an integer");
+    }
+    let from = index.unwrap_or(0).min(text.len());
+    let backticked = |after: &str| -> Option<String> {
+        let i = msg.find(after)? + after.len();
+        let rest = msg[i..].strip_prefix('`')?;
+        Some(rest[..rest.find('`')?].to_string())
+    };
+    let mut label = "here".to_string();
+    let mut span = index.map(|i| line_span(text, i)).unwrap_or_default();
+    if let Some(v) = backticked("invalid duration ").or_else(|| backticked("unknown answer ")) {
+        if let Some(s) = word_between(text, &v, from, text.len()) {
+            span = s;
+            label = if msg.contains("invalid duration") {
+                "not a duration".into()
+            } else {
+                "not a check answer".into()
+            };
+        }
+    } else if let Some(k) = backticked("unknown field ") {
+        let s = key_in(&text[from..], &[], &k);
+        if !s.is_empty() {
+            span = Span::new(from + s.start, from + s.end);
+        }
+        label = "unknown key".into();
+    }
+    // "unknown field `x`, expected one of `a`, `b`": suggest the closest.
+    let wrong = backticked("unknown field ")
+        .or_else(|| backticked("unknown variant "))
+        .or_else(|| backticked("unknown answer "));
+    let suggestion = wrong.and_then(|w| {
+        let known: Vec<String> = match msg.split_once("expected") {
+            Some((_, list)) => list
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect(),
+            None => ANSWERS.iter().map(|a| a.to_string()).collect(),
+        };
+        did_you_mean(&w, known.iter().map(String::as_str))
+    });
+    if let Some((_, want)) = msg.split_once("invalid type: ") {
+        if let Some((_, ty)) = want.split_once(", expected ") {
+            label = format!("expected {ty}");
+        }
+    }
+    // serde names the enclosing mapping for errors raised by our own types:
+    // name the key the value is under, as it is written.
+    if let Some((path, rest)) = msg.split_once(": ") {
+        let is_path = !path.is_empty()
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c));
+        let written = yaml_path_at(text, span.start);
+        if is_path && written.len() > path.len() && written.starts_with(path) {
+            let boundary = written[path.len()..].starts_with(['.', '[']);
+            if boundary {
+                msg = format!("{written}: {rest}");
+            }
+        }
+    }
+    let mut d = Diag::error("drill::invalid_scenario", msg).label(span, label);
+    if let Some(c) = context {
+        // "parsing a flow sequence at line 3 column 12"
+        let re = regex::Regex::new(r"^(.*) at line (\d+) column (\d+)").ok();
+        if let Some(caps) = re.as_ref().and_then(|re| re.captures(c)) {
+            let line = caps[2].parse().unwrap_or(0);
+            let column = caps[3].parse().unwrap_or(0);
+            if let Some(at) = offset_of(text, line, column) {
+                d = d.label(
+                    Span::new(at, (at + 1).min(text.len())),
+                    format!("while {} that starts here", &caps[1]),
+                );
+            }
+        }
+    }
+    let docs = "see docs/drills.md for the scenario format";
+    let hint = if suggestion.is_some() {
+        suggestion
+    } else if context.is_some_and(|c| c.contains("flow sequence")) {
+        Some("close the `[` list with `]`, or write one `- item` per line".to_string())
+    } else if context.is_some_and(|c| c.contains("flow mapping")) {
+        Some("close the `{` mapping with `}`, or write one `key: value` per line".to_string())
+    } else {
+        None
+    };
+    d.help(match hint {
+        Some(s) => format!("{s} ({docs})"),
+        None => docs.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_errors_point_at_the_value_with_a_suggestion() {
+        for (text, at, help) in [
+            (
+                "runbook: x\nchecks:\n  a: passs\n",
+                "passs",
+                "did you mean `pass`?",
+            ),
+            (
+                "runbook: x\nexpect:\n  outcome: succeeded\n  max_duration: 5 minutes\n",
+                "5 minutes",
+                "",
+            ),
+            (
+                "runbook: x\nchecks:\n  a:\n    defualt: fail\n",
+                "defualt",
+                "did you mean `default`?",
+            ),
+        ] {
+            let Err((_, d)) = parse(Path::new("t.drill.yaml"), text.to_string()) else {
+                panic!("should fail: {text}")
+            };
+            let span = d[0].primary_span().unwrap_or_default();
+            assert!(
+                text[span.start..].starts_with(at),
+                "{text}: {:?}",
+                &text[span.start..]
+            );
+            assert!(
+                d[0].help.as_deref().unwrap_or("").contains(help),
+                "{:?}",
+                d[0].help
+            );
+        }
+    }
+
+    #[test]
+    fn yaml_errors_point_at_their_line() {
+        let text = "runbook: x.runbook\nexpect:\n  outcome: succeeded\n  bogus: 1\n".to_string();
+        let Err((_, d)) = parse(Path::new("t.drill.yaml"), text.clone()) else {
+            panic!("should fail")
+        };
+        let span = d[0].primary_span().unwrap_or_default();
+        assert!(
+            text[span.start..].starts_with("bogus"),
+            "{:?}",
+            &text[span.start..]
+        );
+        assert!(d[0].message.contains("bogus"));
+    }
+}
