@@ -1,11 +1,12 @@
 //! Reading a scenario file; a YAML or shape error becomes a diagnostic at
 //! its line.
 
-use super::locate::{key_in, word_between, yaml_path_at};
+use super::locate::{key_in, unclosed_at, word_between, yaml_path_at};
 use super::model::{LoadedScenario, Scenario, ANSWERS};
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::span::Span;
 use std::path::Path;
+use yaml_serde::Location;
 
 /// Reads and parses a scenario; a YAML or shape error comes back as a
 /// diagnostic at its line.
@@ -30,7 +31,7 @@ pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, (String, Vec<D
             scenario,
         }),
         Err(e) => {
-            let d = yaml_diag(&text, &e.to_string(), e.location().map(|l| l.index()));
+            let d = yaml_diag(&text, &e);
             Err((text, vec![d]))
         }
     }
@@ -46,35 +47,34 @@ fn line_span(text: &str, start: usize) -> Span {
     Span::new(start, end.max(start))
 }
 
-/// Byte offset of 1-based `line`, `column`.
-fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return Some(offset + column.saturating_sub(1).min(l.len()));
-        }
-        offset += l.len();
+/// The message of a yaml_serde error, without the position it appends
+/// (` at line L column C`, built here from `location`) and what follows
+/// (libyaml's `, while parsing ...`, whose position the API does not give:
+/// [`unclosed_at`] finds the construct in the text instead).
+fn message_of<'e>(raw: &'e str, location: Option<&Location>) -> &'e str {
+    let at = location.map(|l| format!(" at line {} column {}", l.line(), l.column()));
+    match at.and_then(|at| raw.rfind(&at)) {
+        Some(end) => &raw[..end],
+        None => raw,
     }
-    None
 }
 
-/// A serde_yaml-style error as a diagnostic. Its message reads
-/// `path: what at line L column C[, while parsing X at line L column C]`;
-/// the position becomes the label. Errors raised by our own types (a
-/// duration, a check's answer, a field of check rules) are located by
-/// serde at the enclosing mapping, so the offending value or key is looked
-/// up from there.
-fn yaml_diag(text: &str, raw: &str, index: Option<usize>) -> Diag {
-    let (head, context) = match raw.split_once(", while ") {
-        Some((h, c)) => (h, Some(c)),
-        None => (raw, None),
-    };
-    let mut msg = head.split(" at line ").next().unwrap_or(head).to_string();
+/// A yaml_serde error as a diagnostic, its label placed by
+/// `Error::location()`. Errors raised by our own types (a duration, a
+/// check's answer, a field of check rules) are located by serde at the
+/// enclosing mapping, so the offending value or key is looked up from
+/// there. A syntax error inside a `[`, `{` or quoted string that is never
+/// closed also points at where that was opened.
+fn yaml_diag(text: &str, e: &yaml_serde::Error) -> Diag {
+    let raw = e.to_string();
+    let location = e.location();
+    let index = location.as_ref().map(|l| l.index().min(text.len()));
+    let mut msg = message_of(&raw, location.as_ref()).to_string();
     // Say "an integer", not Rust's name for it.
     for ty in ["i32", "u32", "u16", "u64", "i64"] {
         msg = msg.replace(&format!("expected {ty}"), "expected an integer");
     }
-    let from = index.unwrap_or(0).min(text.len());
+    let from = index.unwrap_or(0);
     let backticked = |after: &str| -> Option<String> {
         let i = msg.find(after)? + after.len();
         let rest = msg[i..].strip_prefix('`')?;
@@ -135,29 +135,29 @@ fn yaml_diag(text: &str, raw: &str, index: Option<usize>) -> Diag {
         }
     }
     let mut d = Diag::error("drill::invalid_scenario", msg).label(span, label);
-    if let Some(c) = context {
-        // "parsing a flow sequence at line 3 column 12"
-        let re = regex::Regex::new(r"^(.*) at line (\d+) column (\d+)").ok();
-        if let Some(caps) = re.as_ref().and_then(|re| re.captures(c)) {
-            let line = caps[2].parse().unwrap_or(0);
-            let column = caps[3].parse().unwrap_or(0);
-            if let Some(at) = offset_of(text, line, column) {
-                d = d.label(
-                    Span::new(at, (at + 1).min(text.len())),
-                    format!("while {} that starts here", &caps[1]),
-                );
-            }
-        }
+    let unclosed = index.and_then(|i| unclosed_at(text, i));
+    if let Some((at, opener)) = unclosed {
+        let what = match opener {
+            '[' => "the `[` list",
+            '{' => "the `{` mapping",
+            _ => "the quoted string",
+        };
+        d = d.label(
+            Span::new(at, at + opener.len_utf8()),
+            format!("{what} that starts here is never closed"),
+        );
     }
     let docs = "see docs/drills.md for the scenario format";
-    let hint = if suggestion.is_some() {
-        suggestion
-    } else if context.is_some_and(|c| c.contains("flow sequence")) {
-        Some("close the `[` list with `]`, or write one `- item` per line".to_string())
-    } else if context.is_some_and(|c| c.contains("flow mapping")) {
-        Some("close the `{` mapping with `}`, or write one `key: value` per line".to_string())
-    } else {
-        None
+    let hint = match (suggestion, unclosed) {
+        (Some(s), _) => Some(s),
+        (None, Some((_, '['))) => {
+            Some("close the `[` list with `]`, or write one `- item` per line".to_string())
+        }
+        (None, Some((_, '{'))) => {
+            Some("close the `{` mapping with `}`, or write one `key: value` per line".to_string())
+        }
+        (None, Some((_, quote))) => Some(format!("close the string with `{quote}`")),
+        (None, None) => None,
     };
     d.help(match hint {
         Some(s) => format!("{s} ({docs})"),
@@ -218,5 +218,22 @@ mod tests {
             &text[span.start..]
         );
         assert!(d[0].message.contains("bogus"));
+    }
+
+    #[test]
+    fn an_unclosed_string_is_pointed_at_where_it_opens() {
+        let text = "runbook: x\nname: \"drill\nexpect:\n  outcome: succeeded\n".to_string();
+        let Err((_, d)) = parse(Path::new("t.drill.yaml"), text.clone()) else {
+            panic!("should fail")
+        };
+        assert!(!d[0].message.contains(" at line "), "{}", d[0].message);
+        let opened = d[0].labels.iter().find(|(_, l)| l.contains("never closed"));
+        let (span, _) = opened.expect("a label where the string opens");
+        assert!(text[span.start..].starts_with("\"drill"));
+        assert!(d[0]
+            .help
+            .as_deref()
+            .unwrap_or("")
+            .contains("close the string"));
     }
 }

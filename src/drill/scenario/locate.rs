@@ -222,6 +222,62 @@ pub fn word_in(text: &str, path: &[&str], word: &str) -> Span {
         })
 }
 
+/// The innermost flow collection (`[`, `{`) or quoted string open at
+/// `offset` that is never closed: its offset and opening character. A
+/// syntax error inside one is often noticed lines later (at the next
+/// `key:`), so the diagnostic also points at where it was opened. Only a
+/// bracket or quote where a value may start opens one (`don't`, `a[0]` are
+/// plain text); `#` after a space starts a comment.
+pub(super) fn unclosed_at(text: &str, offset: usize) -> Option<(usize, char)> {
+    let mut open: Vec<(usize, char)> = Vec::new();
+    let mut open_at_offset = None;
+    // The last character that was not a space or tab on this line ('\n'
+    // at its start), and whether spaces came after it.
+    let (mut last, mut spaced) = ('\n', false);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if i >= offset && open_at_offset.is_none() {
+            open_at_offset = Some(open.clone());
+        }
+        if let Some(&(_, q)) = open.last().filter(|(_, q)| matches!(q, '"' | '\'')) {
+            // `\x` in a double-quoted string, `''` in a single-quoted one.
+            let escaped = (q == '"' && c == '\\')
+                || (q == '\'' && c == q && chars.peek().is_some_and(|&(_, n)| n == q));
+            if escaped {
+                chars.next();
+            } else if c == q {
+                open.pop();
+                (last, spaced) = (c, false);
+            }
+            continue;
+        }
+        let value_starts =
+            matches!(last, '\n' | '[' | '{' | ',') || (spaced && matches!(last, ':' | '-' | '?'));
+        match c {
+            ' ' | '\t' => {
+                spaced = true;
+                continue;
+            }
+            '#' if spaced || last == '\n' => {
+                while chars.next_if(|&(_, n)| n != '\n').is_some() {}
+                continue;
+            }
+            '[' | '{' | '"' | '\'' if value_starts => open.push((i, c)),
+            ']' | '}'
+                if open
+                    .last()
+                    .is_some_and(|&(_, o)| o == if c == ']' { '[' } else { '{' }) =>
+            {
+                open.pop();
+            }
+            _ => {}
+        }
+        (last, spaced) = (c, false);
+    }
+    let at_offset = open_at_offset.unwrap_or_else(|| open.clone());
+    at_offset.into_iter().rev().find(|o| open.contains(o))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +321,25 @@ mod tests {
         assert_eq!(at("1m"), "checks.a.rules[0].after");
         assert_eq!(at(" s\n"), "checks.a.rules[1].succeeded");
         assert_eq!(at("5 minutes"), "expect.max_duration");
+    }
+
+    #[test]
+    fn unclosed_brackets_and_quotes_are_found_where_they_open() {
+        fn at<'t>(text: &'t str, error_at: &str) -> Option<(&'t str, char)> {
+            unclosed_at(text, text.find(error_at)?).map(|(i, c)| (&text[i..], c))
+        }
+        let text = "expect:\n  skipped: [a\n  max_duration: 10m\n";
+        assert_eq!(at(text, ": 10m"), Some(("[a\n  max_duration: 10m\n", '[')));
+        let text = "a: {b: [1, 2], c: \"x\n";
+        assert_eq!(at(text, "x"), Some(("\"x\n", '"')));
+        // Closed ones, and brackets and quotes inside plain text, are not.
+        for (text, error_at) in [
+            ("a: [1, 2]\nb: {c: d}\ne: 5 minutes\n", "5 minutes"),
+            ("a: [1, 2, x]\n", "x"),
+            ("name: don't a[0] {x\nb: 1\n", "b: 1"),
+            ("a: 'it''s' # [\nb: \"\\\"\"\nc: 1\n", "c: 1"),
+        ] {
+            assert_eq!(at(text, error_at), None, "{text}");
+        }
     }
 }
