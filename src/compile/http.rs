@@ -7,6 +7,7 @@ use super::Compiler;
 use crate::ast;
 use crate::diagnostics::Diag;
 use crate::plan::{self, Escape};
+use crate::span::line_start;
 
 impl Compiler<'_> {
     pub(super) fn headers(&mut self, headers: &[ast::Header], scope: &Scope) -> Vec<plan::Header> {
@@ -174,17 +175,13 @@ impl JsonScan {
 /// Byte offset of serde_json's 1-based line and column (column 0: the
 /// line's start; columns count bytes).
 fn offset_of_line_col(text: &str, line: usize, column: usize) -> usize {
-    let mut start = 0;
-    for (n, l) in text.split('\n').enumerate() {
-        if n + 1 == line {
-            let col = column.saturating_sub(1).min(l.len());
-            let mut at = start + col;
-            while at > 0 && !text.is_char_boundary(at) {
-                at -= 1;
-            }
-            return at.min(text.len());
-        }
-        start += l.len() + 1;
+    let Some(start) = line_start(text, line) else {
+        return text.len();
+    };
+    let line_len = text[start..].find('\n').unwrap_or(text.len() - start);
+    let mut at = start + column.saturating_sub(1).min(line_len);
+    while !text.is_char_boundary(at) {
+        at -= 1;
     }
-    text.len()
+    at
 }

@@ -33,7 +33,6 @@ use crate::span::Span;
 use conditions::Lowering;
 use indexmap::IndexMap as StdIndexMap;
 use scope::{Globals, Scope};
-use sha2::{Digest, Sha256};
 
 /// The compiler's maps and sets: keyed by a runbook's names and texts,
 /// hashed with foldhash (randomly seeded, several times faster than std's
@@ -180,7 +179,7 @@ impl Compiler<'_> {
             owner: rb.owner.as_ref().map(|s| s.value.clone()),
             tags: rb.tags.iter().map(|s| s.value.clone()).collect(),
             lock,
-            source_sha256: sha256_hex(self.source),
+            source_sha256: crate::digest::sha256_hex(self.source.as_bytes()),
             inputs,
             secrets,
             channels,
@@ -208,9 +207,4 @@ pub(crate) fn an(what: impl std::fmt::Display) -> String {
     let vowel = (w.starts_with(['a', 'e', 'i', 'o', 'u']) && !w.starts_with("one_of"))
         || w.starts_with("http");
     format!("{} {w}", if vowel { "an" } else { "a" })
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -247,7 +247,7 @@ fn fresh_id(key: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    sys::sha256_hex(seed.as_bytes())[..16].to_owned()
+    crate::digest::sha256_hex(seed.as_bytes())[..16].to_owned()
 }
 
 /// Moves a decision that answers another request out of the way.
