@@ -3,7 +3,7 @@
 
 use super::clock::ms;
 use super::cond::V;
-use super::context::{RunCtx, Scope};
+use super::context::{Bindings, RunCtx};
 use crate::adapters::{
     ApprovalRequest, Call, ErrorKind, HttpBody, HttpCall, NotifyRequest, NotifyTarget, Phase,
     ShellRequest, StartBarrier, START_NOT_RECORDED,
@@ -111,7 +111,7 @@ pub struct Site<'a> {
 /// and the token that cancels it.
 struct AttemptCtx<'a> {
     site: &'a Site<'a>,
-    scope: &'a Scope,
+    scope: &'a Bindings,
     attempt: u32,
     item: Option<String>,
     call: Call,
@@ -266,7 +266,7 @@ impl RunCtx {
         &self,
         action: &Action,
         site: &Site<'_>,
-        scope: &Scope,
+        scope: &Bindings,
         attempt: u32,
     ) -> Attempt {
         let item = scope.item_display();
@@ -645,7 +645,7 @@ impl RunCtx {
         &self,
         action: &Action,
         site: &Site<'_>,
-        scope: &Scope,
+        scope: &Bindings,
         retry: RetryPolicy,
     ) -> Attempt {
         let mut attempt = 1;
@@ -683,7 +683,7 @@ impl RunCtx {
         &self,
         node: &str,
         list: &Expr,
-        scope: &Scope,
+        scope: &Bindings,
     ) -> Result<Vec<V>, String> {
         let resolver = super::context::Resolver {
             ctx: self,
@@ -759,7 +759,7 @@ pub struct ForEach<'a> {
 
 /// Runs `body` once per item, at most `parallel` at once, stopping new
 /// items once more than `max_failures` have failed.
-pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Scope) -> FanOut {
+pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> FanOut {
     let ForEach {
         node_idx,
         var,

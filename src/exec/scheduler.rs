@@ -5,7 +5,7 @@
 use super::action::{fan_out, ForEach, Site};
 use super::clock::ms;
 use super::cond::V;
-use super::context::{RunCtx, Scope};
+use super::context::{Bindings, RunCtx};
 use super::unwind::CatchUnwind;
 use super::waiting::FlushWhenWaiting;
 use crate::adapters::Phase;
@@ -120,7 +120,7 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
     let t0 = ctx.emitter.emit_with(Some(id), |_| EventKind::NodeReady {
         deps: node.deps.clone(),
     });
-    let scope = Scope::default();
+    let scope = Bindings::default();
 
     let fail = |mut res: NodeResult, reason: String| -> NodeResult {
         let cancelled = res.state == NodeState::Cancelled || ctx.opts.cancel.is_cancelled();
