@@ -86,20 +86,20 @@ pub fn did_you_mean<'a>(written: &str, known: impl IntoIterator<Item = &'a str>)
 
 /// One diagnostic bound to its source, renderable by miette.
 #[derive(Debug)]
-pub struct Rendered {
+pub struct SourcedDiag {
     pub diag: Diag,
     pub source: NamedSource<IndexedSource>,
 }
 
-impl fmt::Display for Rendered {
+impl fmt::Display for SourcedDiag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.diag.message)
     }
 }
 
-impl std::error::Error for Rendered {}
+impl std::error::Error for SourcedDiag {}
 
-impl Diagnostic for Rendered {
+impl Diagnostic for SourcedDiag {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.diag.code))
     }
@@ -256,10 +256,10 @@ impl Report {
         self.diags.len() - self.errors()
     }
 
-    pub fn rendered(&self) -> impl Iterator<Item = Rendered> + '_ {
+    pub fn rendered(&self) -> impl Iterator<Item = SourcedDiag> + '_ {
         // One copy of the text and its line index for all the diagnostics.
         let source = IndexedSource::new(&self.source.text);
-        self.diags.iter().map(move |d| Rendered {
+        self.diags.iter().map(move |d| SourcedDiag {
             diag: self.displayable(d),
             source: NamedSource::new(self.source.name.clone(), source.clone()),
         })

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod diagnostics;
+pub mod digest;
 pub mod drill;
 pub mod durable;
 pub mod events;

@@ -93,6 +93,18 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Byte offset where 1-based `line` starts; `None` past the last line.
+/// The inverse of [`line_col`] up to the column, which callers count in
+/// their own unit (serde_json counts bytes, handlebars characters).
+pub fn line_start(source: &str, line: usize) -> Option<usize> {
+    if line == 1 {
+        return Some(0);
+    }
+    memchr::memchr_iter(b'\n', source.as_bytes())
+        .nth(line.checked_sub(2)?)
+        .map(|i| i + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +129,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn line_start_is_where_line_col_says_column_1_is() {
+        for text in ["", "a", "a\nb", "\n\n", "é\nü→x\n\nend"] {
+            for offset in (0..=text.len()).filter(|&o| text.is_char_boundary(o)) {
+                let (line, col) = line_col(text, offset);
+                if col == 1 {
+                    assert_eq!(line_start(text, line), Some(offset), "{text:?} at {offset}");
+                }
+            }
+            let lines = text.matches('\n').count() + 1;
+            assert_eq!(line_start(text, lines + 1), None);
+        }
+        assert_eq!(line_start("a", 0), None);
     }
 }

@@ -10,7 +10,7 @@
 //! |---------|------------------------------------------------------------------|
 //! | real    | `shell.rs`, `http.rs`, `promql.rs`, `notify.rs`, `approve.rs`     |
 //! | dry run | [`dry_run`] (nothing spawned, sent or asked)                      |
-//! | drill   | scripted adapters (issue 4) answering from a scenario            |
+//! | drill   | scripted adapters (`drill::adapters`) answering from a scenario  |
 //!
 //! # The contract every adapter keeps
 //!

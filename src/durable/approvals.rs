@@ -24,19 +24,14 @@
 //! Free text from the decider (`--as`, `--reason`) is cleaned of control
 //! characters and cut to a sane length: it is shown on the run's console.
 //!
-//! # Wiring (phase 2)
+//! # Where it is used
 //!
-//! * `src/cli/run.rs` (and resume), for a live run: wrap the approver,
-//!   `adapters.approve = Arc::new(InboxApprover::new(run_dir.clone(),
-//!   adapters.approve.clone()).with_notice(stderr))`. The executor already
-//!   emits `approval_asked` before `ask` and `approval_given` /
-//!   `approval_refused` with the returned [`ApprovalDecision`]'s `by` and
-//!   `reason` after it: nothing changes there.
-//! * `runbook approve RUN_ID NODE [--as NAME] [--reason TEXT]` /
-//!   `runbook deny ...`: `decide(&runs_dir.join(run_id), node, true/false,
-//!   name.unwrap_or_else(default_approver), reason)`, print the returned
-//!   record (or the error's `Display`; exit non-zero). Without NODE, list
-//!   [`pending`].
+//! * `runbook run` and `runbook resume` wrap a live run's approver in an
+//!   [`InboxApprover`]; the executor emits `approval_asked` before `ask`
+//!   and `approval_given` / `approval_refused` with the returned
+//!   [`ApprovalDecision`]'s `by` and `reason` after it.
+//! * `runbook approve` / `runbook deny RUN_ID NODE [--as NAME] [--reason
+//!   TEXT]` call [`decide`]; without NODE, they list [`pending`].
 
 use super::sys;
 use crate::adapters::approve::PromptWriter;
@@ -247,7 +242,7 @@ fn fresh_id(key: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    sys::sha256_hex(seed.as_bytes())[..16].to_owned()
+    crate::digest::sha256_hex(seed.as_bytes())[..16].to_owned()
 }
 
 /// Moves a decision that answers another request out of the way.

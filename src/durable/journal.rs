@@ -67,9 +67,9 @@
 //! complete line that does not parse, the last one included, is
 //! [`JournalError::Corrupt`] with its line number (each line is written
 //! with its `\n` in one `write`, so only an edit or damage leaves one). It
-//! reads journals without the chain keys too (issue 3's plain writer),
-//! since `prev` and `hash` are simply extra keys. It reads only a regular
-//! file, of at most [`fs_read::JOURNAL`]'s size.
+//! reads journals without the chain keys too, since `prev` and `hash` are
+//! simply extra keys. It reads only a regular file, of at most
+//! [`fs_read::JOURNAL`]'s size.
 //!
 //! # run.json
 //!
@@ -78,18 +78,17 @@
 //! chain covers that file too: `resume` and `verify-journal` refuse a
 //! `run.json` that does not match (`durable::run_meta`).
 //!
-//! # Wiring (phase 2)
+//! # Where it is used
 //!
-//! * `runbook run`: `JournalWriter::create(&run_dir, durability)?` and pass
-//!   it to `Emitter::new` as the critical sink `(Box::new(w), true)`, in
-//!   place of the plain journal writer; `durability` is
-//!   [`Durability::for_mode`]`(mode)`.
-//! * `runbook resume`: `let (w, read) = JournalWriter::open_append(&run_dir,
-//!   durability)?` (refuses a broken chain or a journal in use, cuts a torn
-//!   tail), `runs::replay(&read.events)` to rebuild, and an `Emitter` whose
-//!   numbering continues at `w.last_seq() + 1` (the writer refuses a gap).
-//! * `runbook verify-journal RUN_ID`: [`verify_chain`]; print
-//!   [`Verified`] or the [`ChainBreak`] (its `Display` is the message).
+//! * `runbook run` gives a [`JournalWriter::create`] (durability
+//!   [`Durability::for_mode`]) to the emitter as its critical sink.
+//! * `runbook resume` reopens the journal with
+//!   [`JournalWriter::open_append`] (which refuses a broken chain or a
+//!   journal in use, and cuts a torn tail), rebuilds the run with
+//!   `runs::replay`, and numbers on from `last_seq() + 1` (the writer
+//!   refuses a gap).
+//! * `runbook verify-journal RUN_ID` prints [`verify_chain`]'s
+//!   [`Verified`] or [`ChainBreak`] (its `Display` is the message).
 
 use super::group_commit::GroupCommit;
 use super::sys;

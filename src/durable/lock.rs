@@ -40,22 +40,14 @@
 //! the key, ids, and names. The file name is [`sys::file_name_for`] of the
 //! key: `/`, `..`, spaces and unicode cannot escape the `locks` directory.
 //!
-//! # Wiring (phase 2)
+//! # Where it is used
 //!
-//! In `src/cli/run.rs` (and `resume`), after the run id is chosen and
-//! before the journal is created, for a live run (a dry run or drill
-//! touches nothing and takes no lock):
-//!
-//! ```ignore
-//! let locks_dir = durable::lock::locks_dir(args.locks_dir.as_deref(), config.locks_dir.as_deref())?;
-//! let guard = durable::lock::acquire(&locks_dir, &graph.lock_key(), &run_id, args.break_lock)
-//!     .map_err(|e| /* print e (Display says it all), exit INVALID */)?;
-//! // after `run_started`:
-//! if let Some(msg) = guard.broke_message() {
-//!     emitter.emit(None, EventKind::Warning { message: msg });
-//! }
-//! // keep `guard` alive until the run has finished (drop after Emitter::finish).
-//! ```
+//! `runbook run` and `runbook resume` take the lock for a live run (a dry
+//! run or drill touches nothing and takes no lock) in the locks directory
+//! [`locks_dir`] gives, once the run id is chosen and before the journal
+//! is created, warn with
+//! [`LockGuard::broke_message`] after `run_started` when `--break-lock`
+//! took a stale lock, and keep the guard until the run has finished.
 
 use super::sys;
 use crate::fs_read;

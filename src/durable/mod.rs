@@ -1,4 +1,4 @@
-//! Safe under real outages (issue 5): the machinery that lets a run survive
+//! Safe under real outages: the machinery that lets a run survive
 //! a crash, be resumed without repeating a destructive step, keep two
 //! people from running the same thing at once, and be approved from
 //! another terminal.

@@ -32,7 +32,7 @@ pub const RUN_META: &str = "run.json";
 /// returns the SHA-256 of its bytes, for the journal.
 pub fn write(run_dir: &Path, bytes: &[u8]) -> io::Result<String> {
     sys::write_atomic(&run_dir.join(RUN_META), bytes, false)?;
-    Ok(sys::sha256_hex(bytes))
+    Ok(crate::digest::sha256_hex(bytes))
 }
 
 /// A run whose journal's chain holds and whose `run.json` matches it.
@@ -69,7 +69,7 @@ pub fn check(run_dir: &Path) -> Result<CheckedRun, JournalError> {
         path: path.clone(),
         source,
     })?;
-    let actual = sys::sha256_hex(&run_json);
+    let actual = crate::digest::sha256_hex(&run_json);
     let warning = match &verified.run_json_sha256 {
         Some(recorded) if *recorded == actual => None,
         Some(recorded) => {

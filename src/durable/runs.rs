@@ -89,7 +89,7 @@ impl std::fmt::Display for LastEvent {
 
 /// One run in `runbook runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunSummary {
+pub struct RunListing {
     /// The run directory's name.
     pub id: String,
     /// From `run_started` (`None`: not readable).
@@ -105,7 +105,7 @@ pub struct RunSummary {
 }
 
 /// Summarizes one run directory (which must hold a journal).
-pub fn run_summary(run_dir: &Path) -> RunSummary {
+pub fn run_summary(run_dir: &Path) -> RunListing {
     let id = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -124,7 +124,7 @@ pub fn run_summary(run_dir: &Path) -> RunSummary {
         None if in_use => RunStatus::Running,
         None => RunStatus::Interrupted,
     };
-    RunSummary {
+    RunListing {
         id,
         runbook: st.runbook,
         started: st.started,
@@ -141,7 +141,7 @@ pub fn run_summary(run_dir: &Path) -> RunSummary {
 
 /// Every run under `runs_dir` (each subdirectory with a journal), newest
 /// first (by `run_started` time, then id). A missing `runs_dir` is no runs.
-pub fn list_runs(runs_dir: &Path) -> std::io::Result<Vec<RunSummary>> {
+pub fn list_runs(runs_dir: &Path) -> std::io::Result<Vec<RunListing>> {
     let entries = match std::fs::read_dir(runs_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -4,7 +4,7 @@
 //!
 //! Unix only, like the rest of the engine (process groups, signals).
 
-use sha2::{Digest, Sha256};
+use crate::digest::sha256_hex;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write};
@@ -153,11 +153,6 @@ pub fn file_name_for(key: &str) -> String {
     out
 }
 
-/// Lower-case hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
 /// Lower-case hex of a SHA-256 digest into 64 bytes, without allocating.
 pub(crate) fn hex_into(digest: &[u8; 32], out: &mut [u8; 64]) {
     // Both digits of a byte from one table lookup: every journal line
@@ -176,16 +171,6 @@ pub(crate) fn hex_into(digest: &[u8; 32], out: &mut [u8; 64]) {
     for (pair, b) in out.chunks_exact_mut(2).zip(digest) {
         pair.copy_from_slice(&PAIRS[usize::from(*b)]);
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
 }
 
 /// fsyncs a directory, so that a file created, renamed or removed in it

@@ -3,13 +3,13 @@
 
 use super::clock::ms;
 use super::cond::V;
-use super::context::{RunCtx, Scope};
+use super::context::{Bindings, RunCtx};
 use crate::adapters::{
-    ApprovalRequest, ErrorKind, HttpBody, HttpCall, NotifyRequest, NotifyTarget, Phase,
+    ApprovalRequest, Call, ErrorKind, HttpBody, HttpCall, NotifyRequest, NotifyTarget, Phase,
     ShellRequest, StartBarrier, START_NOT_RECORDED,
 };
 use crate::events::{ActionStatus, ConditionPurpose, EventKind};
-use crate::plan::{Action, ChannelKind, Effect, Expr, RetryPolicy};
+use crate::plan::{Action, ChannelKind, Effect, Expr, HttpRequest, RetryPolicy, Text};
 use indexmap::IndexMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +106,48 @@ pub struct Site<'a> {
     pub explicit_timeout: bool,
 }
 
+/// One attempt in progress, handed to the function for its kind of action:
+/// where it runs, which attempt (of which fan-out item), the adapter call,
+/// and the token that cancels it.
+struct AttemptCtx<'a> {
+    site: &'a Site<'a>,
+    scope: &'a Bindings,
+    attempt: u32,
+    item: Option<String>,
+    call: Call,
+    cancel: &'a CancellationToken,
+}
+
+/// What an attempt's `action_started` announced, for its `action_finished`.
+#[derive(Clone, Copy)]
+struct Started {
+    adapter: &'static str,
+    timeout: Option<Duration>,
+    t0: Instant,
+}
+
+/// How an attempt ended, as `action_finished` logs it.
+struct Ended {
+    status: ActionStatus,
+    exit: Option<i32>,
+    http_status: Option<u16>,
+    output: Option<String>,
+    error: Option<String>,
+}
+
+impl Ended {
+    /// An end with no exit code, HTTP status or output.
+    fn bare(status: ActionStatus, error: Option<String>) -> Self {
+        Ended {
+            status,
+            exit: None,
+            http_status: None,
+            output: None,
+            error,
+        }
+    }
+}
+
 impl RunCtx {
     fn cancel_for(&self, phase: Phase) -> &CancellationToken {
         match phase {
@@ -122,20 +164,18 @@ impl RunCtx {
     /// out: it changes nothing, and it may be how anyone hears of the
     /// failure.
     ///
-    /// A change whose adapter passes the start barrier itself (`barrier`:
-    /// the call to give it to) gets the start's fsync in `call.start`
-    /// instead of before this returns.
-    #[allow(clippy::too_many_arguments)]
+    /// A change whose adapter passes the start barrier itself (`barrier`)
+    /// gets the start's fsync in `a.call.start` instead of before this
+    /// returns.
     fn started(
         &self,
-        site: &Site<'_>,
+        a: &mut AttemptCtx<'_>,
         adapter: &'static str,
-        attempt: u32,
-        item: &Option<String>,
         request: String,
         timeout: Option<Duration>,
-        barrier: Option<&mut crate::adapters::Call>,
-    ) -> Result<Instant, Attempt> {
+        barrier: bool,
+    ) -> Result<Started, Attempt> {
+        let site = a.site;
         let simulated = self.simulated();
         let change = !simulated && site.effect >= Effect::Write;
         let refused = || {
@@ -147,89 +187,77 @@ impl RunCtx {
         if change && self.emitter.failed() {
             return Err(refused());
         }
+        let (attempt, item) = (a.attempt, a.item.clone());
         let kind = |_| EventKind::ActionStarted {
             adapter: adapter.into(),
             phase: site.phase,
             attempt,
-            item: item.clone(),
+            item,
             effect: site.effect,
             request,
             timeout,
             simulated,
         };
-        let t0 = match barrier {
-            Some(call) if change => {
-                let emitter = self.emitter.clone();
-                call.start = StartBarrier::new(move || emitter.durable());
-                self.emitter.emit_durable_later(Some(site.node), kind)
-            }
-            _ => self.emitter.emit_with(Some(site.node), kind),
+        let t0 = if barrier && change {
+            let emitter = self.emitter.clone();
+            a.call.start = StartBarrier::new(move || emitter.durable());
+            self.emitter.emit_durable_later(Some(site.node), kind)
+        } else {
+            self.emitter.emit_with(Some(site.node), kind)
         };
         // This very start may be what the journal failed to write.
         if change && self.emitter.failed() {
             return Err(refused());
         }
-        Ok(t0)
+        Ok(Started {
+            adapter,
+            timeout,
+            t0,
+        })
     }
 
     /// The adapter gave no answer (it failed, timed out or was cancelled):
     /// logs the attempt's end and fails it with the adapter's message.
-    #[allow(clippy::too_many_arguments)]
     fn adapter_failed(
         &self,
-        site: &Site<'_>,
-        adapter: &'static str,
-        attempt: u32,
-        item: &Option<String>,
-        t0: Instant,
-        timeout: Option<Duration>,
+        a: &AttemptCtx<'_>,
+        started: &Started,
         e: crate::adapters::AdapterError,
     ) -> Attempt {
         let status = status_of(e.kind);
-        let error = Some(e.message.clone());
-        self.finished(
-            site, adapter, attempt, item, status, None, None, t0, None, error, timeout,
-        );
+        self.finished(a, started, Ended::bare(status, Some(e.message.clone())));
         Attempt::fail(status, e.message)
     }
 
-    /// Logs the end of an attempt whose `action_started` was stamped `t0`.
-    #[allow(clippy::too_many_arguments)]
-    fn finished(
-        &self,
-        site: &Site<'_>,
-        adapter: &'static str,
-        attempt: u32,
-        item: &Option<String>,
-        status: ActionStatus,
-        exit: Option<i32>,
-        http_status: Option<u16>,
-        t0: Instant,
-        output: Option<String>,
-        error: Option<String>,
-        timeout: Option<Duration>,
-    ) {
-        if status == ActionStatus::Timeout {
+    /// Logs the end of an attempt.
+    fn finished(&self, a: &AttemptCtx<'_>, started: &Started, end: Ended) {
+        let Started {
+            adapter,
+            timeout,
+            t0,
+        } = *started;
+        let phase = a.site.phase;
+        if end.status == ActionStatus::Timeout {
             self.emitter
-                .emit_with(Some(site.node), |now| EventKind::Timeout {
-                    phase: site.phase,
-                    attempt,
+                .emit_with(Some(a.site.node), |now| EventKind::Timeout {
+                    phase,
+                    attempt: a.attempt,
                     after_ms: ms(timeout.unwrap_or(now - t0)),
-                    item: item.clone(),
+                    item: a.item.clone(),
                 });
         }
         self.emitter
-            .emit_with(Some(site.node), |now| EventKind::ActionFinished {
+            .emit_with(Some(a.site.node), |now| EventKind::ActionFinished {
                 adapter: adapter.into(),
-                phase: site.phase,
-                attempt,
-                item: item.clone(),
-                status,
-                exit,
-                http_status,
+                phase,
+                attempt: a.attempt,
+                item: a.item.clone(),
+                status: end.status,
+                exit: end.exit,
+                http_status: end.http_status,
                 elapsed_ms: ms(now - t0),
-                output: output.filter(|o| !o.is_empty()),
-                error,
+                output: end.output.filter(|o| !o.is_empty()),
+                error: end.error,
             });
     }
 
@@ -238,7 +266,7 @@ impl RunCtx {
         &self,
         action: &Action,
         site: &Site<'_>,
-        scope: &Scope,
+        scope: &Bindings,
         attempt: u32,
     ) -> Attempt {
         let item = scope.item_display();
@@ -246,405 +274,364 @@ impl RunCtx {
         if cancel.is_cancelled() {
             return Attempt::fail(ActionStatus::Cancelled, "cancelled before it started");
         }
-        let mut call = self.make_call(site.node, site.phase, attempt, site.effect, item.clone());
+        let call = self.make_call(site.node, site.phase, attempt, site.effect, item.clone());
+        let mut a = AttemptCtx {
+            site,
+            scope,
+            attempt,
+            item,
+            call,
+            cancel,
+        };
         match action {
-            Action::Shell { command } => {
-                let command = match self.render(command, scope, None) {
-                    Ok(c) => c,
-                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
-                };
-                let timeout = site.timeout;
-                let barrier = self
-                    .adapters
-                    .shell
-                    .passes_start_barrier()
-                    .then_some(&mut call);
-                let t0 = match self.started(
-                    site,
-                    "shell",
-                    attempt,
-                    &item,
-                    command.display.clone(),
-                    timeout,
-                    barrier,
-                ) {
-                    Ok(t0) => t0,
-                    Err(refused) => return refused,
-                };
-                let req = ShellRequest {
-                    command,
-                    cwd: self.settings().shell_cwd.clone(),
-                    env: self.settings().shell_env.clone(),
-                    timeout,
-                };
-                let r = self
-                    .guarded(self.adapters.shell.run(&call, &req), timeout, cancel)
-                    .await;
-                match r {
-                    Ok(out) => {
-                        let mut shown = tail(&out.stdout, LOG_OUTPUT_CAP);
-                        if !out.stderr.is_empty() {
-                            if !shown.is_empty() && !shown.ends_with('\n') {
-                                shown.push('\n');
-                            }
-                            shown.push_str(&tail(&out.stderr, LOG_OUTPUT_CAP));
-                        }
-                        let (status, reason) = match (out.exit, out.signal) {
-                            (Some(0), _) => (ActionStatus::Ok, String::new()),
-                            (Some(code), _) => {
-                                (ActionStatus::Failed, format!("exited with status {code}"))
-                            }
-                            (None, Some(sig)) => {
-                                (ActionStatus::Failed, format!("killed by signal {sig}"))
-                            }
-                            (None, None) => {
-                                (ActionStatus::Failed, "ended without an exit status".into())
-                            }
-                        };
-                        let err = (status != ActionStatus::Ok).then(|| reason.clone());
-                        self.finished(
-                            site,
-                            "shell",
-                            attempt,
-                            &item,
-                            status,
-                            out.exit,
-                            None,
-                            t0,
-                            Some(shown),
-                            err,
-                            timeout,
-                        );
-                        if status == ActionStatus::Ok {
-                            Attempt::ok((!self.simulated_output()).then_some(out.stdout))
-                        } else {
-                            Attempt::fail(status, reason)
-                        }
-                    }
-                    Err(e) => {
-                        let mut a =
-                            self.adapter_failed(site, "shell", attempt, &item, t0, timeout, e);
-                        // The barrier found the journal gone: like a start
-                        // refused up front, retrying cannot help.
-                        if call.start.is_pending() && self.emitter.failed() {
-                            a.retryable = false;
-                        }
-                        a
-                    }
-                }
-            }
-            Action::Http(h) => {
-                let rendered = (|| -> Result<HttpCall, String> {
-                    let url = self.render(&h.url, scope, None)?;
-                    let mut headers = Vec::new();
-                    for hd in &h.headers {
-                        headers.push((hd.name.clone(), self.render(&hd.value, scope, None)?));
-                    }
-                    let body = match &h.body {
-                        Some(b) => Some(HttpBody {
-                            kind: b.kind,
-                            text: self.render(&b.text, scope, None)?,
-                        }),
-                        None => None,
-                    };
-                    Ok(HttpCall {
-                        method: h.method.clone(),
-                        url,
-                        headers,
-                        body,
-                        timeout: min_timeout(h.timeout, site.timeout),
-                    })
-                })();
-                let req = match rendered {
-                    Ok(r) => r,
-                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
-                };
-                let mut shown = format!("{} {}", req.method, req.url.display);
-                for (k, v) in &req.headers {
-                    shown.push_str(&format!("\n{k}: {}", v.display));
-                }
-                if let Some(b) = &req.body {
-                    shown.push_str(&format!("\n\n{}", b.text.display));
-                }
-                let timeout = req.timeout;
-                let t0 = match self.started(site, "http", attempt, &item, shown, timeout, None) {
-                    Ok(t0) => t0,
-                    Err(refused) => return refused,
-                };
-                let r = self
-                    .guarded(self.adapters.http.send(&call, &req), timeout, cancel)
-                    .await;
-                match r {
-                    Ok(resp) => {
-                        let ok = resp.status < 400;
-                        let status = if ok {
-                            ActionStatus::Ok
-                        } else {
-                            ActionStatus::Failed
-                        };
-                        let reason = format!("HTTP {}", resp.status);
-                        self.finished(
-                            site,
-                            "http",
-                            attempt,
-                            &item,
-                            status,
-                            None,
-                            Some(resp.status),
-                            t0,
-                            Some(head(&resp.body, LOG_OUTPUT_CAP)),
-                            (!ok).then(|| reason.clone()),
-                            timeout,
-                        );
-                        if ok {
-                            Attempt::ok((!self.simulated_output()).then_some(resp.body))
-                        } else {
-                            Attempt::fail(status, reason)
-                        }
-                    }
-                    Err(e) => self.adapter_failed(site, "http", attempt, &item, t0, timeout, e),
-                }
-            }
+            Action::Shell { command } => self.shell(&mut a, command).await,
+            Action::Http(h) => self.http(&mut a, h).await,
             Action::Notify {
                 channel,
                 message,
                 args,
                 ..
-            } => {
-                let rendered = (|| -> Result<NotifyRequest, String> {
-                    let mut fields = IndexMap::new();
-                    for (k, t) in args.iter() {
-                        let r = self.render(t, scope, Some(&fields))?;
-                        fields.insert(k.clone(), r);
-                    }
-                    let text = self.render(message, scope, Some(&fields))?;
-                    let spec = self
-                        .graph
-                        .channel(channel)
-                        .ok_or_else(|| format!("no channel named `{channel}`"))?;
-                    let target = match &spec.kind {
-                        ChannelKind::Slack { url } => NotifyTarget::Slack {
-                            url: self.render(url, scope, None)?,
-                        },
-                        ChannelKind::Webhook { url, headers } => {
-                            let mut hs = Vec::new();
-                            for h in headers {
-                                hs.push((h.name.clone(), self.render(&h.value, scope, None)?));
-                            }
-                            NotifyTarget::Webhook {
-                                url: self.render(url, scope, None)?,
-                                headers: hs,
-                            }
-                        }
-                        ChannelKind::Console => NotifyTarget::Console,
-                    };
-                    Ok(NotifyRequest {
-                        channel: channel.clone(),
-                        target,
-                        text,
-                        fields,
-                        timeout: Some(site.timeout.unwrap_or(self.settings().notify_timeout)),
-                    })
-                })();
-                let req = match rendered {
-                    Ok(r) => r,
-                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
-                };
-                let target = match &req.target {
-                    NotifyTarget::Slack { url } => format!("slack {}", url.display),
-                    NotifyTarget::Webhook { url, .. } => format!("webhook {}", url.display),
-                    NotifyTarget::Console => "console".into(),
-                };
-                let timeout = req.timeout;
-                let t0 = match self.started(
-                    site,
-                    "notify",
-                    attempt,
-                    &item,
-                    format!("notify {} ({target}): {}", req.channel, req.text.display),
-                    timeout,
-                    None,
-                ) {
-                    Ok(t0) => t0,
-                    Err(refused) => return refused,
-                };
-                let r = self
-                    .guarded(self.adapters.notify.send(&call, &req), timeout, cancel)
-                    .await;
-                let (status, http_status, err) = match &r {
-                    Ok(rc) => match rc.status {
-                        Some(s) if s >= 400 => {
-                            (ActionStatus::Failed, Some(s), Some(format!("HTTP {s}")))
-                        }
-                        s => (ActionStatus::Ok, s, None),
-                    },
-                    Err(e) => (status_of(e.kind), None, Some(e.message.clone())),
-                };
-                self.emit(
-                    Some(site.node),
-                    EventKind::NotificationSent {
-                        channel: req.channel.clone(),
-                        text: req.text.display.clone(),
-                        ok: status == ActionStatus::Ok,
-                        http_status,
-                        simulated: self.simulated(),
-                    },
-                );
-                self.finished(
-                    site,
-                    "notify",
-                    attempt,
-                    &item,
-                    status,
-                    None,
-                    http_status,
-                    t0,
-                    None,
-                    err.clone(),
-                    timeout,
-                );
-                if status == ActionStatus::Ok {
-                    Attempt::ok(None)
-                } else {
-                    Attempt::fail(status, err.unwrap_or_default())
-                }
-            }
-            Action::Approve { message, timeout } => {
-                let message = match self.render(message, scope, None) {
-                    Ok(m) => m.display,
-                    Err(e) => return Attempt::fail(ActionStatus::Error, e),
-                };
-                let timeout = if site.explicit_timeout {
-                    min_timeout(*timeout, site.timeout)
-                } else {
-                    *timeout
-                };
-                let preapproved = self.opts.preapproved.contains(site.node);
-                self.emit(
-                    Some(site.node),
-                    EventKind::ApprovalAsked {
-                        message: message.clone(),
-                        timeout,
-                        preapproved,
-                    },
-                );
-                let t0 = match self.started(
-                    site,
-                    "approve",
-                    attempt,
-                    &item,
-                    format!("approve: {message}"),
-                    timeout,
-                    None,
-                ) {
-                    Ok(t0) => t0,
-                    Err(refused) => return refused,
-                };
-                let req = ApprovalRequest {
-                    message,
-                    timeout,
-                    preapproved,
-                };
-                // The prompt goes straight to the terminal: what the console
-                // holds back must be there above it.
-                self.emitter.flush();
-                let r = self
-                    .guarded(self.adapters.approve.ask(&call, &req), timeout, cancel)
-                    .await;
-                let mut a = match r {
-                    Ok(d) if d.approved => {
-                        self.emit(
-                            Some(site.node),
-                            EventKind::ApprovalGiven {
-                                by: d.by,
-                                reason: d.reason,
-                            },
-                        );
-                        Attempt::ok(None)
-                    }
-                    Ok(d) => {
-                        let reason = format!(
-                            "approval refused by {}{}",
-                            d.by,
-                            d.reason
-                                .as_deref()
-                                .map(|r| format!(": {r}"))
-                                .unwrap_or_default()
-                        );
-                        self.emit(
-                            Some(site.node),
-                            EventKind::ApprovalRefused {
-                                by: d.by,
-                                reason: d.reason,
-                            },
-                        );
-                        Attempt::fail(ActionStatus::Failed, reason)
-                    }
-                    Err(e) => {
-                        if e.kind != ErrorKind::Cancelled {
-                            self.emit(
-                                Some(site.node),
-                                EventKind::ApprovalRefused {
-                                    by: if e.kind == ErrorKind::Timeout {
-                                        "timeout".into()
-                                    } else {
-                                        "nobody".into()
-                                    },
-                                    reason: Some(e.message.clone()),
-                                },
-                            );
-                        }
-                        Attempt::fail(status_of(e.kind).max_failed(), e.message)
-                    }
-                };
-                a.retryable = false;
-                self.finished(
-                    site,
-                    "approve",
-                    attempt,
-                    &item,
-                    a.status,
-                    None,
-                    None,
-                    t0,
-                    None,
-                    (!a.is_ok()).then(|| a.reason.clone()),
-                    timeout,
-                );
-                a
-            }
-            Action::Wait { duration } => {
-                let t0 = match self.started(
-                    site,
-                    "wait",
-                    attempt,
-                    &item,
-                    format!("wait {}", humantime::format_duration(*duration)),
-                    None,
-                    None,
-                ) {
-                    Ok(t0) => t0,
-                    Err(refused) => return refused,
-                };
-                let cancelled = tokio::select! {
-                    _ = tokio::time::sleep(*duration) => false,
-                    _ = cancel.cancelled() => true,
-                };
-                let status = if cancelled {
-                    ActionStatus::Cancelled
-                } else {
-                    ActionStatus::Ok
-                };
-                self.finished(
-                    site, "wait", attempt, &item, status, None, None, t0, None, None, None,
-                );
-                if cancelled {
-                    Attempt::fail(status, "cancelled")
-                } else {
-                    Attempt::ok(None)
-                }
-            }
+            } => self.notify(&mut a, channel, message, args).await,
+            Action::Approve { message, timeout } => self.approve(&mut a, message, *timeout).await,
+            Action::Wait { duration } => self.wait(&mut a, *duration).await,
             Action::ForEach { .. } => Attempt::fail(ActionStatus::Error, "internal: nested `for`"),
+        }
+    }
+
+    async fn shell(&self, a: &mut AttemptCtx<'_>, command: &Text) -> Attempt {
+        let command = match self.render(command, a.scope, None) {
+            Ok(c) => c,
+            Err(e) => return Attempt::fail(ActionStatus::Error, e),
+        };
+        let timeout = a.site.timeout;
+        let barrier = self.adapters.shell.passes_start_barrier();
+        let started = match self.started(a, "shell", command.display.clone(), timeout, barrier) {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
+        let req = ShellRequest {
+            command,
+            cwd: self.settings().shell_cwd.clone(),
+            env: self.settings().shell_env.clone(),
+            timeout,
+        };
+        let r = self
+            .guarded(self.adapters.shell.run(&a.call, &req), timeout, a.cancel)
+            .await;
+        match r {
+            Ok(out) => {
+                let mut shown = tail(&out.stdout, LOG_OUTPUT_CAP);
+                if !out.stderr.is_empty() {
+                    if !shown.is_empty() && !shown.ends_with('\n') {
+                        shown.push('\n');
+                    }
+                    shown.push_str(&tail(&out.stderr, LOG_OUTPUT_CAP));
+                }
+                let (status, reason) = match (out.exit, out.signal) {
+                    (Some(0), _) => (ActionStatus::Ok, String::new()),
+                    (Some(code), _) => (ActionStatus::Failed, format!("exited with status {code}")),
+                    (None, Some(sig)) => (ActionStatus::Failed, format!("killed by signal {sig}")),
+                    (None, None) => (ActionStatus::Failed, "ended without an exit status".into()),
+                };
+                let error = (status != ActionStatus::Ok).then(|| reason.clone());
+                let end = Ended {
+                    status,
+                    exit: out.exit,
+                    http_status: None,
+                    output: Some(shown),
+                    error,
+                };
+                self.finished(a, &started, end);
+                if status == ActionStatus::Ok {
+                    Attempt::ok((!self.simulated_output()).then_some(out.stdout))
+                } else {
+                    Attempt::fail(status, reason)
+                }
+            }
+            Err(e) => {
+                let mut failed = self.adapter_failed(a, &started, e);
+                // The barrier found the journal gone: like a start refused
+                // up front, retrying cannot help.
+                if a.call.start.is_pending() && self.emitter.failed() {
+                    failed.retryable = false;
+                }
+                failed
+            }
+        }
+    }
+
+    async fn http(&self, a: &mut AttemptCtx<'_>, h: &HttpRequest) -> Attempt {
+        let scope = a.scope;
+        let rendered = (|| -> Result<HttpCall, String> {
+            let url = self.render(&h.url, scope, None)?;
+            let mut headers = Vec::new();
+            for hd in &h.headers {
+                headers.push((hd.name.clone(), self.render(&hd.value, scope, None)?));
+            }
+            let body = match &h.body {
+                Some(b) => Some(HttpBody {
+                    kind: b.kind,
+                    text: self.render(&b.text, scope, None)?,
+                }),
+                None => None,
+            };
+            Ok(HttpCall {
+                method: h.method.clone(),
+                url,
+                headers,
+                body,
+                timeout: min_timeout(h.timeout, a.site.timeout),
+            })
+        })();
+        let req = match rendered {
+            Ok(r) => r,
+            Err(e) => return Attempt::fail(ActionStatus::Error, e),
+        };
+        let mut shown = format!("{} {}", req.method, req.url.display);
+        for (k, v) in &req.headers {
+            shown.push_str(&format!("\n{k}: {}", v.display));
+        }
+        if let Some(b) = &req.body {
+            shown.push_str(&format!("\n\n{}", b.text.display));
+        }
+        let timeout = req.timeout;
+        let started = match self.started(a, "http", shown, timeout, false) {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
+        let r = self
+            .guarded(self.adapters.http.send(&a.call, &req), timeout, a.cancel)
+            .await;
+        match r {
+            Ok(resp) => {
+                let ok = resp.status < 400;
+                let status = if ok {
+                    ActionStatus::Ok
+                } else {
+                    ActionStatus::Failed
+                };
+                let reason = format!("HTTP {}", resp.status);
+                let end = Ended {
+                    status,
+                    exit: None,
+                    http_status: Some(resp.status),
+                    output: Some(head(&resp.body, LOG_OUTPUT_CAP)),
+                    error: (!ok).then(|| reason.clone()),
+                };
+                self.finished(a, &started, end);
+                if ok {
+                    Attempt::ok((!self.simulated_output()).then_some(resp.body))
+                } else {
+                    Attempt::fail(status, reason)
+                }
+            }
+            Err(e) => self.adapter_failed(a, &started, e),
+        }
+    }
+
+    async fn notify(
+        &self,
+        a: &mut AttemptCtx<'_>,
+        channel: &str,
+        message: &Text,
+        args: &IndexMap<String, Text>,
+    ) -> Attempt {
+        let scope = a.scope;
+        let rendered = (|| -> Result<NotifyRequest, String> {
+            let mut fields = IndexMap::new();
+            for (k, t) in args.iter() {
+                let r = self.render(t, scope, Some(&fields))?;
+                fields.insert(k.clone(), r);
+            }
+            let text = self.render(message, scope, Some(&fields))?;
+            let spec = self
+                .graph
+                .channel(channel)
+                .ok_or_else(|| format!("no channel named `{channel}`"))?;
+            let target = match &spec.kind {
+                ChannelKind::Slack { url } => NotifyTarget::Slack {
+                    url: self.render(url, scope, None)?,
+                },
+                ChannelKind::Webhook { url, headers } => {
+                    let mut hs = Vec::new();
+                    for h in headers {
+                        hs.push((h.name.clone(), self.render(&h.value, scope, None)?));
+                    }
+                    NotifyTarget::Webhook {
+                        url: self.render(url, scope, None)?,
+                        headers: hs,
+                    }
+                }
+                ChannelKind::Console => NotifyTarget::Console,
+            };
+            Ok(NotifyRequest {
+                channel: channel.to_owned(),
+                target,
+                text,
+                fields,
+                timeout: Some(a.site.timeout.unwrap_or(self.settings().notify_timeout)),
+            })
+        })();
+        let req = match rendered {
+            Ok(r) => r,
+            Err(e) => return Attempt::fail(ActionStatus::Error, e),
+        };
+        let target = match &req.target {
+            NotifyTarget::Slack { url } => format!("slack {}", url.display),
+            NotifyTarget::Webhook { url, .. } => format!("webhook {}", url.display),
+            NotifyTarget::Console => "console".into(),
+        };
+        let shown = format!("notify {} ({target}): {}", req.channel, req.text.display);
+        let timeout = req.timeout;
+        let started = match self.started(a, "notify", shown, timeout, false) {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
+        let r = self
+            .guarded(self.adapters.notify.send(&a.call, &req), timeout, a.cancel)
+            .await;
+        let (status, http_status, error) = match &r {
+            Ok(rc) => match rc.status {
+                Some(s) if s >= 400 => (ActionStatus::Failed, Some(s), Some(format!("HTTP {s}"))),
+                s => (ActionStatus::Ok, s, None),
+            },
+            Err(e) => (status_of(e.kind), None, Some(e.message.clone())),
+        };
+        self.emit(
+            Some(a.site.node),
+            EventKind::NotificationSent {
+                channel: req.channel.clone(),
+                text: req.text.display.clone(),
+                ok: status == ActionStatus::Ok,
+                http_status,
+                simulated: self.simulated(),
+            },
+        );
+        let end = Ended {
+            http_status,
+            ..Ended::bare(status, error.clone())
+        };
+        self.finished(a, &started, end);
+        if status == ActionStatus::Ok {
+            Attempt::ok(None)
+        } else {
+            Attempt::fail(status, error.unwrap_or_default())
+        }
+    }
+
+    async fn approve(
+        &self,
+        a: &mut AttemptCtx<'_>,
+        message: &Text,
+        timeout: Option<Duration>,
+    ) -> Attempt {
+        let message = match self.render(message, a.scope, None) {
+            Ok(m) => m.display,
+            Err(e) => return Attempt::fail(ActionStatus::Error, e),
+        };
+        let timeout = if a.site.explicit_timeout {
+            min_timeout(timeout, a.site.timeout)
+        } else {
+            timeout
+        };
+        let node = Some(a.site.node);
+        let preapproved = self.opts.preapproved.contains(a.site.node);
+        self.emit(
+            node,
+            EventKind::ApprovalAsked {
+                message: message.clone(),
+                timeout,
+                preapproved,
+            },
+        );
+        let shown = format!("approve: {message}");
+        let started = match self.started(a, "approve", shown, timeout, false) {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
+        let req = ApprovalRequest {
+            message,
+            timeout,
+            preapproved,
+        };
+        // The prompt goes straight to the terminal: what the console holds
+        // back must be there above it.
+        self.emitter.flush();
+        let r = self
+            .guarded(self.adapters.approve.ask(&a.call, &req), timeout, a.cancel)
+            .await;
+        let mut answer = match r {
+            Ok(d) if d.approved => {
+                self.emit(
+                    node,
+                    EventKind::ApprovalGiven {
+                        by: d.by,
+                        reason: d.reason,
+                    },
+                );
+                Attempt::ok(None)
+            }
+            Ok(d) => {
+                let reason = format!(
+                    "approval refused by {}{}",
+                    d.by,
+                    d.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+                self.emit(
+                    node,
+                    EventKind::ApprovalRefused {
+                        by: d.by,
+                        reason: d.reason,
+                    },
+                );
+                Attempt::fail(ActionStatus::Failed, reason)
+            }
+            Err(e) => {
+                if e.kind != ErrorKind::Cancelled {
+                    self.emit(
+                        node,
+                        EventKind::ApprovalRefused {
+                            by: if e.kind == ErrorKind::Timeout {
+                                "timeout".into()
+                            } else {
+                                "nobody".into()
+                            },
+                            reason: Some(e.message.clone()),
+                        },
+                    );
+                }
+                Attempt::fail(status_of(e.kind).max_failed(), e.message)
+            }
+        };
+        answer.retryable = false;
+        let error = (!answer.is_ok()).then(|| answer.reason.clone());
+        self.finished(a, &started, Ended::bare(answer.status, error));
+        answer
+    }
+
+    async fn wait(&self, a: &mut AttemptCtx<'_>, duration: Duration) -> Attempt {
+        let shown = format!("wait {}", humantime::format_duration(duration));
+        let started = match self.started(a, "wait", shown, None, false) {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
+        let cancelled = tokio::select! {
+            _ = tokio::time::sleep(duration) => false,
+            _ = a.cancel.cancelled() => true,
+        };
+        let status = if cancelled {
+            ActionStatus::Cancelled
+        } else {
+            ActionStatus::Ok
+        };
+        self.finished(a, &started, Ended::bare(status, None));
+        if cancelled {
+            Attempt::fail(status, "cancelled")
+        } else {
+            Attempt::ok(None)
         }
     }
 
@@ -658,7 +645,7 @@ impl RunCtx {
         &self,
         action: &Action,
         site: &Site<'_>,
-        scope: &Scope,
+        scope: &Bindings,
         retry: RetryPolicy,
     ) -> Attempt {
         let mut attempt = 1;
@@ -696,7 +683,7 @@ impl RunCtx {
         &self,
         node: &str,
         list: &Expr,
-        scope: &Scope,
+        scope: &Bindings,
     ) -> Result<Vec<V>, String> {
         let resolver = super::context::Resolver {
             ctx: self,
@@ -759,19 +746,28 @@ pub struct FanOut {
     pub cancelled: bool,
 }
 
+/// A `for` fan-out of one node, its list evaluated.
+pub struct ForEach<'a> {
+    /// The node's index in the graph.
+    pub node_idx: usize,
+    pub var: &'a str,
+    pub items: Vec<V>,
+    pub parallel: usize,
+    pub max_failures: Option<usize>,
+    pub body: &'a Action,
+}
+
 /// Runs `body` once per item, at most `parallel` at once, stopping new
 /// items once more than `max_failures` have failed.
-#[allow(clippy::too_many_arguments)]
-pub async fn fan_out(
-    ctx: &Arc<RunCtx>,
-    node_idx: usize,
-    var: &str,
-    items: Vec<V>,
-    parallel: usize,
-    max_failures: Option<usize>,
-    body: &Action,
-    scope: &Scope,
-) -> FanOut {
+pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> FanOut {
+    let ForEach {
+        node_idx,
+        var,
+        items,
+        parallel,
+        max_failures,
+        body,
+    } = each;
     let allowed = max_failures.unwrap_or(0);
     let parallel = parallel.max(1);
     let mut set = tokio::task::JoinSet::new();

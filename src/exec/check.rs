@@ -3,7 +3,7 @@
 
 use super::clock::ms;
 use super::cond::{eval, V};
-use super::context::{Resolver, RunCtx, Scope};
+use super::context::{Bindings, Resolver, RunCtx};
 use crate::adapters::{
     AdapterError, Call, CheckStatus, HttpBody, HttpCall, Phase, PromqlQuery, PromqlResult,
     ShellRequest,
@@ -77,7 +77,7 @@ impl RunCtx {
         node: Option<&str>,
         expr: &Expr,
         purpose: ConditionPurpose,
-        scope: &Scope,
+        scope: &Bindings,
         poll: u32,
     ) -> CondOutcome {
         let mut names = Vec::new();
@@ -135,7 +135,7 @@ impl RunCtx {
             CheckStatus::NoData => spec.on_no_data == NoDataPolicy::Pass,
             CheckStatus::Fail | CheckStatus::Error => false,
         };
-        let scope = Scope::default();
+        let scope = Bindings::default();
         if let Some(oracle) = &self.adapters.oracle {
             if let Some(answer) = oracle.answer(&call, spec) {
                 let probe = self
@@ -242,7 +242,7 @@ impl RunCtx {
         }
     }
 
-    fn probe_display(&self, spec: &CheckSpec, scope: &Scope) -> Result<String, String> {
+    fn probe_display(&self, spec: &CheckSpec, scope: &Bindings) -> Result<String, String> {
         Ok(match &spec.probe {
             Probe::Http(h) => format!("{} {}", h.method, self.render(&h.url, scope, None)?.display),
             Probe::Promql { query } => {
@@ -260,7 +260,7 @@ impl RunCtx {
         &self,
         call: &Call,
         spec: &CheckSpec,
-        scope: &Scope,
+        scope: &Bindings,
     ) -> (String, Result<IndexMap<String, V>, (CheckStatus, String)>) {
         let default_timeout = self.settings().check_timeout;
         let err = |e: AdapterError| (CheckStatus::Error, e.message);
@@ -421,7 +421,7 @@ impl RunCtx {
         node: Option<&str>,
         policy: &VerifyPolicy,
         purpose: ConditionPurpose,
-        scope: &Scope,
+        scope: &Bindings,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<(), String> {
         let clock = *self.emitter.clock();

@@ -12,9 +12,10 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value as J};
 use std::sync::{Arc, Mutex};
 
-/// Where a template or condition is evaluated: loop variable, failure.
+/// What a template or condition reads at run time besides inputs, secrets
+/// and captures: the loop variable, and `failure.*` in `on failure`.
 #[derive(Debug, Clone, Default)]
-pub struct Scope {
+pub struct Bindings {
     pub loop_var: Option<(String, V)>,
     /// `failure.*` (the `on failure` handler only).
     pub failure: Option<Failure>,
@@ -33,9 +34,9 @@ pub struct Failure {
     pub rollback: &'static str,
 }
 
-impl Scope {
-    pub fn with_item(&self, var: &str, item: V) -> Scope {
-        Scope {
+impl Bindings {
+    pub fn with_item(&self, var: &str, item: V) -> Bindings {
+        Bindings {
             loop_var: Some((var.to_owned(), item)),
             failure: self.failure.clone(),
         }
@@ -126,7 +127,7 @@ impl RunCtx {
         &self,
         form: Form,
         template: &str,
-        scope: &Scope,
+        scope: &Bindings,
         args: Option<&IndexMap<String, Rendered>>,
     ) -> J {
         let base = match form {
@@ -194,7 +195,7 @@ impl RunCtx {
     pub fn render(
         &self,
         text: &Text,
-        scope: &Scope,
+        scope: &Bindings,
         args: Option<&IndexMap<String, Rendered>>,
     ) -> Result<Rendered, String> {
         let with_secrets =
@@ -246,7 +247,7 @@ fn template_words(template: &str) -> Option<Vec<&str>> {
 /// Reads values for a condition or an `expect`.
 pub struct Resolver<'a> {
     pub ctx: &'a RunCtx,
-    pub scope: &'a Scope,
+    pub scope: &'a Bindings,
     /// Results of the checks the condition names.
     pub checks: &'a IndexMap<String, Result<V, String>>,
     /// A probe's observation (inside a check's `expect`).

@@ -30,7 +30,7 @@ pub(crate) mod waiting;
 use crate::adapters::Adapters;
 use crate::events::{Counts, Emitter, EventKind, Mode, Outcome};
 use crate::plan::{Graph, Value};
-use context::{RunCtx, Scope};
+use context::{Bindings, RunCtx};
 use indexmap::IndexMap;
 use scheduler::NodeState;
 use std::collections::HashSet;
@@ -242,7 +242,7 @@ pub(crate) async fn conclude(
     let outcome = match &failure {
         None => {
             if run_handler("on_success") {
-                rollback::handler(ctx, "on_success", &graph.on_success, &Scope::default()).await;
+                rollback::handler(ctx, "on_success", &graph.on_success, &Bindings::default()).await;
             }
             Outcome::Succeeded
         }
@@ -277,7 +277,7 @@ pub(crate) async fn conclude(
             } else {
                 "incomplete"
             };
-            let scope = Scope {
+            let scope = Bindings {
                 loop_var: None,
                 failure: Some(context::Failure {
                     step: step.clone(),

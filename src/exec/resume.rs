@@ -18,7 +18,7 @@
 //!   again.
 
 use super::cond::V;
-use super::context::{RunCtx, Scope};
+use super::context::{Bindings, RunCtx};
 use super::scheduler::{self, GraphOutcome, NodeResult, NodeState};
 use super::{conclude, start, RunOptions, RunSummary};
 use crate::adapters::{Adapters, Phase};
@@ -168,7 +168,7 @@ async fn items_of(ctx: &Arc<RunCtx>, idx: usize, shown: &[String]) -> Option<Vec
         return None;
     };
     let all = ctx
-        .for_items(&node.id, list, &Scope::default())
+        .for_items(&node.id, list, &Bindings::default())
         .await
         .ok()?;
     Some(
@@ -347,7 +347,7 @@ async fn resume_flushed(
                         Some(&id),
                         v,
                         ConditionPurpose::Verify,
-                        &Scope::default(),
+                        &Bindings::default(),
                         &ctx.opts.cancel,
                     )
                     .await
@@ -386,7 +386,7 @@ async fn resume_flushed(
                 res.items = match (res.items.take(), &node.action) {
                     // Every item taken as done: all of the list.
                     (_, Some(Action::ForEach { list, .. })) => {
-                        ctx.for_items(&id, list, &Scope::default()).await.ok()
+                        ctx.for_items(&id, list, &Bindings::default()).await.ok()
                     }
                     (items, _) => items,
                 };

@@ -3,7 +3,7 @@
 
 use super::action::Site;
 use super::cond::V;
-use super::context::{RunCtx, Scope};
+use super::context::{Bindings, RunCtx};
 use super::scheduler::NodeResult;
 use crate::adapters::Phase;
 use crate::events::{ConditionPurpose, EventKind, NotUndone, UndoPlanEntry};
@@ -149,7 +149,7 @@ pub async fn rollback_resumed(
             timeout: node.timeout.or(ctx.settings().default_timeout),
             explicit_timeout: node.timeout.is_some(),
         };
-        let scope = Scope::default();
+        let scope = Bindings::default();
         let (ok, attempts, error) = match undo {
             Action::ForEach {
                 var, list, body, ..
@@ -209,7 +209,7 @@ pub async fn rollback_resumed(
                 None,
                 policy,
                 ConditionPurpose::AfterRollback,
-                &Scope::default(),
+                &Bindings::default(),
                 &cancel,
             )
             .await
@@ -232,7 +232,7 @@ pub async fn rollback_resumed(
 
 /// Runs `on failure` or `on success`. A failing handler action is logged
 /// (as a warning) and never changes the outcome.
-pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &Scope) {
+pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &Bindings) {
     if actions.is_empty() {
         return;
     }

@@ -2,10 +2,10 @@
 //! at most `--parallel` at once, and stops starting nodes at the first
 //! failure (other than `on_error continue`) or on cancellation.
 
-use super::action::{fan_out, Site};
+use super::action::{fan_out, ForEach, Site};
 use super::clock::ms;
 use super::cond::V;
-use super::context::{RunCtx, Scope};
+use super::context::{Bindings, RunCtx};
 use super::unwind::CatchUnwind;
 use super::waiting::FlushWhenWaiting;
 use crate::adapters::Phase;
@@ -120,7 +120,7 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
     let t0 = ctx.emitter.emit_with(Some(id), |_| EventKind::NodeReady {
         deps: node.deps.clone(),
     });
-    let scope = Scope::default();
+    let scope = Bindings::default();
 
     let fail = |mut res: NodeResult, reason: String| -> NodeResult {
         let cancelled = res.state == NodeState::Cancelled || ctx.opts.cancel.is_cancelled();
@@ -207,17 +207,15 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
                 Ok(items) => items,
                 Err(e) => return fail(res, e),
             };
-            let fo = fan_out(
-                &ctx,
-                idx,
+            let each = ForEach {
+                node_idx: idx,
                 var,
                 items,
-                *parallel,
-                *max_failures,
+                parallel: *parallel,
+                max_failures: *max_failures,
                 body,
-                &scope,
-            )
-            .await;
+            };
+            let fo = fan_out(&ctx, each, &scope).await;
             res.attempts = fo.attempts;
             res.action_done = !fo.completed.is_empty();
             res.items = Some(fo.completed);

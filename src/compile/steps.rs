@@ -1,0 +1,338 @@
+//! Steps to nodes: conditions type-checked; retry, timeout, verify and
+//! `consecutive` validated; `undo` only where there is an effect;
+//! `capture` only on `run`/`http`. Edges: every node of a block depends on
+//! every node of the previous block (a `parallel { }` is one block).
+
+use super::scope::Scope;
+use super::Compiler;
+use crate::ast::{self, Block, EffectMark};
+use crate::diagnostics::Diag;
+use crate::plan::{self, Effect};
+use crate::span::Spanned;
+use std::time::Duration;
+
+impl Compiler<'_> {
+    pub(super) fn steps_to_nodes(
+        &mut self,
+        rb: &ast::Runbook,
+    ) -> (Vec<plan::Node>, Vec<plan::Edge>) {
+        let count = rb.body.iter().map(|b| b.steps().len()).sum();
+        // A node is several hundred bytes: growing the vector would copy them.
+        let mut nodes: Vec<plan::Node> = Vec::with_capacity(count);
+        let mut edges = Vec::with_capacity(count);
+        // The nodes of the last block that had steps (each block's nodes
+        // are contiguous): every node of the next block depends on them.
+        let mut prev = 0..0;
+        let mut group = 0;
+        for (block_index, block) in rb.body.iter().enumerate() {
+            let g = match block {
+                Block::Step(_) => None,
+                Block::Parallel { .. } => {
+                    group += 1;
+                    Some(group - 1)
+                }
+            };
+            let start = nodes.len();
+            for s in block.steps() {
+                let mut node = self.step(s, block_index);
+                node.group = g;
+                node.deps = nodes[prev.clone()].iter().map(|n| n.id.clone()).collect();
+                for d in &node.deps {
+                    edges.push(plan::Edge {
+                        from: d.clone(),
+                        to: node.id.clone(),
+                    });
+                }
+                nodes.push(node);
+            }
+            if nodes.len() > start {
+                prev = start..nodes.len();
+            }
+        }
+        if nodes.is_empty()
+            && !self
+                .diags
+                .iter()
+                .any(|d| d.code == "runbook::empty_parallel")
+        {
+            self.diags.push(
+                Diag::error(
+                    "runbook::no_steps",
+                    format!("runbook `{}` has no steps", rb.name.node),
+                )
+                .label(rb.name.span, "nothing to run")
+                .help("add a `step NAME { ... }` with an action such as `run \"...\"`"),
+            );
+        }
+        (nodes, edges)
+    }
+
+    fn step(&mut self, s: &ast::Step, block: usize) -> plan::Node {
+        for (what, first, again) in &s.repeated {
+            let what = if *what == "action" { "an action" } else { what };
+            self.diags.push(
+                Diag::error(
+                    "runbook::repeated_clause",
+                    format!("step `{}` has {what} written twice", s.name.node),
+                )
+                .label(*again, "again here")
+                .label(*first, "first here")
+                .help(if what == "an action" {
+                    "a step does one thing: split it into two steps"
+                } else {
+                    "keep one of them"
+                }),
+            );
+        }
+        // Commands, URLs, headers and bodies may read secrets: they are
+        // sent, and masked wherever they are shown. Conditions, messages and
+        // fan-out lists set their own `no_secrets`.
+        let base = Scope {
+            block: Some(block),
+            checks: true,
+            captures: true,
+            no_secrets: None,
+            ..Scope::default()
+        };
+        let when = s.when.as_ref().map(|w| {
+            let scope = Scope {
+                no_secrets: Some("conditions are logged with every value they read"),
+                ..base.clone()
+            };
+            Box::new(self.lowering().condition(w, &scope))
+        });
+        let approval = s.approval.as_ref().map(|a| self.action(a, &base));
+        let action = s.action.as_ref().map(|a| self.action(a, &base));
+        let effect = s
+            .action
+            .as_ref()
+            .map(|a| effect_of(&a.node))
+            .unwrap_or(Effect::None);
+
+        if s.action.is_none() && s.verify.is_none() {
+            self.diags.push(
+                Diag::error(
+                    "runbook::empty_step",
+                    format!("step `{}` does nothing", s.name.node),
+                )
+                .label(s.name.span, "no action and no verify")
+                .help("add an action (`run`, `http`, `notify`, `approve`, `wait`) or a `verify`"),
+            );
+        }
+
+        let retry = match &s.retry {
+            None => plan::RetryPolicy::NONE,
+            Some(r) => {
+                if (r.attempts.node == 0 || r.attempts.node > 100)
+                    && !self.invalid_literals.contains(&r.attempts.span)
+                {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::invalid_retry",
+                            format!("`retry {}` is out of range", r.attempts.node),
+                        )
+                        .label(r.attempts.span, "retries must be between 1 and 100")
+                        .help("`retry 3 backoff 5s exponential` tries up to 4 times"),
+                    );
+                }
+                plan::RetryPolicy {
+                    retries: r.attempts.node.min(100) as u32,
+                    backoff: r
+                        .backoff
+                        .as_ref()
+                        .map(|b| b.node)
+                        .unwrap_or(DEFAULT_BACKOFF),
+                    exponential: r.exponential,
+                }
+            }
+        };
+        if let Some(t) = &s.timeout {
+            self.positive(t, "a timeout");
+        }
+        let verify = s.verify.as_ref().map(|v| {
+            let scope = Scope {
+                own_capture: s.capture.as_ref().map(|c| c.name.node.clone()),
+                no_secrets: Some("conditions are logged with every value they read"),
+                ..base.clone()
+            };
+            self.verify(v, &scope, false)
+        });
+        let undo = s.undo.as_ref().map(|u| {
+            let effect_here = effect;
+            if matches!(effect_here, Effect::None | Effect::Read | Effect::Notify) {
+                let (what, help) = match effect_here {
+                    Effect::Read => ("only reads", "remove the `undo`; if the action does change something, drop `readonly`"),
+                    Effect::Notify => ("only sends a message", "remove the `undo`: a sent message cannot be unsent; send a correction from a later step or from `on failure`"),
+                    _ => ("changes nothing", "remove the `undo`: only steps that change something are rolled back"),
+                };
+                self.diags.push(
+                    Diag::error(
+                        "runbook::undo_without_effect",
+                        format!("step `{}` has an `undo`, but it {what}", s.name.node),
+                    )
+                    .label(u.span, "nothing to undo")
+                    .help(help),
+                );
+            }
+            let scope = Scope {
+                own_capture: s.capture.as_ref().map(|c| c.name.node.clone()),
+                ..base.clone()
+            };
+            self.action(u, &scope)
+        });
+        let capture = s.capture.as_ref().map(|c| {
+            let ok = matches!(
+                s.action.as_ref().map(|a| &a.node),
+                Some(ast::Action::Run { .. }) | Some(ast::Action::Http(_))
+            );
+            if !ok {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::capture_without_output",
+                        format!(
+                            "step `{}` captures output, but its action has none",
+                            s.name.node
+                        ),
+                    )
+                    .label(c.span, "nothing to capture")
+                    .help("`capture` reads the output of a `run` command or an `http` response"),
+                );
+            }
+            plan::CaptureSpec {
+                format: match c.format {
+                    ast::CaptureFormat::Json => plan::CaptureFormat::Json,
+                    ast::CaptureFormat::Text => plan::CaptureFormat::Text,
+                },
+                name: c.name.node.clone(),
+            }
+        });
+        let continue_on_error = match &s.continue_on_error {
+            Some(v) => v.node,
+            None => effect == Effect::Notify,
+        };
+        plan::Node {
+            id: s.name.node.clone(),
+            group: None,
+            deps: Vec::new(),
+            when,
+            approval: approval.map(Box::new),
+            action,
+            effect,
+            retry,
+            timeout: s.timeout.as_ref().map(|t| t.node),
+            verify: verify.map(Box::new),
+            undo: undo.map(Box::new),
+            capture: capture.map(Box::new),
+            continue_on_error,
+            span: s.span,
+        }
+    }
+
+    pub(super) fn positive(&mut self, d: &Spanned<Duration>, what: &str) {
+        if d.node.is_zero() && !self.invalid_literals.contains(&d.span) {
+            self.diags.push(
+                Diag::error(
+                    "runbook::zero_duration",
+                    format!("{what} of zero never lets anything finish"),
+                )
+                .label(d.span, "zero")
+                .help("give a positive duration such as `30s`"),
+            );
+        }
+    }
+
+    pub(super) fn verify(
+        &mut self,
+        v: &ast::Verify,
+        scope: &Scope,
+        after_rollback: bool,
+    ) -> plan::VerifyPolicy {
+        let condition = self.lowering().condition(&v.condition, scope);
+        self.positive(&v.within, "a verify window");
+        let every = match &v.every {
+            Some(e) => {
+                self.positive(e, "a verify interval");
+                if e.node > v.within.node && !v.within.node.is_zero() {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::verify_interval",
+                            "the verify interval is longer than its window",
+                        )
+                        .label(e.span, "checks every this long")
+                        .label(v.within.span, "but gives up after this")
+                        .help(
+                            "use an interval shorter than the window, e.g. `within 10m every 30s`",
+                        ),
+                    );
+                }
+                e.node
+            }
+            None if after_rollback => (v.within.node / 10)
+                .max(Duration::from_secs(1))
+                .min(v.within.node),
+            None => v.within.node,
+        };
+        let consecutive = match &v.consecutive {
+            Some(c) if c.node == 0 && !self.invalid_literals.contains(&c.span) => {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::invalid_consecutive",
+                        "`consecutive 0` can never be met",
+                    )
+                    .label(c.span, "must be at least 1")
+                    .help("`consecutive N` asks for N passing probes in a row, e.g. `consecutive 3`; leave it out for 1"),
+                );
+                1
+            }
+            Some(c) => {
+                // Probes happen at 0, every, 2*every, ... up to the window.
+                let probes = if every.is_zero() {
+                    u64::MAX
+                } else {
+                    (v.within.node.as_millis() / every.as_millis()).min(u64::MAX as u128 - 1) as u64
+                        + 1
+                };
+                if c.node > probes && !v.within.node.is_zero() {
+                    self.diags.push(
+                        Diag::error(
+                            "runbook::verify_unreachable",
+                            format!("`consecutive {}` can never be met: the window allows only {probes} probes", c.node),
+                        )
+                        .label(c.span, format!("needs {} passes in a row", c.node))
+                        .label(v.within.span, format!("{probes} probes fit in this window"))
+                        .help("widen the window, probe more often, or ask for fewer passes in a row"),
+                    );
+                }
+                c.node.min(u32::MAX as u64) as u32
+            }
+            None => 1,
+        };
+        plan::VerifyPolicy {
+            condition,
+            within: v.within.node,
+            every,
+            consecutive,
+        }
+    }
+}
+
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+pub(super) fn effect_of(a: &ast::Action) -> Effect {
+    match a {
+        ast::Action::Run { effect, .. } => match effect.map(|e| e.node) {
+            Some(EffectMark::Readonly) => Effect::Read,
+            Some(EffectMark::Irreversible) => Effect::Irreversible,
+            None => Effect::Write,
+        },
+        ast::Action::Http(req) => match req.effect.map(|e| e.node) {
+            Some(EffectMark::Readonly) => Effect::Read,
+            Some(EffectMark::Irreversible) => Effect::Irreversible,
+            None if matches!(req.method.node.as_str(), "GET" | "HEAD") => Effect::Read,
+            None => Effect::Write,
+        },
+        ast::Action::Notify { .. } => Effect::Notify,
+        ast::Action::Approve { .. } | ast::Action::Wait(_) => Effect::None,
+        ast::Action::For { body, .. } => effect_of(&body.node),
+    }
+}
