@@ -12,6 +12,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod drill;
 pub mod durable;
+pub mod escape;
 pub mod events;
 pub mod exec;
 pub mod indexed_source;

@@ -585,7 +585,7 @@ impl Compiler<'_> {
                 }
                 plan::Header {
                     name: h.name.value.clone(),
-                    value: self.text(&h.value, Escape::Plain, scope),
+                    value: self.text(&h.value, Escape::Header, scope),
                 }
             })
             .collect()
@@ -726,7 +726,7 @@ impl Compiler<'_> {
             ast::Probe::Http(req) => (plan::Probe::Http(self.http(req, &text_scope)), "http"),
             ast::Probe::Promql(q) => (
                 plan::Probe::Promql {
-                    query: self.text(q, Escape::Plain, &text_scope),
+                    query: self.text(q, Escape::Promql, &text_scope),
                 },
                 "promql",
             ),
