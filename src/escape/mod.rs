@@ -198,11 +198,18 @@ pub fn write(slot: Slot, v: &str) -> Result<String, String> {
     }
 }
 
-/// What an HTTP header value can hold (as the HTTP client checks it: no
-/// control characters but tab).
+/// What an HTTP header value can hold: visible ASCII, spaces and tabs. A
+/// CR or LF would start another header; bytes beyond ASCII are refused by
+/// many servers (the connection is closed), so they are refused here, the
+/// same in every mode, rather than fail at the server.
 fn write_header(v: &str) -> Result<String, String> {
     if v.chars().any(|c| c.is_ascii_control() && c != '\t') {
         return Err("a header value cannot hold control characters (a newline, CR, NUL...)".into());
+    }
+    if !v.is_ascii() {
+        return Err(
+            "a header value must be ASCII; percent-encode it, or send it in the body".into(),
+        );
     }
     Ok(v.to_owned())
 }
@@ -216,7 +223,9 @@ mod tests {
         let p = [Piece::Text("a "), Piece::Value("x\ny"), Piece::Text(" b")];
         assert_eq!(assemble(Escape::Plain, &p).unwrap(), "a x\ny b");
         assert!(assemble(Escape::Header, &p).is_err());
-        let p = [Piece::Text("Bearer "), Piece::Value("tök\tx")];
-        assert_eq!(assemble(Escape::Header, &p).unwrap(), "Bearer tök\tx");
+        let p = [Piece::Text("Bearer "), Piece::Value("tok\tx")];
+        assert_eq!(assemble(Escape::Header, &p).unwrap(), "Bearer tok\tx");
+        let p = [Piece::Text("Bearer "), Piece::Value("tök")];
+        assert!(assemble(Escape::Header, &p).is_err());
     }
 }
