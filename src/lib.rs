@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod digest;
 pub mod drill;
 pub mod durable;
+pub mod escape;
 pub mod events;
 pub mod exec;
 pub mod exit;

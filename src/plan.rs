@@ -79,13 +79,19 @@ pub struct Text {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Escape {
-    /// Each value becomes one shell word (quoted).
+    /// A shell command: each value stays one literal value in the quoting
+    /// around it (see [`crate::escape`]).
     Shell,
-    /// Values are percent-encoded.
+    /// A URL: a base URL at the start, validated; a host or port,
+    /// validated; percent-encoded elsewhere.
     Url,
-    /// Values are escaped for the inside of a JSON string.
+    /// A JSON body: escaped inside strings, a number or bool outside.
     Json,
-    /// Values are inserted as they are (chat text, headers, messages).
+    /// A PromQL query: escaped inside strings, a number outside.
+    Promql,
+    /// An HTTP header value: no control characters.
+    Header,
+    /// Values are inserted as they are (chat text, messages, lock keys).
     Plain,
 }
 

@@ -215,7 +215,8 @@ async fn an_unreachable_prometheus_hides_credentials() {
 async fn answers_that_are_not_the_api_are_bad_responses() {
     let server = TestHttpServer::start();
     let base = server.url();
-    // Not JSON (the test server has no /api/v1/query route: 404 text).
+    // Not JSON (a 404 text, as a server without the API answers).
+    server.set_reply("/api/v1/query", Reply::text(404, "404 page not found"));
     let e = RealPromql::default()
         .query(&Call::simple("probe"), &query(&base, "up"))
         .await
@@ -246,10 +247,10 @@ async fn answers_that_are_not_the_api_are_bad_responses() {
     assert_eq!(e.kind, ErrorKind::BadResponse, "{e}");
     assert!(e.message.contains("timeout: query timed out"), "{e}");
 
-    // The query is sent percent-encoded.
+    // The query is sent percent-encoded, in a form body.
     let got = server.requests_to("/api/v1/query");
-    assert_eq!(got[0].method, "GET");
-    assert_eq!(got[0].query_param("query"), Some("up"));
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].body_str(), "query=up");
     server.clear_requests();
     server.set_json(
         "/api/v1/query",
@@ -259,8 +260,8 @@ async fn answers_that_are_not_the_api_are_bad_responses() {
     let r = ask(&base, q).await;
     assert_eq!(scalar(r), f64::INFINITY);
     assert_eq!(
-        server.requests_to("/api/v1/query")[0].query_param("query"),
-        Some(support::url_encode(q).as_str())
+        server.requests_to("/api/v1/query")[0].body_str(),
+        format!("query={}", support::url_encode(q))
     );
 }
 

@@ -28,6 +28,8 @@ const ERRORS: &[(&str, usize)] = &[
     ("for_over_non_list.runbook", 2),
     // The reserved input, then each `{{run}}` that now means the built-in.
     ("reserved_name.runbook", 3),
+    // The URL does not start with http(s)://, and a value is in its scheme.
+    ("unsafe_placeholder_url_scheme.runbook", 2),
 ];
 
 fn display_name(path: &Path) -> String {

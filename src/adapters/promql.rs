@@ -1,6 +1,8 @@
 //! The real PromQL adapter: an instant query against Prometheus' HTTP API.
 //!
-//! `GET {base}/api/v1/query?query=<percent-encoded>` and the answer
+//! `POST {base}/api/v1/query` with the form body `query=<percent-encoded>`
+//! (a form, not a URL parameter: a query holding a long value would pass
+//! the length a URL may have) and the answer
 //! `{"status":"success","data":{"resultType":...,"result":...}}` turned
 //! into a [`PromqlResult`] as it is: the executor decides what a vector of
 //! 0 or several samples means. Sample values are strings in the API
@@ -71,13 +73,14 @@ pub fn shown_base(base: &str) -> String {
     }
 }
 
-/// `{base}/api/v1/query?query=...`.
-pub fn query_url(base: &str, query: &str) -> String {
-    format!(
-        "{}/api/v1/query?query={}",
-        base.trim_end_matches('/'),
-        utf8_percent_encode(query, QUERY_VALUE)
-    )
+/// `{base}/api/v1/query`.
+pub fn query_url(base: &str) -> String {
+    format!("{}/api/v1/query", base.trim_end_matches('/'))
+}
+
+/// The form body asking `query`: `query=...`.
+pub fn query_form(query: &str) -> String {
+    format!("query={}", utf8_percent_encode(query, QUERY_VALUE))
 }
 
 /// Parses a sample value as Prometheus writes it.
@@ -206,7 +209,7 @@ impl PromqlAdapter for RealPromql {
             return Err(AdapterError::new(ErrorKind::Unreachable, NO_PROMETHEUS));
         };
         let shown = shown_base(base);
-        let url = reqwest::Url::parse(&query_url(base, &req.query.send)).map_err(|e| {
+        let url = reqwest::Url::parse(&query_url(base)).map_err(|e| {
             AdapterError::new(
                 ErrorKind::Other,
                 format!("invalid Prometheus URL {shown:?} (`prometheus.url` in runbook.yaml): {e}"),
@@ -218,8 +221,13 @@ impl PromqlAdapter for RealPromql {
         let answer = guarded(call, timeout, async {
             let started = Instant::now();
             let mut resp = client
-                .get(url)
+                .post(url)
                 .header(reqwest::header::ACCEPT, "application/json")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(query_form(&req.query.send))
                 .send()
                 .await
                 .map_err(|e| map_reqwest_error(e, &what))?;
@@ -262,9 +270,10 @@ mod tests {
 
     #[test]
     fn encodes_the_query() {
+        assert_eq!(query_url("http://p:9090/"), "http://p:9090/api/v1/query");
         assert_eq!(
-            query_url("http://p:9090/", "rate(x{a=\"b c\"}[1m]) + 1"),
-            "http://p:9090/api/v1/query?query=rate%28x%7Ba%3D%22b%20c%22%7D%5B1m%5D%29%20%2B%201"
+            query_form("rate(x{a=\"b c\"}[1m]) + 1"),
+            "query=rate%28x%7Ba%3D%22b%20c%22%7D%5B1m%5D%29%20%2B%201"
         );
     }
 

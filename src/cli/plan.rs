@@ -279,7 +279,7 @@ fn policy(n: &Node) -> Vec<String> {
 pub fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) -> String {
     let r = Renderer {
         graph,
-        templates: Templates::new(),
+        templates: Templates::with_stand_ins(),
         data: base_data(graph, inputs),
     };
     let none = Map::new();

@@ -15,7 +15,7 @@ impl Compiler<'_> {
             ast::Probe::Http(req) => (plan::Probe::Http(self.http(req, &text_scope)), "http"),
             ast::Probe::Promql(q) => (
                 plan::Probe::Promql {
-                    query: self.text(q, Escape::Plain, &text_scope),
+                    query: self.text(q, Escape::Promql, &text_scope),
                 },
                 "promql",
             ),

@@ -34,7 +34,7 @@ impl Compiler<'_> {
                 }
                 plan::Header {
                     name: h.name.value.clone(),
-                    value: self.text(&h.value, Escape::Plain, scope),
+                    value: self.text(&h.value, Escape::Header, scope),
                 }
             })
             .collect()

@@ -22,11 +22,9 @@ pub struct ScanError {
     pub help: &'static str,
 }
 
-/// Helpers handlebars provides in strict mode; their first word is not a name.
-const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
-    "not", "len", "log",
-];
+/// The helpers the renderer registers: a helper's name, first in a tag, is
+/// not a value's name.
+use crate::exec::template::HELPERS;
 
 /// Deepest nesting of `{{#...}}` blocks accepted (rendering recurses).
 const MAX_BLOCK_DEPTH: usize = 32;
@@ -42,36 +40,22 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
     // Names tested by enclosing `#if` blocks: reading them inside is safe.
     let mut guards: Vec<Option<String>> = Vec::new();
     let mut pos = 0;
-    while let Some(open) = find(&text[pos..], b"{{") {
-        let open = pos + open;
-        // `\{{` is handlebars' escape for literal braces.
-        if open > 0 && text.as_bytes()[open - 1] == b'\\' {
-            pos = open + 2;
-            continue;
-        }
-        let Some(close) = find(&text[open..], b"}}") else {
-            errors.push(ScanError {
-                start: open,
-                end: open + 2,
-                message: "`{{` is never closed".into(),
-                help: "close the placeholder with `}}`, or write `\\\\{{` for literal braces",
-            });
-            break;
+    while let Some(tag) = next_tag(text, pos) {
+        let tag = match tag {
+            Ok(tag) => tag,
+            Err(open) => {
+                errors.push(ScanError {
+                    start: open,
+                    end: open + 2,
+                    message: "`{{` is never closed".into(),
+                    help: "close the placeholder with `}}`, or write `\\\\{{` for literal braces",
+                });
+                break;
+            }
         };
-        let close = open + close;
-        pos = close + 2;
-        let mut inner_start = open + 2;
-        let mut inner_end = close;
-        let bytes = text.as_bytes();
-        while inner_start < inner_end && matches!(bytes[inner_start], b'{' | b'~' | b'&') {
-            inner_start += 1;
-        }
-        while inner_end > inner_start && matches!(bytes[inner_end - 1], b'}' | b'~') {
-            inner_end -= 1;
-        }
-        if text.get(pos..).is_some_and(|r| r.starts_with('}')) {
-            pos += 1; // closing brace of a triple stash
-        }
+        let (open, close, inner_start, inner_end) =
+            (tag.open, tag.close, tag.inner_start, tag.inner_end);
+        pos = tag.end;
         let inner = &text[inner_start..inner_end];
         let trimmed = inner.trim_start();
         let lead = inner_start + (inner.len() - trimmed.len());
@@ -199,6 +183,90 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
 pub(super) fn find(text: &str, pair: &[u8; 2]) -> Option<usize> {
     let b = text.as_bytes();
     memchr::memchr_iter(pair[0], b).find(|&i| b.get(i + 1) == Some(&pair[1]))
+}
+
+/// One `{{...}}` tag of a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag {
+    /// Where `{{` opens and where the tag ends (after `}}` or `}}}`).
+    pub open: usize,
+    pub end: usize,
+    /// Where the closing `}}` starts.
+    pub close: usize,
+    /// Its inside, without braces, `~` or `&`.
+    pub inner_start: usize,
+    pub inner_end: usize,
+    /// `{{{x}}}` or `{{&x}}`: handlebars inserts the value unescaped.
+    pub raw: bool,
+}
+
+impl Tag {
+    /// Whether the tag writes a value (`{{x}}`, `{{len xs}}`), rather than
+    /// opening, closing or continuing a block, or being a comment.
+    pub fn writes(&self, text: &str) -> bool {
+        let inner = text[self.inner_start..self.inner_end].trim();
+        !(inner.is_empty()
+            || inner == "else"
+            || inner.starts_with(['#', '/', '^', '!', '>', '*'])
+            || inner.starts_with("else "))
+    }
+}
+
+/// The next tag of `text` at or after `pos`; `Err(open)` for a `{{` that
+/// is never closed. `\{{` (handlebars' escape for literal braces) is text.
+pub fn next_tag(text: &str, mut pos: usize) -> Option<Result<Tag, usize>> {
+    let bytes = text.as_bytes();
+    let open = loop {
+        let open = pos + find(&text[pos..], b"{{")?;
+        if open > 0 && bytes[open - 1] == b'\\' {
+            pos = open + 2;
+            continue;
+        }
+        break open;
+    };
+    let Some(close) = find(&text[open..], b"}}") else {
+        return Some(Err(open));
+    };
+    let close = open + close;
+    let mut end = close + 2;
+    let mut inner_start = open + 2;
+    let mut inner_end = close;
+    let raw = matches!(
+        text[inner_start..inner_end]
+            .trim_start_matches('~')
+            .bytes()
+            .next(),
+        Some(b'{' | b'&')
+    );
+    while inner_start < inner_end && matches!(bytes[inner_start], b'{' | b'~' | b'&') {
+        inner_start += 1;
+    }
+    while inner_end > inner_start && matches!(bytes[inner_end - 1], b'}' | b'~') {
+        inner_end -= 1;
+    }
+    let triple = bytes.get(open + 2) == Some(&b'{');
+    if triple && text.get(end..).is_some_and(|r| r.starts_with('}')) {
+        end += 1; // closing brace of a triple stash
+    }
+    Some(Ok(Tag {
+        open,
+        end,
+        close,
+        inner_start,
+        inner_end,
+        raw,
+    }))
+}
+
+/// Every tag of `text`, in order (up to a `{{` never closed).
+pub fn tags(text: &str) -> Vec<Tag> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(Ok(tag)) = next_tag(text, pos) {
+        pos = tag.end;
+        out.push(tag);
+    }
+    out
 }
 
 /// Splits an expression body into words, skipping quoted strings and

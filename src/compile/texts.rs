@@ -6,6 +6,7 @@ use super::scope::{not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
 use super::{mark_used, Compiler};
 use crate::ast;
 use crate::diagnostics::{did_you_mean, Diag};
+use crate::escape::{self, Piece, Slot};
 use crate::plan::{self, Escape, RefRoot, Type};
 
 impl Compiler<'_> {
@@ -83,12 +84,32 @@ impl Compiler<'_> {
                     .help("placeholders are `{{name}}`; blocks are `{{#if x}}...{{/if}}`; write `\\\\{{` for literal braces"),
             );
         }
+        let tags = placeholders::tags(&s.value);
+        // `{{len}}` calls a helper: reported once, as such, not resolved.
+        let helper_calls: Vec<usize> = tags
+            .iter()
+            .filter(|t| t.writes(&s.value) && helper_name(&s.value, t).is_some())
+            .map(|t| {
+                t.inner_start
+                    + (s.value[t.inner_start..t.inner_end].len()
+                        - s.value[t.inner_start..t.inner_end].trim_start().len())
+            })
+            .collect();
+        // The type of each name read, by its position, for the places where
+        // a value must be a number.
+        let mut types: Vec<(usize, Type)> = Vec::new();
         for p in found {
             let span = s.sub_span(p.start, p.end);
             let Some(root) = p.path.first() else { continue };
+            if helper_calls.contains(&p.start) {
+                continue;
+            }
             match scope.resolve(&self.globals, root) {
                 Resolved::Found(kind, ty) => {
                     mark_used(&mut self.used, root);
+                    if p.path.len() == 1 {
+                        types.push((p.start, ty.clone()));
+                    }
                     if ty == Type::Secret && !secrets.contains(root) {
                         secrets.push(root.clone());
                     }
@@ -181,12 +202,142 @@ impl Compiler<'_> {
                 }
             }
         }
+        if !scan_failed {
+            self.value_positions(s, escape, &tags, &types);
+        }
         plan::Text {
             template: s.value.clone(),
             escape,
             secrets,
             span: s.span,
         }
+    }
+
+    /// Where each value of the text lands, by the same lexers the renderer
+    /// uses ([`crate::escape`]): positions no quoting protects, unescaped
+    /// `{{{x}}}`, values of a type that cannot go where a number goes, and
+    /// `{{name}}` that handlebars would read as a call of helper `name`.
+    fn value_positions(
+        &mut self,
+        s: &ast::Str,
+        escape: Escape,
+        tags: &[placeholders::Tag],
+        types: &[(usize, Type)],
+    ) {
+        let v = &s.value;
+        if v.contains('\0') {
+            self.diags.push(
+                Diag::error("runbook::invalid_template", "a text cannot hold a NUL byte")
+                    .label(s.span, "this text holds `\\u{0}`")
+                    .help("remove the NUL byte: no command, URL or message can carry it"),
+            );
+            return;
+        }
+        let mut pieces = Vec::new();
+        let mut writers = Vec::new();
+        let mut at = 0;
+        for tag in tags {
+            pieces.push(Piece::Text(&v[at..tag.open]));
+            at = tag.end;
+            if tag.writes(v) {
+                pieces.push(Piece::Value(""));
+                writers.push(tag);
+            }
+        }
+        pieces.push(Piece::Text(&v[at..]));
+        let slots = escape::slots(escape, &pieces);
+        for (tag, slot) in writers.iter().zip(slots) {
+            let span = s.sub_span(tag.open, tag.end);
+            let shown = &v[tag.open..tag.end];
+            if let Some(name) = helper_name(v, tag) {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::reserved_name",
+                        format!("`{shown}` calls the template helper `{name}`, not a value"),
+                    )
+                    .label(span, format!("`{name}` is a helper"))
+                    .help(format!(
+                        "rename the value: the helpers ({}) cannot be read as `{{{{name}}}}`",
+                        crate::exec::template::HELPERS.join(", ")
+                    )),
+                );
+                continue;
+            }
+            if tag.raw && escape != Escape::Plain {
+                self.diags.push(
+                    Diag::error(
+                        "runbook::unescaped_placeholder",
+                        format!("`{shown}` would insert the value unescaped"),
+                    )
+                    .label(span, "triple braces (or `&`) skip escaping")
+                    .help(format!(
+                        "write `{{{{{}}}}}`: values are escaped for where they land, and only messages take them unescaped",
+                        v[tag.inner_start..tag.inner_end].trim()
+                    )),
+                );
+                continue;
+            }
+            match slot {
+                Err(r) => self.diags.push(
+                    Diag::error(
+                        "runbook::unsafe_placeholder",
+                        format!("`{shown}` is {}: a value cannot go there", r.place),
+                    )
+                    .label(span, format!("a value {}", r.place))
+                    .help(r.help),
+                ),
+                Ok(slot) if slot.wants_number() => {
+                    let ty = types
+                        .iter()
+                        .find(|(start, _)| (tag.inner_start..tag.inner_end).contains(start))
+                        .map(|(_, ty)| ty);
+                    if let Some(ty) = ty.filter(|ty| !number_like(ty, slot)) {
+                        let (what, how) = if slot == Slot::JsonScalar {
+                            (
+                                "outside a JSON string, a value must be a number or a bool",
+                                format!("put it inside a JSON string: \"{shown}\""),
+                            )
+                        } else {
+                            (
+                                "outside a PromQL string, a value must be a number",
+                                format!("put it inside a label matcher's string: {{job=\"{shown}\"}}, or declare the input as `int` or `float`"),
+                            )
+                        };
+                        self.diags.push(
+                            Diag::error(
+                                "runbook::unsafe_placeholder",
+                                format!("`{shown}` is {}; {what}", super::an(ty)),
+                            )
+                            .label(span, format!("{} here", super::an(ty)))
+                            .help(how),
+                        );
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// The helper a writing tag calls by its bare name (`{{len}}`), if any.
+fn helper_name<'t>(text: &'t str, tag: &placeholders::Tag) -> Option<&'t str> {
+    let body = text[tag.inner_start..tag.inner_end].trim();
+    crate::exec::template::HELPERS
+        .contains(&body)
+        .then_some(body)
+}
+
+/// Whether a value of type `ty` can be written in `slot`, a place for a
+/// number (a JSON scalar also takes a bool). Values known only at run time
+/// (JSON captures, secrets) are checked when rendered.
+fn number_like(ty: &Type, slot: Slot) -> bool {
+    match ty {
+        Type::Int | Type::Float | Type::Json | Type::Secret => true,
+        Type::Bool => slot == Slot::JsonScalar,
+        Type::OneOf(values) => values
+            .iter()
+            .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)),
+        Type::String | Type::Duration | Type::List(_) => false,
     }
 }
 

@@ -93,13 +93,19 @@ impl RunCtx {
             );
             base_display.insert(k.clone(), J::String(super::redact::MASK.into()));
         }
+        // A dry run shows stand-ins for what it does not know.
+        let templates = if opts.mode == Mode::DryRun {
+            Templates::with_stand_ins()
+        } else {
+            Templates::new()
+        };
         RunCtx {
             has_secrets: !opts.secrets.is_empty(),
             graph,
             opts,
             adapters,
             emitter,
-            templates: Templates::new(),
+            templates,
             captures: Mutex::new(IndexMap::new()),
             started,
             base_send,

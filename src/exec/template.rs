@@ -1,69 +1,104 @@
-//! Template rendering: handlebars in strict mode, with each substituted
-//! value escaped for where the text is used ([`Escape`]), rendered twice:
-//! once to send (secrets substituted), once to show (secrets as `***`).
+//! Template rendering: handlebars in strict mode, each substituted value
+//! written for where it lands in the text ([`crate::escape`]), rendered
+//! twice: once to send (secrets substituted), once to show (secrets as
+//! `***`).
 //!
-//! * `Shell`: each value becomes one shell word (`shlex` quoting), so an
-//!   input of `x; rm -rf /` stays a single argument.
-//! * `Url`: values are percent-encoded (everything but `A-Za-z0-9-._~`).
-//! * `Json`: values are escaped for the inside of a JSON string.
-//! * `Plain`: values are inserted as they are.
+//! handlebars does not know where a value lands, so it does not escape:
+//! its escape function *marks* each value (NUL, the value in hex, NUL),
+//! and the marked output is split into literal text and values, which the
+//! lexer of the text's kind ([`Escape`]) places and writes: a shell word
+//! quoted for the quotes around it, a URL component percent-encoded, a JSON
+//! or PromQL string escaped, a number validated. Values in positions no
+//! quoting can protect are refused (the compiler reports them first, with
+//! the same lexers). `{{{x}}}` and `{{&x}}` (no escaping) are refused here
+//! too for every kind but plain text, whatever the compiler said.
 //!
-//! Compiled templates are cached per escape kind, keyed by their text.
+//! Only the helpers in [`HELPERS`] are registered, and the compiler refuses
+//! `{{name}}` for those names, so every other `{{name}}` renders the value
+//! of `name`.
+//!
+//! Compiled templates are cached, keyed by their text.
 
 use crate::adapters::Rendered;
+use crate::escape::{self, Piece, Slot};
 use crate::plan::{Escape, Text};
+use handlebars::template::{Template, TemplateElement};
 use handlebars::Handlebars;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::sync::RwLock;
 
-/// Characters left as they are in a URL component (RFC 3986 unreserved).
-const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+/// The helpers templates may call (documented in `docs/language.md`).
+/// handlebars' other built-ins (`lookup`, `log`, `raw`) are unregistered:
+/// with them, an input named `log` rendered as nothing.
+pub const HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+];
 
+/// handlebars' built-in helpers that templates may not call.
+const UNREGISTERED: &[&str] = &["lookup", "log", "raw"];
+
+/// Writes a shell word for an unquoted position (`shlex` quoting). Kept for
+/// the redactor, which looks for a secret in this form too.
 pub fn escape_shell(s: &str) -> String {
-    // `try_quote` refuses only NUL bytes, which no shell argument can hold.
-    let cleaned;
-    let s = if s.contains('\0') {
-        cleaned = s.replace('\0', "");
-        cleaned.as_str()
-    } else {
-        s
-    };
-    match shlex::try_quote(s) {
-        Ok(q) => q.into_owned(),
-        Err(_) => "''".to_owned(),
-    }
+    escape::write(
+        Slot::Shell(escape::ShellQuote::Unquoted),
+        &s.replace('\0', ""),
+    )
+    .unwrap_or_else(|_| "''".to_owned())
 }
 
+/// A percent-encoded URL component.
 pub fn escape_url(s: &str) -> String {
-    utf8_percent_encode(s, URL_COMPONENT).to_string()
+    escape::write(Slot::UrlPath, s).unwrap_or_default()
 }
 
+/// The inside of a JSON string.
 pub fn escape_json(s: &str) -> String {
-    let quoted = serde_json::Value::String(s.to_owned()).to_string();
-    quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .map(str::to_owned)
-        .unwrap_or(quoted)
+    escape::write(Slot::JsonString, s).unwrap_or_default()
 }
 
-pub fn escape(kind: Escape, s: &str) -> String {
-    match kind {
-        Escape::Shell => escape_shell(s),
-        Escape::Url => escape_url(s),
-        Escape::Json => escape_json(s),
-        Escape::Plain => s.to_owned(),
+/// Marks a value in handlebars' output: NUL, its UTF-8 bytes in hex, NUL.
+fn mark(value: &str) -> String {
+    let mut out = String::with_capacity(2 * value.len() + 2);
+    out.push('\0');
+    for b in value.bytes() {
+        out.push_str(&format!("{b:02x}"));
     }
+    out.push('\0');
+    out
 }
 
-fn registry(kind: Escape) -> Handlebars<'static> {
+/// Splits marked output into literal text and values.
+fn unmark(marked: &str) -> Result<Vec<(bool, String)>, String> {
+    let mut pieces = Vec::new();
+    for (i, part) in marked.split('\0').enumerate() {
+        if i % 2 == 0 {
+            pieces.push((false, part.to_owned()));
+            continue;
+        }
+        let bytes = (0..part.len())
+            .step_by(2)
+            .map(|j| {
+                part.get(j..j + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or("a text cannot hold a NUL byte")?;
+        let value = String::from_utf8(bytes).map_err(|_| "a text cannot hold a NUL byte")?;
+        pieces.push((true, value));
+    }
+    if pieces.len() % 2 == 0 {
+        return Err("a text cannot hold a NUL byte".into());
+    }
+    Ok(pieces)
+}
+
+fn registry() -> Handlebars<'static> {
     let mut h = Handlebars::new();
     h.set_strict_mode(true);
-    h.register_escape_fn(move |s| escape(kind, s));
+    for name in UNREGISTERED {
+        h.unregister_helper(name);
+    }
+    h.register_escape_fn(mark);
     h
 }
 
@@ -76,7 +111,12 @@ pub enum Form {
 
 /// The compiled-template cache and renderer. One per run.
 pub struct Templates {
-    regs: [RwLock<Handlebars<'static>>; 4],
+    reg: RwLock<Handlebars<'static>>,
+    /// Dry runs and `plan` know some values only by a stand-in (a capture
+    /// of a command not run: `<live.revision>`; a secret not given:
+    /// `***`); with this set such a stand-in is shown where a value must be
+    /// a number or a URL, instead of failing. Nothing is sent then.
+    stand_ins: bool,
 }
 
 impl Default for Templates {
@@ -85,24 +125,20 @@ impl Default for Templates {
     }
 }
 
-fn slot(kind: Escape) -> usize {
-    match kind {
-        Escape::Shell => 0,
-        Escape::Url => 1,
-        Escape::Json => 2,
-        Escape::Plain => 3,
-    }
-}
-
 impl Templates {
+    /// A renderer for runs that send what they render.
     pub fn new() -> Self {
         Templates {
-            regs: [
-                RwLock::new(registry(Escape::Shell)),
-                RwLock::new(registry(Escape::Url)),
-                RwLock::new(registry(Escape::Json)),
-                RwLock::new(registry(Escape::Plain)),
-            ],
+            reg: RwLock::new(registry()),
+            stand_ins: false,
+        }
+    }
+
+    /// A renderer for dry runs and `plan`, where stand-ins are accepted.
+    pub fn with_stand_ins() -> Self {
+        Templates {
+            stand_ins: true,
+            ..Self::new()
         }
     }
 
@@ -111,7 +147,7 @@ impl Templates {
         !template.contains("{{")
     }
 
-    /// Renders one template string with one escape kind.
+    /// Renders one template string with one escape kind, in its send form.
     pub fn render_str(
         &self,
         template: &str,
@@ -122,7 +158,8 @@ impl Templates {
             return Ok(template.to_owned());
         }
         let ctx = handlebars::Context::wraps(data).map_err(|e| e.reason().to_string())?;
-        self.render_ctx(template, kind, &ctx)
+        let pieces = self.render_ctx(template, kind, &ctx)?;
+        self.assemble(kind, &pieces, Form::Send)
     }
 
     /// Renders one template string with data the renderer may own: no copy
@@ -133,10 +170,7 @@ impl Templates {
         template: &str,
         kind: Escape,
         data: serde_json::Value,
-    ) -> Result<String, String> {
-        if Self::is_static(template) {
-            return Ok(template.to_owned());
-        }
+    ) -> Result<Vec<(bool, String)>, String> {
         self.render_ctx(template, kind, &handlebars::Context::from(data))
     }
 
@@ -145,32 +179,65 @@ impl Templates {
         template: &str,
         kind: Escape,
         ctx: &handlebars::Context,
-    ) -> Result<String, String> {
-        let lock = &self.regs[slot(kind)];
+    ) -> Result<Vec<(bool, String)>, String> {
+        let lock = &self.reg;
         let registered = lock
             .read()
             .map(|r| r.has_template(template))
             .map_err(|_| "template cache poisoned".to_owned())?;
         if !registered {
+            let compiled =
+                Template::compile(template).map_err(|e| format!("invalid template: {e}"))?;
             let mut w = lock
                 .write()
                 .map_err(|_| "template cache poisoned".to_owned())?;
-            if !w.has_template(template) {
-                w.register_template_string(template, template)
-                    .map_err(|e| format!("invalid template: {e}"))?;
-            }
+            w.register_template(template, compiled);
         }
         let r = lock
             .read()
             .map_err(|_| "template cache poisoned".to_owned())?;
-        r.render_with_context(template, ctx).map_err(|e| {
+        if kind != Escape::Plain && r.get_template(template).is_some_and(unescaped) {
+            return Err(
+                "`{{{x}}}` and `{{&x}}` insert a value unescaped, which only plain text allows"
+                    .into(),
+            );
+        }
+        let marked = r.render_with_context(template, ctx).map_err(|e| {
             // The reason without the template text (which may be long).
             let mut m = e.reason().to_string();
             if let Some(line) = e.line_no {
                 m.push_str(&format!(" (line {line})"));
             }
             m
-        })
+        })?;
+        unmark(&marked)
+    }
+
+    /// Writes rendered pieces as a text of kind `kind`. The send form is
+    /// strict: a value that cannot be written where it is fails the render.
+    /// The display form never fails on a value (it is shown as it is where
+    /// it could not be written); a refused position fails both.
+    fn assemble(
+        &self,
+        kind: Escape,
+        pieces: &[(bool, String)],
+        form: Form,
+    ) -> Result<String, String> {
+        let pieces: Vec<Piece> = pieces
+            .iter()
+            .map(|(value, s)| {
+                if *value {
+                    Piece::Value(s)
+                } else {
+                    Piece::Text(s)
+                }
+            })
+            .collect();
+        match escape::assemble(kind, &pieces) {
+            Ok(s) => Ok(s),
+            Err(e) if form == Form::Send && !(self.stand_ins && has_stand_in(&pieces)) => Err(e),
+            Err(_) => escape::assemble_leniently(kind, &pieces),
+        }
     }
 
     /// Renders `text` for sending and for display. `data(form)` builds the
@@ -185,16 +252,50 @@ impl Templates {
         if Self::is_static(&text.template) {
             return Ok(Rendered::plain(text.template.clone()));
         }
-        let display = self.render_owned(&text.template, text.escape, data(Form::Display))?;
-        if !with_secrets {
-            return Ok(Rendered {
-                send: display.clone(),
-                display,
-            });
-        }
-        let send = self.render_owned(&text.template, text.escape, data(Form::Send))?;
+        let shown = self.render_owned(&text.template, text.escape, data(Form::Display))?;
+        let display = self.assemble(text.escape, &shown, Form::Display)?;
+        let send = if with_secrets {
+            let sent = self.render_owned(&text.template, text.escape, data(Form::Send))?;
+            self.assemble(text.escape, &sent, Form::Send)?
+        } else {
+            self.assemble(text.escape, &shown, Form::Send)?
+        };
         Ok(Rendered { send, display })
     }
+}
+
+/// Whether a compiled template inserts a value without escaping.
+fn unescaped(t: &Template) -> bool {
+    t.elements.iter().any(|e| match e {
+        TemplateElement::HtmlExpression(_) => true,
+        TemplateElement::HelperBlock(h) => {
+            h.template.as_ref().is_some_and(unescaped) || h.inverse.as_ref().is_some_and(unescaped)
+        }
+        _ => false,
+    })
+}
+
+/// The stand-in for a secret not given in a dry run.
+const SECRET_STAND_IN: &str = crate::exec::redact::MASK;
+
+/// Whether a value of `pieces` is a stand-in: `***`, or `<name.path>` as
+/// [`placeholder`] makes them.
+fn has_stand_in(pieces: &[Piece]) -> bool {
+    pieces.iter().any(|p| match p {
+        Piece::Value(v) => *v == SECRET_STAND_IN || is_placeholder(v),
+        Piece::Text(_) => false,
+    })
+}
+
+fn is_placeholder(v: &str) -> bool {
+    v.strip_prefix('<')
+        .and_then(|r| r.strip_suffix('>'))
+        .is_some_and(|inner| {
+            !inner.is_empty()
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+        })
 }
 
 /// Every dotted path starting with `root` in `template` (`live`,
@@ -272,14 +373,101 @@ mod tests {
     fn url_json_plain() {
         let t = Templates::new();
         let d = json!({"x": "a b/\"c\"&"});
-        let r = |e| {
-            t.render(&text("{{x}}", e), false, &|_| d.clone())
+        let r = |template, e| t.render(&text(template, e), false, &|_| d.clone());
+        assert_eq!(
+            r("https://h/{{x}}", Escape::Url).unwrap().send,
+            "https://h/a%20b%2F%22c%22%26"
+        );
+        assert_eq!(
+            r("{\"a\": \"{{x}}\"}", Escape::Json).unwrap().send,
+            "{\"a\": \"a b/\\\"c\\\"&\"}"
+        );
+        assert_eq!(r("{{x}}", Escape::Plain).unwrap().send, "a b/\"c\"&");
+        assert!(r("{\"a\": {{x}}}", Escape::Json).is_err());
+    }
+
+    #[test]
+    fn the_quotes_around_a_value_decide_its_quoting() {
+        let t = Templates::new();
+        let d = json!({"note": "$(touch /tmp/PWNED) `x` \"q\" 'a' \\"});
+        let r = |template| {
+            t.render(&text(template, Escape::Shell), false, &|_| d.clone())
                 .unwrap()
                 .send
         };
-        assert_eq!(r(Escape::Url), "a%20b%2F%22c%22%26");
-        assert_eq!(r(Escape::Json), "a b/\\\"c\\\"&");
-        assert_eq!(r(Escape::Plain), "a b/\"c\"&");
+        assert_eq!(
+            r("echo \"note: {{note}}\""),
+            "echo \"note: \\$(touch /tmp/PWNED) \\`x\\` \\\"q\\\" 'a' \\\\\""
+        );
+        assert_eq!(
+            r("echo 'note: {{note}}'"),
+            "echo 'note: $(touch /tmp/PWNED) `x` \"q\" '\\''a'\\'' \\'"
+        );
+        assert!(t
+            .render(
+                &text("cat <<EOF\n{{note}}\nEOF", Escape::Shell),
+                false,
+                &|_| d.clone()
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn unescaped_placeholders_are_refused_but_in_plain_text() {
+        let t = Templates::new();
+        let d = json!({"x": "a; rm -rf /"});
+        for template in [
+            "echo {{{x}}}",
+            "echo {{&x}}",
+            "{{#if x}}echo {{{x}}}{{/if}}",
+        ] {
+            assert!(
+                t.render(&text(template, Escape::Shell), false, &|_| d.clone())
+                    .is_err(),
+                "{template}"
+            );
+        }
+        assert_eq!(
+            t.render(&text("{{{x}}}", Escape::Plain), false, &|_| d.clone())
+                .unwrap()
+                .send,
+            "a; rm -rf /"
+        );
+    }
+
+    #[test]
+    fn names_of_unregistered_helpers_render_their_value() {
+        let t = Templates::new();
+        for name in UNREGISTERED {
+            let template = format!("rm -rf /srv/x/{{{{{name}}}}}");
+            let d = json!({ *name: "cache" });
+            let r = t
+                .render(&text(&template, Escape::Shell), false, &|_| d.clone())
+                .unwrap();
+            assert_eq!(r.send, "rm -rf /srv/x/cache", "{name}");
+        }
+        // Every built-in handlebars registers is either ours or gone.
+        let builtins = [
+            "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt",
+            "lte", "and", "or", "not", "len",
+        ];
+        for b in builtins {
+            assert!(HELPERS.contains(&b) != UNREGISTERED.contains(&b), "{b}");
+        }
+    }
+
+    #[test]
+    fn stand_ins_are_shown_in_dry_runs_only() {
+        let d = json!({"n": "<live.count>"});
+        let tx = text("{\"n\": {{n}}}", Escape::Json);
+        assert!(Templates::new().render(&tx, false, &|_| d.clone()).is_err());
+        let r = Templates::with_stand_ins()
+            .render(&tx, false, &|_| d.clone())
+            .unwrap();
+        assert_eq!(r.display, "{\"n\": <live.count>}");
+        assert!(Templates::with_stand_ins()
+            .render(&tx, false, &|_| json!({"n": "1, \"x\": 2"}))
+            .is_err());
     }
 
     #[test]
