@@ -82,7 +82,7 @@ fn bench_compile(c: &mut Criterion) {
     }
     group.finish();
 
-    // The share of the parse and the tree builder in the total.
+    // The share of the parse (pest) and the tree builder in the total.
     let text = generate::runbook(10_000);
     let mut group = c.benchmark_group("syntax");
     group
@@ -91,11 +91,6 @@ fn bench_compile(c: &mut Criterion) {
         .throughput(Throughput::Bytes(text.len() as u64));
     group.bench_function("parse/10000", |b| {
         b.iter(|| runbook::syntax::parse(black_box(&text)).map(|(rb, _)| rb.body.len()))
-    });
-    // The reference parser alone, for comparison: what every file cost
-    // before the hand-written parser (src/syntax/descent.rs).
-    group.bench_function("parse_with_pest/10000", |b| {
-        b.iter(|| runbook::syntax::parse_with_pest(black_box(&text)).map(|(rb, _)| rb.body.len()))
     });
     group.finish();
 

@@ -3,7 +3,6 @@
 
 mod build;
 mod depth;
-mod descent;
 mod errors;
 mod literals;
 mod rule_names;
@@ -36,30 +35,6 @@ pub fn parse(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
         .label(Span::new(0, text.len()), "nothing here")
         .help("a runbook file holds one `runbook NAME { ... }` block")]);
     }
-    if let Some(d) = depth::check(text, MAX_NESTING) {
-        return Err(vec![d]);
-    }
-    if let Some(parsed) = descent::parse(text) {
-        return Ok(parsed);
-    }
-    parse_with_pest(text)
-}
-
-/// The hand-written parser alone: `None` where it gives the file to pest.
-/// For the tests and benchmarks that compare the two parsers.
-#[doc(hidden)]
-pub fn parse_fast(text: &str) -> Option<(Runbook, Vec<Diag>)> {
-    if depth::check(text, MAX_NESTING).is_some() {
-        return None;
-    }
-    descent::parse(text)
-}
-
-/// The reference: pest and the pair walker (`build.rs`), as [`parse`] runs
-/// them when the hand-written parser gives up. Public for the tests and
-/// benchmarks that compare the two parsers.
-#[doc(hidden)]
-pub fn parse_with_pest(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     if let Some(d) = depth::check(text, MAX_NESTING) {
         return Err(vec![d]);
     }
