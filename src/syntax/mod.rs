@@ -7,6 +7,8 @@ mod errors;
 mod literals;
 mod rule_names;
 mod strings;
+#[cfg(test)]
+mod tests;
 
 use crate::ast::Runbook;
 use crate::diagnostics::Diag;
@@ -61,9 +63,12 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
     };
     match e.variant {
         ErrorVariant::ParsingError {
-            positives,
+            mut positives,
             negatives,
         } => {
+            // A comment may follow any token, so pest lists one wherever it
+            // stopped: true, and no help to the reader.
+            positives.retain(|r| *r != Rule::COMMENT);
             if let Some(d) = errors::specific(text, span, &positives) {
                 return d;
             }
