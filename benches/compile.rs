@@ -2,11 +2,12 @@
 //! smaller one for scale), and the rendering of 10,000 warnings. Run with
 //! `cargo bench --bench compile`.
 //!
-//! The 10,000-step source is also written to
-//! `compile-bench/steps-10000.runbook` under the target directory
-//! (`$CARGO_TARGET_DIR`, else `target/`), so that peak memory can be
-//! measured on the real binary:
-//! `/usr/bin/time -v target/release/runbook check target/compile-bench/steps-10000.runbook`.
+//! The generated sources are also written under `compile-bench/` in the
+//! target directory (`$CARGO_TARGET_DIR`, else `target/`): `steps-1000`,
+//! `steps-10000` and `lines-300.runbook`, so that the real binary can be
+//! timed and its peak memory measured on them:
+//! `/usr/bin/time -v target/release/runbook check target/compile-bench/steps-10000.runbook`,
+//! `hyperfine -N 'target/release/runbook check target/compile-bench/lines-300.runbook'`.
 
 // The allocator `runbook` itself uses (src/main.rs).
 #[global_allocator]
@@ -22,10 +23,27 @@ mod cpu;
 #[path = "support/generate.rs"]
 mod generate;
 
-fn write_sample(steps: usize, text: &str) {
+fn write_sample(name: &str, text: &str) {
     let dir = generate::output_dir("compile-bench");
     if std::fs::create_dir_all(&dir).is_ok() {
-        let _ = std::fs::write(dir.join(format!("steps-{steps}.runbook")), text);
+        let _ = std::fs::write(dir.join(format!("{name}.runbook")), text);
+    }
+}
+
+/// Compiles `source` once outside the measurement: the benchmark means
+/// nothing unless the runbook is valid and clean.
+fn assert_compiles(source: &Source, steps: Option<usize>) {
+    match compile::compile(source) {
+        Ok(c) => {
+            if let Some(steps) = steps {
+                assert_eq!(c.graph.nodes.len(), steps);
+            }
+            assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        }
+        Err(report) => panic!(
+            "generated runbook does not compile:\n{}",
+            report.render(false)
+        ),
     }
 }
 
@@ -37,19 +55,9 @@ fn bench_compile(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2));
     for steps in [1_000usize, 10_000] {
         let text = generate::runbook(steps);
-        write_sample(steps, &text);
+        write_sample(&format!("steps-{steps}"), &text);
         let source = Source::new(format!("steps-{steps}.runbook"), text);
-        // The benchmark is only meaningful if the runbook is valid.
-        match compile::compile(&source) {
-            Ok(c) => {
-                assert_eq!(c.graph.nodes.len(), steps);
-                assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-            }
-            Err(report) => panic!(
-                "generated runbook does not compile:\n{}",
-                report.render(false)
-            ),
-        }
+        assert_compiles(&source, Some(steps));
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         // The graph is dropped inside the measurement, as it always was:
         // keeping outputs alive to drop them outside (criterion's
@@ -80,6 +88,16 @@ fn bench_compile(c: &mut Criterion) {
             );
         }
     }
+    // A file of the size people write by hand (300 lines): the in-process
+    // share of `runbook check` on it.
+    let text = generate::runbook_of_lines(300);
+    write_sample("lines-300", &text);
+    let source = Source::new("lines-300.runbook", text);
+    assert_compiles(&source, None);
+    group.throughput(Throughput::Bytes(source.text.len() as u64));
+    group.bench_with_input(BenchmarkId::new("lines", 300), &source, |b, source| {
+        b.iter(|| compile::compile(black_box(source)).map(|c| c.graph.nodes.len()))
+    });
     group.finish();
 
     // The share of the parse (pest) and the tree builder in the total.
