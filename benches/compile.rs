@@ -1,12 +1,14 @@
-//! Compile time and throughput of a generated 10,000-step runbook (and a
-//! smaller one for scale), and the rendering of 10,000 warnings. Run with
-//! `cargo bench --bench compile`.
+//! Compile time and throughput of generated runbooks: 1,000 steps (the
+//! target: under 50 ms), 10,000 steps, and a 300-line file; each in wall
+//! time and in the thread's CPU time (`*_cpu`). Also the parse alone, and
+//! the rendering of 10,000 warnings. Run with `cargo bench --bench compile`.
 //!
-//! The 10,000-step source is also written to
-//! `compile-bench/steps-10000.runbook` under the target directory
-//! (`$CARGO_TARGET_DIR`, else `target/`), so that peak memory can be
-//! measured on the real binary:
-//! `/usr/bin/time -v target/release/runbook check target/compile-bench/steps-10000.runbook`.
+//! The generated sources are also written under `compile-bench/` in the
+//! target directory (`$CARGO_TARGET_DIR`, else `target/`): `steps-1000`,
+//! `steps-10000` and `lines-300.runbook`, so that the real binary can be
+//! timed and its peak memory measured on them:
+//! `/usr/bin/time -v target/release/runbook check target/compile-bench/steps-10000.runbook`,
+//! `hyperfine -N 'target/release/runbook check target/compile-bench/lines-300.runbook'`.
 
 // The allocator `runbook` itself uses (src/main.rs).
 #[global_allocator]
@@ -22,10 +24,27 @@ mod cpu;
 #[path = "support/generate.rs"]
 mod generate;
 
-fn write_sample(steps: usize, text: &str) {
+fn write_sample(name: &str, text: &str) {
     let dir = generate::output_dir("compile-bench");
     if std::fs::create_dir_all(&dir).is_ok() {
-        let _ = std::fs::write(dir.join(format!("steps-{steps}.runbook")), text);
+        let _ = std::fs::write(dir.join(format!("{name}.runbook")), text);
+    }
+}
+
+/// Compiles `source` once outside the measurement: the benchmark means
+/// nothing unless the runbook is valid and clean.
+fn assert_compiles(source: &Source, steps: Option<usize>) {
+    match compile::compile(source) {
+        Ok(c) => {
+            if let Some(steps) = steps {
+                assert_eq!(c.graph.nodes.len(), steps);
+            }
+            assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        }
+        Err(report) => panic!(
+            "generated runbook does not compile:\n{}",
+            report.render(false)
+        ),
     }
 }
 
@@ -35,54 +54,50 @@ fn bench_compile(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(10))
         .warm_up_time(Duration::from_secs(2));
+    let mut inputs = Vec::new();
     for steps in [1_000usize, 10_000] {
         let text = generate::runbook(steps);
-        write_sample(steps, &text);
+        write_sample(&format!("steps-{steps}"), &text);
         let source = Source::new(format!("steps-{steps}.runbook"), text);
-        // The benchmark is only meaningful if the runbook is valid.
-        match compile::compile(&source) {
-            Ok(c) => {
-                assert_eq!(c.graph.nodes.len(), steps);
-                assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-            }
-            Err(report) => panic!(
-                "generated runbook does not compile:\n{}",
-                report.render(false)
-            ),
-        }
+        assert_compiles(&source, Some(steps));
+        inputs.push(("steps", steps, source));
+    }
+    // A file of the size people write by hand (300 lines): the in-process
+    // share of `runbook check` on it.
+    let text = generate::runbook_of_lines(300);
+    write_sample("lines-300", &text);
+    let source = Source::new("lines-300.runbook", text);
+    assert_compiles(&source, None);
+    inputs.push(("lines", 300, source));
+
+    for (kind, size, source) in &inputs {
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         // The graph is dropped inside the measurement, as it always was:
         // keeping outputs alive to drop them outside (criterion's
         // `iter_with_large_drop`) measured slower, since every iteration
         // then touches fresh memory.
-        group.bench_with_input(BenchmarkId::new("steps", steps), &source, |b, source| {
+        group.bench_with_input(BenchmarkId::new(*kind, size), source, |b, source| {
             b.iter(|| compile::compile(black_box(source)).map(|c| c.graph.nodes.len()))
         });
-        if steps == 10_000 {
-            // The same, timing the thread's CPU time instead of the wall
-            // clock: a machine shared with other work inflates it less.
-            group.bench_with_input(
-                BenchmarkId::new("steps_cpu", steps),
-                &source,
-                |b, source| {
-                    b.iter_custom(|iters| {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            let start = cpu::thread_cpu();
-                            let nodes =
-                                compile::compile(black_box(source)).map(|c| c.graph.nodes.len());
-                            total += cpu::thread_cpu().saturating_sub(start);
-                            black_box(nodes.is_ok());
-                        }
-                        total
-                    })
-                },
-            );
-        }
+        // The same, timing the thread's CPU time instead of the wall
+        // clock: a machine shared with other work inflates it less.
+        let cpu_id = BenchmarkId::new(format!("{kind}_cpu"), size);
+        group.bench_with_input(cpu_id, source, |b, source| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = cpu::thread_cpu();
+                    let nodes = compile::compile(black_box(source)).map(|c| c.graph.nodes.len());
+                    total += cpu::thread_cpu().saturating_sub(start);
+                    black_box(nodes.is_ok());
+                }
+                total
+            })
+        });
     }
     group.finish();
 
-    // The share of the parse and the tree builder in the total.
+    // The share of the parse (pest) and the tree builder in the total.
     let text = generate::runbook(10_000);
     let mut group = c.benchmark_group("syntax");
     group
@@ -91,11 +106,6 @@ fn bench_compile(c: &mut Criterion) {
         .throughput(Throughput::Bytes(text.len() as u64));
     group.bench_function("parse/10000", |b| {
         b.iter(|| runbook::syntax::parse(black_box(&text)).map(|(rb, _)| rb.body.len()))
-    });
-    // The reference parser alone, for comparison: what every file cost
-    // before the hand-written parser (src/syntax/descent.rs).
-    group.bench_function("parse_with_pest/10000", |b| {
-        b.iter(|| runbook::syntax::parse_with_pest(black_box(&text)).map(|(rb, _)| rb.body.len()))
     });
     group.finish();
 

@@ -21,9 +21,6 @@ mod generate;
 /// result: both renderings, and, when it compiles, a JSON round trip of the
 /// graph (the executor reads graphs back from disk on resume).
 fn exercise(bytes: Vec<u8>) -> Report {
-    if let Ok(text) = std::str::from_utf8(&bytes) {
-        parsers_agree(text);
-    }
     let report = compile::check_bytes("prop.runbook", bytes);
     let _ = report.render(false);
     let _ = report.render(true);
@@ -35,33 +32,6 @@ fn exercise(bytes: Vec<u8>) -> Report {
         assert_eq!(back, compiled.graph, "graph JSON round trip");
     }
     report
-}
-
-/// The hand-written parser (`src/syntax/descent.rs`, tried first) and the
-/// pest grammar (the reference) must build the same tree, spans and
-/// conversion errors included, and the hand-written one may accept only
-/// what pest accepts. It may leave a valid file to pest only where the
-/// tree builder would have to undo work (see its module docs); no input
-/// found so far needs that, so any fallback on a valid file fails here.
-fn parsers_agree(text: &str) {
-    let fast = runbook::syntax::parse_fast(text);
-    let reference = runbook::syntax::parse_with_pest(text);
-    match (fast, reference) {
-        (Some(fast), Ok(reference)) => {
-            assert_eq!(fast.0, reference.0, "trees differ for:\n{text}");
-            assert_eq!(
-                format!("{:?}", fast.1),
-                format!("{:?}", reference.1),
-                "conversion errors differ for:\n{text}"
-            );
-        }
-        (Some(_), Err(e)) => panic!(
-            "the hand-written parser accepts what pest rejects ({}):\n{text}",
-            e.first().map(|d| d.message.as_str()).unwrap_or("")
-        ),
-        (None, Ok(_)) => panic!("the hand-written parser gave a valid file to pest:\n{text}"),
-        (None, Err(_)) => {}
-    }
 }
 
 /// Every runbook the repository holds: the examples, the warning and the
@@ -364,23 +334,6 @@ proptest! {
         }
         exercise(text);
     }
-}
-
-#[test]
-fn hand_parser_builds_the_pest_tree_for_every_repository_runbook() {
-    let mut accepted = 0;
-    for bytes in corpus() {
-        let Ok(text) = String::from_utf8(bytes) else {
-            continue;
-        };
-        parsers_agree(&text);
-        accepted += usize::from(runbook::syntax::parse_fast(&text).is_some());
-    }
-    // The six examples and the warning cases at least; most invalid cases
-    // are valid syntax with a semantic error.
-    assert!(accepted > 60, "only {accepted} files parsed by hand");
-    let big = generate::runbook(2_000);
-    parsers_agree(&big);
 }
 
 fn codes(report: &Report) -> Vec<&'static str> {

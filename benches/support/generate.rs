@@ -176,6 +176,16 @@ pub fn runbook_of_size(bytes: usize) -> String {
     }
 }
 
+/// The shortest generated runbook of at least `lines` lines: a file of
+/// the size people write by hand, for the whole-process `runbook check`
+/// target (docs/performance.md).
+pub fn runbook_of_lines(lines: usize) -> String {
+    (1..)
+        .map(runbook)
+        .find(|s| s.lines().count() >= lines)
+        .unwrap_or_default()
+}
+
 const HEADER: &str = r#"# Generated: a long rollback runbook for the compile benchmark.
 runbook generated_rollback {
   title "Roll back a bad configuration push, shard by shard"

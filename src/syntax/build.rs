@@ -18,30 +18,26 @@ type P<'i> = Pair<'i, Rule>;
 /// and serde_json's recursion limit when a graph is read back.
 pub const MAX_EXPR_DEPTH: usize = 64;
 
-/// The tree builder's state, shared by the pest walker below and the
-/// hand-written parser (`descent.rs`): both build the same tree through the
-/// same conversions, so they report the same errors.
+/// The tree builder's state: the conversion errors found so far.
 #[derive(Default)]
-pub(super) struct Builder {
-    pub(super) errors: Vec<Diag>,
+struct Builder {
+    errors: Vec<Diag>,
     /// Where the condition being built first grew too deep.
     too_deep: Option<Span>,
 }
 
-/// A condition being assembled from left to right: operands (with the
-/// depth of their trees), the operators between them, and the `not`s
-/// waiting for the next operand.
-#[derive(Default)]
-pub(super) struct ExprParts {
-    operands: Vec<(Expr, usize)>,
-    pub(super) ops: Vec<(BinOp, Span)>,
-    pub(super) nots: Vec<Span>,
+/// The children of a pair, comments left out. The grammar keeps comments
+/// in the parse tree (a formatter or a language server reads them there);
+/// the AST has no place for them, so every walk below goes through here
+/// and never sees one: not between clauses, not inside a condition, a list
+/// or a type.
+fn children(p: P<'_>) -> impl Iterator<Item = P<'_>> {
+    p.into_inner().filter(|c| c.as_rule() != Rule::COMMENT)
 }
 
 pub fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     let mut b = Builder::default();
-    let rb = pair
-        .into_inner()
+    let rb = children(pair)
         .find(|p| p.as_rule() == Rule::runbook)
         .map(|p| b.runbook(p));
     match rb {
@@ -62,7 +58,7 @@ fn span(p: &P<'_>) -> Span {
 }
 
 /// Length of `s` up to the end of its last token.
-pub(super) fn content_len(s: &str) -> usize {
+fn content_len(s: &str) -> usize {
     if !s.ends_with(|c: char| c.is_ascii_whitespace()) {
         return s.len();
     }
@@ -93,7 +89,7 @@ fn ident(p: P<'_>) -> Ident {
 /// Whether `tags` written at `at` repeat tags already given (recorded in
 /// `repeated_meta`; the repetition is then not read at all). Tags after an
 /// empty `tags []` are not a repetition.
-pub(super) fn tags_again(rb: &mut Runbook, seen: &mut Vec<(&'static str, Span)>, at: Span) -> bool {
+fn tags_again(rb: &mut Runbook, seen: &mut Vec<(&'static str, Span)>, at: Span) -> bool {
     if !rb.tags.is_empty() {
         if let Some((_, first)) = seen.iter().find(|(w, _)| *w == "tags") {
             rb.repeated_meta.push(("tags", *first, at));
@@ -105,7 +101,7 @@ pub(super) fn tags_again(rb: &mut Runbook, seen: &mut Vec<(&'static str, Span)>,
 }
 
 /// Sets a clause that may appear once, remembering a repetition.
-pub(super) fn once<T>(
+fn once<T>(
     slot: &mut Option<T>,
     value: T,
     what: &'static str,
@@ -127,7 +123,7 @@ impl Builder {
     fn str(&mut self, p: P<'_>) -> Str {
         // `string` wraps one of the two string rules.
         let inner = if p.as_rule() == Rule::string {
-            p.into_inner().next()
+            children(p).next()
         } else {
             Some(p)
         };
@@ -142,10 +138,7 @@ impl Builder {
     }
 
     fn duration(&mut self, p: P<'_>) -> Spanned<Duration> {
-        self.duration_at(p.as_str(), span(&p))
-    }
-
-    pub(super) fn duration_at(&mut self, text: &str, sp: Span) -> Spanned<Duration> {
+        let (text, sp) = (p.as_str(), span(&p));
         match parse_duration(text) {
             Ok(d) => Spanned::new(d, sp),
             Err(why) => {
@@ -160,10 +153,7 @@ impl Builder {
     }
 
     fn int(&mut self, p: P<'_>) -> Spanned<u64> {
-        self.int_at(p.as_str(), span(&p))
-    }
-
-    pub(super) fn int_at(&mut self, text: &str, sp: Span) -> Spanned<u64> {
+        let (text, sp) = (p.as_str(), span(&p));
         match text.parse::<u64>() {
             Ok(n) => Spanned::new(n, sp),
             Err(_) => {
@@ -178,7 +168,7 @@ impl Builder {
 
     fn runbook(&mut self, p: P<'_>) -> Runbook {
         let sp = span(&p);
-        let mut inner = p.into_inner();
+        let mut inner = children(p);
         inner.next(); // kw_runbook
         let name = inner
             .next()
@@ -226,16 +216,15 @@ impl Builder {
                     if tags_again(&mut rb, &mut seen, isp) {
                         continue;
                     }
-                    if let Some(list) = item.into_inner().find(|p| p.as_rule() == Rule::string_list)
-                    {
-                        rb.tags = list.into_inner().map(|s| self.str(s)).collect();
+                    if let Some(list) = children(item).find(|p| p.as_rule() == Rule::string_list) {
+                        rb.tags = children(list).map(|s| self.str(s)).collect();
                     }
                 }
                 Rule::input_decl => rb.inputs.push(self.input(item)),
                 Rule::secret_decl => rb.secrets.push(self.secret(item)),
                 Rule::channel_decl => rb.channels.push(self.channel(item)),
                 Rule::template_decl => {
-                    let mut it = item.into_inner().skip(1);
+                    let mut it = children(item).skip(1);
                     let name = it.next().map(ident);
                     let text = it.next().map(|s| self.str(s));
                     if let (Some(name), Some(text)) = (name, text) {
@@ -249,8 +238,7 @@ impl Builder {
                 Rule::check_decl => rb.checks.push(self.check(item)),
                 Rule::step_decl => rb.body.push(Block::Step(Box::new(self.step(item)))),
                 Rule::parallel_block => {
-                    let steps = item
-                        .into_inner()
+                    let steps = children(item)
                         .filter(|p| p.as_rule() == Rule::step_decl)
                         .map(|p| self.step(p))
                         .collect();
@@ -259,7 +247,7 @@ impl Builder {
                 Rule::handler => {
                     let mut kind = None;
                     let mut actions = Vec::new();
-                    for part in item.into_inner() {
+                    for part in children(item) {
                         match part.as_rule() {
                             Rule::handler_kind => kind = Some(part.as_str().trim().to_string()),
                             Rule::kw_on => {}
@@ -288,7 +276,7 @@ impl Builder {
     }
 
     fn last_str(&mut self, p: P<'_>) -> Str {
-        let s = p.into_inner().find(|p| p.as_rule() == Rule::string);
+        let s = children(p).find(|p| p.as_rule() == Rule::string);
         match s {
             Some(s) => self.str(s),
             None => Str {
@@ -304,7 +292,7 @@ impl Builder {
         let mut name = Spanned::new(String::new(), sp);
         let mut ty = Spanned::new(TypeExpr::String, sp);
         let mut default = None;
-        for part in p.into_inner() {
+        for part in children(p) {
             match part.as_rule() {
                 Rule::ident => name = ident(part),
                 Rule::type_expr => ty = self.type_expr(part),
@@ -322,7 +310,7 @@ impl Builder {
 
     fn type_expr(&mut self, p: P<'_>) -> Spanned<TypeExpr> {
         let sp = span(&p);
-        let Some(inner) = p.into_inner().next() else {
+        let Some(inner) = children(p).next() else {
             return Spanned::new(TypeExpr::String, sp);
         };
         let ty = match inner.as_rule() {
@@ -334,18 +322,16 @@ impl Builder {
                 _ => TypeExpr::String,
             },
             Rule::list_type => {
-                let elem = inner
-                    .into_inner()
+                let elem = children(inner)
                     .find(|p| p.as_rule() == Rule::type_expr)
                     .map(|p| self.type_expr(p))
                     .unwrap_or_else(|| Spanned::new(TypeExpr::String, sp));
                 TypeExpr::List(Box::new(elem))
             }
             Rule::one_of_type => {
-                let values = inner
-                    .into_inner()
+                let values = children(inner)
                     .filter(|p| p.as_rule() == Rule::string_list)
-                    .flat_map(|l| l.into_inner())
+                    .flat_map(children)
                     .map(|s| self.str(s))
                     .collect();
                 TypeExpr::OneOf(values)
@@ -359,11 +345,11 @@ impl Builder {
         let sp = span(&p);
         let mut name = Spanned::new(String::new(), sp);
         let mut source = None;
-        for part in p.into_inner() {
+        for part in children(p) {
             match part.as_rule() {
                 Rule::ident => name = ident(part),
                 Rule::secret_source => {
-                    let mut it = part.into_inner();
+                    let mut it = children(part);
                     let kind = it.next().map(|k| k.as_rule());
                     let value = it.next().map(|s| self.str(s));
                     if let Some(value) = value {
@@ -392,7 +378,7 @@ impl Builder {
     }
 
     fn target(&mut self, p: P<'_>) -> Option<Target> {
-        let inner = p.into_inner().next()?;
+        let inner = children(p).next()?;
         Some(match inner.as_rule() {
             Rule::ident => Target::Name(ident(inner)),
             _ => Target::Literal(self.str(inner)),
@@ -401,7 +387,7 @@ impl Builder {
 
     fn header(&mut self, p: P<'_>) -> Header {
         let sp = span(&p);
-        let mut strs = p.into_inner().filter(|p| p.as_rule() == Rule::string);
+        let mut strs = children(p).filter(|p| p.as_rule() == Rule::string);
         let name = strs.next().map(|s| self.str(s));
         let value = strs.next().map(|s| self.str(s));
         let empty = Str {
@@ -420,11 +406,11 @@ impl Builder {
         let sp = span(&p);
         let mut name = Spanned::new(String::new(), sp);
         let mut kind = ChannelKind::Console;
-        for part in p.into_inner() {
+        for part in children(p) {
             match part.as_rule() {
                 Rule::ident => name = ident(part),
                 Rule::slack_channel => {
-                    if let Some(t) = part.into_inner().find(|p| p.as_rule() == Rule::target) {
+                    if let Some(t) = children(part).find(|p| p.as_rule() == Rule::target) {
                         if let Some(t) = self.target(t) {
                             kind = ChannelKind::Slack(t);
                         }
@@ -433,11 +419,11 @@ impl Builder {
                 Rule::webhook_channel => {
                     let mut target = None;
                     let mut headers = Vec::new();
-                    for w in part.into_inner() {
+                    for w in children(part) {
                         match w.as_rule() {
                             Rule::target => target = self.target(w),
                             Rule::header_block => {
-                                headers = w.into_inner().map(|h| self.header(h)).collect();
+                                headers = children(w).map(|h| self.header(h)).collect();
                             }
                             _ => {}
                         }
@@ -462,7 +448,7 @@ impl Builder {
         let mut probe = None;
         let mut expects = Vec::new();
         let mut on_no_data = None;
-        for part in p.into_inner() {
+        for part in children(p) {
             let psp = span(&part);
             match part.as_rule() {
                 Rule::ident => name = ident(part),
@@ -476,12 +462,12 @@ impl Builder {
                     probe = Some(Spanned::new(Probe::Shell(c), psp));
                 }
                 Rule::expect_clause => {
-                    if let Some(e) = part.into_inner().find(|p| p.as_rule() == Rule::expr) {
+                    if let Some(e) = children(part).find(|p| p.as_rule() == Rule::expr) {
                         expects.push(self.condition(e));
                     }
                 }
                 Rule::no_data_clause => {
-                    let pass = part.into_inner().any(|p| p.as_rule() == Rule::kw_pass);
+                    let pass = children(part).any(|p| p.as_rule() == Rule::kw_pass);
                     let v = if pass { NoData::Pass } else { NoData::Fail };
                     on_no_data = Some(Spanned::new(v, psp));
                 }
@@ -509,7 +495,7 @@ impl Builder {
 
     fn effect(p: P<'_>) -> Option<Spanned<EffectMark>> {
         let sp = span(&p);
-        let inner = p.into_inner().next()?;
+        let inner = children(p).next()?;
         let e = if inner.as_rule() == Rule::kw_readonly {
             EffectMark::Readonly
         } else {
@@ -532,7 +518,7 @@ impl Builder {
             body: None,
             effect: None,
         };
-        for part in p.into_inner() {
+        for part in children(p) {
             match part.as_rule() {
                 Rule::http_method => {
                     req.method = Spanned::new(part.as_str().to_ascii_uppercase(), span(&part))
@@ -540,7 +526,7 @@ impl Builder {
                 Rule::string => req.url = self.str(part),
                 Rule::effect => req.effect = Self::effect(part),
                 Rule::request_block => {
-                    for opt in part.into_inner() {
+                    for opt in children(part) {
                         self.request_option(opt, &mut req);
                     }
                 }
@@ -553,7 +539,7 @@ impl Builder {
     fn request_option(&mut self, p: P<'_>, req: &mut HttpRequest) {
         match p.as_rule() {
             Rule::request_timeout => {
-                if let Some(d) = p.into_inner().find(|p| p.as_rule() == Rule::duration) {
+                if let Some(d) = children(p).find(|p| p.as_rule() == Rule::duration) {
                     req.timeout = Some(self.duration(d));
                 }
             }
@@ -561,7 +547,7 @@ impl Builder {
             Rule::request_body => {
                 let mut kind = BodyKind::Text;
                 let mut text = None;
-                for part in p.into_inner() {
+                for part in children(p) {
                     match part.as_rule() {
                         Rule::body_kind if part.as_str() == "json" => kind = BodyKind::Json,
                         Rule::string => text = Some(self.str(part)),
@@ -580,7 +566,7 @@ impl Builder {
     fn action_of(&mut self, p: P<'_>) -> Option<Spanned<Action>> {
         let sp = span(&p);
         let p = if p.as_rule() == Rule::action {
-            p.into_inner().next()?
+            children(p).next()?
         } else {
             p
         };
@@ -588,7 +574,7 @@ impl Builder {
             Rule::run_action => {
                 let mut command = None;
                 let mut effect = None;
-                for part in p.into_inner() {
+                for part in children(p) {
                     match part.as_rule() {
                         Rule::string => command = Some(self.str(part)),
                         Rule::effect => effect = Self::effect(part),
@@ -602,7 +588,7 @@ impl Builder {
             }
             Rule::http_action => Action::Http(Box::new(self.http(p))),
             Rule::notify_action => {
-                let mut it = p.into_inner().skip(1);
+                let mut it = children(p).skip(1);
                 let channel = ident(it.next()?);
                 let msg = it.next()?;
                 let message = if msg.as_rule() == Rule::ident {
@@ -612,8 +598,8 @@ impl Builder {
                 };
                 let mut args = Vec::new();
                 if let Some(a) = it.next() {
-                    for arg in a.into_inner() {
-                        let mut parts = arg.into_inner();
+                    for arg in children(a) {
+                        let mut parts = children(arg);
                         let name = parts.next().map(ident);
                         let value = parts.next().map(|s| self.str(s));
                         if let (Some(name), Some(value)) = (name, value) {
@@ -630,7 +616,7 @@ impl Builder {
             Rule::approve_action => {
                 let mut message = None;
                 let mut timeout = None;
-                for part in p.into_inner() {
+                for part in children(p) {
                     match part.as_rule() {
                         Rule::string => message = Some(self.str(part)),
                         Rule::duration => timeout = Some(self.duration(part)),
@@ -643,7 +629,7 @@ impl Builder {
                 }
             }
             Rule::wait_action => {
-                let d = p.into_inner().find(|p| p.as_rule() == Rule::duration)?;
+                let d = children(p).find(|p| p.as_rule() == Rule::duration)?;
                 Action::Wait(self.duration(d))
             }
             Rule::for_action => {
@@ -652,17 +638,17 @@ impl Builder {
                 let mut parallel = None;
                 let mut max_failures = None;
                 let mut body = None;
-                for part in p.into_inner() {
+                for part in children(p) {
                     match part.as_rule() {
                         Rule::ident => var = Some(ident(part)),
                         Rule::operand => list = Some(self.top_operand(part)),
                         Rule::for_parallel => {
-                            if let Some(n) = part.into_inner().find(|p| p.as_rule() == Rule::int) {
+                            if let Some(n) = children(part).find(|p| p.as_rule() == Rule::int) {
                                 parallel = Some(self.int(n));
                             }
                         }
                         Rule::for_max_failures => {
-                            if let Some(n) = part.into_inner().find(|p| p.as_rule() == Rule::int) {
+                            if let Some(n) = children(part).find(|p| p.as_rule() == Rule::int) {
                                 max_failures = Some(self.int(n));
                             }
                         }
@@ -685,7 +671,7 @@ impl Builder {
 
     /// A step holds one action; an `approve` written beside it is a gate
     /// that must be granted before the action runs.
-    pub(super) fn step_action(
+    fn step_action(
         &mut self,
         step: &mut Step,
         a: Spanned<Action>,
@@ -711,12 +697,12 @@ impl Builder {
         let sp = span(&p);
         let mut step = Step::new(Spanned::new(String::new(), sp), sp);
         let mut seen = Vec::new();
-        for part in p.into_inner() {
+        for part in children(p) {
             let csp = span(&part);
             match part.as_rule() {
                 Rule::ident => step.name = ident(part),
                 Rule::when_clause => {
-                    if let Some(e) = part.into_inner().find(|p| p.as_rule() == Rule::expr) {
+                    if let Some(e) = children(part).find(|p| p.as_rule() == Rule::expr) {
                         let e = self.condition(e);
                         once(
                             &mut step.when,
@@ -737,7 +723,7 @@ impl Builder {
                     let mut attempts = Spanned::new(0, csp);
                     let mut backoff = None;
                     let mut exponential = false;
-                    for r in part.into_inner() {
+                    for r in children(part) {
                         match r.as_rule() {
                             Rule::int => attempts = self.int(r),
                             Rule::duration => backoff = Some(self.duration(r)),
@@ -761,7 +747,7 @@ impl Builder {
                     );
                 }
                 Rule::timeout_clause => {
-                    if let Some(d) = part.into_inner().find(|p| p.as_rule() == Rule::duration) {
+                    if let Some(d) = children(part).find(|p| p.as_rule() == Rule::duration) {
                         let d = self.duration(d);
                         once(
                             &mut step.timeout,
@@ -786,8 +772,7 @@ impl Builder {
                 }
                 Rule::undo_clause => {
                     // `undo "cmd"` is short for `undo run "cmd"`.
-                    let undo = part
-                        .into_inner()
+                    let undo = children(part)
                         .find(|p| matches!(p.as_rule(), Rule::action | Rule::string))
                         .and_then(|a| {
                             if a.as_rule() == Rule::string {
@@ -818,7 +803,7 @@ impl Builder {
                 Rule::capture_clause => {
                     let mut format = CaptureFormat::Text;
                     let mut name = None;
-                    for c in part.into_inner() {
+                    for c in children(part) {
                         match c.as_rule() {
                             Rule::capture_format if c.as_str() == "json" => {
                                 format = CaptureFormat::Json
@@ -844,7 +829,7 @@ impl Builder {
                     }
                 }
                 Rule::on_error_clause => {
-                    let cont = part.into_inner().any(|p| p.as_rule() == Rule::kw_continue);
+                    let cont = children(part).any(|p| p.as_rule() == Rule::kw_continue);
                     let v = Spanned::new(cont, csp);
                     once(
                         &mut step.continue_on_error,
@@ -869,7 +854,7 @@ impl Builder {
         let mut every = None;
         let mut consecutive = None;
         let mut next_is_every = false;
-        for part in p.into_inner() {
+        for part in children(p) {
             match part.as_rule() {
                 Rule::expr => condition = Some(self.condition(part)),
                 Rule::kw_every => next_is_every = true,
@@ -922,11 +907,11 @@ impl Builder {
     }
 
     /// Call before building a condition; [`Builder::report_too_deep`] after.
-    pub(super) fn begin_condition(&mut self) {
+    fn begin_condition(&mut self) {
         self.too_deep = None;
     }
 
-    pub(super) fn report_too_deep(&mut self) {
+    fn report_too_deep(&mut self) {
         if let Some(at) = self.too_deep.take() {
             self.errors.push(
                 Diag::error(
@@ -951,40 +936,43 @@ impl Builder {
     fn expr(&mut self, p: P<'_>) -> (Expr, usize) {
         // Precedence, loosest first: or, and, comparisons. `not` binds to
         // the operand that follows it.
-        let mut parts = ExprParts::default();
-        for part in p.into_inner() {
-            match part.as_rule() {
-                Rule::op_not => parts.nots.push(span(&part)),
+        let mut operands = Vec::new();
+        let mut ops = Vec::new();
+        let mut nots = Vec::new();
+        for part in children(p) {
+            let op = match part.as_rule() {
+                Rule::op_not => {
+                    nots.push(span(&part));
+                    continue;
+                }
                 Rule::operand => {
                     let (e, depth) = self.operand(part);
-                    self.push_operand(&mut parts, e, depth);
+                    operands.push(self.negate(e, depth, &mut nots));
+                    continue;
                 }
-                r => parts.ops.push((
-                    match r {
-                        Rule::op_and => BinOp::And,
-                        Rule::op_or => BinOp::Or,
-                        Rule::op_eq => BinOp::Eq,
-                        Rule::op_ne => BinOp::Ne,
-                        Rule::op_le => BinOp::Le,
-                        Rule::op_ge => BinOp::Ge,
-                        Rule::op_lt => BinOp::Lt,
-                        Rule::op_gt => BinOp::Gt,
-                        Rule::op_in => BinOp::In,
-                        Rule::op_contains => BinOp::Contains,
-                        _ => BinOp::Matches,
-                    },
-                    span(&part),
-                )),
-            }
+                Rule::op_and => BinOp::And,
+                Rule::op_or => BinOp::Or,
+                Rule::op_eq => BinOp::Eq,
+                Rule::op_ne => BinOp::Ne,
+                Rule::op_le => BinOp::Le,
+                Rule::op_ge => BinOp::Ge,
+                Rule::op_lt => BinOp::Lt,
+                Rule::op_gt => BinOp::Gt,
+                Rule::op_in => BinOp::In,
+                Rule::op_contains => BinOp::Contains,
+                Rule::op_matches => BinOp::Matches,
+                _ => continue,
+            };
+            ops.push((op, span(&part)));
         }
-        self.finish_expr(parts)
+        self.climb(operands, ops)
     }
 
-    /// Adds an operand, applying the `not`s written before it.
-    pub(super) fn push_operand(&mut self, parts: &mut ExprParts, mut e: Expr, mut depth: usize) {
-        while let Some(n) = parts.nots.pop() {
+    /// Applies the `not`s written before an operand (innermost last).
+    fn negate(&mut self, mut e: Expr, mut depth: usize, nots: &mut Vec<Span>) -> (Expr, usize) {
+        while let Some(n) = nots.pop() {
             if !self.deeper(depth + 1, n) {
-                parts.nots.clear();
+                nots.clear();
                 break;
             }
             let sp = n.to(e.span);
@@ -994,31 +982,12 @@ impl Builder {
             };
             depth += 1;
         }
-        parts.operands.push((e, depth));
-    }
-
-    pub(super) fn finish_expr(&mut self, parts: ExprParts) -> (Expr, usize) {
-        self.climb(parts.operands, parts.ops)
-    }
-
-    /// A literal written as an operand of a condition.
-    pub(super) fn literal_operand(&mut self, lit: Literal, sp: Span) -> (Expr, usize) {
-        let depth = literal_depth(&lit);
-        if !self.deeper(depth, sp) {
-            return (bool_expr(sp), 1);
-        }
-        (
-            Expr {
-                span: lit.span,
-                kind: ExprKind::Literal(lit),
-            },
-            depth,
-        )
+        (e, depth)
     }
 
     fn operand(&mut self, p: P<'_>) -> (Expr, usize) {
         let sp = span(&p);
-        let Some(inner) = p.into_inner().next() else {
+        let Some(inner) = children(p).next() else {
             return (bool_expr(sp), 1);
         };
         match inner.as_rule() {
@@ -1029,11 +998,18 @@ impl Builder {
             }
             Rule::literal => {
                 let lit = self.literal(inner);
-                self.literal_operand(lit, sp)
+                let depth = literal_depth(&lit);
+                if !self.deeper(depth, sp) {
+                    return (bool_expr(sp), 1);
+                }
+                let e = Expr {
+                    span: lit.span,
+                    kind: ExprKind::Literal(lit),
+                };
+                (e, depth)
             }
             Rule::path => {
-                let parts = inner
-                    .into_inner()
+                let parts = children(inner)
                     .filter(|p| p.as_rule() == Rule::ident)
                     .map(ident)
                     .collect();
@@ -1100,7 +1076,7 @@ impl Builder {
     fn literal(&mut self, p: P<'_>) -> Literal {
         let sp = span(&p);
         let inner = if p.as_rule() == Rule::literal {
-            p.into_inner().next()
+            children(p).next()
         } else {
             Some(p)
         };
@@ -1121,9 +1097,7 @@ impl Builder {
                 };
             }
             Rule::bool_lit => LiteralKind::Bool(inner.as_str() == "true"),
-            Rule::list_lit => {
-                LiteralKind::List(inner.into_inner().map(|l| self.literal(l)).collect())
-            }
+            Rule::list_lit => LiteralKind::List(children(inner).map(|l| self.literal(l)).collect()),
             Rule::number => self.number(inner.as_str(), sp),
             _ => LiteralKind::Bool(false),
         };
@@ -1134,7 +1108,7 @@ impl Builder {
         }
     }
 
-    pub(super) fn number(&mut self, text: &str, sp: Span) -> LiteralKind {
+    fn number(&mut self, text: &str, sp: Span) -> LiteralKind {
         let suffix_at = text
             .char_indices()
             .skip(1)

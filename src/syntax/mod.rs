@@ -3,11 +3,12 @@
 
 mod build;
 mod depth;
-mod descent;
 mod errors;
 mod literals;
 mod rule_names;
 mod strings;
+#[cfg(test)]
+mod tests;
 
 use crate::ast::Runbook;
 use crate::diagnostics::Diag;
@@ -39,30 +40,6 @@ pub fn parse(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     if let Some(d) = depth::check(text, MAX_NESTING) {
         return Err(vec![d]);
     }
-    if let Some(parsed) = descent::parse(text) {
-        return Ok(parsed);
-    }
-    parse_with_pest(text)
-}
-
-/// The hand-written parser alone: `None` where it gives the file to pest.
-/// For the tests and benchmarks that compare the two parsers.
-#[doc(hidden)]
-pub fn parse_fast(text: &str) -> Option<(Runbook, Vec<Diag>)> {
-    if depth::check(text, MAX_NESTING).is_some() {
-        return None;
-    }
-    descent::parse(text)
-}
-
-/// The reference: pest and the pair walker (`build.rs`), as [`parse`] runs
-/// them when the hand-written parser gives up. Public for the tests and
-/// benchmarks that compare the two parsers.
-#[doc(hidden)]
-pub fn parse_with_pest(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
-    if let Some(d) = depth::check(text, MAX_NESTING) {
-        return Err(vec![d]);
-    }
     let mut pairs =
         RunbookParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(text, e)])?;
     let file = pairs
@@ -86,9 +63,12 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
     };
     match e.variant {
         ErrorVariant::ParsingError {
-            positives,
+            mut positives,
             negatives,
         } => {
+            // A comment may follow any token, so pest lists one wherever it
+            // stopped: true, and no help to the reader.
+            positives.retain(|r| *r != Rule::COMMENT);
             if let Some(d) = errors::specific(text, span, &positives) {
                 return d;
             }

@@ -155,9 +155,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::item => "a runbook item (input, secret, channel, template, check, step, ...)",
         Rule::probe => "a probe (http, promql or shell)",
         Rule::check_clause => "`expect` or `on no_data`",
-        Rule::step_clause => {
-            "a step clause (when, an action, retry, timeout, verify, undo, capture, on_error)"
-        }
+        Rule::step_clause => "a step clause",
         Rule::single_action => "an action (run, http, notify, approve, wait)",
         Rule::prefix => "`not`",
         Rule::infix => "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)",
@@ -189,15 +187,17 @@ const OPERATORS: &[Rule] = &[
     Rule::op_matches,
 ];
 
+/// What pest expects at the start of a step clause, in the order the
+/// message lists them (a unit test compares the set with the grammar).
 const STEP_CLAUSES: &[Rule] = &[
     Rule::kw_when,
+    Rule::action,
     Rule::kw_retry,
     Rule::kw_timeout,
     Rule::kw_verify,
     Rule::kw_undo,
     Rule::kw_capture,
     Rule::kw_on_error,
-    Rule::action,
 ];
 
 const ITEMS: &[Rule] = &[
@@ -217,60 +217,63 @@ const ITEMS: &[Rule] = &[
 ];
 
 /// What was expected, in words: groups of alternatives (every operator,
-/// every step clause, every runbook item) are named once instead of listed.
+/// every step clause, every runbook item) are named once instead of listed,
+/// with their words in brackets.
 pub fn describe_expected(expected: &[Rule]) -> String {
     let mut rules: Vec<Rule> = expected.to_vec();
-    let mut words: Vec<&'static str> = Vec::new();
-    let mut group = |rules: &mut Vec<Rule>, members: &[Rule], min: usize, name: &'static str| {
+    let mut words: Vec<String> = Vec::new();
+    let groups: [(&[Rule], usize, &str); 3] = [
+        (OPERATORS, 3, "an operator"),
+        (STEP_CLAUSES, 4, "a step clause"),
+        (ITEMS, 5, "a runbook item"),
+    ];
+    for (members, min, noun) in groups {
         if rules.iter().filter(|r| members.contains(r)).count() >= min {
             rules.retain(|r| !members.contains(r));
-            words.push(name);
+            let list: Vec<&str> = members.iter().flat_map(|r| bare_words(*r)).collect();
+            words.push(format!("{noun} ({})", list.join(", ")));
         }
-    };
-    group(
-        &mut rules,
-        OPERATORS,
-        3,
-        "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)",
-    );
-    group(
-        &mut rules,
-        STEP_CLAUSES,
-        4,
-        "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error)",
-    );
-    group(
-        &mut rules,
-        ITEMS,
-        5,
-        "a runbook item (title, owner, tags, lock, input, secret, channel, template, check, step, parallel, on, after)",
-    );
+    }
     let mut rest: Vec<&'static str> = rules.iter().map(|r| human_name(*r)).collect();
     rest.sort_unstable();
     rest.dedup();
-    words.extend(rest);
+    words.extend(rest.into_iter().map(String::from));
     if expected.contains(&Rule::kw_when) {
         // Inside a step, `}` ends it: pest does not list literal tokens.
-        words.push("`}`");
+        words.push("`}`".to_string());
     }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
     join_or(&words)
 }
 
+/// What a rule is written as, without backticks: `and` for `op_and`, `==`
+/// for `op_eq`; for `action`, each action's keyword, read from the list
+/// in its human name (so that a new action is named in one place). Empty
+/// for a rule whose name is a description.
+fn bare_words(rule: Rule) -> Vec<&'static str> {
+    let name = human_name(rule);
+    if rule == Rule::action {
+        return name
+            .split_once('(')
+            .map(|(_, list)| list.trim_end_matches(')').split(", ").collect())
+            .unwrap_or_default();
+    }
+    name.strip_prefix('`')
+        .and_then(|n| n.strip_suffix('`'))
+        .into_iter()
+        .collect()
+}
+
 /// Keywords among the expected rules, bare (`step`, not `` `step` ``).
+/// The actions' come last (of two equally close, the first is suggested).
 fn expected_keywords(expected: &[Rule]) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    for r in expected {
-        let name = human_name(*r);
-        if let Some(k) = name.strip_prefix('`').and_then(|n| n.strip_suffix('`')) {
-            if k.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
-                out.push(k);
-            }
-        }
-    }
-    if expected.contains(&Rule::action) {
-        out.extend(["run", "http", "notify", "approve", "wait", "for"]);
-    }
-    out
+    let others = expected.iter().filter(|r| **r != Rule::action);
+    let actions = expected.iter().filter(|r| **r == Rule::action).take(1);
+    others
+        .chain(actions)
+        .flat_map(|r| bare_words(*r))
+        .filter(|k| k.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
+        .collect()
 }
 
 /// A fix for common slips, keyed on what was expected and what was found.
@@ -307,4 +310,62 @@ pub fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Option<St
         return Some("at the top of a runbook: title, owner, tags, lock, input, secret, channel, template, check, step, parallel, on failure/success, after rollback".to_string());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::RunbookParser;
+    use pest::error::ErrorVariant;
+    use pest::Parser;
+    use std::collections::BTreeSet;
+
+    /// What pest expects where `text` stops (comments aside, as in
+    /// `syntax_error`).
+    fn expected_after(text: &str) -> BTreeSet<Rule> {
+        let e = match RunbookParser::parse(Rule::file, text) {
+            Ok(_) => panic!("`{text}` parses"),
+            Err(e) => e,
+        };
+        match e.variant {
+            ErrorVariant::ParsingError { positives, .. } => positives
+                .into_iter()
+                .filter(|r| *r != Rule::COMMENT)
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn set(rules: &[Rule]) -> BTreeSet<Rule> {
+        rules.iter().copied().collect()
+    }
+
+    /// The groups are the grammar's alternatives, so that a new clause,
+    /// item or operator is named in syntax errors (this fails until it is
+    /// added to its list).
+    #[test]
+    fn groups_are_what_the_grammar_expects() {
+        assert_eq!(
+            expected_after("runbook r {\n  step s {\n    ?"),
+            set(STEP_CLAUSES)
+        );
+        assert_eq!(expected_after("runbook r {\n  ?"), set(ITEMS));
+        let after_operand = expected_after("runbook r {\n  step s {\n    when x ?");
+        let clauses = set(STEP_CLAUSES);
+        let operators: BTreeSet<Rule> = after_operand.difference(&clauses).copied().collect();
+        assert_eq!(operators, set(OPERATORS));
+    }
+
+    #[test]
+    fn group_names_list_their_words() {
+        let clauses = describe_expected(STEP_CLAUSES);
+        assert_eq!(
+            clauses,
+            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error) or `}`"
+        );
+        assert_eq!(
+            describe_expected(OPERATORS),
+            "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)"
+        );
+    }
 }
