@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod ast;
 pub mod cli;
+pub mod clock;
 pub mod compile;
 pub mod config;
 pub mod diagnostics;
@@ -14,6 +15,7 @@ pub mod drill;
 pub mod durable;
 pub mod events;
 pub mod exec;
+pub mod exit;
 pub mod indexed_source;
 pub mod plan;
 pub mod report;

@@ -1,0 +1,37 @@
+//! Exit codes of `runbook run`, documented in `docs/decision-log.md`.
+
+/// Every step succeeded (or was skipped, or failed with `on_error continue`).
+pub const SUCCESS: i32 = 0;
+/// Internal error: the journal could not be created, the runtime failed.
+pub const INTERNAL: i32 = 1;
+/// A usage error (unknown flag...), as clap reports it.
+pub const USAGE: i32 = 2;
+/// The runbook does not compile, or the inputs, secrets or config are
+/// invalid: nothing was run. (Shared with every command: `cli::EXIT_INVALID`.)
+pub const INVALID: i32 = 3;
+/// A step failed and the rollback completed cleanly.
+pub const ROLLED_BACK: i32 = 4;
+/// A step failed and the rollback is incomplete (an undo failed, or the
+/// `after rollback verify` did not pass): humans needed.
+pub const ROLLBACK_INCOMPLETE: i32 = 5;
+/// Cancelled (Ctrl-C / SIGTERM) — whatever completed was rolled back.
+pub const CANCELLED: i32 = 130;
+
+/// Every exit code with its meaning, for help texts and the docs test.
+pub const ALL: &[(i32, &str)] = &[
+    (SUCCESS, "success"),
+    (
+        INTERNAL,
+        "internal error (journal not writable, runtime failure)",
+    ),
+    (
+        INVALID,
+        "invalid runbook, inputs, secrets or config: nothing was run",
+    ),
+    (ROLLED_BACK, "a step failed; rolled back cleanly"),
+    (
+        ROLLBACK_INCOMPLETE,
+        "a step failed; rollback incomplete: humans needed",
+    ),
+    (CANCELLED, "cancelled (Ctrl-C / SIGTERM)"),
+];
