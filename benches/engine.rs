@@ -49,8 +49,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use indexmap::IndexMap;
 use runbook::adapters::{dry_run::Assumptions, real, Adapters};
 use runbook::durable::journal::{Durability, JournalWriter};
-use runbook::events::{Emitter, Mode, Sink};
-use runbook::exec::{self, inputs, redact::Redactor, RunOptions};
+use runbook::events::{Emitter, Mode, Redactor, Sink};
+use runbook::exec::{self, inputs, RunOptions};
 use runbook::plan::Graph;
 use runbook::report::console::Console;
 use runbook::source::Source;
@@ -159,7 +159,7 @@ async fn one_run(
     };
     opts.inputs = input_values;
     opts.secrets = secrets;
-    let clock = exec::clock::Clock::start();
+    let clock = runbook::clock::Clock::start();
     let emitter = Arc::new(Emitter::new(run_id, clock, redactor, out));
     let summary = exec::run(graph.clone(), opts, adapters, emitter).await;
     assert_eq!(summary.exit_code, 0, "the run succeeds");

@@ -7,8 +7,9 @@ mod exec_support;
 use exec_support::compile;
 use indexmap::IndexMap;
 use runbook::adapters::Adapters;
-use runbook::events::{Emitter, Event, EventKind, Mode, Sink};
-use runbook::exec::{self, clock::Clock, redact::Redactor, RunOptions};
+use runbook::clock::Clock;
+use runbook::events::{Emitter, Event, EventKind, Mode, Redactor, Sink};
+use runbook::exec::{self, RunOptions};
 use runbook::report::{console::Console, SharedBuf};
 use std::sync::{Arc, Mutex};
 

@@ -8,8 +8,8 @@ use runbook::adapters::{
 };
 use runbook::durable::group_commit::GroupCommit;
 use runbook::durable::journal::{Durability, JournalWriter};
-use runbook::events::{Emitter, Event, EventKind, Mode, Sink};
-use runbook::exec::{self, inputs, redact::Redactor, RunOptions};
+use runbook::events::{Emitter, Event, EventKind, Mode, Redactor, Sink};
+use runbook::exec::{self, inputs, RunOptions};
 use runbook::plan::{CaptureFormat, Effect, Graph};
 use runbook::source::Source;
 use std::path::Path;
@@ -213,7 +213,7 @@ impl Live {
     async fn run(self) -> i32 {
         let emitter = Arc::new(Emitter::new(
             self.opts.run_id.clone(),
-            exec::clock::Clock::start(),
+            runbook::clock::Clock::start(),
             Redactor::new(std::iter::empty::<&str>()),
             vec![(Box::new(self.journal) as Box<dyn Sink>, true)],
         ));

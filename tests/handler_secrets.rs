@@ -4,29 +4,11 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{Reply, TestHttpServer};
+use support::{run_files, Reply, TestHttpServer};
 
 const SECRET: &str = "pager-Tok3n-7f1e-value";
-
-/// Every file a run leaves behind (journal, run metadata), as text.
-fn run_files(dir: &Path) -> String {
-    let mut all = String::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                all.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    all
-}
 
 #[test]
 fn on_failure_sends_the_token_to_the_pager_and_shows_it_nowhere() {

@@ -67,6 +67,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The decision log's words for why an adapter is called and how a check
+/// came out: defined with the events, which must not depend on adapters.
+pub use crate::events::{CheckStatus, Phase};
 pub use crate::plan::Effect;
 
 /// Default cap on captured output per stream (64 KiB).
@@ -102,20 +105,6 @@ impl std::fmt::Debug for Rendered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", self.display)
     }
-}
-
-/// Why the executor is calling an adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// A step's action.
-    Action,
-    /// A step's `undo`, during the rollback.
-    Undo,
-    /// A probe of a check (in a `when`, a `verify`, an `after rollback`).
-    Check,
-    /// An action of `on failure` / `on success`.
-    Handler,
 }
 
 /// Who is calling and why; the same for every adapter kind. Drill adapters
@@ -468,16 +457,6 @@ pub trait ApproveAdapter: Send + Sync {
 }
 
 // --------------------------------------------------------- check oracle --
-
-/// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    Pass,
-    Fail,
-    NoData,
-    Error,
-}
 
 /// An answer to a check given without probing anything.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

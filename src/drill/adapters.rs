@@ -4,8 +4,8 @@
 
 use super::scenario::{ActionResult, ActionScript, Answer, CheckScript, Scenario};
 use crate::adapters::*;
+use crate::clock::Clock;
 use crate::events::{Event, EventKind};
-use crate::exec::clock::Clock;
 use crate::plan::CheckSpec;
 use async_trait::async_trait;
 use std::collections::HashMap;

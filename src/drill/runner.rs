@@ -5,10 +5,11 @@
 use super::adapters::DrillWorld;
 use super::expect::{evaluate, Verdict};
 use super::scenario::{self, LoadedScenario};
+use crate::clock::Clock;
 use crate::compile;
 use crate::diagnostics::{Diag, Report};
-use crate::events::{Emitter, Event, Mode, Recorder, Sink};
-use crate::exec::{self, clock::Clock, redact::Redactor, RunOptions};
+use crate::events::{Emitter, Event, Mode, Recorder, Redactor, Sink};
+use crate::exec::{self, RunOptions};
 use crate::plan::Graph;
 use crate::source::Source;
 use std::path::PathBuf;

@@ -459,7 +459,7 @@ impl JournalWriter {
         self.buf.extend_from_slice(&[b'0'; 64]);
         self.buf.push(b'"');
         let json_at = self.buf.len();
-        if let Err(e) = ev.write_json(&mut self.buf) {
+        if let Err(e) = serde_json::to_writer(&mut self.buf, ev) {
             self.buf.truncate(start);
             return Err(io::Error::other(e));
         }
@@ -549,7 +549,7 @@ impl JournalWriter {
         use crate::events::EventKind as K;
         match (&ev.kind, &ev.node) {
             (K::ActionStarted { phase, .. }, node) if ev.kind.is_write_ahead() => {
-                if let (crate::adapters::Phase::Action, Some(node)) = (phase, node) {
+                if let (crate::events::Phase::Action, Some(node)) = (phase, node) {
                     if !self.changing.contains(node) {
                         self.changing.push(node.clone());
                     }

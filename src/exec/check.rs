@@ -1,13 +1,13 @@
 //! Checks (probe -> observation -> expects), conditions that read them,
 //! and `verify ... within ... every ...` polling.
 
-use super::clock::ms;
 use super::cond::{eval, V};
 use super::context::{Bindings, Resolver, RunCtx};
 use crate::adapters::{
     AdapterError, Call, CheckStatus, HttpBody, HttpCall, Phase, PromqlQuery, PromqlResult,
     ShellRequest,
 };
+use crate::clock::ms;
 use crate::events::{ConditionPurpose, EventKind, ExpectResult, ValueRead};
 use crate::plan::{CheckSpec, Effect, Expr, ExprKind, NoDataPolicy, Probe, RefRoot, VerifyPolicy};
 use indexmap::IndexMap;

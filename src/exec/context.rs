@@ -89,9 +89,12 @@ impl RunCtx {
             // An unknown secret (dry run without it) is shown masked either way.
             base_send.insert(
                 k.clone(),
-                J::String(v.clone().unwrap_or_else(|| super::redact::MASK.into())),
+                J::String(
+                    v.clone()
+                        .unwrap_or_else(|| crate::events::redact::MASK.into()),
+                ),
             );
-            base_display.insert(k.clone(), J::String(super::redact::MASK.into()));
+            base_display.insert(k.clone(), J::String(crate::events::redact::MASK.into()));
         }
         // A dry run shows stand-ins for what it does not know.
         let templates = if opts.mode == Mode::DryRun {

@@ -246,7 +246,18 @@ pub fn load_secrets(
                 }
             }
         };
+        // A value too short to redact is refused, loaded or not required:
+        // it would be shown wherever it appears.
+        let short = crate::events::redact::MIN_REDACT_LEN;
         match v {
+            Ok(v) if v.chars().count() < short => errors.push(format!(
+                "secret `{}`: its value is {} character{} long; a secret must be at \
+                 least {short} characters, or it cannot be masked in the logs: use a \
+                 longer value",
+                s.name,
+                v.chars().count(),
+                if v.chars().count() == 1 { "" } else { "s" },
+            )),
             Ok(v) => {
                 out.insert(s.name.clone(), Some(v));
             }
@@ -328,5 +339,32 @@ mod tests {
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e.iter().any(|m| m.contains("did you mean `max_error`")));
         assert!(e.iter().any(|m| m.contains("is required")));
+    }
+
+    #[test]
+    fn a_secret_too_short_to_redact_is_refused_even_when_not_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<SecretSpec> = [("one", "x"), ("two", "é\u{1f511}"), ("three", "abc")]
+            .into_iter()
+            .map(|(name, value)| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, format!("{value}\n")).unwrap();
+                SecretSpec {
+                    name: name.into(),
+                    source: SecretSource::File(path.display().to_string()),
+                }
+            })
+            .collect();
+        for required in [true, false] {
+            let errors = load_secrets(&specs, required).unwrap_err();
+            assert_eq!(errors.len(), 2, "{errors:?}");
+            assert!(errors[0].starts_with("secret `one`: its value is 1 character long"));
+            assert!(errors[1].starts_with("secret `two`: its value is 2 characters long"));
+            assert!(errors.iter().all(|e| e.contains("at least 3 characters")));
+        }
+        assert_eq!(
+            load_secrets(&specs[2..], true).unwrap()["three"].as_deref(),
+            Some("abc")
+        );
     }
 }

@@ -6,11 +6,14 @@
 //!   retries with backoff, `for` fan-outs with `parallel` / `max_failures`.
 //! * [`check`]: checks, conditions, `verify` polling.
 //! * [`rollback`]: undo in reverse completion order, handlers.
-//! * [`cond`], [`template`], [`redact`]: conditions, templates, secrets.
+//! * [`cond`], [`template`]: conditions, templates.
 //! * [`inputs`]: `--input` / `--inputs` validation, secret loading.
-//! * [`clock`]: everything waits through `tokio::time` (virtual in drills).
 //!
-//! A run ends with an [`Outcome`] and its exit code ([`exit`]).
+//! Below the executor: [`crate::clock`] (everything waits through
+//! `tokio::time`, virtual in drills) and, with the events, secret
+//! redaction ([`crate::events::redact`]). A run ends with an [`Outcome`]
+//! and its exit code ([`crate::exit`]). `exec::{clock, exit, redact}`
+//! re-export those for the code that still names them there.
 
 pub mod action;
 pub mod check;
@@ -304,7 +307,7 @@ pub(crate) async fn conclude(
         EventKind::RunFinished {
             outcome,
             exit_code,
-            elapsed_ms: clock::ms(elapsed),
+            elapsed_ms: crate::clock::ms(elapsed),
             failed_step: failure
                 .as_ref()
                 .map(|f| f.0.clone())

@@ -5,7 +5,7 @@ use super::action::Site;
 use super::cond::V;
 use super::context::{Bindings, RunCtx};
 use super::scheduler::NodeResult;
-use crate::adapters::Phase;
+use crate::events::Phase;
 use crate::events::{ConditionPurpose, EventKind, NotUndone, UndoPlanEntry};
 use crate::plan::{Action, Effect, RetryPolicy};
 use indexmap::IndexMap;

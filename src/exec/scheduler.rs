@@ -3,12 +3,12 @@
 //! failure (other than `on_error continue`) or on cancellation.
 
 use super::action::{fan_out, ForEach, Site};
-use super::clock::ms;
 use super::cond::V;
 use super::context::{Bindings, RunCtx};
 use super::unwind::CatchUnwind;
 use super::waiting::FlushWhenWaiting;
-use crate::adapters::Phase;
+use crate::clock::ms;
+use crate::events::Phase;
 use crate::events::{ActionStatus, ConditionPurpose, EventKind};
 use crate::plan::{Action, CaptureFormat, Effect};
 use serde::Serialize;

@@ -2,10 +2,10 @@
 //! spinner per running node (indicatif), plain lines otherwise; a summary
 //! table at the end.
 
-use crate::adapters::{CheckStatus, Phase};
 use crate::events::{
     ActionStatus, ConditionPurpose, Event, EventKind, Mode, Outcome, Sink, ValueRead,
 };
+use crate::events::{CheckStatus, Phase};
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::borrow::Cow;

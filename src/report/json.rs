@@ -17,7 +17,7 @@ impl<W: Write + Send> JsonLines<W> {
 impl<W: Write + Send> Sink for JsonLines<W> {
     fn event(&mut self, ev: &Event) -> std::io::Result<()> {
         let mut line = Vec::with_capacity(256);
-        ev.write_json(&mut line).map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut line, ev).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.out.write_all(&line)?;
         self.out.flush()

@@ -6,9 +6,10 @@
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use runbook::adapters::*;
+use runbook::clock::Clock;
 use runbook::durable::journal::{Durability, JournalWriter, JOURNAL_FILE};
-use runbook::events::{Emitter, Event, EventKind, Mode, Recorder, Sink};
-use runbook::exec::{self, clock::Clock, redact::Redactor, RunOptions, RunSummary};
+use runbook::events::{Emitter, Event, EventKind, Mode, Recorder, Redactor, Sink};
+use runbook::exec::{self, RunOptions, RunSummary};
 use runbook::plan::Graph;
 use runbook::report::{console::Console, SharedBuf};
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,7 @@
 //! - [`Prometheus`]: a real `prometheus` process scraping metrics the test sets.
 //! - [`http_get`] / [`http_post`] / [`http_request`]: a raw std::net client.
 //! - [`temp_dir`], [`runbook_bin`], [`run_cli`], [`run_cli_env`],
-//!   [`shell_request`].
+//!   [`shell_request`], [`run_files`].
 //! - [`CliEnv`]: a directory to start runs of the real binary in and watch
 //!   their journals (operations and resume tests).
 //!
@@ -128,4 +128,22 @@ pub fn mkfifo(path: &Path) {
         .status()
         .expect("mkfifo runs");
     assert!(ok.success(), "mkfifo {}", path.display());
+}
+
+/// Every file a run leaves behind under `dir` (journal, run metadata), as
+/// text: what the secret tests search for a leak.
+pub fn run_files(dir: &Path) -> String {
+    let mut all = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                all.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    all
 }
