@@ -26,6 +26,12 @@
 //! already finished are not repeated; an in-doubt undo is in `in_doubt`
 //! with phase `undo`). If `st.needs_rollback()` and no rollback started,
 //! start it from `st.completed`.
+//!
+//! A fan-out is folded item by item: `items_done` / `items_failed` (items
+//! whose action finished, for nodes not ended), items in doubt in
+//! `in_doubt` with their `item`, and `undo_items_ok` (items whose undo
+//! finished ok): `exec::resume` runs only the items never started and
+//! undoes only the items not undone yet.
 
 use crate::adapters::Phase;
 use crate::events::{ActionStatus, Event, EventKind, Mode, NotUndone, Outcome, UndoPlanEntry};
