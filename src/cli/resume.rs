@@ -5,19 +5,22 @@ use super::run::OutputFormat;
 use crate::session::{ResumeRequest, Session};
 use std::path::PathBuf;
 
-/// Resume an interrupted run: completed steps are not run again; a step
-/// in doubt is decided by its verify or by --assume-done / --assume-failed.
+/// Resume an interrupted run: completed steps (and fan-out items) are not
+/// run again; a step or item in doubt is decided by its verify or by
+/// --assume-done / --assume-failed.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ResumeArgs {
     pub run_id: String,
     /// Resume although the runbook file changed since the run started.
     #[arg(long)]
     pub force: bool,
-    /// A step (or undo) in doubt took effect (repeatable).
-    #[arg(long = "assume-done", value_name = "NODE")]
+    /// A step (or undo) in doubt took effect; STEP[ITEM]: one item of a
+    /// fan-out, STEP alone: all its items in doubt (repeatable).
+    #[arg(long = "assume-done", value_name = "STEP[ITEM]")]
     pub assume_done: Vec<String>,
-    /// A step (or undo) in doubt did not take effect (repeatable).
-    #[arg(long = "assume-failed", value_name = "NODE")]
+    /// A step (or undo) in doubt did not take effect; STEP[ITEM]: one item
+    /// of a fan-out, STEP alone: all its items in doubt (repeatable).
+    #[arg(long = "assume-failed", value_name = "STEP[ITEM]")]
     pub assume_failed: Vec<String>,
     /// The runbook file, if it moved (default: the one the run started).
     #[arg(long, value_name = "FILE")]

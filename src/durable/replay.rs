@@ -26,6 +26,12 @@
 //! already finished are not repeated; an in-doubt undo is in `in_doubt`
 //! with phase `undo`). If `st.needs_rollback()` and no rollback started,
 //! start it from `st.completed`.
+//!
+//! A fan-out is folded item by item: `items_done` / `items_failed` (items
+//! whose action finished, for nodes not ended), items in doubt in
+//! `in_doubt` with their `item`, and `undo_items_ok` (items whose undo
+//! finished ok): `exec::resume` runs only the items never started and
+//! undoes only the items not undone yet.
 
 use crate::adapters::Phase;
 use crate::events::{ActionStatus, Event, EventKind, Mode, NotUndone, Outcome, UndoPlanEntry};
@@ -157,6 +163,13 @@ pub struct RunState {
     /// Items of a fan-out whose action finished ok, for nodes not ended:
     /// a resumed fan-out needs only the others.
     pub items_done: IndexMap<String, Vec<String>>,
+    /// Items of a fan-out whose last attempt finished and failed, with why,
+    /// for nodes not ended: a resumed fan-out counts them against its
+    /// `max_failures` and does not run them again.
+    pub items_failed: IndexMap<String, IndexMap<String, String>>,
+    /// Items of a fan-out's undo whose action finished ok, by node, in that
+    /// order: a resumed rollback undoes only the other items.
+    pub undo_items_ok: IndexMap<String, Vec<String>>,
     /// Highest attempt started, by node (action phase).
     pub attempts: IndexMap<String, u32>,
     /// Captures by name, the last value stored.
@@ -274,6 +287,10 @@ pub fn replay(events: &[Event]) -> RunState {
                 if *phase == Phase::Action {
                     let a = st.attempts.entry(n.clone()).or_insert(0);
                     *a = (*a).max(*attempt);
+                    // Retried: its earlier failure is not its last word.
+                    if let (Some(item), Some(failed)) = (item, st.items_failed.get_mut(&n)) {
+                        failed.shift_remove(item);
+                    }
                 }
                 open.insert(
                     (n.clone(), phase_tag(*phase), item.clone(), *attempt),
@@ -295,6 +312,8 @@ pub fn replay(events: &[Event]) -> RunState {
                 attempt,
                 item,
                 status,
+                exit,
+                error,
                 ..
             } => {
                 let Some(n) = node else {
@@ -321,12 +340,32 @@ pub fn replay(events: &[Event]) -> RunState {
                     }
                     Some(_) => {}
                 }
-                if (*phase, *status) == (Phase::Action, ActionStatus::Ok) {
-                    st.action_ok.insert(n.clone());
-                    if let Some(item) = item {
-                        push_new(st.items_ok.entry(n.clone()).or_default(), item);
-                        push_new(st.items_done.entry(n).or_default(), item);
+                match (phase, status, item) {
+                    (Phase::Action, ActionStatus::Ok, item) => {
+                        st.action_ok.insert(n.clone());
+                        if let Some(item) = item {
+                            if let Some(failed) = st.items_failed.get_mut(&n) {
+                                failed.shift_remove(item);
+                            }
+                            push_new(st.items_ok.entry(n.clone()).or_default(), item);
+                            push_new(st.items_done.entry(n).or_default(), item);
+                        }
                     }
+                    (Phase::Action, _, Some(item)) => {
+                        let why = match (error, exit) {
+                            (Some(e), _) => e.clone(),
+                            (None, Some(code)) => format!("exit {code}"),
+                            (None, None) => format!("{status:?}").to_lowercase(),
+                        };
+                        st.items_failed
+                            .entry(n)
+                            .or_default()
+                            .insert(item.clone(), why);
+                    }
+                    (Phase::Undo, ActionStatus::Ok, Some(item)) => {
+                        push_new(st.undo_items_ok.entry(n).or_default(), item);
+                    }
+                    _ => {}
                 }
             }
             EventKind::CaptureStored {
@@ -385,6 +424,7 @@ pub fn replay(events: &[Event]) -> RunState {
                             st.failed = Some((n.clone(), reason.clone()));
                         }
                         st.items_done.shift_remove(&n);
+                        st.items_failed.shift_remove(&n);
                         open.retain(|k, _| !(k.0 == n && k.1 == phase_tag(Phase::Action)));
                         ready.retain(|r| r != &n);
                     }
@@ -481,6 +521,8 @@ pub fn replay(events: &[Event]) -> RunState {
         })
         .collect();
     st.items_done.retain(|n, _| !st.completed.contains_key(n));
+    st.items_failed
+        .retain(|n, items| !items.is_empty() && !st.completed.contains_key(n));
     st.unfinished = ready
         .into_iter()
         .filter(|n| {

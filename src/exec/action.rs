@@ -755,10 +755,15 @@ pub struct ForEach<'a> {
     pub parallel: usize,
     pub max_failures: Option<usize>,
     pub body: &'a Action,
+    /// What an interrupted run had done already (see [`fan_out`]).
+    pub prior: FanOut,
 }
 
 /// Runs `body` once per item, at most `parallel` at once, stopping new
-/// items once more than `max_failures` have failed.
+/// items once more than `max_failures` have failed. `each.prior`: what the
+/// fan-out had done before an interruption (`runbook resume`; empty for a
+/// fresh start): its items count as done or failed, and `each.items` are
+/// the ones never started.
 pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> FanOut {
     let ForEach {
         node_idx,
@@ -767,17 +772,18 @@ pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> 
         parallel,
         max_failures,
         body,
+        prior,
     } = each;
     let allowed = max_failures.unwrap_or(0);
     let parallel = parallel.max(1);
     let mut set = tokio::task::JoinSet::new();
-    let mut out = FanOut::default();
+    let mut out = prior;
     let mut next = 0usize;
-    let mut stop = false;
-    let total = items.len();
+    let mut stop = out.failed.len() > allowed;
+    let total = items.len() + out.completed.len() + out.failed.len();
     let body = Arc::new(body.clone());
     loop {
-        while !stop && set.len() < parallel && next < total {
+        while !stop && set.len() < parallel && next < items.len() {
             let item = items[next].clone();
             next += 1;
             let ctx = ctx.clone();
@@ -821,7 +827,7 @@ pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> 
             stop = true;
         }
     }
-    let not_started = total - next;
+    let not_started = items.len() - next;
     out.ok = out.failed.len() <= allowed && !out.cancelled && not_started == 0;
     if !out.ok {
         out.reason = if out.cancelled || (not_started > 0 && out.failed.len() <= allowed) {

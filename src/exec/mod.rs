@@ -206,19 +206,19 @@ pub async fn run(
         let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter));
         start(&ctx, &graph);
         let g = scheduler::run_graph(&ctx).await;
-        conclude(&ctx, g, &IndexMap::new(), &[]).await
+        conclude(&ctx, g, &rollback::Undone::default(), &[]).await
     });
     waiting::FlushWhenWaiting::new(&flushed, run).await
 }
 
-/// After the graph: the rollback (skipping the undos in `undone` that
-/// succeeded before a resume) and `on failure`, or `on success` (handlers
+/// After the graph: the rollback (skipping the undos, and undo items, in
+/// `undone` that succeeded before a resume) and `on failure`, or `on success` (handlers
 /// in `handlers_done` already started before a resume and are not run
 /// again); then `run_finished`.
 pub(crate) async fn conclude(
     ctx: &Arc<RunCtx>,
     g: scheduler::GraphOutcome,
-    undone: &IndexMap<String, bool>,
+    undone: &rollback::Undone,
     handlers_done: &[String],
 ) -> RunSummary {
     let graph = ctx.graph.clone();

@@ -25,6 +25,25 @@ struct Planned<'a> {
     items: Option<Vec<V>>,
 }
 
+/// What a rollback cut off before `runbook resume` had undone.
+#[derive(Debug, Clone, Default)]
+pub struct Undone {
+    /// Undos that finished, by node, and whether they succeeded: those that
+    /// did are not run again.
+    pub nodes: IndexMap<String, bool>,
+    /// Items of a fan-out's undo that finished ok (or were taken as done),
+    /// by node: the node's undo runs for its other items only.
+    pub items: IndexMap<String, Vec<String>>,
+}
+
+impl Undone {
+    fn undone(&self, node: &str, item: &V) -> bool {
+        self.items
+            .get(node)
+            .is_some_and(|items| items.contains(&item.display()))
+    }
+}
+
 fn effect_of(a: &Action) -> Effect {
     match a {
         Action::Shell { .. } => Effect::Write,
@@ -39,22 +58,37 @@ fn effect_of(a: &Action) -> Effect {
 /// Undoes every completed step in reverse completion order. A failing undo
 /// is logged and the rollback goes on; the result is then not clean.
 pub async fn rollback(ctx: &Arc<RunCtx>, results: &[NodeResult], reason: &str) -> RollbackReport {
-    rollback_resumed(ctx, results, reason, &IndexMap::new()).await
+    rollback_resumed(ctx, results, reason, &Undone::default()).await
 }
 
-/// [`rollback`] resumed: the undos in `done` that succeeded (`true`) are
-/// not run again (they count in the report as done); the others are run.
+/// [`rollback`] resumed: the undos in `done` that succeeded are not run
+/// again (they count in the report as done); the others are run, each for
+/// the items of its fan-out not undone yet.
 pub async fn rollback_resumed(
     ctx: &Arc<RunCtx>,
     results: &[NodeResult],
     reason: &str,
-    done: &IndexMap<String, bool>,
+    done: &Undone,
 ) -> RollbackReport {
     let graph = &ctx.graph;
     let mut plan = Vec::new();
     let mut not_undone = Vec::new();
+    // Items in doubt are left as they are: the rollback cannot say the
+    // world is back as it was.
+    let mut left_in_doubt = false;
     for r in results.iter().rev() {
         let node = &graph.nodes[r.idx];
+        if !r.in_doubt_items.is_empty() {
+            left_in_doubt = true;
+            not_undone.push(NotUndone {
+                node: node.id.clone(),
+                reason: format!(
+                    "item(s) {} in doubt after an interruption: their effect is unknown, so they \
+                     are not undone; check them by hand",
+                    r.in_doubt_items.join(", ")
+                ),
+            });
+        }
         if r.in_doubt {
             not_undone.push(NotUndone {
                 node: node.id.clone(),
@@ -68,15 +102,19 @@ pub async fn rollback_resumed(
         if !r.action_done {
             continue;
         }
-        if done.get(&node.id) == Some(&true) {
+        if done.nodes.get(&node.id) == Some(&true) {
             continue;
         }
         match &node.undo {
             Some(_) => {
-                let items = r
-                    .items
-                    .as_ref()
-                    .map(|items| items.iter().rev().cloned().collect::<Vec<_>>());
+                let items = r.items.as_ref().map(|items| {
+                    items
+                        .iter()
+                        .rev()
+                        .filter(|v| !done.undone(&node.id, v))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                });
                 plan.push(Planned { result: r, items });
             }
             None if node.effect >= Effect::Write => not_undone.push(NotUndone {
@@ -102,10 +140,10 @@ pub async fn rollback_resumed(
     );
     let cancel = ctx.opts.cancel_rollback.clone();
     let mut report = RollbackReport {
-        clean: true,
+        clean: !left_in_doubt,
         ..RollbackReport::default()
     };
-    for (node, ok) in done {
+    for (node, ok) in &done.nodes {
         if *ok {
             report.undos.push((node.clone(), true));
         }
@@ -156,7 +194,10 @@ pub async fn rollback_resumed(
             } => {
                 let items = match &p.items {
                     Some(items) => Ok(items.clone()),
-                    None => ctx.for_items(id, list, &scope).await,
+                    None => ctx
+                        .for_items(id, list, &scope)
+                        .await
+                        .map(|items| items.into_iter().filter(|v| !done.undone(id, v)).collect()),
                 };
                 match items {
                     Err(e) => (false, 0, Some(e)),

@@ -2,12 +2,13 @@
 //! at most `--parallel` at once, and stops starting nodes at the first
 //! failure (other than `on_error continue`) or on cancellation.
 
-use super::action::{fan_out, ForEach, Site};
+use super::action::{fan_out, FanOut, ForEach, Site};
 use super::cond::V;
 use super::context::{Bindings, RunCtx};
 use super::unwind::CatchUnwind;
 use super::waiting::FlushWhenWaiting;
 use crate::clock::ms;
+use crate::durable::replay::InDoubt;
 use crate::events::Phase;
 use crate::events::{ActionStatus, ConditionPurpose, EventKind};
 use crate::plan::{Action, CaptureFormat, Effect};
@@ -44,6 +45,10 @@ pub struct NodeResult {
     pub in_doubt: bool,
     /// For a fan-out: the items that completed, in completion order.
     pub items: Option<Vec<V>>,
+    /// For a fan-out resumed after an interruption: items whose effect is
+    /// unknown (started, never finished, not decided): never undone, and
+    /// a rollback that leaves them is not complete.
+    pub in_doubt_items: Vec<String>,
 }
 
 impl NodeResult {
@@ -56,7 +61,75 @@ impl NodeResult {
             action_done: false,
             in_doubt: false,
             items: None,
+            in_doubt_items: Vec::new(),
         }
+    }
+}
+
+/// What a `for` fan-out had done when the run was cut off (items in their
+/// journalled, display form): `runbook resume` runs only the items never
+/// started. See `exec::resume`.
+#[derive(Debug, Clone, Default)]
+pub struct FanOutSoFar {
+    /// Items whose action finished ok (or taken as done), in that order.
+    pub done: Vec<String>,
+    /// Items that failed (or taken as failed), with why.
+    pub failed: Vec<(String, String)>,
+    /// Items in doubt with no answer: the step's `verify` decides, once the
+    /// other items have run.
+    pub in_doubt: Vec<InDoubt>,
+    /// Attempts already made (counted in the step's `attempts`).
+    pub attempts: u32,
+}
+
+/// The values of `list` whose display form is in `shown`, in the order of
+/// `shown`; an item the list does not have keeps its shown form.
+pub fn values_of(list: &[V], shown: &[String]) -> Vec<V> {
+    shown
+        .iter()
+        .map(|s| {
+            list.iter()
+                .find(|v| v.display() == *s)
+                .cloned()
+                .unwrap_or_else(|| V::Str(s.clone()))
+        })
+        .collect()
+}
+
+impl FanOutSoFar {
+    /// Splits the fan-out's `list` (as it evaluates now) into the items
+    /// never started (to run now), what the fan-out starts from (items done
+    /// and failed), and the items in doubt with their values.
+    fn split(&self, list: Vec<V>) -> (Vec<V>, FanOut, Vec<(InDoubt, V)>) {
+        let doubt: Vec<String> = self
+            .in_doubt
+            .iter()
+            .filter_map(|d| d.item.clone())
+            .collect();
+        let prior = FanOut {
+            completed: values_of(&list, &self.done),
+            failed: self
+                .failed
+                .iter()
+                .map(|(item, why)| format!("{item}: {why}"))
+                .collect(),
+            attempts: self.attempts,
+            ..FanOut::default()
+        };
+        let pending = self
+            .in_doubt
+            .iter()
+            .cloned()
+            .zip(values_of(&list, &doubt))
+            .collect();
+        let started = |v: &V| {
+            let shown = v.display();
+            self.done.contains(&shown)
+                || self.failed.iter().any(|(i, _)| *i == shown)
+                || doubt.contains(&shown)
+        };
+        let todo = list.into_iter().filter(|v| !started(v)).collect();
+        (todo, prior, pending)
     }
 }
 
@@ -112,8 +185,10 @@ fn capture(
 }
 
 /// Runs one node: condition, action (with retries or fan-out), capture,
-/// verify.
-pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
+/// verify. `so_far`: a fan-out resumed after an interruption, whose
+/// condition and approval were passed before it: only its items never
+/// started run, then its `verify` (which decides its items in doubt).
+pub async fn run_node(ctx: Arc<RunCtx>, idx: usize, so_far: Option<FanOutSoFar>) -> NodeResult {
     let node = &ctx.graph.nodes[idx];
     let id = node.id.as_str();
     let mut res = NodeResult::new(idx);
@@ -144,7 +219,8 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
         res
     };
 
-    if let Some(when) = &node.when {
+    let resumed = so_far.is_some();
+    if let Some(when) = node.when.as_ref().filter(|_| !resumed) {
         let c = ctx
             .condition(Some(id), when, ConditionPurpose::When, &scope, 1)
             .await;
@@ -179,7 +255,7 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
         timeout: node.timeout.or(ctx.settings().default_timeout),
         explicit_timeout: node.timeout.is_some(),
     };
-    if let Some(gate) = &node.approval {
+    if let Some(gate) = node.approval.as_ref().filter(|_| !resumed) {
         let gate_site = Site {
             effect: Effect::None,
             ..site.clone()
@@ -194,6 +270,7 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
     }
     let mut output = None;
     let mut failed_items = Vec::new();
+    let mut pending: Vec<(InDoubt, V)> = Vec::new();
     match &node.action {
         None => {}
         Some(Action::ForEach {
@@ -205,7 +282,21 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
         }) => {
             let items = match ctx.for_items(id, list, &scope).await {
                 Ok(items) => items,
-                Err(e) => return fail(res, e),
+                Err(e) => {
+                    res.in_doubt_items = so_far
+                        .iter()
+                        .flat_map(|s| s.in_doubt.iter().filter_map(|d| d.item.clone()))
+                        .collect();
+                    return fail(res, e);
+                }
+            };
+            let (items, prior) = match &so_far {
+                None => (items, FanOut::default()),
+                Some(s) => {
+                    let (todo, prior, doubt) = s.split(items);
+                    pending = doubt;
+                    (todo, prior)
+                }
             };
             let each = ForEach {
                 node_idx: idx,
@@ -214,12 +305,14 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
                 parallel: *parallel,
                 max_failures: *max_failures,
                 body,
+                prior,
             };
             let fo = fan_out(&ctx, each, &scope).await;
             res.attempts = fo.attempts;
             res.action_done = !fo.completed.is_empty();
             res.items = Some(fo.completed);
             failed_items = fo.failed;
+            res.in_doubt_items = pending.iter().map(|(_, v)| v.display()).collect();
             if !fo.ok {
                 if fo.cancelled {
                     res.state = NodeState::Cancelled;
@@ -267,7 +360,25 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize) -> NodeResult {
         {
             return fail(res, e);
         }
+    } else if !pending.is_empty() {
+        // `resume` asks about items in doubt of a step without a verify.
+        return fail(
+            res,
+            "items in doubt after an interruption, and no answer was given".into(),
+        );
     }
+    // The step's verify holds with every other item done: the items that
+    // were in doubt took effect.
+    for (d, v) in pending {
+        super::resume::settle_item(
+            &ctx,
+            &d,
+            ActionStatus::Ok,
+            "its step's verify holds: taken as done",
+        );
+        res.items.get_or_insert_with(Vec::new).push(v);
+    }
+    res.in_doubt_items.clear();
 
     ctx.emitter
         .emit_with(Some(id), |now| EventKind::NodeSucceeded {
@@ -307,14 +418,19 @@ fn internal_error(ctx: &RunCtx, i: usize, e: &str) -> NodeResult {
 /// first failure / cancellation (running nodes are then waited for; they
 /// see the cancellation through their `Call::cancel`).
 pub async fn run_graph(ctx: &Arc<RunCtx>) -> GraphOutcome {
-    run_graph_from(ctx, Vec::new()).await
+    run_graph_from(ctx, Vec::new(), HashMap::new()).await
 }
 
 /// [`run_graph`] from a resumed state: the `seeds` (nodes that ended
 /// before, in completion order) are not run again; their dependents start
 /// as if they had just ended. Seeds come first in the outcome's `results`,
-/// so a rollback undoes them in reverse completion order too.
-pub async fn run_graph_from(ctx: &Arc<RunCtx>, seeds: Vec<NodeResult>) -> GraphOutcome {
+/// so a rollback undoes them in reverse completion order too. The fan-outs
+/// in `partial` (cut off part way) resume from where they were.
+pub async fn run_graph_from(
+    ctx: &Arc<RunCtx>,
+    seeds: Vec<NodeResult>,
+    mut partial: HashMap<usize, FanOutSoFar>,
+) -> GraphOutcome {
     let nodes = &ctx.graph.nodes;
     let n = nodes.len();
     // foldhash, sized once: the graph's own ids, looked up once per
@@ -380,7 +496,7 @@ pub async fn run_graph_from(ctx: &Arc<RunCtx>, seeds: Vec<NodeResult>) -> GraphO
             // only an ending node makes one ready): run it in this task.
             // A task per node was a fifth of a dry run's time.
             let Some(i) = ready.pop_front() else { break };
-            let node = std::pin::pin!(run_node(ctx.clone(), i));
+            let node = std::pin::pin!(run_node(ctx.clone(), i, partial.remove(&i)));
             let mut node = CatchUnwind::new(node);
             // A node that ends without waiting (all of a dry run's) needs
             // no watch on the cancellation token: registering with it, per
@@ -412,9 +528,10 @@ pub async fn run_graph_from(ctx: &Arc<RunCtx>, seeds: Vec<NodeResult>) -> GraphO
             while !stopping && set.len() < parallel {
                 let Some(i) = ready.pop_front() else { break };
                 let ctx = ctx.clone();
+                let so_far = partial.remove(&i);
                 let h = set.spawn(async move {
                     let emitter = ctx.emitter.clone();
-                    let node = std::pin::pin!(run_node(ctx, i));
+                    let node = std::pin::pin!(run_node(ctx, i, so_far));
                     FlushWhenWaiting::new(&emitter, node).await
                 });
                 running.insert(h.id(), i);

@@ -9,9 +9,11 @@ use crate::durable::lock::{self, LockError};
 use crate::durable::replay::{replay, RunState};
 use crate::durable::runs::RunStatus;
 use crate::events::{Event, Mode, Outcome};
-use crate::exec::{self, inputs, resume::Resume, RunOptions};
+use crate::exec::resume::{Resume, Target};
+use crate::exec::{self, inputs, RunOptions};
 use crate::plan::Graph;
 use indexmap::IndexMap;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -73,8 +75,8 @@ impl Session {
         let secrets = inputs::load_secrets(&graph.secrets, true).map_err(Error::Invalid)?;
 
         let mut resume = Resume::new(st);
-        resume.assume_done = req.assume_done.iter().cloned().collect();
-        resume.assume_failed = req.assume_failed.iter().cloned().collect();
+        resume.assume_done = targets(&req.assume_done, "--assume-done")?;
+        resume.assume_failed = targets(&req.assume_failed, "--assume-failed")?;
         let questions = exec::resume::questions(&graph, &resume);
         if !questions.is_empty() {
             return Err(Error::Unanswered(questions));
@@ -141,6 +143,26 @@ impl Session {
             }),
             watch_signals: req.terminal,
         })
+    }
+}
+
+/// `--assume-done` / `--assume-failed` values as steps or fan-out items;
+/// every malformed one is reported.
+fn targets(values: &[String], flag: &str) -> Result<HashSet<Target>, Error> {
+    let mut errors = Vec::new();
+    let mut out = HashSet::new();
+    for v in values {
+        match Target::parse(v) {
+            Ok(t) => {
+                out.insert(t);
+            }
+            Err(e) => errors.push(format!("{flag} {e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Invalid(errors))
     }
 }
 
