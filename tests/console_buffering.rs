@@ -46,7 +46,7 @@ fn node_events() -> Vec<Event> {
             Some("s0"),
             EventKind::ActionStarted {
                 adapter: "shell".into(),
-                phase: runbook::adapters::Phase::Action,
+                phase: runbook::events::Phase::Action,
                 attempt: 1,
                 item: None,
                 effect: runbook::plan::Effect::Read,

@@ -3,13 +3,13 @@
 //! verifier.
 
 use proptest::prelude::*;
-use runbook::adapters::Phase;
 use runbook::digest::sha256_hex;
 use runbook::durable::journal::{
     chain_line, event_hash, journal_in_use, parse_journal, read_journal, verify_bytes,
     verify_chain, ChainFormat, Durability, JournalError, JournalWriter, GENESIS, JOURNAL_FILE,
     PREFIX_LEN,
 };
+use runbook::events::Phase;
 use runbook::events::{
     ActionStatus, Counts, Event, EventKind, Mode, Outcome, Sink, JOURNAL_FORMAT,
 };

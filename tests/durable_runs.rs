@@ -1,9 +1,9 @@
 //! Rebuilding a run from its journal (replay) at each point a crash can
 //! leave it, and listing runs with their state.
 
-use runbook::adapters::Phase;
 use runbook::durable::journal::{read_journal, Durability, JournalWriter, JOURNAL_FILE};
 use runbook::durable::runs::{list_runs, replay, run_summary, Completed, RunStatus};
+use runbook::events::Phase;
 use runbook::events::{
     ActionStatus, Counts, Event, EventKind, Mode, NotUndone, Outcome, UndoPlanEntry, JOURNAL_FORMAT,
 };

@@ -68,7 +68,7 @@ fn a_failed_live_run_rolls_back_with_its_exit_code_and_no_secret_anywhere() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
-        Some(runbook::exec::exit::ROLLED_BACK),
+        Some(runbook::exit::ROLLED_BACK),
         "{stdout}\n{stderr}"
     );
     assert!(!dir.path().join("a.txt").exists(), "the undo of `a` ran");
@@ -89,10 +89,7 @@ fn a_failing_undo_exits_rollback_incomplete() {
     let text = ROLLBACK.replace("undo \"rm a.txt\"", "undo \"exit 9\"");
     let f = write(dir.path(), "r.runbook", &text);
     let out = runbook(dir.path(), &[&f, "--input", "name=n"]);
-    assert_eq!(
-        out.status.code(),
-        Some(runbook::exec::exit::ROLLBACK_INCOMPLETE)
-    );
+    assert_eq!(out.status.code(), Some(runbook::exit::ROLLBACK_INCOMPLETE));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ROLLBACK INCOMPLETE"));
 }
 
@@ -101,7 +98,7 @@ fn invalid_inputs_exit_invalid_and_run_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "r.runbook", ROLLBACK);
     let out = runbook(dir.path(), &[&f, "--input", "nme=x"]);
-    assert_eq!(out.status.code(), Some(runbook::exec::exit::INVALID));
+    assert_eq!(out.status.code(), Some(runbook::exit::INVALID));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("did you mean `name`"), "{stderr}");
     assert!(stderr.contains("`name` (string) is required"), "{stderr}");
@@ -118,7 +115,7 @@ fn a_bad_config_is_an_error_pointing_at_the_line() {
         "shell:\n  cwd: /tmp\n  envv: {}\n",
     );
     let out = runbook(dir.path(), &[&f, "--input", "name=x", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(runbook::exec::exit::INVALID));
+    assert_eq!(out.status.code(), Some(runbook::exit::INVALID));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown field `envv`"), "{stderr}");
     assert!(stderr.contains("runbook.yaml:3"), "{stderr}");
@@ -182,7 +179,7 @@ fn assume_needs_a_known_check() {
             "errors_lo=false",
         ],
     );
-    assert_eq!(out.status.code(), Some(runbook::exec::exit::INVALID));
+    assert_eq!(out.status.code(), Some(runbook::exit::INVALID));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `errors_low`"));
 }
 

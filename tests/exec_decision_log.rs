@@ -32,7 +32,7 @@ fn every_event_kind_is_documented() {
 #[test]
 fn every_exit_code_is_documented() {
     let doc = doc();
-    for (code, _) in runbook::exec::exit::ALL {
+    for (code, _) in runbook::exit::ALL {
         assert!(
             doc.contains(&format!("| {code} ")),
             "exit code {code} is not documented"

@@ -5,7 +5,7 @@ mod exec_support;
 
 use exec_support::*;
 use runbook::events::{EventKind, Mode, Outcome};
-use runbook::exec::exit;
+use runbook::exit;
 use std::time::Duration;
 
 #[tokio::test(start_paused = true)]

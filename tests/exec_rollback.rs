@@ -3,9 +3,9 @@
 mod exec_support;
 
 use exec_support::*;
-use runbook::adapters::CheckStatus;
+use runbook::events::CheckStatus;
 use runbook::events::{EventKind, Mode, Outcome};
-use runbook::exec::exit;
+use runbook::exit;
 use std::sync::Arc;
 
 const CHAIN: &str = r#"

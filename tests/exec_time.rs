@@ -4,7 +4,7 @@
 mod exec_support;
 
 use exec_support::*;
-use runbook::adapters::CheckStatus;
+use runbook::events::CheckStatus;
 use runbook::events::{EventKind, Mode, Outcome};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -230,7 +230,7 @@ runbook cancel {
     )
     .await;
     assert_eq!(ran.summary.outcome, Outcome::Cancelled);
-    assert_eq!(ran.summary.exit_code, runbook::exec::exit::CANCELLED);
+    assert_eq!(ran.summary.exit_code, runbook::exit::CANCELLED);
     let cmds = shell.commands();
     assert!(!cmds.contains(&"c".to_string()));
     assert!(cmds.contains(&"undo a".to_string()));

@@ -30,7 +30,7 @@ fn ev(seq: u64, node: Option<&str>, kind: EventKind) -> Event {
 fn started(effect: Effect) -> EventKind {
     EventKind::ActionStarted {
         adapter: "shell".into(),
-        phase: runbook::adapters::Phase::Action,
+        phase: runbook::events::Phase::Action,
         item: None,
         attempt: 1,
         effect,

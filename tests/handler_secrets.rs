@@ -44,7 +44,7 @@ runbook page_on_failure {{
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
-        Some(runbook::exec::exit::ROLLED_BACK),
+        Some(runbook::exit::ROLLED_BACK),
         "{stdout}\n{stderr}"
     );
     assert!(!dir.path().join("state.txt").exists(), "the undo ran");

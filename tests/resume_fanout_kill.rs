@@ -14,9 +14,9 @@
 
 mod support;
 
-use runbook::adapters::Phase;
 use runbook::durable::journal::read_journal;
 use runbook::durable::replay::replay;
+use runbook::events::Phase;
 use std::collections::BTreeMap;
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;

@@ -67,9 +67,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The decision log's words for why an adapter is called and how a check
-/// came out: defined with the events, which must not depend on adapters.
-pub use crate::events::{CheckStatus, Phase};
+// The decision log's words for why an adapter is called and how a check
+// came out: defined with the events, which must not depend on adapters.
+use crate::events::{CheckStatus, Phase};
 pub use crate::plan::Effect;
 
 /// Default cap on captured output per stream (64 KiB).

@@ -24,7 +24,7 @@ pub struct ScanError {
 
 /// The helpers the renderer registers: a helper's name, first in a tag, is
 /// not a value's name.
-use crate::exec::template::HELPERS;
+use crate::escape::HELPERS;
 
 /// Deepest nesting of `{{#...}}` blocks accepted (rendering recurses).
 const MAX_BLOCK_DEPTH: usize = 32;

@@ -258,7 +258,7 @@ impl Compiler<'_> {
                     .label(span, format!("`{name}` is a helper"))
                     .help(format!(
                         "rename the value: the helpers ({}) cannot be read as `{{{{name}}}}`",
-                        crate::exec::template::HELPERS.join(", ")
+                        crate::escape::HELPERS.join(", ")
                     )),
                 );
                 continue;
@@ -322,9 +322,7 @@ impl Compiler<'_> {
 /// The helper a writing tag calls by its bare name (`{{len}}`), if any.
 fn helper_name<'t>(text: &'t str, tag: &placeholders::Tag) -> Option<&'t str> {
     let body = text[tag.inner_start..tag.inner_end].trim();
-    crate::exec::template::HELPERS
-        .contains(&body)
-        .then_some(body)
+    crate::escape::HELPERS.contains(&body).then_some(body)
 }
 
 /// Whether a value of type `ty` can be written in `slot`, a place for a

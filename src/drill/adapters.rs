@@ -5,6 +5,8 @@
 use super::scenario::{ActionResult, ActionScript, Answer, CheckScript, Scenario};
 use crate::adapters::*;
 use crate::clock::Clock;
+use crate::events::CheckStatus;
+use crate::events::Phase;
 use crate::events::{Event, EventKind};
 use crate::plan::CheckSpec;
 use async_trait::async_trait;

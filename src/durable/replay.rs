@@ -33,7 +33,7 @@
 //! finished ok): `exec::resume` runs only the items never started and
 //! undoes only the items not undone yet.
 
-use crate::adapters::Phase;
+use crate::events::Phase;
 use crate::events::{ActionStatus, Event, EventKind, Mode, NotUndone, Outcome, UndoPlanEntry};
 use crate::plan::{CaptureFormat, Effect};
 use indexmap::IndexMap;

@@ -28,6 +28,14 @@ mod url;
 
 use crate::plan::Escape;
 
+/// The helpers templates may call (documented in `docs/language.md`): the
+/// renderer registers exactly these, and the compiler refuses a value
+/// named like one. handlebars' other built-ins (`lookup`, `log`, `raw`) are
+/// unregistered: with them, an input named `log` rendered as nothing.
+pub const HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+];
+
 pub use shell::ShellQuote;
 
 /// A part of a text: literal text, or a value put there by a placeholder.

@@ -1,9 +1,9 @@
 //! Stamping, redacting and handing out events: the [`Emitter`] and the
 //! [`Sink`]s it feeds.
 
-use super::redact::Redactor;
 use super::{Event, EventKind};
 use crate::clock::Clock;
+use crate::events::redact::Redactor;
 use std::sync::{Arc, Mutex};
 
 /// A consumer of events: the journal, the console, `--output json`, a

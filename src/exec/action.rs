@@ -1,14 +1,14 @@
 //! Running one action: render, call the adapter, log, and decide what the
 //! answer means; retries with backoff; `for` fan-outs.
 
-use super::clock::ms;
 use super::cond::V;
 use super::context::{Bindings, RunCtx};
 use crate::adapters::{
-    ApprovalRequest, Call, ErrorKind, HttpBody, HttpCall, NotifyRequest, NotifyTarget, Phase,
+    ApprovalRequest, Call, ErrorKind, HttpBody, HttpCall, NotifyRequest, NotifyTarget,
     ShellRequest, StartBarrier, START_NOT_RECORDED,
 };
-use crate::events::{ActionStatus, ConditionPurpose, EventKind};
+use crate::clock::ms;
+use crate::events::{ActionStatus, ConditionPurpose, EventKind, Phase};
 use crate::plan::{Action, ChannelKind, Effect, Expr, HttpRequest, RetryPolicy, Text};
 use indexmap::IndexMap;
 use std::sync::Arc;

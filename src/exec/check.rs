@@ -4,10 +4,10 @@
 use super::cond::{eval, V};
 use super::context::{Bindings, Resolver, RunCtx};
 use crate::adapters::{
-    AdapterError, Call, CheckStatus, HttpBody, HttpCall, Phase, PromqlQuery, PromqlResult,
-    ShellRequest,
+    AdapterError, Call, HttpBody, HttpCall, PromqlQuery, PromqlResult, ShellRequest,
 };
 use crate::clock::ms;
+use crate::events::{CheckStatus, Phase};
 use crate::events::{ConditionPurpose, EventKind, ExpectResult, ValueRead};
 use crate::plan::{CheckSpec, Effect, Expr, ExprKind, NoDataPolicy, Probe, RefRoot, VerifyPolicy};
 use indexmap::IndexMap;

@@ -17,12 +17,9 @@
 
 pub mod action;
 pub mod check;
-pub mod clock;
 pub mod cond;
 pub mod context;
-pub mod exit;
 pub mod inputs;
-pub mod redact;
 pub mod resume;
 pub mod rollback;
 pub mod scheduler;

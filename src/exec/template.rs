@@ -26,12 +26,7 @@ use handlebars::template::{Template, TemplateElement};
 use handlebars::Handlebars;
 use std::sync::RwLock;
 
-/// The helpers templates may call (documented in `docs/language.md`).
-/// handlebars' other built-ins (`lookup`, `log`, `raw`) are unregistered:
-/// with them, an input named `log` rendered as nothing.
-pub const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
-];
+pub use crate::escape::HELPERS;
 
 /// handlebars' built-in helpers that templates may not call.
 const UNREGISTERED: &[&str] = &["lookup", "log", "raw"];
@@ -276,7 +271,7 @@ fn unescaped(t: &Template) -> bool {
 }
 
 /// The stand-in for a secret not given in a dry run.
-const SECRET_STAND_IN: &str = crate::exec::redact::MASK;
+const SECRET_STAND_IN: &str = crate::events::redact::MASK;
 
 /// Whether a value of `pieces` is a stand-in: `***`, or `<name.path>` as
 /// [`placeholder`] makes them.

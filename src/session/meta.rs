@@ -69,7 +69,7 @@ pub fn lock_key(
     for s in &graph.secrets {
         data.insert(
             s.name.clone(),
-            serde_json::Value::String(exec::redact::MASK.into()),
+            serde_json::Value::String(crate::events::redact::MASK.into()),
         );
     }
     data.insert(

@@ -52,8 +52,9 @@ use crate::compile::Compiled;
 use crate::config::Config;
 use crate::diagnostics::Report;
 use crate::durable::{approvals::InboxApprover, lock};
+use crate::events::redact::Redactor;
 use crate::events::{Emitter, Mode, Outcome, Sink};
-use crate::exec::{self, redact::Redactor, resume::Resume, RunOptions, RunSummary};
+use crate::exec::{self, resume::Resume, RunOptions, RunSummary};
 use crate::plan::Graph;
 use crate::source::Source;
 use indexmap::IndexMap;
@@ -150,7 +151,7 @@ impl Session {
         };
         let id = run_id.clone();
         let summary = runtime.block_on(async move {
-            let emitter = Emitter::new(id, exec::clock::Clock::start(), redactor, sinks);
+            let emitter = Emitter::new(id, crate::clock::Clock::start(), redactor, sinks);
             if watch_signals {
                 signals::watch_signals(cancel);
             }
