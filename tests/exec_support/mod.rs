@@ -8,9 +8,7 @@ use indexmap::IndexMap;
 use runbook::adapters::*;
 use runbook::clock::Clock;
 use runbook::durable::journal::{Durability, JournalWriter, JOURNAL_FILE};
-use runbook::events::{
-    CheckStatus, Emitter, Event, EventKind, Mode, Phase, Recorder, Redactor, Sink,
-};
+use runbook::events::{CheckStatus, Emitter, Event, EventKind, Mode, Recorder, Redactor, Sink};
 use runbook::exec::{self, RunOptions, RunSummary};
 use runbook::plan::Graph;
 use runbook::report::{console::Console, SharedBuf};
