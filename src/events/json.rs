@@ -7,7 +7,7 @@
 //! derived form needed `#[serde(flatten)]`, which buffers every event into
 //! a map first, and a second hand-written writer beside it for speed. The
 //! journal hashes these bytes, so they must not change:
-//! `tests/event_json.rs` holds them to a golden file, and reading them back
+//! `tests/it/event_json.rs` holds them to a golden file, and reading them back
 //! (serde's derived `Deserialize` in `kinds.rs`) to the same event.
 
 use super::{Event, EventKind};

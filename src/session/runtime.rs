@@ -12,7 +12,7 @@ use crate::durable::{
 /// Live runs need no second thread: a run waits on processes, sockets,
 /// timers and signals, all driven by this thread's I/O and time drivers;
 /// the steps of a `parallel` block still run at once (their processes and
-/// requests are in flight together; `tests/exec_cli.rs` checks that two
+/// requests are in flight together; `tests/it/exec_cli.rs` checks that two
 /// overlap); a terminal approval reads stdin on its own detached thread
 /// (`adapters::approve`) and `runbook approve` answers through files polled
 /// on a timer (`durable::approvals`). On a multi-thread runtime a step's

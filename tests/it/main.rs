@@ -1,0 +1,50 @@
+//! The integration tests, in one binary (one link instead of one per
+//! file): each module is one area, run as `cargo test --test it AREA`
+//! (e.g. `cargo test --test it compile_snapshots`).
+//!
+//! Data the tests read stays beside this directory: `tests/invalid/`,
+//! `tests/warnings/`, `tests/drills/`; snapshots are in `tests/it/snapshots/`.
+
+mod exec_support;
+mod support;
+
+mod adapters_approve;
+mod adapters_http;
+mod adapters_notify;
+mod adapters_promql;
+mod adapters_shell;
+mod adversarial;
+mod compile_props;
+mod compile_snapshots;
+mod console_buffering;
+mod docs_coverage;
+mod drill_reports;
+mod durable_approvals;
+mod durable_journal;
+mod durable_lock;
+mod durable_lock_dirs;
+mod durable_run_meta;
+mod durable_runs;
+mod event_json;
+mod exec_cli;
+mod exec_decision_log;
+mod exec_dry_run;
+mod exec_flow;
+mod exec_injection;
+mod exec_rollback;
+mod exec_secrets;
+mod exec_time;
+mod failure_rollback;
+mod group_commit;
+mod handler_secrets;
+mod harness_selftest;
+mod journal_failure;
+mod layering;
+mod nonregular_files;
+mod ops_cli;
+mod plan_snapshots;
+mod redaction_encodings;
+mod resume_fanout_kill;
+mod resume_kill;
+mod resume_lost_read;
+mod shell_start_gate;
