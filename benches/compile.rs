@@ -10,6 +10,9 @@
 //! `/usr/bin/time -v target/release/runbook check target/compile-bench/steps-10000.runbook`,
 //! `hyperfine -N 'target/release/runbook check target/compile-bench/lines-300.runbook'`.
 
+// A benchmark may unwrap: a panic is its failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 // The allocator `runbook` itself uses (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -3,6 +3,9 @@
 //!
 //! cargo bench --bench drill
 
+// A benchmark may unwrap: a panic is its failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 // The allocator `runbook` itself uses (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

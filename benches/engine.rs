@@ -41,6 +41,9 @@
 //! `engine-bench/` under the target directory (`$CARGO_TARGET_DIR`, else
 //! `target/`) for whole-process measurements.
 
+// A benchmark may unwrap: a panic is its failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 // The allocator `runbook` itself uses (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -16,6 +16,9 @@
 //! * `gate`: the shell is spawned held at runbook's gate, the journal is
 //!   fsynced while it starts, then the gate is opened (what runbook does).
 
+// A benchmark may unwrap: a panic is its failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::io::Write;
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -154,14 +154,14 @@ mod duration_tagged {
         duration: String,
     }
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         Tagged {
             duration: humantime::format_duration(*d).to_string(),
         }
         .serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let t = Tagged::deserialize(d)?;
         humantime::parse_duration(&t.duration).map_err(serde::de::Error::custom)
     }

@@ -24,7 +24,7 @@ pub struct DecideArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn execute(args: DecideArgs, approve: bool) -> i32 {
+pub(super) fn execute(args: DecideArgs, approve: bool) -> i32 {
     if let Err(e) = super::runs::check_run_id(&args.run_id) {
         eprintln!("error: {e}");
         return exit::INVALID;

@@ -28,7 +28,7 @@ pub enum Format {
 
 /// Every `*.runbook` under the given paths, sorted; files given by name are
 /// taken whatever their extension.
-pub fn discover(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>, String> {
+pub(super) fn discover(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -57,7 +57,7 @@ fn walk(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) -> std::io::Result<
     Ok(())
 }
 
-pub fn execute(args: CheckArgs) -> i32 {
+pub(super) fn execute(args: CheckArgs) -> i32 {
     let files = match discover(&args.paths, ".runbook") {
         Ok(f) => f,
         Err(e) => {

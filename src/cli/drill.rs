@@ -85,7 +85,7 @@ fn dedupe(mut e: DrillError) -> DrillError {
 }
 
 /// `PASS`/`FAIL` lines for each expectation.
-pub fn verdict_lines(run: &DrillRun) -> String {
+pub(super) fn verdict_lines(run: &DrillRun) -> String {
     let mut s = String::new();
     // One column for the names, wide enough for `retries.some_long_step`.
     let width = run
@@ -111,7 +111,7 @@ pub fn verdict_lines(run: &DrillRun) -> String {
     s
 }
 
-pub fn execute_drill(args: DrillArgs) -> i32 {
+pub(super) fn execute_drill(args: DrillArgs) -> i32 {
     let mut loaded = match scenario::load(&args.scenario) {
         Ok(l) => l,
         Err((text, diags)) => {
@@ -191,7 +191,7 @@ fn fmt_virtual(ms: u64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
 }
 
-pub fn execute_test(args: TestArgs) -> i32 {
+pub(super) fn execute_test(args: TestArgs) -> i32 {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -316,7 +316,7 @@ pub fn execute_test(args: TestArgs) -> i32 {
     }
 }
 
-pub fn coverage_text(c: &Coverage) -> String {
+pub(super) fn coverage_text(c: &Coverage) -> String {
     let mut s = format!(
         "coverage of {}: {}/{} ({:.0}%)\n",
         c.runbook,

@@ -19,7 +19,7 @@ pub enum GraphFormat {
     Json,
 }
 
-pub fn execute(args: GraphArgs) -> i32 {
+pub(super) fn execute(args: GraphArgs) -> i32 {
     let Some(compiled) = super::load(&args.file) else {
         return crate::exit::INVALID;
     };
@@ -46,7 +46,7 @@ fn label(n: &crate::plan::Node) -> String {
     format!("{}\\n{what}{cond}", n.id)
 }
 
-pub fn dot(g: &Graph) -> String {
+pub(super) fn dot(g: &Graph) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph \"{}\" {{", g.runbook);
     let _ = writeln!(s, "  rankdir=TB;\n  node [shape=box, style=rounded];");
@@ -72,7 +72,7 @@ pub fn dot(g: &Graph) -> String {
     s
 }
 
-pub fn mermaid(g: &Graph) -> String {
+pub(super) fn mermaid(g: &Graph) -> String {
     let mut s = String::from("flowchart TD\n");
     for n in &g.nodes {
         let _ = writeln!(s, "  {}[\"{}\"]", n.id, label(n).replace("\\n", "<br/>"));

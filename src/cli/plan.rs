@@ -23,7 +23,7 @@ pub struct PlanArgs {
     pub inputs: Option<PathBuf>,
 }
 
-pub fn execute(args: PlanArgs) -> i32 {
+pub(super) fn execute(args: PlanArgs) -> i32 {
     let Some(compiled) = super::load(&args.file) else {
         return crate::exit::INVALID;
     };
@@ -276,7 +276,7 @@ fn policy(n: &Node) -> Vec<String> {
     p
 }
 
-pub fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) -> String {
+pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) -> String {
     let r = Renderer {
         graph,
         templates: Templates::with_stand_ins(),

@@ -38,7 +38,7 @@ pub struct ResumeArgs {
     pub output: OutputFormat,
 }
 
-pub fn execute(args: ResumeArgs) -> i32 {
+pub(super) fn execute(args: ResumeArgs) -> i32 {
     let output = args.output;
     let request = ResumeRequest {
         run_id: args.run_id,

@@ -88,7 +88,7 @@ impl OutputFormat {
 }
 
 /// Runs the command; returns the process exit code.
-pub fn execute(args: RunArgs) -> i32 {
+pub(super) fn execute(args: RunArgs) -> i32 {
     let output = args.output;
     let request = RunRequest {
         runbook: Runbook::File(args.file),

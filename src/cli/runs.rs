@@ -15,9 +15,9 @@ pub struct RunsArgs {
     pub config: Option<PathBuf>,
 }
 
-pub use crate::session::{check_run_id, runs_dir};
+pub(super) use crate::session::{check_run_id, runs_dir};
 
-pub fn execute(args: RunsArgs) -> i32 {
+pub(super) fn execute(args: RunsArgs) -> i32 {
     let dir = runs_dir(args.runs_dir.as_deref(), args.config.as_deref());
     let runs = match list_runs(&dir) {
         Ok(r) => r,

@@ -15,7 +15,7 @@ pub struct VerifyJournalArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn execute(args: VerifyJournalArgs) -> i32 {
+pub(super) fn execute(args: VerifyJournalArgs) -> i32 {
     if let Err(e) = super::runs::check_run_id(&args.run_id) {
         eprintln!("error: {e}");
         return exit::INVALID;

@@ -7,7 +7,7 @@ use crate::ast::{self, BinOp, ExprKind, LiteralKind};
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Ref, RefRoot, Type, Value};
 
-pub struct Lowering<'a> {
+pub(super) struct Lowering<'a> {
     pub globals: &'a Globals,
     pub source: &'a str,
     pub diags: &'a mut Vec<Diag>,
@@ -23,7 +23,7 @@ type Ty = Option<Type>;
 
 impl Lowering<'_> {
     /// Lowers a condition that must be a boolean.
-    pub fn condition(&mut self, e: &ast::Expr, scope: &Scope) -> plan::Expr {
+    pub(super) fn condition(&mut self, e: &ast::Expr, scope: &Scope) -> plan::Expr {
         let (expr, ty) = self.expr(e, scope);
         if let Some(t) = ty {
             if !matches!(t, Type::Bool | Type::Json) {
@@ -43,7 +43,7 @@ impl Lowering<'_> {
         expr
     }
 
-    pub fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> (plan::Expr, Ty) {
+    pub(super) fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> (plan::Expr, Ty) {
         let text = self
             .source
             .get(e.span.start..e.span.end)
@@ -479,7 +479,7 @@ fn list_example(t: &Type) -> &'static str {
 }
 
 /// A literal's value and type. Lists must hold one type.
-pub fn literal_value(l: &ast::Literal, diags: &mut Vec<Diag>) -> (Value, Ty) {
+pub(super) fn literal_value(l: &ast::Literal, diags: &mut Vec<Diag>) -> (Value, Ty) {
     match &l.kind {
         LiteralKind::String(s) => (Value::String(s.clone()), Some(Type::String)),
         LiteralKind::Int(i) => (Value::Int(*i), Some(Type::Int)),

@@ -187,7 +187,7 @@ pub(super) fn find(text: &str, pair: &[u8; 2]) -> Option<usize> {
 
 /// One `{{...}}` tag of a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tag {
+pub(super) struct Tag {
     /// Where `{{` opens and where the tag ends (after `}}` or `}}}`).
     pub open: usize,
     pub end: usize,
@@ -203,7 +203,7 @@ pub struct Tag {
 impl Tag {
     /// Whether the tag writes a value (`{{x}}`, `{{len xs}}`), rather than
     /// opening, closing or continuing a block, or being a comment.
-    pub fn writes(&self, text: &str) -> bool {
+    pub(super) fn writes(&self, text: &str) -> bool {
         let inner = text[self.inner_start..self.inner_end].trim();
         !(inner.is_empty()
             || inner == "else"
@@ -214,7 +214,7 @@ impl Tag {
 
 /// The next tag of `text` at or after `pos`; `Err(open)` for a `{{` that
 /// is never closed. `\{{` (handlebars' escape for literal braces) is text.
-pub fn next_tag(text: &str, mut pos: usize) -> Option<Result<Tag, usize>> {
+pub(super) fn next_tag(text: &str, mut pos: usize) -> Option<Result<Tag, usize>> {
     let bytes = text.as_bytes();
     let open = loop {
         let open = pos + find(&text[pos..], b"{{")?;
@@ -259,7 +259,7 @@ pub fn next_tag(text: &str, mut pos: usize) -> Option<Result<Tag, usize>> {
 }
 
 /// Every tag of `text`, in order (up to a `{{` never closed).
-pub fn tags(text: &str) -> Vec<Tag> {
+pub(super) fn tags(text: &str) -> Vec<Tag> {
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(Ok(tag)) = next_tag(text, pos) {

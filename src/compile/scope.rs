@@ -7,7 +7,7 @@ use crate::span::Span;
 
 /// A runbook-level name.
 #[derive(Debug, Clone)]
-pub enum Sym {
+pub(super) enum Sym {
     Input(Type),
     Secret,
     Check,
@@ -20,7 +20,7 @@ pub enum Sym {
 }
 
 impl Sym {
-    pub fn describe(&self) -> &'static str {
+    pub(super) fn describe(&self) -> &'static str {
         match self {
             Sym::Input(_) => "input",
             Sym::Secret => "secret",
@@ -31,15 +31,15 @@ impl Sym {
 }
 
 #[derive(Debug, Default)]
-pub struct Globals {
+pub(super) struct Globals {
     pub syms: IndexMap<String, (Sym, Span)>,
 }
 
 /// The probe observations a check's `expect` can read.
 /// A probe observation's name and the constructor of its type.
-pub type ProbeVar = (&'static str, fn() -> Type);
+pub(super) type ProbeVar = (&'static str, fn() -> Type);
 
-pub fn probe_vars(kind: &str) -> &'static [ProbeVar] {
+pub(super) fn probe_vars(kind: &str) -> &'static [ProbeVar] {
     match kind {
         "http" => &[
             ("status", || Type::Int),
@@ -59,7 +59,7 @@ pub fn probe_vars(kind: &str) -> &'static [ProbeVar] {
 
 /// Where a condition or text is, and so what it may read.
 #[derive(Debug, Clone, Default)]
-pub struct Scope {
+pub(super) struct Scope {
     /// Block of the step being compiled: captures of earlier blocks are
     /// visible. `None`: outside steps (handlers see every capture).
     pub block: Option<usize>,
@@ -77,7 +77,7 @@ pub struct Scope {
     pub no_secrets: Option<&'static str>,
 }
 
-pub enum Resolved {
+pub(super) enum Resolved {
     Found(RefRoot, Type),
     /// The name exists but may not be used here: a diagnostic code, a
     /// message saying why, and a help.
@@ -86,7 +86,7 @@ pub enum Resolved {
 }
 
 /// The label under a name that exists but may not be used where it is.
-pub fn not_here_label(code: &str) -> &'static str {
+pub(super) fn not_here_label(code: &str) -> &'static str {
     match code {
         "runbook::secret_exposed" => "a secret",
         "runbook::capture_not_set" => "not set yet",
@@ -98,7 +98,7 @@ pub const RUN_FIELDS: &[&str] = &["id", "runbook", "mode", "started"];
 pub const FAILURE_FIELDS: &[&str] = &["step", "reason", "rollback"];
 
 impl Scope {
-    pub fn resolve(&self, globals: &Globals, name: &str) -> Resolved {
+    pub(super) fn resolve(&self, globals: &Globals, name: &str) -> Resolved {
         if let Some(kind) = self.probe {
             if let Some((_, t)) = probe_vars(kind).iter().find(|(n, _)| *n == name) {
                 return Resolved::Found(RefRoot::Probe, t());
@@ -183,7 +183,7 @@ impl Scope {
     }
 
     /// Every name visible here, for "did you mean".
-    pub fn visible_names<'a>(&'a self, globals: &'a Globals) -> Vec<&'a str> {
+    pub(super) fn visible_names<'a>(&'a self, globals: &'a Globals) -> Vec<&'a str> {
         let mut v: Vec<&str> = globals.syms.keys().map(String::as_str).collect();
         if let Some((n, _)) = &self.loop_var {
             v.push(n);

@@ -35,7 +35,7 @@ pub(super) fn slots(pieces: &[Piece]) -> Vec<Result<Slot, Refusal>> {
 }
 
 /// The inside of a JSON string holding `v`.
-pub fn escape_string(v: &str) -> String {
+pub(super) fn escape_string(v: &str) -> String {
     let quoted = serde_json::Value::String(v.to_owned()).to_string();
     quoted
         .strip_prefix('"')

@@ -21,7 +21,7 @@ const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-pub fn percent_encode(v: &str) -> String {
+pub(super) fn percent_encode(v: &str) -> String {
     utf8_percent_encode(v, URL_COMPONENT).to_string()
 }
 

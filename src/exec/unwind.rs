@@ -7,12 +7,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Polls `F`, turning a panic into `Err(message)`.
-pub struct CatchUnwind<F> {
+pub(super) struct CatchUnwind<F> {
     inner: F,
 }
 
 impl<F: Future + Unpin> CatchUnwind<F> {
-    pub fn new(inner: F) -> Self {
+    pub(super) fn new(inner: F) -> Self {
         CatchUnwind { inner }
     }
 }

@@ -9,13 +9,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Polls `F`; each time it returns `Pending`, flushes the emitter's sinks.
-pub struct FlushWhenWaiting<'a, F> {
+pub(crate) struct FlushWhenWaiting<'a, F> {
     emitter: &'a Emitter,
     inner: F,
 }
 
 impl<'a, F: Future + Unpin> FlushWhenWaiting<'a, F> {
-    pub fn new(emitter: &'a Emitter, inner: F) -> Self {
+    pub(crate) fn new(emitter: &'a Emitter, inner: F) -> Self {
         FlushWhenWaiting { emitter, inner }
     }
 }

@@ -16,7 +16,7 @@ type P<'i> = Pair<'i, Rule>;
 /// Deepest condition tree accepted (operators, `not`s, parentheses and
 /// nested list literals all count). Well within the stack of every pass
 /// and serde_json's recursion limit when a graph is read back.
-pub const MAX_EXPR_DEPTH: usize = 64;
+pub(super) const MAX_EXPR_DEPTH: usize = 64;
 
 /// The tree builder's state: the conversion errors found so far.
 #[derive(Default)]
@@ -35,7 +35,7 @@ fn children(p: P<'_>) -> impl Iterator<Item = P<'_>> {
     p.into_inner().filter(|c| c.as_rule() != Rule::COMMENT)
 }
 
-pub fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
+pub(super) fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     let mut b = Builder::default();
     let rb = children(pair)
         .find(|p| p.as_rule() == Rule::runbook)

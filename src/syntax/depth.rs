@@ -7,7 +7,7 @@ use crate::span::Span;
 
 /// Returns an error at the first bracket that opens level `max + 1`.
 /// Brackets inside strings and comments do not count.
-pub fn check(text: &str, max: usize) -> Option<Diag> {
+pub(super) fn check(text: &str, max: usize) -> Option<Diag> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     // `list<list<...>>` nests too; its `>` closes only an open `list<` (a

@@ -23,7 +23,7 @@ const COMPARISONS: &[Rule] = &[
 ];
 
 /// A diagnostic for a well-known slip at `span`, or `None`.
-pub fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag> {
+pub(super) fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag> {
     let rest = text.get(span.start..).unwrap_or("");
     let wants_operator = expected.iter().any(|r| COMPARISONS.contains(r));
 
@@ -157,7 +157,7 @@ fn spaced_duration(text: &str, span: Span) -> Option<Diag> {
 
 /// When the error is at a runbook item keyword inside a block (or at the end
 /// of the file), the innermost unclosed `{` before it and a help text.
-pub fn unclosed_block(
+pub(super) fn unclosed_block(
     text: &str,
     span: Span,
     found: &str,

@@ -165,7 +165,7 @@ pub fn human_name(rule: Rule) -> &'static str {
 }
 
 /// `a`, `a or b`, `a, b or c`.
-pub fn join_or(items: &[&str]) -> String {
+pub(super) fn join_or(items: &[&str]) -> String {
     match items {
         [] => "something else".to_string(),
         [one] => one.to_string(),
@@ -219,7 +219,7 @@ const ITEMS: &[Rule] = &[
 /// What was expected, in words: groups of alternatives (every operator,
 /// every step clause, every runbook item) are named once instead of listed,
 /// with their words in brackets.
-pub fn describe_expected(expected: &[Rule]) -> String {
+pub(super) fn describe_expected(expected: &[Rule]) -> String {
     let mut rules: Vec<Rule> = expected.to_vec();
     let mut words: Vec<String> = Vec::new();
     let groups: [(&[Rule], usize, &str); 3] = [
@@ -277,7 +277,7 @@ fn expected_keywords(expected: &[Rule]) -> Vec<&'static str> {
 }
 
 /// A fix for common slips, keyed on what was expected and what was found.
-pub fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Option<String> {
+pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Option<String> {
     let is_word = !found.is_empty()
         && found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !found.starts_with(|c: char| c.is_ascii_digit());

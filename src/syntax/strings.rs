@@ -6,7 +6,7 @@ use crate::diagnostics::Diag;
 use crate::span::Span;
 
 /// `raw` is the literal as written (with its quotes), starting at `start`.
-pub fn string(raw: &str, start: usize, errors: &mut Vec<Diag>) -> Str {
+pub(super) fn string(raw: &str, start: usize, errors: &mut Vec<Diag>) -> Str {
     let span = Span::new(start, start + raw.len());
     if let Some(inner) = raw
         .strip_prefix("\"\"\"")

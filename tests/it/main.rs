@@ -5,6 +5,10 @@
 //! Data the tests read stays beside this directory: `tests/invalid/`,
 //! `tests/warnings/`, `tests/drills/`; snapshots are in `tests/it/snapshots/`.
 
+// Test code may unwrap (a panic is the failure report), and its helpers
+// are `pub` for the other modules of this binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod exec_support;
 mod support;
 
