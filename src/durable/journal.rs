@@ -28,14 +28,6 @@
 //! The chain has no key: someone who rewrites every line after an edit is
 //! not detected by the chain alone.
 //!
-//! **Legacy chains.** Journals written before this format (up to commit
-//! `5ac41bc`) chained `prev` to the SHA-256 of the whole previous line
-//! (hashing every line twice). The verifier tells them apart at the first
-//! link (line 2's `prev` is either line 1's `hash` or the hash of line 1)
-//! and holds the whole file to that rule ([`ChainFormat`]); `resume`
-//! appends to such a journal in its own format, so that it stays
-//! verifiable.
-//!
 //! # Durability
 //!
 //! Each event is written with one `write` of the whole line (so a killed
@@ -141,17 +133,6 @@ impl Durability {
     }
 }
 
-/// How a journal's lines are chained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ChainFormat {
-    /// `prev` is the previous line's `hash` (each line hashed once).
-    #[default]
-    HashLinked,
-    /// `prev` is the SHA-256 of the whole previous line: journals written
-    /// up to commit `5ac41bc`.
-    LineHash,
-}
-
 /// The hash of a line's content: SHA-256 of `prev` then the event JSON.
 pub fn event_hash(prev: &str, event_json: &[u8]) -> String {
     let mut out = [0u8; 64];
@@ -191,7 +172,6 @@ pub struct JournalWriter {
     path: PathBuf,
     /// The next line's `prev`: 64 lower-case hex digits.
     prev: [u8; 64],
-    format: ChainFormat,
     last_seq: u64,
     durability: Durability,
     /// Lines not written yet (buffered), or the line being written.
@@ -264,7 +244,6 @@ impl JournalWriter {
             file,
             path,
             prev: genesis(),
-            format: ChainFormat::HashLinked,
             last_seq: 0,
             durability,
             buf: Vec::with_capacity(1024),
@@ -327,7 +306,6 @@ impl JournalWriter {
                     .as_bytes()
                     .try_into()
                     .unwrap_or_else(|_| genesis()),
-                format: verified.format,
                 last_seq: verified.last_seq,
                 durability,
                 buf: Vec::with_capacity(1024),
@@ -379,12 +357,6 @@ impl JournalWriter {
     /// the first): the value to print or send elsewhere to anchor the chain.
     pub fn last_hash(&self) -> &str {
         std::str::from_utf8(&self.prev).unwrap_or(GENESIS)
-    }
-
-    /// How this journal's lines are chained (a resumed legacy journal
-    /// goes on in its own format).
-    pub fn format(&self) -> ChainFormat {
-        self.format
     }
 
     /// Turns on group commit (a write-ahead writer only; a buffered one
@@ -485,14 +457,7 @@ impl JournalWriter {
         hash_into(&self.prev, json, &mut hash);
         self.buf[hash_at..hash_at + 64].copy_from_slice(&hash);
         self.buf[json_at] = b',';
-        let next_prev = match self.format {
-            ChainFormat::HashLinked => hash,
-            ChainFormat::LineHash => {
-                let mut h = [0u8; 64];
-                sys::hex_into(&Sha256::digest(&self.buf[start..]).into(), &mut h);
-                h
-            }
-        };
+        let next_prev = hash;
         self.buf.push(b'\n');
         match self.durability {
             Durability::WriteAhead => {
@@ -829,12 +794,8 @@ pub struct Verified {
     /// `seq` of the last one (0: none).
     pub last_seq: u64,
     /// What the next line's `prev` must be (`GENESIS` if there is no line):
-    /// the last line's `hash` ([`ChainFormat::LineHash`]: the SHA-256 of
-    /// the last line). The anchor to keep elsewhere.
+    /// the last line's `hash`. The anchor to keep elsewhere.
     pub last_hash: String,
-    /// How the lines are chained (`HashLinked` for a journal of one line,
-    /// where both formats agree).
-    pub format: ChainFormat,
     /// An incomplete last line (no `\n`), not part of the record.
     pub torn_tail: Option<TornTail>,
     /// What the first line records as the SHA-256 of `run.json`
@@ -850,12 +811,6 @@ impl fmt::Display for Verified {
             "the journal's hash chain is intact: {} events, last seq {}, last hash {}",
             self.events, self.last_seq, self.last_hash
         )?;
-        if self.format == ChainFormat::LineHash {
-            write!(
-                f,
-                " (a journal in the earlier format, chained on whole lines: the last hash is the SHA-256 of the last line)"
-            )?;
-        }
         if let Some(t) = &self.torn_tail {
             write!(
                 f,
@@ -892,35 +847,23 @@ struct FirstLine {
 }
 
 /// Verifies the chain over journal bytes, line by line: the fixed prefix,
-/// `hash` = SHA-256(prev + event JSON), `prev` = the previous line's `hash`
-/// (or, for a journal in the legacy [`ChainFormat::LineHash`], detected at
-/// line 2 and then required of every line, the SHA-256 of the previous
-/// line), `seq` = previous + 1 (from 1). Every `\n`-terminated line is
+/// `hash` = SHA-256(prev + event JSON), `prev` = the previous line's `hash`,
+/// `seq` = previous + 1 (from 1). Every `\n`-terminated line is
 /// checked; an unterminated last line is a torn tail, reported but not a
 /// break. Never panics.
 pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
     let mut prev: [u8; 64] = genesis();
-    let mut prev_line: &[u8] = &[];
-    // Decided at the first link (line 2).
-    let mut format: Option<ChainFormat> = None;
     let mut last_seq = 0u64;
     let mut events = 0usize;
     let mut run_json_sha256 = None;
     let mut json = Vec::new();
-    let anchor = |prev: &[u8; 64], prev_line: &[u8], format: Option<ChainFormat>| {
-        let mut a = *prev;
-        if format == Some(ChainFormat::LineHash) {
-            sys::hex_into(&Sha256::digest(prev_line).into(), &mut a);
-        }
-        String::from_utf8_lossy(&a).into_owned()
-    };
+    let anchor = |prev: &[u8; 64]| String::from_utf8_lossy(prev).into_owned();
     for line in lines(bytes) {
         if !line.terminated {
             return Ok(Verified {
                 events,
                 last_seq,
-                last_hash: anchor(&prev, prev_line, format),
-                format: format.unwrap_or_default(),
+                last_hash: anchor(&prev),
                 torn_tail: Some(TornTail {
                     offset: line.offset as u64,
                     bytes: line.bytes.len() as u64,
@@ -965,27 +908,7 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
                 "its `hash` does not match its content: the line was edited".into(),
             ));
         }
-        let linked = line_prev == prev;
-        let chained = match (line.no, format) {
-            (1, _) => linked,
-            (_, Some(ChainFormat::HashLinked)) => linked,
-            (_, Some(ChainFormat::LineHash)) => {
-                line_prev == anchor(&prev, prev_line, format).as_bytes()
-            }
-            (_, None) => {
-                if linked {
-                    format = Some(ChainFormat::HashLinked);
-                    true
-                } else if line_prev
-                    == anchor(&prev, prev_line, Some(ChainFormat::LineHash)).as_bytes()
-                {
-                    format = Some(ChainFormat::LineHash);
-                    true
-                } else {
-                    false
-                }
-            }
-        };
+        let chained = line_prev == prev;
         if !chained {
             let reason = if line.no == 1 {
                 "the first line's `prev` is not all zeros: lines before it were deleted".to_owned()
@@ -1022,13 +945,11 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Verified, ChainBreak> {
         last_seq = seq_n;
         events += 1;
         prev = computed;
-        prev_line = b;
     }
     Ok(Verified {
         events,
         last_seq,
-        last_hash: anchor(&prev, prev_line, format),
-        format: format.unwrap_or_default(),
+        last_hash: anchor(&prev),
         torn_tail: None,
         run_json_sha256,
     })

@@ -6,8 +6,7 @@ use proptest::prelude::*;
 use runbook::digest::sha256_hex;
 use runbook::durable::journal::{
     chain_line, event_hash, journal_in_use, parse_journal, read_journal, verify_bytes,
-    verify_chain, ChainFormat, Durability, JournalError, JournalWriter, GENESIS, JOURNAL_FILE,
-    PREFIX_LEN,
+    verify_chain, Durability, JournalError, JournalWriter, GENESIS, JOURNAL_FILE, PREFIX_LEN,
 };
 use runbook::events::Phase;
 use runbook::events::{
@@ -176,7 +175,6 @@ fn writes_a_chain_that_reads_back_and_verifies() {
     assert_eq!(v.events, events.len());
     assert_eq!(v.last_seq, events.len() as u64);
     assert_eq!(v.last_hash, w.last_hash());
-    assert_eq!(v.format, ChainFormat::HashLinked);
     assert!(v.torn_tail.is_none());
     assert!(v.to_string().contains("intact"), "{v}");
 
@@ -619,70 +617,6 @@ fn encode(events: &[Event]) -> Vec<u8> {
         out.push(b'\n');
     }
     out
-}
-
-/// Journal bytes in the legacy format (up to commit 5ac41bc): `prev` is
-/// the SHA-256 of the whole previous line.
-fn encode_legacy(events: &[Event]) -> Vec<u8> {
-    let mut prev = GENESIS.to_owned();
-    let mut out = Vec::new();
-    for e in events {
-        let line = chain_line(&prev, &serde_json::to_vec(e).expect("json"));
-        prev = sha256_hex(&line);
-        out.extend_from_slice(&line);
-        out.push(b'\n');
-    }
-    out
-}
-
-#[test]
-fn legacy_journals_still_verify_and_resume_in_their_own_format() {
-    let events = sample();
-    let legacy = encode_legacy(&events);
-    assert_ne!(legacy, encode(&events), "the formats differ from line 2 on");
-    let v = verify_bytes(&legacy).expect("a legacy journal verifies");
-    assert_eq!(v.format, ChainFormat::LineHash);
-    assert_eq!(v.events, events.len());
-    let last = lines_of(&legacy).pop().expect("lines");
-    assert_eq!(v.last_hash, sha256_hex(&last));
-    assert!(v.to_string().contains("earlier format"), "{v}");
-    assert_eq!(parse_journal(&legacy).expect("reads").events, events);
-
-    // Tampering is detected in a legacy journal too.
-    let lines = lines_of(&legacy);
-    let mut edited = lines.clone();
-    let s = String::from_utf8(edited[7].clone()).expect("utf8");
-    edited[7] = s.replace("rollout undo", "rollout redo").into_bytes();
-    assert_eq!(verify_bytes(&join(&edited)).expect_err("edited").line, 8);
-    let mut swapped = lines.clone();
-    swapped.swap(4, 5);
-    assert_eq!(verify_bytes(&join(&swapped)).expect_err("swapped").line, 5);
-
-    // A file mixing the formats is broken where the format changes.
-    let new = lines_of(&encode(&events));
-    let mut mixed = lines[..4].to_vec();
-    mixed.extend_from_slice(&new[4..]);
-    let brk = verify_bytes(&join(&mixed)).expect_err("mixed");
-    assert_eq!(brk.line, 5, "{brk}");
-
-    // Resume appends to a legacy journal in the legacy format.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join(JOURNAL_FILE);
-    std::fs::write(&path, encode_legacy(&events[..6])).expect("write");
-    let (mut w, read) =
-        JournalWriter::open_append(dir.path(), Durability::WriteAhead).expect("reopen");
-    assert_eq!(read.events, events[..6]);
-    assert_eq!(w.format(), ChainFormat::LineHash);
-    for e in &events[6..] {
-        w.append(e).expect("append");
-    }
-    w.finish().expect("finish");
-    drop(w);
-    assert_eq!(std::fs::read(&path).expect("read"), legacy);
-    assert_eq!(
-        verify_chain(&path).expect("verified").format,
-        ChainFormat::LineHash
-    );
 }
 
 #[test]
