@@ -4,6 +4,7 @@
 //! once. A [`Report`] pairs them with the source for miette's renderer and
 //! for the machine-readable JSON form.
 
+pub use crate::diagnostic_code::Code;
 use crate::indexed_source::IndexedSource;
 use crate::source::Source;
 use crate::span::{line_col, LineIndex, Span};
@@ -29,17 +30,17 @@ pub struct Diag {
 }
 
 impl Diag {
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
         Diag {
             level: Level::Error,
-            code,
+            code: code.as_str(),
             message: message.into(),
             labels: Vec::new(),
             help: None,
         }
     }
 
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
         Diag {
             level: Level::Warning,
             ..Diag::error(code, message)
@@ -209,7 +210,7 @@ impl Report {
         // became one U+FFFD (3 bytes).
         let end = (at + '\u{FFFD}'.len_utf8()).min(text.len());
         let diag = Diag::error(
-            "runbook::not_utf8",
+            Code::NotUtf8,
             format!("the file is not valid UTF-8 (first bad byte at offset {at})"),
         )
         .label(

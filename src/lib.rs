@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod compile;
 pub mod config;
+pub mod diagnostic_code;
 pub mod diagnostics;
 pub mod digest;
 pub mod drill;

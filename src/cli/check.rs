@@ -1,6 +1,7 @@
 //! `runbook check FILE|DIR...`: compile everything, report everything.
 
 use crate::compile;
+use crate::diagnostics::Code;
 use crate::diagnostics::Report;
 use crate::source::Source;
 use clap::{Args, ValueEnum};
@@ -80,7 +81,7 @@ pub(super) fn execute(args: CheckArgs) -> i32 {
                 if args.format == Format::Json {
                     json.push(serde_json::json!({
                         "file": f.display().to_string(), "line": 1, "column": 1,
-                        "severity": "error", "code": "runbook::unreadable", "message": e.to_string(),
+                        "severity": "error", "code": Code::Unreadable.as_str(), "message": e.to_string(),
                     }));
                 } else {
                     eprintln!("error: {e}");

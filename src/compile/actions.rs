@@ -4,6 +4,7 @@
 use super::scope::Scope;
 use super::{an, Compiler};
 use crate::ast;
+use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Escape, Type};
 use crate::span::Spanned;
@@ -57,7 +58,7 @@ impl Compiler<'_> {
                     Some(Type::Json) | None => Type::Json,
                     Some(other) => {
                         self.diags.push(
-                            Diag::error("runbook::for_over_non_list", format!("`for` needs a list, but this is {}", an(&other)))
+                            Diag::error(Code::ForOverNonList, format!("`for` needs a list, but this is {}", an(&other)))
                                 .label(list.span, an(&other))
                                 .help("declare the input as `list<string>` or write a list: `[\"a\", \"b\"]`"),
                         );
@@ -66,14 +67,14 @@ impl Compiler<'_> {
                 };
                 if self.globals.syms.contains_key(&var.node) {
                     self.diags.push(
-                        Diag::error("runbook::shadowed_name", format!("loop variable `{}` hides a runbook name", var.node))
+                        Diag::error(Code::ShadowedName, format!("loop variable `{}` hides a runbook name", var.node))
                             .label(var.span, "choose another name")
                             .help("a loop variable must not reuse the name of an input, secret, check or capture"),
                     );
                 }
                 if matches!(body.node, ast::Action::Approve { .. }) {
                     self.diags.push(
-                        Diag::error("runbook::approve_in_for", "`approve` cannot be fanned out")
+                        Diag::error(Code::ApproveInFor, "`approve` cannot be fanned out")
                             .label(body.span, "ask once, in its own step before the fan-out"),
                     );
                 }
@@ -81,7 +82,7 @@ impl Compiler<'_> {
                     if p.node == 0 {
                         self.diags.push(
                             Diag::error(
-                                "runbook::invalid_parallel",
+                                Code::InvalidParallel,
                                 "`parallel 0` would never run anything",
                             )
                             .label(p.span, "must be at least 1")
@@ -118,7 +119,7 @@ impl Compiler<'_> {
             let names: Vec<&str> = self.channels.keys().map(String::as_str).collect();
             self.diags.push(
                 Diag::error(
-                    "runbook::unknown_channel",
+                    Code::UnknownChannel,
                     format!("unknown channel `{}`", channel.node),
                 )
                 .label(channel.span, "no channel by this name")
@@ -137,7 +138,7 @@ impl Compiler<'_> {
             if arg_texts.contains_key(&a.name.node) {
                 self.diags.push(
                     Diag::error(
-                        "runbook::duplicate_name",
+                        Code::DuplicateName,
                         format!("argument `{}` is given twice", a.name.node),
                     )
                     .label(a.name.span, "again here"),
@@ -168,7 +169,7 @@ impl Compiler<'_> {
                     None => {
                         let names: Vec<&str> = self.templates.keys().map(String::as_str).collect();
                         self.diags.push(
-                        Diag::error("runbook::unknown_template", format!("unknown template `{}`", name.node))
+                        Diag::error(Code::UnknownTemplate, format!("unknown template `{}`", name.node))
                             .label(name.span, "no template by this name")
                             .maybe_help(did_you_mean(&name.node, names).or_else(|| Some("write the message in quotes, or declare `template NAME = \"...\"`".into()))),
                     );

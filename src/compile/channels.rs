@@ -4,6 +4,7 @@
 use super::scope::{Scope, Sym};
 use super::{an, mark_used, Compiler};
 use crate::ast;
+use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Escape, Type};
 
@@ -21,7 +22,7 @@ impl Compiler<'_> {
                         let what = other.describe();
                         self.diags.push(
                             Diag::error(
-                                "runbook::type_mismatch",
+                                Code::TypeMismatch,
                                 format!("`{}` is {}, not a URL", n.node, an(what)),
                             )
                             .label(n.span, "expected a secret or a string input"),
@@ -31,12 +32,9 @@ impl Compiler<'_> {
                         let names: Vec<&str> =
                             self.globals.syms.keys().map(String::as_str).collect();
                         self.diags.push(
-                            Diag::error(
-                                "runbook::unknown_name",
-                                format!("unknown name `{}`", n.node),
-                            )
-                            .label(n.span, "not a secret or input")
-                            .maybe_help(did_you_mean(&n.node, names)),
+                            Diag::error(Code::UnknownName, format!("unknown name `{}`", n.node))
+                                .label(n.span, "not a secret or input")
+                                .maybe_help(did_you_mean(&n.node, names)),
                         );
                     }
                 }

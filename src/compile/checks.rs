@@ -5,6 +5,7 @@
 use super::scope::Scope;
 use super::Compiler;
 use crate::ast::{self, EffectMark};
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::plan::{self, Escape};
 
@@ -32,7 +33,7 @@ impl Compiler<'_> {
             {
                 self.diags.push(
                     Diag::error(
-                        "runbook::check_with_side_effect",
+                        Code::CheckWithSideEffect,
                         format!(
                             "check `{}` sends a {} request",
                             c.name.node, req.method.node
@@ -46,7 +47,7 @@ impl Compiler<'_> {
         if c.expects.is_empty() && kind != "shell" {
             self.diags.push(
                 Diag::error(
-                    "runbook::check_without_expect",
+                    Code::CheckWithoutExpect,
                     format!("check `{}` has no `expect`", c.name.node),
                 )
                 .label(c.name.span, "nothing decides pass or fail")

@@ -4,6 +4,7 @@
 use super::scope::{not_here_label, Globals, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
 use super::{an, mark_used};
 use crate::ast::{self, BinOp, ExprKind, LiteralKind};
+use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Ref, RefRoot, Type, Value};
 
@@ -29,7 +30,7 @@ impl Lowering<'_> {
             if !matches!(t, Type::Bool | Type::Json) {
                 self.diags.push(
                     Diag::error(
-                        "runbook::type_mismatch",
+                        Code::TypeMismatch,
                         format!("a condition must be true or false, but this is {}", an(&t)),
                     )
                     .label(e.span, format!("this is {}", an(&t)))
@@ -111,7 +112,7 @@ impl Lowering<'_> {
                 mark_used(self.used, &root.node);
                 if ty == Type::Secret {
                     self.diags.push(
-                        Diag::error("runbook::secret_in_condition", format!("secret `{}` cannot be used in a condition", root.node))
+                        Diag::error(Code::SecretInCondition, format!("secret `{}` cannot be used in a condition", root.node))
                             .label(root.span, "a secret")
                             .help("conditions are logged with every value they read; compare a non-secret value instead"),
                     );
@@ -131,7 +132,7 @@ impl Lowering<'_> {
                                 .collect();
                             self.diags.push(
                                 Diag::error(
-                                    "runbook::unknown_field",
+                                    Code::UnknownField,
                                     format!(
                                         "`{}` is a built-in record; read one of its fields",
                                         root.node
@@ -143,7 +144,7 @@ impl Lowering<'_> {
                         Some(f) if !allowed.contains(&f.node.as_str()) || parts.len() > 2 => {
                             self.diags.push(
                                 Diag::error(
-                                    "runbook::unknown_field",
+                                    Code::UnknownField,
                                     format!("`{}` has no field `{}`", root.node, f.node),
                                 )
                                 .label(f.span, format!("known fields: {}", allowed.join(", ")))
@@ -158,7 +159,7 @@ impl Lowering<'_> {
                     let f = &parts[1];
                     self.diags.push(
                         Diag::error(
-                            "runbook::unknown_field",
+                            Code::UnknownField,
                             format!(
                                 "`{}` is {}; it has no field `{}`",
                                 root.node,
@@ -209,12 +210,9 @@ impl Lowering<'_> {
                     ),
                 };
                 self.diags.push(
-                    Diag::error(
-                        "runbook::unknown_name",
-                        format!("unknown name `{}`", root.node),
-                    )
-                    .label(root.span, label)
-                    .help(did_you_mean(&root.node, names.iter().copied()).unwrap_or(fallback)),
+                    Diag::error(Code::UnknownName, format!("unknown name `{}`", root.node))
+                        .label(root.span, label)
+                        .help(did_you_mean(&root.node, names.iter().copied()).unwrap_or(fallback)),
                 );
                 let _ = e;
                 (make(RefRoot::Input), None)
@@ -227,7 +225,7 @@ impl Lowering<'_> {
             if !matches!(t, Type::Bool | Type::Json) {
                 self.diags.push(
                     Diag::error(
-                        "runbook::type_mismatch",
+                        Code::TypeMismatch,
                         format!("`{op}` needs true or false, but this is {}", an(t)),
                     )
                     .label(e.span, format!("this is {}", an(t)))
@@ -300,7 +298,7 @@ impl Lowering<'_> {
                     if !matches!(a, Type::String | Type::OneOf(_) | Type::Json) {
                         self.diags.push(
                             Diag::error(
-                                "runbook::type_mismatch",
+                                Code::TypeMismatch,
                                 format!("`matches` needs text on its left, but this is {}", an(a)),
                             )
                             .label(l.span, format!("this is {}", an(a))),
@@ -326,14 +324,14 @@ impl Lowering<'_> {
                         };
                         if let Some(last) = error {
                             self.diags.push(
-                                Diag::error("runbook::invalid_regex", "invalid regular expression")
+                                Diag::error(Code::InvalidRegex, "invalid regular expression")
                                     .label(*span, last)
                                     .help("the syntax is Rust's `regex` crate (like RE2): escape `\\` as `\\\\` inside the string"),
                             );
                         }
                     }
                     _ => self.diags.push(
-                        Diag::error("runbook::regex_not_literal", "`matches` needs a regular expression written as a string")
+                        Diag::error(Code::RegexNotLiteral, "`matches` needs a regular expression written as a string")
                             .label(r.span, "not a string literal")
                             .help("write the pattern in the runbook, e.g. `stdout matches \"^ok\"`, so it is checked before the run"),
                     ),
@@ -355,7 +353,7 @@ impl Lowering<'_> {
             if !allowed.contains(s) {
                 self.diags.push(
                     Diag::error(
-                        "runbook::not_one_of",
+                        Code::NotOneOf,
                         format!("\"{s}\" is never equal: it is not one of the allowed values"),
                     )
                     .label(*span, format!("allowed: {}", allowed.join(", ")))
@@ -426,7 +424,7 @@ impl Lowering<'_> {
         };
         self.diags.push(
             Diag::error(
-                "runbook::type_mismatch",
+                Code::TypeMismatch,
                 format!(
                     "cannot use `{}` between {} and {}",
                     op.symbol(),
@@ -499,7 +497,7 @@ pub(super) fn literal_value(l: &ast::Literal, diags: &mut Vec<Diag>) -> (Value, 
                         ok = false;
                         diags.push(
                             Diag::error(
-                                "runbook::mixed_list",
+                                Code::MixedList,
                                 format!(
                                     "a list holds one type; this item is {}, the first is {}",
                                     an(&t),

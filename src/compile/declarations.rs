@@ -5,6 +5,7 @@
 use super::scope::Sym;
 use super::{an, Compiler, HashMap, Hasher};
 use crate::ast::{self, Block};
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::span::Span;
 
@@ -14,7 +15,7 @@ impl Compiler<'_> {
     fn duplicate(&mut self, what: &str, name: &ast::Ident, first: Span) {
         self.diags.push(
             Diag::error(
-                "runbook::duplicate_name",
+                Code::DuplicateName,
                 format!("{what} `{}` is declared twice", name.node),
             )
             .label(name.span, "declared again here")
@@ -27,7 +28,7 @@ impl Compiler<'_> {
         if RESERVED.contains(&name.node.as_str()) {
             self.diags.push(
                 Diag::error(
-                    "runbook::reserved_name",
+                    Code::ReservedName,
                     format!("`{}` is a reserved name", name.node),
                 )
                 .label(name.span, "reserved for built-in values")
@@ -44,7 +45,7 @@ impl Compiler<'_> {
                 let prev = prev.describe();
                 self.diags.push(
                     Diag::error(
-                        "runbook::duplicate_name",
+                        Code::DuplicateName,
                         format!("`{}` is declared twice: as {} and as {}", name.node, an(prev), an(what)),
                     )
                     .label(name.span, format!("declared again here, as {}", an(what)))
@@ -63,19 +64,16 @@ impl Compiler<'_> {
     pub(super) fn repeated_clauses(&mut self, rb: &ast::Runbook) {
         for (what, first, again) in &rb.repeated_meta {
             self.diags.push(
-                Diag::error(
-                    "runbook::repeated_clause",
-                    format!("`{what}` is written twice"),
-                )
-                .label(*again, "written again here")
-                .label(*first, "first written here")
-                .help("keep one of them"),
+                Diag::error(Code::RepeatedClause, format!("`{what}` is written twice"))
+                    .label(*again, "written again here")
+                    .label(*first, "first written here")
+                    .help("keep one of them"),
             );
         }
         for a in rb.after_rollback.iter().skip(1) {
             self.diags.push(
                 Diag::error(
-                    "runbook::repeated_clause",
+                    Code::RepeatedClause,
                     "`after rollback verify` is written twice",
                 )
                 .label(a.verify.span, "written again here")
@@ -88,12 +86,9 @@ impl Compiler<'_> {
         ] {
             for h in hs.iter().skip(1) {
                 self.diags.push(
-                    Diag::error(
-                        "runbook::repeated_clause",
-                        format!("`{what}` is written twice"),
-                    )
-                    .label(h.span, "written again here")
-                    .help("put all its actions in one block"),
+                    Diag::error(Code::RepeatedClause, format!("`{what}` is written twice"))
+                        .label(h.span, "written again here")
+                        .help("put all its actions in one block"),
                 );
             }
         }
@@ -131,7 +126,7 @@ impl Compiler<'_> {
             if let Block::Parallel { steps, span } = block {
                 if steps.is_empty() {
                     self.diags.push(
-                        Diag::error("runbook::empty_parallel", "`parallel` block has no steps")
+                        Diag::error(Code::EmptyParallel, "`parallel` block has no steps")
                             .label(*span, "empty")
                             .help("put two or more steps inside, or remove the block"),
                     );

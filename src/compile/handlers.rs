@@ -3,6 +3,7 @@
 use super::scope::Scope;
 use super::Compiler;
 use crate::ast;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::plan;
 
@@ -15,7 +16,7 @@ impl Compiler<'_> {
                 if matches!(a.node, ast::Action::Approve { .. }) {
                     self.diags.push(
                         Diag::error(
-                            "runbook::approve_in_handler",
+                            Code::ApproveInHandler,
                             "`approve` cannot be used in a handler",
                         )
                         .label(a.span, "handlers run unattended after the run has ended")

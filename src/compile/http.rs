@@ -5,6 +5,7 @@ use super::placeholders;
 use super::scope::Scope;
 use super::Compiler;
 use crate::ast;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::plan::{self, Escape};
 use crate::span::line_start;
@@ -22,7 +23,7 @@ impl Compiler<'_> {
                 if !name_ok {
                     self.diags.push(
                         Diag::error(
-                            "runbook::invalid_header",
+                            Code::InvalidHeader,
                             format!("invalid header name \"{}\"", h.name.value),
                         )
                         .label(
@@ -72,7 +73,7 @@ impl Compiler<'_> {
         if !(v.starts_with("http://") || v.starts_with("https://") || v.starts_with("{{")) {
             self.diags.push(
                 Diag::error(
-                    "runbook::invalid_url",
+                    Code::InvalidUrl,
                     "a URL must start with http:// or https://",
                 )
                 .label(url.span, "not an http(s) URL")
@@ -142,7 +143,7 @@ impl Compiler<'_> {
                 .unwrap_or(at);
             self.diags.push(
                 Diag::error(
-                    "runbook::invalid_json_body",
+                    Code::InvalidJsonBody,
                     "the request body is not valid JSON",
                 )
                 .label(s.sub_span(at, end), what)

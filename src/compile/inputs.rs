@@ -5,6 +5,7 @@ use super::conditions::literal_value;
 use super::scope::Sym;
 use super::{an, Compiler};
 use crate::ast::{self, LiteralKind, TypeExpr};
+use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::{self, Type, Value};
 use crate::span::{Span, Spanned};
@@ -39,7 +40,7 @@ impl Compiler<'_> {
             TypeExpr::OneOf(values) => {
                 if values.is_empty() {
                     self.diags.push(
-                        Diag::error("runbook::empty_one_of", "`one_of` needs at least one value")
+                        Diag::error(Code::EmptyOneOf, "`one_of` needs at least one value")
                             .label(t.span, "no values")
                             .help("list the allowed values: `one_of [\"a\", \"b\"]`"),
                     );
@@ -49,7 +50,7 @@ impl Compiler<'_> {
                     if seen.contains(&v.value.as_str()) {
                         self.diags.push(
                             Diag::error(
-                                "runbook::duplicate_name",
+                                Code::DuplicateName,
                                 format!("\"{}\" is listed twice", v.value),
                             )
                             .label(v.span, "again here"),
@@ -74,7 +75,7 @@ impl Compiler<'_> {
                 value,
                 allowed,
             } => Diag::error(
-                "runbook::not_one_of",
+                Code::NotOneOf,
                 format!(
                     "the default of input `{}`, \"{value}\", is not one of its allowed values",
                     name.node
@@ -120,7 +121,7 @@ impl Compiler<'_> {
                     }
                     _ => format!("write {} value, or change the input's type", an(&expected)),
                 };
-                Diag::error("runbook::default_type", message)
+                Diag::error(Code::DefaultType, message)
                     .label(span, an(&found))
                     .help(help)
             }
@@ -138,7 +139,7 @@ impl Compiler<'_> {
                     if v.value.is_empty() || v.value.contains(['=', '\0']) {
                         self.diags.push(
                             Diag::error(
-                                "runbook::invalid_secret_source",
+                                Code::InvalidSecretSource,
                                 "invalid environment variable name",
                             )
                             .label(v.span, "must be non-empty, without `=`")
@@ -150,7 +151,7 @@ impl Compiler<'_> {
                 ast::SecretSource::File(v) => {
                     if v.value.is_empty() {
                         self.diags.push(
-                            Diag::error("runbook::invalid_secret_source", "empty file path")
+                            Diag::error(Code::InvalidSecretSource, "empty file path")
                                 .label(v.span, "give the path of the file holding the secret"),
                         );
                     }

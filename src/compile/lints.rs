@@ -5,6 +5,7 @@
 use super::steps::effect_of;
 use super::Compiler;
 use crate::ast;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::plan::{self, Effect};
 use crate::span::{Span, Spanned};
@@ -42,7 +43,7 @@ impl Compiler<'_> {
         for (what, name) in warns {
             self.diags.push(
                 Diag::warning(
-                    "runbook::unused",
+                    Code::Unused,
                     format!("{what} `{}` is never used", name.node),
                 )
                 .label(name.span, "declared here")
@@ -56,7 +57,7 @@ impl Compiler<'_> {
                 let Some(a) = &s.action else { continue };
                 if effect_of(&a.node) == Effect::Write && s.undo.is_none() {
                     self.diags.push(
-                        Diag::warning("runbook::write_without_undo", format!("step `{}` changes something but has no `undo`", s.name.node))
+                        Diag::warning(Code::WriteWithoutUndo, format!("step `{}` changes something but has no `undo`", s.name.node))
                             .label(a.span, "changes something")
                             .help("add `undo ACTION` so that a failure later can roll it back; mark the action `readonly` if it only reads, or `irreversible` if it cannot be undone"),
                     );
@@ -78,7 +79,7 @@ impl Compiler<'_> {
         }
         self.diags.push(
             Diag::warning(
-                "runbook::ambiguous_timeout",
+                Code::AmbiguousTimeout,
                 "this `timeout` is the approval's, not the step's",
             )
             .label(t.span, "how long to wait for a human to answer")
@@ -127,7 +128,7 @@ impl Compiler<'_> {
                     continue;
                 }
                 let mut d = Diag::warning(
-                    "runbook::irreversible_without_approve",
+                    Code::IrreversibleWithoutApprove,
                     format!(
                         "step `{}` is irreversible and no approval comes before it",
                         n.id

@@ -2,6 +2,7 @@
 
 use super::IndexMap;
 use crate::ast::CaptureFormat;
+use crate::diagnostics::Code;
 use crate::plan::{RefRoot, Type};
 use crate::span::Span;
 
@@ -81,15 +82,15 @@ pub(super) enum Resolved {
     Found(RefRoot, Type),
     /// The name exists but may not be used here: a diagnostic code, a
     /// message saying why, and a help.
-    NotHere(&'static str, String, Option<String>),
+    NotHere(Code, String, Option<String>),
     Unknown,
 }
 
 /// The label under a name that exists but may not be used where it is.
-pub(super) fn not_here_label(code: &str) -> &'static str {
+pub(super) fn not_here_label(code: Code) -> &'static str {
     match code {
-        "runbook::secret_exposed" => "a secret",
-        "runbook::capture_not_set" => "not set yet",
+        Code::SecretExposed => "a secret",
+        Code::CaptureNotSet => "not set yet",
         _ => "not available here",
     }
 }
@@ -120,7 +121,7 @@ impl Scope {
                 return Resolved::Found(RefRoot::Failure, Type::Json);
             }
             return Resolved::NotHere(
-                "runbook::not_in_scope",
+                Code::NotInScope,
                 "`failure` is only set in `on failure` handlers".into(),
                 Some("move this into `on failure { ... }`".into()),
             );
@@ -133,7 +134,7 @@ impl Scope {
             Sym::Secret => match self.no_secrets {
                 None => Resolved::Found(RefRoot::Input, Type::Secret),
                 Some(why) => Resolved::NotHere(
-                    "runbook::secret_exposed",
+                    Code::SecretExposed,
                     format!("secret `{name}` cannot be used here: {why}"),
                     Some("secrets may only appear in URLs, headers, request bodies and commands, which are sent but never logged".into()),
                 ),
@@ -143,7 +144,7 @@ impl Scope {
                     Resolved::Found(RefRoot::Check, Type::Bool)
                 } else {
                     Resolved::NotHere(
-                        "runbook::not_in_scope",
+                        Code::NotInScope,
                         format!("check `{name}` cannot be read here"),
                         Some("checks are conditions: use them in `when`, `verify` or `after rollback verify`".into()),
                     )
@@ -156,7 +157,7 @@ impl Scope {
                 };
                 if !self.captures {
                     return Resolved::NotHere(
-                        "runbook::not_in_scope",
+                        Code::NotInScope,
                         format!("capture `{name}` cannot be read here"),
                         Some("checks run independently of steps: pass what they need as inputs".into()),
                     );
@@ -173,7 +174,7 @@ impl Scope {
                         _ => format!("`{name}` is set by step `{step}`, which comes later: move `{step}` before this step"),
                     };
                     Resolved::NotHere(
-                        "runbook::capture_not_set",
+                        Code::CaptureNotSet,
                         format!("capture `{name}` is read before step `{step}` sets it"),
                         Some(help),
                     )

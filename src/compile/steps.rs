@@ -6,6 +6,7 @@
 use super::scope::Scope;
 use super::Compiler;
 use crate::ast::{self, Block, EffectMark};
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::plan::{self, Effect};
 use crate::span::Spanned;
@@ -53,11 +54,11 @@ impl Compiler<'_> {
             && !self
                 .diags
                 .iter()
-                .any(|d| d.code == "runbook::empty_parallel")
+                .any(|d| d.code == Code::EmptyParallel.as_str())
         {
             self.diags.push(
                 Diag::error(
-                    "runbook::no_steps",
+                    Code::NoSteps,
                     format!("runbook `{}` has no steps", rb.name.node),
                 )
                 .label(rb.name.span, "nothing to run")
@@ -72,7 +73,7 @@ impl Compiler<'_> {
             let what = if *what == "action" { "an action" } else { what };
             self.diags.push(
                 Diag::error(
-                    "runbook::repeated_clause",
+                    Code::RepeatedClause,
                     format!("step `{}` has {what} written twice", s.name.node),
                 )
                 .label(*again, "again here")
@@ -112,7 +113,7 @@ impl Compiler<'_> {
         if s.action.is_none() && s.verify.is_none() {
             self.diags.push(
                 Diag::error(
-                    "runbook::empty_step",
+                    Code::EmptyStep,
                     format!("step `{}` does nothing", s.name.node),
                 )
                 .label(s.name.span, "no action and no verify")
@@ -128,7 +129,7 @@ impl Compiler<'_> {
                 {
                     self.diags.push(
                         Diag::error(
-                            "runbook::invalid_retry",
+                            Code::InvalidRetry,
                             format!("`retry {}` is out of range", r.attempts.node),
                         )
                         .label(r.attempts.span, "retries must be between 1 and 100")
@@ -167,7 +168,7 @@ impl Compiler<'_> {
                 };
                 self.diags.push(
                     Diag::error(
-                        "runbook::undo_without_effect",
+                        Code::UndoWithoutEffect,
                         format!("step `{}` has an `undo`, but it {what}", s.name.node),
                     )
                     .label(u.span, "nothing to undo")
@@ -188,7 +189,7 @@ impl Compiler<'_> {
             if !ok {
                 self.diags.push(
                     Diag::error(
-                        "runbook::capture_without_output",
+                        Code::CaptureWithoutOutput,
                         format!(
                             "step `{}` captures output, but its action has none",
                             s.name.node
@@ -232,7 +233,7 @@ impl Compiler<'_> {
         if d.node.is_zero() && !self.invalid_literals.contains(&d.span) {
             self.diags.push(
                 Diag::error(
-                    "runbook::zero_duration",
+                    Code::ZeroDuration,
                     format!("{what} of zero never lets anything finish"),
                 )
                 .label(d.span, "zero")
@@ -255,7 +256,7 @@ impl Compiler<'_> {
                 if e.node > v.within.node && !v.within.node.is_zero() {
                     self.diags.push(
                         Diag::error(
-                            "runbook::verify_interval",
+                            Code::VerifyInterval,
                             "the verify interval is longer than its window",
                         )
                         .label(e.span, "checks every this long")
@@ -276,7 +277,7 @@ impl Compiler<'_> {
             Some(c) if c.node == 0 && !self.invalid_literals.contains(&c.span) => {
                 self.diags.push(
                     Diag::error(
-                        "runbook::invalid_consecutive",
+                        Code::InvalidConsecutive,
                         "`consecutive 0` can never be met",
                     )
                     .label(c.span, "must be at least 1")
@@ -295,7 +296,7 @@ impl Compiler<'_> {
                 if c.node > probes && !v.within.node.is_zero() {
                     self.diags.push(
                         Diag::error(
-                            "runbook::verify_unreachable",
+                            Code::VerifyUnreachable,
                             format!("`consecutive {}` can never be met: the window allows only {probes} probes", c.node),
                         )
                         .label(c.span, format!("needs {} passes in a row", c.node))

@@ -5,6 +5,7 @@ use super::placeholders;
 use super::scope::{not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
 use super::{mark_used, Compiler};
 use crate::ast;
+use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::escape::{self, Piece, Slot};
 use crate::plan::{self, Escape, RefRoot, Type};
@@ -18,7 +19,7 @@ impl Compiler<'_> {
         let scan_failed = !scan_errors.is_empty();
         for e in scan_errors {
             self.diags.push(
-                Diag::error("runbook::invalid_template", e.message)
+                Diag::error(Code::InvalidTemplate, e.message)
                     .label(s.sub_span(e.start, e.end), "here")
                     .help(e.help),
             );
@@ -51,7 +52,7 @@ impl Compiler<'_> {
             let name = p.path.join(".");
             self.diags.push(
                 Diag::error(
-                    "runbook::invalid_template",
+                    Code::InvalidTemplate,
                     format!("`{{{{{name}}}}}` reads as `{{{{else}}}}` in a template"),
                 )
                 .label(s.sub_span(p.start, p.end), "a name that begins with `else`")
@@ -79,7 +80,7 @@ impl Compiler<'_> {
                 other => format!("invalid template: {other}"),
             };
             self.diags.push(
-                Diag::error("runbook::invalid_template", message)
+                Diag::error(Code::InvalidTemplate, message)
                     .label(at, "the template cannot be read from here")
                     .help("placeholders are `{{name}}`; blocks are `{{#if x}}...{{/if}}`; write `\\\\{{` for literal braces"),
             );
@@ -125,7 +126,7 @@ impl Compiler<'_> {
                         if field.is_empty() {
                             self.diags.push(
                                 Diag::error(
-                                    "runbook::unknown_field",
+                                    Code::UnknownField,
                                     format!(
                                         "`{root}` is a built-in record; read one of its fields"
                                     ),
@@ -139,7 +140,7 @@ impl Compiler<'_> {
                         } else if !allowed.contains(&field) || p.path.len() > 2 {
                             self.diags.push(
                                 Diag::error(
-                                    "runbook::unknown_field",
+                                    Code::UnknownField,
                                     format!("`{}` has no field `{field}`", root),
                                 )
                                 .label(span, format!("known fields: {}", allowed.join(", ")))
@@ -153,7 +154,7 @@ impl Compiler<'_> {
                     } else if p.path.len() > 1 && !matches!(ty, Type::Json | Type::List(_)) {
                         self.diags.push(
                             Diag::error(
-                                "runbook::unknown_field",
+                                Code::UnknownField,
                                 format!(
                                     "`{root}` is {}; it has no field `{}`",
                                     super::an(&ty),
@@ -167,7 +168,7 @@ impl Compiler<'_> {
                     if kind == RefRoot::Check {
                         self.diags.push(
                             Diag::error(
-                                "runbook::check_in_text",
+                                Code::CheckInText,
                                 format!("check `{root}` cannot be placed in text"),
                             )
                             .label(span, "a check is a condition, not a value")
@@ -194,7 +195,7 @@ impl Compiler<'_> {
                             help = Some(format!("this message can read its arguments ({}), inputs, secrets where sent, captures and built-ins", scope.args.join(", ")));
                         }
                         self.diags.push(
-                            Diag::error("runbook::unknown_name", format!("unknown name `{root}` in template"))
+                            Diag::error(Code::UnknownName, format!("unknown name `{root}` in template"))
                                 .label(span, "not an input, secret, capture, loop variable, argument or built-in")
                                 .maybe_help(help.or_else(|| Some("declare it as an `input`, or fix the spelling".into()))),
                         );
@@ -227,7 +228,7 @@ impl Compiler<'_> {
         let v = &s.value;
         if v.contains('\0') {
             self.diags.push(
-                Diag::error("runbook::invalid_template", "a text cannot hold a NUL byte")
+                Diag::error(Code::InvalidTemplate, "a text cannot hold a NUL byte")
                     .label(s.span, "this text holds `\\u{0}`")
                     .help("remove the NUL byte: no command, URL or message can carry it"),
             );
@@ -252,7 +253,7 @@ impl Compiler<'_> {
             if let Some(name) = helper_name(v, tag) {
                 self.diags.push(
                     Diag::error(
-                        "runbook::reserved_name",
+                        Code::ReservedName,
                         format!("`{shown}` calls the template helper `{name}`, not a value"),
                     )
                     .label(span, format!("`{name}` is a helper"))
@@ -266,7 +267,7 @@ impl Compiler<'_> {
             if tag.raw && escape != Escape::Plain {
                 self.diags.push(
                     Diag::error(
-                        "runbook::unescaped_placeholder",
+                        Code::UnescapedPlaceholder,
                         format!("`{shown}` would insert the value unescaped"),
                     )
                     .label(span, "triple braces (or `&`) skip escaping")
@@ -280,7 +281,7 @@ impl Compiler<'_> {
             match slot {
                 Err(r) => self.diags.push(
                     Diag::error(
-                        "runbook::unsafe_placeholder",
+                        Code::UnsafePlaceholder,
                         format!("`{shown}` is {}: a value cannot go there", r.place),
                     )
                     .label(span, format!("a value {}", r.place))
@@ -305,7 +306,7 @@ impl Compiler<'_> {
                         };
                         self.diags.push(
                             Diag::error(
-                                "runbook::unsafe_placeholder",
+                                Code::UnsafePlaceholder,
                                 format!("`{shown}` is {}; {what}", super::an(ty)),
                             )
                             .label(span, format!("{} here", super::an(ty)))

@@ -7,6 +7,7 @@ use super::expect::{evaluate, Verdict};
 use super::scenario::{self, LoadedScenario};
 use crate::clock::Clock;
 use crate::compile;
+use crate::diagnostics::Code;
 use crate::diagnostics::{Diag, Report};
 use crate::events::{Emitter, Event, Mode, Recorder, Redactor, Sink};
 use crate::exec::{self, RunOptions};
@@ -76,7 +77,7 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
         DrillError::on(
             scenario_name.clone(),
             loaded.text.clone(),
-            vec![Diag::error("drill::runbook_unreadable", e.to_string())
+            vec![Diag::error(Code::DrillRunbookUnreadable, e.to_string())
                 .label(span, "this runbook")
                 .help("`runbook:` is a path relative to the scenario file")],
         )
@@ -96,7 +97,7 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
                     s => s,
                 };
                 diags.push(
-                    Diag::error("drill::invalid_input", e)
+                    Diag::error(Code::DrillInvalidInput, e)
                         .label(span, "here")
                         .help("give inputs under `inputs:` in the scenario"),
                 );
@@ -140,7 +141,7 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
                 scenario_name.clone(),
                 loaded.text.clone(),
                 vec![Diag::error(
-                    "drill::runtime",
+                    Code::DrillRuntime,
                     format!("cannot start the runtime: {e}"),
                 )],
             )

@@ -6,6 +6,7 @@ use super::literals::literal_end;
 use super::strings;
 use super::Rule;
 use crate::ast::*;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::span::{Span, Spanned};
 use pest::iterators::Pair;
@@ -42,10 +43,7 @@ pub(super) fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
         .map(|p| b.runbook(p));
     match rb {
         Some(rb) => Ok((rb, b.errors)),
-        None => Err(vec![Diag::error(
-            "runbook::syntax",
-            "no runbook block found",
-        )]),
+        None => Err(vec![Diag::error(Code::Syntax, "no runbook block found")]),
     }
 }
 
@@ -143,7 +141,7 @@ impl Builder {
             Ok(d) => Spanned::new(d, sp),
             Err(why) => {
                 self.errors.push(
-                    Diag::error("runbook::invalid_duration", format!("invalid duration `{text}`"))
+                    Diag::error(Code::InvalidDuration, format!("invalid duration `{text}`"))
                         .label(sp, why)
                         .help("write a whole number and a unit: `800ms`, `30s`, `5m`, `2h`, `1d`, or a sum like `1h30m`"),
                 );
@@ -158,7 +156,7 @@ impl Builder {
             Ok(n) => Spanned::new(n, sp),
             Err(_) => {
                 self.errors.push(
-                    Diag::error("runbook::invalid_number", format!("`{text}` is too large"))
+                    Diag::error(Code::InvalidNumber, format!("`{text}` is too large"))
                         .label(sp, "does not fit in 64 bits"),
                 );
                 Spanned::new(0, sp)
@@ -915,7 +913,7 @@ impl Builder {
         if let Some(at) = self.too_deep.take() {
             self.errors.push(
                 Diag::error(
-                    "runbook::too_deep",
+                    Code::TooDeep,
                     format!("condition nested too deeply (more than {MAX_EXPR_DEPTH} levels)"),
                 )
                 .label(at, "the condition is too deep from here on")
@@ -1118,11 +1116,8 @@ impl Builder {
             Some(_) => {
                 if text.starts_with('-') {
                     self.errors.push(
-                        Diag::error(
-                            "runbook::invalid_duration",
-                            format!("invalid duration `{text}`"),
-                        )
-                        .label(sp, "durations cannot be negative"),
+                        Diag::error(Code::InvalidDuration, format!("invalid duration `{text}`"))
+                            .label(sp, "durations cannot be negative"),
                     );
                     return LiteralKind::Duration(Duration::ZERO);
                 }
@@ -1131,7 +1126,7 @@ impl Builder {
                     Err(why) => {
                         self.errors.push(
                             Diag::error(
-                                "runbook::invalid_duration",
+                                Code::InvalidDuration,
                                 format!("invalid duration `{text}`"),
                             )
                             .label(sp, why)
@@ -1147,11 +1142,8 @@ impl Builder {
                 Ok(f) => LiteralKind::Float(f),
                 Err(_) => {
                     self.errors.push(
-                        Diag::error(
-                            "runbook::invalid_number",
-                            format!("invalid number `{text}`"),
-                        )
-                        .label(sp, "here"),
+                        Diag::error(Code::InvalidNumber, format!("invalid number `{text}`"))
+                            .label(sp, "here"),
                     );
                     LiteralKind::Float(0.0)
                 }
@@ -1160,12 +1152,9 @@ impl Builder {
                 Ok(i) => LiteralKind::Int(i),
                 Err(_) => {
                     self.errors.push(
-                        Diag::error(
-                            "runbook::invalid_number",
-                            format!("`{text}` is out of range"),
-                        )
-                        .label(sp, "integers must fit in 64 bits")
-                        .help(format!("the largest integer is {}", i64::MAX)),
+                        Diag::error(Code::InvalidNumber, format!("`{text}` is out of range"))
+                            .label(sp, "integers must fit in 64 bits")
+                            .help(format!("the largest integer is {}", i64::MAX)),
                     );
                     LiteralKind::Int(0)
                 }

@@ -2,6 +2,7 @@
 //! parser runs: pest (and the tree builder) recurse once per level.
 
 use super::literals::literal_end;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::span::Span;
 
@@ -85,7 +86,7 @@ fn types_open(bytes: &[u8], i: usize) -> bool {
 
 fn too_deep(at: usize, max: usize) -> Diag {
     Diag::error(
-        "runbook::too_deep",
+        Code::TooDeep,
         format!("nested too deeply (more than {max} levels)"),
     )
     .label(

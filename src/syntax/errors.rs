@@ -3,6 +3,7 @@
 
 use super::literals::literal_end;
 use super::Rule;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::span::{line_col, Span};
 
@@ -35,7 +36,7 @@ pub(super) fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag
         if !closes(line) {
             let line = line.trim_end_matches('\r');
             return Some(
-                Diag::error("runbook::unterminated_string", "unterminated string")
+                Diag::error(Code::UnterminatedString, "unterminated string")
                     .label(
                         Span::new(span.start, span.start + line.len()),
                         "this string has no closing `\"` on its line",
@@ -46,15 +47,12 @@ pub(super) fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag
     }
     if rest.starts_with("\"\"\"") && !rest[3..].contains("\"\"\"") {
         return Some(
-            Diag::error(
-                "runbook::unterminated_string",
-                "unterminated `\"\"\"` string",
-            )
-            .label(
-                Span::new(span.start, span.start + 3),
-                "opened here and never closed",
-            )
-            .help("close the text with `\"\"\"`"),
+            Diag::error(Code::UnterminatedString, "unterminated `\"\"\"` string")
+                .label(
+                    Span::new(span.start, span.start + 3),
+                    "opened here and never closed",
+                )
+                .help("close the text with `\"\"\"`"),
         );
     }
 
@@ -69,7 +67,7 @@ pub(super) fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag
     for (bad, good, msg) in replacements {
         if rest.starts_with(bad) && (wants_operator || expected.contains(&Rule::op_and)) {
             return Some(
-                Diag::error("runbook::unknown_operator", format!("unknown operator `{bad}`"))
+                Diag::error(Code::UnknownOperator, format!("unknown operator `{bad}`"))
                     .label(Span::new(span.start, span.start + bad.len()), *msg)
                     .help(format!(
                         "write `{good}`; conditions use and, or, not, ==, !=, <, <=, >, >=, in, contains, matches"
@@ -79,7 +77,7 @@ pub(super) fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag
     }
     if wants_operator && rest.starts_with('=') && !rest.starts_with("==") {
         return Some(
-            Diag::error("runbook::unknown_operator", "`=` is not a comparison")
+            Diag::error(Code::UnknownOperator, "`=` is not a comparison")
                 .label(Span::new(span.start, span.start + 1), "a single `=`")
                 .help("compare with `==` (equal) or `!=` (not equal)"),
         );
@@ -89,7 +87,7 @@ pub(super) fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag
         && (wants_operator || expected.contains(&Rule::op_not))
     {
         return Some(
-            Diag::error("runbook::unknown_operator", "unknown operator `!`")
+            Diag::error(Code::UnknownOperator, "unknown operator `!`")
                 .label(
                     Span::new(span.start, span.start + 1),
                     "`!` is written `not`",
@@ -147,7 +145,7 @@ fn spaced_duration(text: &str, span: Span) -> Option<Diag> {
     let start = before.len() - digits;
     Some(
         Diag::error(
-            "runbook::invalid_duration",
+            Code::InvalidDuration,
             format!("invalid duration `{number} {word}`"),
         )
         .label(Span::new(start, span.end), format!("write `{number}{unit}`"))

@@ -11,6 +11,7 @@ mod strings;
 mod tests;
 
 use crate::ast::Runbook;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::span::Span;
 use pest::Parser;
@@ -30,12 +31,9 @@ pub const MAX_NESTING: usize = 64;
 /// (invalid escapes, durations, numbers); a syntax error returns no tree.
 pub fn parse(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     if text.trim().is_empty() {
-        return Err(vec![Diag::error(
-            "runbook::empty_file",
-            "the file is empty",
-        )
-        .label(Span::new(0, text.len()), "nothing here")
-        .help("a runbook file holds one `runbook NAME { ... }` block")]);
+        return Err(vec![Diag::error(Code::EmptyFile, "the file is empty")
+            .label(Span::new(0, text.len()), "nothing here")
+            .help("a runbook file holds one `runbook NAME { ... }` block")]);
     }
     if let Some(d) = depth::check(text, MAX_NESTING) {
         return Err(vec![d]);
@@ -44,7 +42,7 @@ pub fn parse(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
         RunbookParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(text, e)])?;
     let file = pairs
         .next()
-        .ok_or_else(|| vec![Diag::error("runbook::syntax", "empty parse")])?;
+        .ok_or_else(|| vec![Diag::error(Code::Syntax, "empty parse")])?;
     build::file(file)
 }
 
@@ -73,7 +71,7 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
                 return d;
             }
             let list = rule_names::describe_expected(&positives);
-            let mut d = Diag::error("runbook::syntax", format!("unexpected {found_desc}"))
+            let mut d = Diag::error(Code::Syntax, format!("unexpected {found_desc}"))
                 .label(span, format!("expected {list}"));
             if !negatives.is_empty() {
                 let unexpected: Vec<&str> = negatives.iter().map(|r| human_name(*r)).collect();
@@ -89,7 +87,7 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
                     format!("missing `}}` before `{found}`")
                 };
                 let mut d = d.label(open, "this block is never closed").help(help);
-                d.code = "runbook::unclosed_block";
+                d.code = Code::UnclosedBlock.as_str();
                 d.message = message;
                 return d;
             }
@@ -100,12 +98,12 @@ fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {
         }
         // pest's own guards: the native stack or its call budget ran out.
         ErrorVariant::CustomError { message } if message.contains("limit reached") => {
-            Diag::error("runbook::too_deep", "nested too deeply to read")
+            Diag::error(Code::TooDeep, "nested too deeply to read")
                 .label(span, "the parser gave up here")
                 .help("split the condition, list or type into simpler parts")
         }
         ErrorVariant::CustomError { message } => {
-            Diag::error("runbook::syntax", message).label(span, "here")
+            Diag::error(Code::Syntax, message).label(span, "here")
         }
     }
 }

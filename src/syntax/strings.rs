@@ -2,6 +2,7 @@
 //! map from the resulting text back to source offsets.
 
 use crate::ast::Str;
+use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::span::Span;
 
@@ -68,7 +69,7 @@ fn unescape(inner: &str, base: usize, span: Span, errors: &mut Vec<Diag>) -> Str
                         }
                     }
                     None => errors.push(
-                        Diag::error("runbook::invalid_escape", "invalid unicode escape")
+                        Diag::error(Code::InvalidEscape, "invalid unicode escape")
                             .label(Span::new(base + i, base + end), "expected `\\u{HEX}`")
                             .help("write a code point in hex between braces, e.g. `\\u{2014}`"),
                     ),
@@ -76,7 +77,7 @@ fn unescape(inner: &str, base: usize, span: Span, errors: &mut Vec<Diag>) -> Str
             }
             other => errors.push(
                 Diag::error(
-                    "runbook::invalid_escape",
+                    Code::InvalidEscape,
                     format!("unknown escape `\\{other}`"),
                 )
                 .label(Span::new(base + i, base + end), "not a known escape")

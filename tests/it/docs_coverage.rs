@@ -405,40 +405,22 @@ fn every_type_and_http_method_is_documented_and_used_by_a_runbook() {
 
 // ---- diagnostics ---------------------------------------------------------------
 
-/// Every `"runbook::..."` code in the compiler's sources.
-fn compiler_codes() -> BTreeSet<String> {
-    let mut codes = BTreeSet::new();
-    let mut dirs = vec![root().join("src/compile"), root().join("src/syntax")];
-    while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|x| x != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            for piece in text.split("\"runbook::").skip(1) {
-                let code: String = piece.chars().take_while(|c| is_ident_char(*c)).collect();
-                if !code.is_empty() && piece[code.len()..].starts_with('"') {
-                    codes.insert(format!("runbook::{code}"));
-                }
-            }
-        }
-    }
-    codes
+/// Every diagnostic code with the given prefix (`runbook::`, `drill::`),
+/// from the one enum that defines them.
+fn codes_with_prefix(prefix: &str) -> BTreeSet<String> {
+    runbook::diagnostics::Code::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .filter(|c| c.starts_with(prefix))
+        .collect()
 }
 
 #[test]
 fn every_diagnostic_code_is_documented() {
-    let codes = compiler_codes();
+    let codes = codes_with_prefix("runbook::");
     assert!(
         codes.len() > 30,
-        "found only {} diagnostic codes in src/compile and src/syntax",
+        "only {} runbook:: codes in diagnostics::Code",
         codes.len()
     );
     let spans = inline_code(DOCS);
@@ -454,5 +436,21 @@ fn every_diagnostic_code_is_documented() {
             &format!("diagnostic codes are not documented in {DOCS_PATH}"),
             &missing
         )
+    );
+}
+
+#[test]
+fn every_drill_code_is_documented() {
+    let drills = std::fs::read_to_string(root().join("docs/drills.md")).expect("docs/drills.md");
+    let spans = inline_code(&drills);
+    let missing: Vec<String> = codes_with_prefix("drill::")
+        .into_iter()
+        .filter(|c| !spans.iter().any(|s| s == c))
+        .map(|c| format!("`{c}`"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{}",
+        missing_report("drill codes are not documented in docs/drills.md", &missing)
     );
 }

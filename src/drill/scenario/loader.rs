@@ -3,6 +3,7 @@
 
 use super::locate::{key_in, unclosed_at, word_between, yaml_path_at};
 use super::model::{LoadedScenario, Scenario, ANSWERS};
+use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::span::Span;
 use std::path::Path;
@@ -15,7 +16,7 @@ pub fn load(path: &Path) -> Result<LoadedScenario, (String, Vec<Diag>)> {
         (
             String::new(),
             vec![Diag::error(
-                "drill::unreadable",
+                Code::DrillUnreadable,
                 format!("cannot read {}: {e}", path.display()),
             )],
         )
@@ -134,7 +135,7 @@ fn yaml_diag(text: &str, e: &yaml_serde::Error) -> Diag {
             }
         }
     }
-    let mut d = Diag::error("drill::invalid_scenario", msg).label(span, label);
+    let mut d = Diag::error(Code::DrillInvalidScenario, msg).label(span, label);
     let unclosed = index.and_then(|i| unclosed_at(text, i));
     if let Some((at, opener)) = unclosed {
         let what = match opener {

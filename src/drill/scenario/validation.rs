@@ -2,6 +2,7 @@
 
 use super::locate::{key_in, key_span, word_in};
 use super::model::{CheckScript, LoadedScenario};
+use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::Graph;
 use crate::span::Span;
@@ -17,7 +18,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
     let channels: Vec<&str> = graph.channels.iter().map(|c| c.name.as_str()).collect();
     let unknown = |diags: &mut Vec<Diag>, what: &str, name: &str, known: &[&str], span: Span| {
         diags.push(
-            Diag::error("drill::unknown_name", format!("unknown {what} `{name}`"))
+            Diag::error(Code::DrillUnknownName, format!("unknown {what} `{name}`"))
                 .label(
                     span,
                     format!("runbook `{}` has no {what} by this name", graph.runbook),
@@ -52,7 +53,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         };
         diags.push(
             Diag::error(
-                "drill::missing_input",
+                Code::DrillMissingInput,
                 format!(
                     "input `{}` ({}) is required: runbook `{}` gives it no default",
                     i.name, i.ty, graph.runbook
@@ -116,7 +117,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             None => unknown(&mut diags, "step", k, &steps, key_in(&s.text, &["undo"], k)),
             Some(n) if n.undo.is_none() => diags.push(
                 Diag::error(
-                    "drill::no_undo",
+                    Code::DrillNoUndo,
                     format!("step `{k}` has no undo to script"),
                 )
                 .label(key_in(&s.text, &["undo"], k), "no `undo` in the runbook")
@@ -140,7 +141,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                 if !asks {
                     diags.push(
                         Diag::error(
-                            "drill::no_approval",
+                            Code::DrillNoApproval,
                             format!("step `{k}` asks for no approval"),
                         )
                         .label(
@@ -185,7 +186,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                 ),
                 Some(n) if n.undo.is_none() => diags.push(
                     Diag::error(
-                        "drill::no_undo",
+                        Code::DrillNoUndo,
                         format!("step `{name}` has no undo, so it can never be in the rollback"),
                     )
                     .label(
@@ -223,7 +224,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             if let Err(err) = regex::Regex::new(re) {
                 diags.push(
                     Diag::error(
-                        "drill::invalid_regex",
+                        Code::DrillInvalidRegex,
                         "invalid regular expression in `matches`",
                     )
                     .label(
@@ -247,7 +248,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         ];
         if !known.contains(&o.as_str()) {
             diags.push(
-                Diag::error("drill::unknown_outcome", format!("unknown outcome `{o}`"))
+                Diag::error(Code::DrillUnknownOutcome, format!("unknown outcome `{o}`"))
                     .label(
                         word_in(&s.text, &["expect", "outcome"], o),
                         format!("one of: {}", known.join(", ")),
