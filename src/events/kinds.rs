@@ -462,7 +462,7 @@ impl EventKind {
 
     /// Events after which a durable journal must be on disk before the run
     /// goes on: the start of an action that changes the world, and every
-    /// outcome of a node or undo (issue 5's write-ahead rule).
+    /// outcome of a node or undo (the write-ahead rule).
     ///
     /// `action_finished` is not one: the node's outcome, which is, follows
     /// it at once (after a capture, or the polls of a `verify`), and no
