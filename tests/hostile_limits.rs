@@ -209,3 +209,52 @@ fn a_zero_timeout_or_an_empty_runs_dir_in_the_config_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_setsid_child_does_not_survive_the_timeout() {
+    if std::process::Command::new("setsid")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no setsid on this machine");
+        return;
+    }
+    // The child leaves the command's process group and session, writes its
+    // pid, and would sleep for a minute.
+    let rb = r#"runbook detach {
+  step hang {
+    run "setsid sh -c 'echo $$ > child.pid; exec sleep 60' & sleep 60" readonly
+    timeout 1s
+  }
+}
+"#;
+    let env = CliEnv::new(&[("detach.runbook", rb)], None);
+    let start = Instant::now();
+    let o = env.out(&["run", "detach.runbook", "--runs-dir", "runs"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let pid: i32 = std::fs::read_to_string(env.dir.join("child.pid"))
+        .expect("the child started")
+        .trim()
+        .parse()
+        .unwrap();
+    // Dead (or a zombie waiting for init to reap it): its state in /proc.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(") ")
+            .map(|(_, r)| &r[..1])
+            .unwrap_or("gone");
+        if matches!(state, "gone" | "Z" | "X") {
+            break;
+        }
+        if Instant::now() > deadline {
+            // Do not leave it behind for the next test run.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the setsid child {pid} survived the timeout (state {state})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
