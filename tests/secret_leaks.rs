@@ -211,7 +211,14 @@ fn every_output(keys: bool) -> Vec<(String, String)> {
     let id = env.first_run();
     let approvals = dir.join("runs").join(&id).join("approvals");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_dir(&approvals).is_ok_and(|mut d| d.next().is_some()) {
+    // The request file is written to a hidden temporary name, then renamed.
+    let asked = || {
+        std::fs::read_dir(&approvals).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".request.json"))
+        })
+    };
+    while !asked() {
         assert!(Instant::now() < deadline, "no approval was asked");
         std::thread::sleep(Duration::from_millis(20));
     }
