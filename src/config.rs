@@ -41,10 +41,10 @@ pub struct Config {
     pub defaults: Defaults,
     #[serde(default)]
     pub shell: Shell,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty_path")]
     pub runs_dir: Option<PathBuf>,
     /// Where run locks live (machine-wide; `durable::lock::locks_dir`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty_path")]
     pub locks_dir: Option<PathBuf>,
     #[serde(default)]
     pub environments: IndexMap<String, Environment>,
@@ -59,12 +59,36 @@ pub struct Prometheus {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
-    #[serde(default, with = "crate::plan::dur::option")]
+    #[serde(default, deserialize_with = "positive_duration")]
     pub timeout: Option<Duration>,
-    #[serde(default, with = "crate::plan::dur::option")]
+    #[serde(default, deserialize_with = "positive_duration")]
     pub check_timeout: Option<Duration>,
-    #[serde(default, with = "crate::plan::dur::option")]
+    #[serde(default, deserialize_with = "positive_duration")]
     pub notify_timeout: Option<Duration>,
+}
+
+/// A duration that lets something finish: `timeout: 0s` would fail every
+/// step at once. Refused here, so that yaml_serde points at the line.
+fn positive_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let t = crate::plan::dur::option::deserialize(d)?;
+    if t.is_some_and(|t| t.is_zero()) {
+        return Err(serde::de::Error::custom(
+            "a timeout of zero never lets anything finish: give a positive duration such as `30s`, or leave the key out for the default",
+        ));
+    }
+    Ok(t)
+}
+
+/// A directory path that names a directory: `runs_dir: ""` names none (and
+/// would put runs wherever the command happens to be started).
+fn non_empty_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let p = Option::<PathBuf>::deserialize(d)?;
+    if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return Err(serde::de::Error::custom(
+            "an empty directory path: give a directory, or leave the key out for the default",
+        ));
+    }
+    Ok(p)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,6 +146,14 @@ impl Config {
     pub fn parse(name: &str, text: &str) -> Result<Config, Box<ConfigError>> {
         if text.trim().is_empty() {
             return Ok(Config::default());
+        }
+        if let Err(e) = crate::yaml_depth::check(text) {
+            return Err(Box::new(ConfigError {
+                message: format!("{name}: {}", e.message()),
+                src: Some(NamedSource::new(name, text.to_owned())),
+                span: Some(SourceSpan::new(e.offset.into(), 1)),
+                help: Some(crate::yaml_depth::TooDeep::HELP.into()),
+            }));
         }
         yaml_serde::from_str::<Config>(text).map_err(|e| {
             let span = e.location().map(|l| {
@@ -260,6 +292,38 @@ mod tests {
         assert!(e.message.contains("unknown field `cwdd`"), "{}", e.message);
         let span = e.span.unwrap();
         assert_eq!(&text[span.offset()..span.offset() + 4], "cwdd");
+    }
+
+    #[test]
+    fn zero_timeouts_and_empty_dirs_point_at_their_line() {
+        for (text, key) in [
+            ("defaults:\n  timeout: 0s\n", "0s"),
+            (
+                "prometheus:\n  url: http://x\ndefaults:\n  check_timeout: 0ms\n",
+                "0ms",
+            ),
+            (
+                "environments:\n  prod:\n    defaults: { notify_timeout: 0s }\n",
+                "0s",
+            ),
+            ("runs_dir: \"\"\n", "\"\""),
+            ("locks_dir: ''\n", "''"),
+        ] {
+            let e = Config::parse("c.yaml", text).unwrap_err();
+            assert!(
+                e.message.contains("zero") || e.message.contains("empty directory"),
+                "{text:?}: {}",
+                e.message
+            );
+            let span = e.span.expect("located");
+            let line = |at: usize| text[..at].matches('\n').count();
+            assert_eq!(
+                line(span.offset()),
+                line(text.find(key).unwrap()),
+                "{text:?}"
+            );
+        }
+        assert!(Config::parse("c.yaml", "defaults:\n  timeout: 1s\nruns_dir: r\n").is_ok());
     }
 
     #[test]

@@ -27,3 +27,4 @@ pub mod session;
 pub mod source;
 pub mod span;
 pub mod syntax;
+pub mod yaml_depth;

@@ -8,7 +8,11 @@
 //!   at the timeout or on cancellation the *whole group* is signalled:
 //!   `killpg(SIGTERM)`, then up to [`RealShell::grace`] for the group to
 //!   empty, then `killpg(SIGKILL)`. A child the command spawned (`sleep 30 &`)
-//!   dies with it. Timers are `tokio::time` only.
+//!   dies with it, and so does one that left the group (`setsid`, a
+//!   double fork): every process the command starts carries [`MARK_VAR`]
+//!   in its environment, and after the group kill every process still
+//!   carrying this command's mark is killed (Linux, [`kill_marked`]).
+//!   Timers are `tokio::time` only.
 //! * When the shell exits by itself, a background process it left behind
 //!   may still hold stdout/stderr open; the adapter then waits at most
 //!   [`DRAIN`] for the pipes to close and reports what it read. Such a
@@ -185,6 +189,63 @@ fn group_alive(pgid: i32) -> bool {
     killpg(pgid, 0)
 }
 
+/// The environment variable that marks every process a command starts,
+/// however it detaches: its value is unique to one command (this process's
+/// id and a counter), and children inherit it.
+pub const MARK_VAR: &str = "RUNBOOK_SHELL_CALL";
+
+/// A fresh value for [`MARK_VAR`].
+fn new_mark() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
+/// SIGKILLs every process still carrying `mark` in its environment: what a
+/// timed-out or cancelled command left outside its process group
+/// (`setsid`, a daemon's double fork). Linux only (`/proc/PID/environ`,
+/// readable for this user's processes); a process that clears or rewrites
+/// its environment escapes (docs/security.md). Repeated while it finds some,
+/// as one may fork while the others are killed.
+#[cfg(target_os = "linux")]
+fn kill_marked(mark: &str) {
+    let needle = format!("{MARK_VAR}={mark}\0");
+    let me = std::process::id().to_string();
+    for _ in 0..5 {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let mut found = false;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| *n != me && n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
+            let marked = memchr::memmem::find(&env, needle.as_bytes())
+                .is_some_and(|at| at == 0 || env[at - 1] == 0);
+            if let (true, Ok(pid)) = (marked, pid.parse::<i32>()) {
+                // SAFETY: kill has no memory-safety preconditions; pid is
+                // a process of this user carrying this command's mark.
+                if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                    found = true;
+                }
+            }
+        }
+        if !found {
+            return;
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kill_marked(_mark: &str) {}
+
 /// SIGKILLs the group on drop while armed.
 struct GroupGuard {
     pgid: i32,
@@ -253,6 +314,7 @@ impl ShellAdapter for RealShell {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        let mark = new_mark();
         let cwd = req.cwd.as_ref().or(self.default_cwd.as_ref());
         if let Some(cwd) = cwd {
             cmd.current_dir(cwd);
@@ -263,6 +325,7 @@ impl ShellAdapter for RealShell {
             }
         }
         cmd.envs(&req.env);
+        cmd.env(MARK_VAR, &mark);
 
         if call.cancel.is_cancelled() {
             return Err(AdapterError::cancelled());
@@ -349,6 +412,8 @@ impl ShellAdapter for RealShell {
                             status = &mut kill => break status,
                         }
                     };
+                    // What left the group (`setsid`) dies with it too.
+                    kill_marked(&mark);
                     guard.armed = false;
                     Err(match stopped {
                         Ending::TimedOut(after) => AdapterError::new(

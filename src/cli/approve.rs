@@ -45,7 +45,10 @@ pub(super) fn execute(args: DecideArgs, approve: bool) -> i32 {
             println!("nothing is waiting for approval in run {}", args.run_id);
         }
         for r in p {
-            println!("{}  asked {}: {}", r.key, r.asked, r.message);
+            // The message is a rendered template (redacted when the run
+            // wrote it): shown as the console shows text, escapes escaped.
+            let message = crate::report::console::terminal_safe(&r.message);
+            println!("{}  asked {}: {message}", r.key, r.asked);
         }
         return exit::SUCCESS;
     };

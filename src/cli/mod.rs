@@ -58,6 +58,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if cli.command.only_prints() {
+        default_sigpipe();
+    }
     match cli.command {
         Command::Check(a) => check::execute(a),
         Command::Graph(a) => graph::execute(a),
@@ -70,6 +73,36 @@ pub fn main() -> i32 {
         Command::Approve(a) => approve::execute(a, true),
         Command::Deny(a) => approve::execute(a, false),
         Command::VerifyJournal(a) => verify_journal::execute(a),
+    }
+}
+
+impl Command {
+    /// Commands that read files and print, and never write to a process or
+    /// a socket: a reader that goes away (`runbook graph x | head`) may end
+    /// them at once, as it ends `cat`.
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Check(_)
+                | Command::Graph(_)
+                | Command::Plan(_)
+                | Command::Runs(_)
+                | Command::VerifyJournal(_)
+        )
+    }
+}
+
+/// Restores the default action of SIGPIPE (end the process), which the Rust
+/// runtime sets to "ignore" before `main`: with it ignored, `println!` to a
+/// closed pipe panics (exit 101 and a panic message). Not for `run`,
+/// `resume` and the others: they write to commands' stdin and to sockets,
+/// where a reader that went away is an error to handle, not a reason to
+/// stop a run halfway.
+fn default_sigpipe() {
+    // SAFETY: `signal` with `SIG_DFL` only changes this process's signal
+    // disposition; no handler runs, and no other thread exists yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -58,7 +58,10 @@ pub(super) fn execute(args: RunsArgs) -> i32 {
             if i == 4 {
                 s.push_str(c);
             } else {
-                s.push_str(&format!("{c:<w$}  "));
+                // Padded by hand: `{:w$}` panics for a width over 65,535,
+                // and run.json (where the runbook's name is read) is a file.
+                s.push_str(c);
+                s.extend(std::iter::repeat_n(' ', w - c.chars().count() + 2));
             }
         }
         s.trim_end().to_owned()

@@ -6,7 +6,8 @@
 //! [`declarations`] (clauses written twice, duplicate and reserved names) ->
 //! [`inputs`] (types, defaults, secrets) -> [`channels`] -> [`checks`] ->
 //! [`steps`] (nodes, policies, graph edges) with their [`actions`] ->
-//! [`handlers`] -> [`lints`] (warnings). Shared by several passes:
+//! [`handlers`] -> [`lints`] (warnings); [`limits`] (name lengths, verify
+//! probes) runs with the declarations and the steps. Shared by several passes:
 //! [`texts`] (handlebars syntax, every `{{name}}` resolved), [`http`]
 //! (requests), [`conditions`] (type-checked expressions), [`scope`] (which
 //! names a text or condition may read).
@@ -19,6 +20,7 @@ mod declarations;
 mod handlers;
 mod http;
 mod inputs;
+mod limits;
 mod lints;
 mod placeholders;
 mod scope;
@@ -42,6 +44,7 @@ pub(crate) type IndexMap<K, V> = StdIndexMap<K, V, Hasher>;
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
 pub(crate) type HashSet<K> = std::collections::HashSet<K, Hasher>;
 
+pub use limits::{MAX_NAME_CHARS, MAX_VERIFY_POLLS};
 pub use placeholders::{scan as scan_placeholders, Placeholder};
 pub use scope::{FAILURE_FIELDS, RUN_FIELDS};
 
@@ -144,6 +147,7 @@ impl Compiler<'_> {
     /// that one run reports every mistake.
     fn runbook(&mut self, rb: &ast::Runbook) -> Graph {
         self.repeated_clauses(rb);
+        self.name_lengths(rb);
         // Declarations first: names may be used before they are declared.
         let inputs = self.inputs(&rb.inputs);
         let secrets = self.secrets(&rb.secrets);

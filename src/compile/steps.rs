@@ -273,6 +273,7 @@ impl Compiler<'_> {
                 .min(v.within.node),
             None => v.within.node,
         };
+        self.verify_polls(v, every);
         let consecutive = match &v.consecutive {
             Some(c) if c.node == 0 && !self.invalid_literals.contains(&c.span) => {
                 self.diags.push(

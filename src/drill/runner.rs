@@ -72,6 +72,23 @@ pub fn run_file(path: &std::path::Path, extra: Vec<Box<dyn Sink>>) -> Result<Dri
 pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRun, DrillError> {
     let scenario_name = loaded.path.display().to_string();
     let rb_path = loaded.runbook_path();
+    // Only a runbook, beside the scenario: any other file named here would
+    // be compiled, and its text shown in the diagnostics and the JUnit
+    // report (`runbook: /etc/passwd`). Refused without reading it.
+    let named = &loaded.scenario.runbook;
+    if named.is_absolute() || named.extension().is_none_or(|e| e != "runbook") {
+        let span = scenario::key_span(&loaded.text, "runbook");
+        return Err(DrillError::on(
+            scenario_name,
+            loaded.text.clone(),
+            vec![Diag::error(
+                Code::DrillRunbookUnreadable,
+                "`runbook:` must name a `.runbook` file by a path relative to the scenario",
+            )
+            .label(span, "not a relative path to a .runbook file")
+            .help("e.g. `runbook: api_config_rollback.runbook`; the file is not read")],
+        ));
+    }
     let source = Source::read(&rb_path).map_err(|e| {
         let span = scenario::key_span(&loaded.text, "runbook");
         DrillError::on(

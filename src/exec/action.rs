@@ -440,10 +440,10 @@ impl RunCtx {
         let rendered = (|| -> Result<NotifyRequest, String> {
             let mut fields = IndexMap::new();
             for (k, t) in args.iter() {
-                let r = self.render(t, scope, Some(&fields))?;
+                let r = self.render_message(t, scope, Some(&fields))?;
                 fields.insert(k.clone(), r);
             }
-            let text = self.render(message, scope, Some(&fields))?;
+            let text = self.render_message(message, scope, Some(&fields))?;
             let spec = self
                 .graph
                 .channel(channel)
@@ -525,7 +525,7 @@ impl RunCtx {
         message: &Text,
         timeout: Option<Duration>,
     ) -> Attempt {
-        let message = match self.render(message, a.scope, None) {
+        let message = match self.render_message(message, a.scope, None) {
             Ok(m) => m.display,
             Err(e) => return Attempt::fail(ActionStatus::Error, e),
         };

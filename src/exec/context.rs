@@ -221,6 +221,26 @@ impl RunCtx {
             })
     }
 
+    /// [`Self::render`] for a text people read (a notification, an
+    /// approval question), with every known secret masked in both forms.
+    /// The compiler refuses secrets in such texts, but a capture can hold
+    /// one (`run "vault read ..."` then `notify ... "{{out}}"`); what is sent
+    /// to a channel, written to an approval file or shown at a prompt never
+    /// passes through the journal's redaction.
+    pub fn render_message(
+        &self,
+        text: &Text,
+        scope: &Bindings,
+        args: Option<&IndexMap<String, Rendered>>,
+    ) -> Result<Rendered, String> {
+        let r = self.render(text, scope, args)?;
+        let redactor = self.emitter.redactor();
+        Ok(Rendered {
+            send: redactor.redact(&r.send),
+            display: redactor.redact(&r.display),
+        })
+    }
+
     pub fn capture(&self, name: &str) -> Option<V> {
         self.captures.lock().ok().and_then(|c| c.get(name).cloned())
     }

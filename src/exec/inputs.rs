@@ -54,6 +54,8 @@ pub fn parse_str(s: &str, ty: &Type) -> Result<Value, String> {
         Type::OneOf(options) => one_of_ok(s, options).map(|_| Value::String(s.to_owned())),
         Type::List(inner) => {
             if t.starts_with('[') {
+                crate::yaml_depth::check(t)
+                    .map_err(|e| format!("a list input is {}", e.message()))?;
                 let y: Y =
                     yaml_serde::from_str(t).map_err(|e| format!("{s:?} is not a list: {e}"))?;
                 from_yaml(&y, ty)
@@ -201,6 +203,7 @@ pub fn parse_inputs_file(name: &str, text: &str) -> Result<IndexMap<String, Y>, 
     if text.trim().is_empty() {
         return Ok(IndexMap::new());
     }
+    crate::yaml_depth::check(text).map_err(|e| format!("{name}: {}", e.message()))?;
     yaml_serde::from_str::<IndexMap<String, Y>>(text)
         .map_err(|e| format!("{name}: not a mapping of input names to values: {e}"))
 }

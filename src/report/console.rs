@@ -141,7 +141,7 @@ impl Console {
         if self.text.is_empty() {
             return Ok(());
         }
-        let r = self.out.write_all(self.text.as_bytes());
+        let r = write_safe(self.out.as_mut(), &self.text);
         self.text.clear();
         r
     }
@@ -582,17 +582,21 @@ fn summary(
         return Ok(());
     }
     let w = rows.keys().map(|k| width(k)).max().unwrap_or(4).max(4);
+    // Padded by hand, not with `{:w$}`: a width over 65,535 panics in
+    // `format!`, and a name can be that long.
+    out.push('\n');
+    pad_right(out, "STEP", w);
     let _ = writeln!(
         out,
-        "\n{:w$}  {:18}  {:>8}  {:>8}  {:12}  NOTE",
-        "STEP", "RESULT", "ATTEMPTS", "TIME", "UNDO"
+        "  {:18}  {:>8}  {:>8}  {:12}  NOTE",
+        "RESULT", "ATTEMPTS", "TIME", "UNDO"
     );
     // Every row is written in place, with two scratch strings for its
     // numbers: a run can have tens of thousands of rows.
     let (mut attempts, mut time) = (String::new(), String::new());
     for (k, r) in rows {
         if out.len() >= CHUNK {
-            w_out.write_all(out.as_bytes())?;
+            write_safe(w_out, out)?;
             out.clear();
         }
         attempts.clear();
@@ -647,6 +651,41 @@ fn summary(
     Ok(())
 }
 
+/// `s` with every character a terminal would interpret shown escaped
+/// instead: C0 and C1 controls but the newline and the tab (`\x1b`,
+/// `\r`, `\u{9b}`: an escape sequence in a command's output must not
+/// recolour, move the cursor or retitle the terminal of the person
+/// running the incident) and the bidirectional overrides that reorder what
+/// is shown (`\u{202e}`). Text from the engine itself never has them, so
+/// the usual case borrows.
+pub fn terminal_safe(s: &str) -> Cow<'_, str> {
+    fn hidden(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if !hidden(c) {
+            out.push(c);
+        } else if c == '\r' {
+            out.push_str("\\r");
+        } else if (c as u32) < 0x80 {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Writes `s` to `w` as [`terminal_safe`] shows it.
+fn write_safe(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
+    w.write_all(terminal_safe(s).as_bytes())
+}
+
 /// Where `render` puts the lines of an event.
 struct Lines<'a>(&'a mut String);
 
@@ -667,7 +706,7 @@ impl Sink for Console {
             let lines = self.text[start..].strip_suffix('\n').unwrap_or_default();
             if !lines.is_empty() {
                 for l in lines.split('\n') {
-                    mp.println(l)?;
+                    mp.println(terminal_safe(l))?;
                 }
             }
             self.text.truncate(start);
@@ -717,6 +756,32 @@ impl Drop for Console {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(terminal_safe("plain\tline\n"), "plain\tline\n");
+        assert_eq!(
+            terminal_safe("\u{1b}[31mRED\u{1b}[0m\r\u{7}"),
+            "\\x1b[31mRED\\x1b[0m\\r\\x07"
+        );
+        assert_eq!(
+            terminal_safe("a\u{9b}2Jb\u{202e}c"),
+            "a\\u{9b}2Jb\\u{202e}c"
+        );
+    }
+
+    #[test]
+    fn a_name_wider_than_format_allows_does_not_panic() {
+        let name = "s".repeat(70_000);
+        let mut rows = Rows::default();
+        rows.insert(Arc::from(name.as_str()), Row::default());
+        let mut out = String::new();
+        let mut sink = Vec::new();
+        summary(&rows, &None, Mode::Live, &mut out, &mut sink).unwrap();
+        let all = String::from_utf8(sink).unwrap() + &out;
+        assert!(all.starts_with("\nSTEP"), "{}", &all[..40]);
+        assert!(all.contains(&name));
+    }
 
     #[test]
     fn padding_matches_the_format_macros() {

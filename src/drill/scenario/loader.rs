@@ -25,6 +25,12 @@ pub fn load(path: &Path) -> Result<LoadedScenario, (String, Vec<Diag>)> {
 }
 
 pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, (String, Vec<Diag>)> {
+    if let Err(e) = crate::yaml_depth::check(&text) {
+        let d = Diag::error(Code::DrillInvalidScenario, e.message())
+            .label(Span::new(e.offset, e.offset + 1), "too deep")
+            .help(crate::yaml_depth::TooDeep::HELP);
+        return Err((text, vec![d]));
+    }
     match yaml_serde::from_str::<Scenario>(&text) {
         Ok(scenario) => Ok(LoadedScenario {
             path: path.to_path_buf(),
