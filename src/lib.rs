@@ -17,6 +17,7 @@ pub mod escape;
 pub mod events;
 pub mod exec;
 pub mod exit;
+pub mod fmt;
 pub mod fs_read;
 pub mod indexed_source;
 pub mod plan;

@@ -3,6 +3,7 @@
 mod approve;
 mod check;
 mod drill;
+mod fmt;
 mod graph;
 mod plan;
 mod resume;
@@ -43,6 +44,8 @@ pub enum Command {
     Deny(approve::DecideArgs),
     /// Check a run journal's hash chain; report the first broken link.
     VerifyJournal(verify_journal::VerifyJournalArgs),
+    /// Rewrite runbooks in the canonical layout (`--check`: print a diff).
+    Fmt(fmt::FmtArgs),
 }
 
 pub fn main() -> i32 {
@@ -70,6 +73,7 @@ pub fn main() -> i32 {
         Command::Approve(a) => approve::execute(a, true),
         Command::Deny(a) => approve::execute(a, false),
         Command::VerifyJournal(a) => verify_journal::execute(a),
+        Command::Fmt(a) => fmt::execute(a),
     }
 }
 
