@@ -20,6 +20,7 @@ pub mod exit;
 pub mod fmt;
 pub mod fs_read;
 pub mod indexed_source;
+pub mod lsp;
 pub mod plan;
 pub mod report;
 pub mod session;

@@ -5,6 +5,7 @@ mod check;
 mod drill;
 mod fmt;
 mod graph;
+mod lsp;
 mod plan;
 mod resume;
 mod run;
@@ -46,6 +47,8 @@ pub enum Command {
     VerifyJournal(verify_journal::VerifyJournalArgs),
     /// Rewrite runbooks in the canonical layout (`--check`: print a diff).
     Fmt(fmt::FmtArgs),
+    /// Serve the Language Server Protocol on stdin/stdout (for editors).
+    Lsp(lsp::LspArgs),
 }
 
 pub fn main() -> i32 {
@@ -74,6 +77,7 @@ pub fn main() -> i32 {
         Command::Deny(a) => approve::execute(a, false),
         Command::VerifyJournal(a) => verify_journal::execute(a),
         Command::Fmt(a) => fmt::execute(a),
+        Command::Lsp(a) => lsp::execute(a),
     }
 }
 
