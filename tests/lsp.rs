@@ -3,13 +3,11 @@
 //! right UTF-16 ranges), fix it, hover, definition, references,
 //! completion, symbols, formatting, rename, shutdown and exit.
 
-use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
+#[path = "support/lsp_client.rs"]
+mod lsp_client;
 
-const URI: &str = "file:///tmp/demo.runbook";
+use lsp_client::{Client, URI};
+use serde_json::{json, Value};
 
 /// Every line is formatted already, except the `input` line's spacing.
 const FIXED: &str = r#"runbook demo {
@@ -32,104 +30,6 @@ const FIXED: &str = r#"runbook demo {
   }
 }
 "#;
-
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    messages: Receiver<Value>,
-    next_id: i64,
-}
-
-impl Client {
-    fn start() -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .arg("lsp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("runbook lsp starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, messages) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            while let Some(message) = read_message(&mut reader) {
-                if tx.send(message).is_err() {
-                    return;
-                }
-            }
-        });
-        Client {
-            child,
-            stdin,
-            messages,
-            next_id: 0,
-        }
-    }
-
-    fn send(&mut self, message: Value) {
-        let body = message.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
-        self.stdin.flush().expect("flush");
-    }
-
-    fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
-    }
-
-    /// Sends a request and returns its result (notifications on the way
-    /// are left out).
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        let response = self.wait_for(|m| m["id"] == json!(id));
-        assert!(response.get("error").is_none(), "{method}: {response}");
-        response["result"].clone()
-    }
-
-    fn wait_for(&self, wanted: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let m = self
-                .messages
-                .recv_timeout(Duration::from_secs(20))
-                .expect("the server answers within 20 s");
-            if wanted(&m) {
-                return m;
-            }
-        }
-    }
-
-    fn diagnostics(&self) -> Vec<Value> {
-        let m = self.wait_for(|m| m["method"] == "textDocument/publishDiagnostics");
-        assert_eq!(m["params"]["uri"], URI);
-        m["params"]["diagnostics"]
-            .as_array()
-            .cloned()
-            .expect("a list")
-    }
-}
-
-fn read_message(reader: &mut impl BufRead) -> Option<Value> {
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(n) = line.strip_prefix("Content-Length: ") {
-            length = n.parse::<usize>().ok();
-        }
-    }
-    let mut body = vec![0; length?];
-    reader.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
 
 /// The LSP position (line, UTF-16 column) of the `nth` occurrence of
 /// `needle` in `text`, computed independently of the server.
@@ -159,7 +59,7 @@ fn at(text: &str, needle: &str, nth: usize) -> Value {
 
 #[test]
 fn an_editor_session_over_stdio() {
-    let mut client = Client::start();
+    let mut client = Client::start(env!("CARGO_BIN_EXE_runbook"));
     let init = client.request(
         "initialize",
         json!({"processId": null, "rootUri": null, "capabilities": {}}),
