@@ -202,6 +202,15 @@ fn an_editor_session_over_stdio() {
     });
     assert_eq!(edited, expected);
 
+    let unknown = client.request_raw(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    assert_eq!(
+        unknown["error"]["code"], -32601,
+        "method not found: {unknown}"
+    );
+
     assert_eq!(client.request("shutdown", Value::Null), Value::Null);
     client.notify("exit", Value::Null);
     let status = client.child.wait().expect("exits");

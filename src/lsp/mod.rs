@@ -48,6 +48,17 @@ fn keywords() -> Vec<String> {
     all.dedup();
     all
 }
+/// The requests answered (besides `initialize` and `shutdown`).
+const SUPPORTED: &[&str] = &[
+    HoverRequest::METHOD,
+    GotoDefinition::METHOD,
+    References::METHOD,
+    Completion::METHOD,
+    DocumentSymbolRequest::METHOD,
+    Formatting::METHOD,
+    Rename::METHOD,
+];
+
 /// Runs the server on stdin/stdout until the client says `exit`.
 pub fn serve_stdio() -> Result<(), String> {
     let (connection, io_threads) = Connection::stdio();
@@ -166,16 +177,23 @@ impl Server<'_> {
             return Vec::new();
         };
         let report = compile::check(&Source::new(uri.path().as_str(), doc.text.clone()));
-        report.diags.iter().map(|d| diagnostic(doc, d)).collect()
+        report
+            .diags
+            .iter()
+            .map(|d| diagnostic(uri, doc, d))
+            .collect()
     }
 
     fn request(&mut self, request: Request) -> Response {
+        use lsp_server::ErrorCode;
         let id = request.id.clone();
+        if !SUPPORTED.contains(&request.method.as_str()) {
+            let message = format!("unsupported request {}", request.method);
+            return Response::new_err(id, ErrorCode::MethodNotFound as i32, message);
+        }
         match self.answer(request) {
             Ok(value) => Response::new_ok(id, value),
-            Err(message) => {
-                Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, message)
-            }
+            Err(message) => Response::new_err(id, ErrorCode::InvalidParams as i32, message),
         }
     }
 
@@ -225,7 +243,7 @@ impl Server<'_> {
                 let p: lsp_types::RenameParams = params(request.params)?;
                 json(self.rename(&p)?)
             }
-            _ => return Err(format!("unsupported request {method}")),
+            _ => serde_json::Value::Null, // not in SUPPORTED: refused above
         };
         Ok(value)
     }
@@ -340,7 +358,9 @@ impl Server<'_> {
     }
 }
 
-fn diagnostic(doc: &Document, d: &Diag) -> Diagnostic {
+/// The first label gives the range; the others (an unclosed block's
+/// opening, the first of two declarations...) are related locations.
+fn diagnostic(uri: &Uri, doc: &Document, d: &Diag) -> Diagnostic {
     let (span, label) = d
         .labels
         .first()
@@ -361,6 +381,15 @@ fn diagnostic(doc: &Document, d: &Diag) -> Diagnostic {
         code: Some(NumberOrString::String(d.code.to_string())),
         source: Some("runbook".to_string()),
         message,
+        related_information: (d.labels.len() > 1).then(|| {
+            d.labels[1..]
+                .iter()
+                .map(|(span, label)| lsp_types::DiagnosticRelatedInformation {
+                    location: location(uri, doc, (span.start, span.end)),
+                    message: label.clone(),
+                })
+                .collect()
+        }),
         ..Diagnostic::default()
     }
 }

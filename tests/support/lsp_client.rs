@@ -59,12 +59,17 @@ impl Client {
     /// Sends a request and returns its result (notifications on the way
     /// are left out).
     pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let response = self.request_raw(method, params);
+        assert!(response.get("error").is_none(), "{method}: {response}");
+        response["result"].clone()
+    }
+
+    /// Sends a request and returns the whole response (result or error).
+    pub fn request_raw(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        let response = self.wait_for(|m| m["id"] == json!(id));
-        assert!(response.get("error").is_none(), "{method}: {response}");
-        response["result"].clone()
+        self.wait_for(|m| m["id"] == json!(id))
     }
 
     pub fn wait_for(&self, wanted: impl Fn(&Value) -> bool) -> Value {
