@@ -58,18 +58,25 @@ fn walk(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) -> std::io::Result<
     Ok(())
 }
 
-pub(super) fn execute(args: CheckArgs) -> i32 {
-    let files = match discover(&args.paths, ".runbook") {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return crate::exit::USAGE;
-        }
-    };
+/// [`discover`] for commands that need at least one runbook: an error is
+/// printed and the exit code returned.
+pub(super) fn runbook_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, i32> {
+    let files = discover(paths, ".runbook").map_err(|e| {
+        eprintln!("error: {e}");
+        crate::exit::USAGE
+    })?;
     if files.is_empty() {
         eprintln!("error: no *.runbook files found under the given paths");
-        return crate::exit::USAGE;
+        return Err(crate::exit::USAGE);
     }
+    Ok(files)
+}
+
+pub(super) fn execute(args: CheckArgs) -> i32 {
+    let files = match runbook_files(&args.paths) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let color = std::io::stderr().is_terminal();
     let (mut errors, mut warnings) = (0, 0);
     let mut json = Vec::new();

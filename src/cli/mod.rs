@@ -3,7 +3,9 @@
 mod approve;
 mod check;
 mod drill;
+mod fmt;
 mod graph;
+mod lsp;
 mod plan;
 mod resume;
 mod run;
@@ -43,6 +45,10 @@ pub enum Command {
     Deny(approve::DecideArgs),
     /// Check a run journal's hash chain; report the first broken link.
     VerifyJournal(verify_journal::VerifyJournalArgs),
+    /// Rewrite runbooks in the canonical layout (`--check`: print a diff).
+    Fmt(fmt::FmtArgs),
+    /// Serve the Language Server Protocol on stdin/stdout (for editors).
+    Lsp(lsp::LspArgs),
 }
 
 pub fn main() -> i32 {
@@ -73,6 +79,8 @@ pub fn main() -> i32 {
         Command::Approve(a) => approve::execute(a, true),
         Command::Deny(a) => approve::execute(a, false),
         Command::VerifyJournal(a) => verify_journal::execute(a),
+        Command::Fmt(a) => fmt::execute(a),
+        Command::Lsp(a) => lsp::execute(a),
     }
 }
 

@@ -14,8 +14,7 @@ use runbook::plan::Graph;
 use runbook::source::Source;
 use std::path::Path;
 
-#[path = "../../benches/support/generate.rs"]
-mod generate;
+use crate::generate;
 
 /// Compiles raw bytes and exercises everything a caller does with the
 /// result: both renderings, and, when it compiles, a JSON round trip of the

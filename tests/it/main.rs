@@ -10,6 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod exec_support;
+/// The runbook generator the benchmarks use (for property tests).
+#[path = "../../benches/support/generate.rs"]
+mod generate;
 mod support;
 
 mod adapters_approve;
@@ -29,6 +32,7 @@ mod durable_lock;
 mod durable_lock_dirs;
 mod durable_run_meta;
 mod durable_runs;
+mod editors;
 mod event_json;
 mod exec_cli;
 mod exec_decision_log;
@@ -39,12 +43,14 @@ mod exec_rollback;
 mod exec_secrets;
 mod exec_time;
 mod failure_rollback;
+mod fmt;
 mod group_commit;
 mod handler_secrets;
 mod harness_selftest;
 mod hostile_limits;
 mod journal_failure;
 mod layering;
+mod lsp;
 mod nonregular_files;
 mod ops_cli;
 mod plan_snapshots;
