@@ -114,6 +114,20 @@ impl Compiler<'_> {
                     if ty == Type::Secret && !secrets.contains(root) {
                         secrets.push(root.clone());
                     }
+                    if ty == Type::Secret && !whole_placeholder(&s.value, &tags, p.start, p.end) {
+                        self.diags.push(
+                            Diag::error(
+                                Code::SecretExposed,
+                                format!("secret `{root}` can only be substituted as it is"),
+                            )
+                            .label(span, "a secret read by a helper or a block")
+                            .help(format!(
+                                "write `{{{{{root}}}}}` on its own: a helper (`len`, `eq`, `#if`...) would \
+                                 turn the secret into a value that is shown (its length, whether it \
+                                 equals something), which the journal cannot mask"
+                            )),
+                        );
+                    }
                     let allowed: Option<&[&str]> = match kind {
                         RefRoot::Run => Some(RUN_FIELDS),
                         RefRoot::Failure => Some(FAILURE_FIELDS),
@@ -321,6 +335,16 @@ impl Compiler<'_> {
 }
 
 /// The helper a writing tag calls by its bare name (`{{len}}`), if any.
+/// Whether the name at `start..end` is a whole placeholder (`{{name}}`,
+/// `{{{name}}}`), not an argument of a helper or a block.
+fn whole_placeholder(text: &str, tags: &[placeholders::Tag], start: usize, end: usize) -> bool {
+    tags.iter().any(|t| {
+        t.inner_start <= start
+            && end <= t.inner_end
+            && text[t.inner_start..t.inner_end].trim() == &text[start..end]
+    })
+}
+
 fn helper_name<'t>(text: &'t str, tag: &placeholders::Tag) -> Option<&'t str> {
     let body = text[tag.inner_start..tag.inner_end].trim();
     crate::escape::HELPERS.contains(&body).then_some(body)
