@@ -28,5 +28,6 @@ pub mod report;
 pub mod session;
 pub mod source;
 pub mod span;
+pub mod store;
 pub mod syntax;
 pub mod yaml_depth;

@@ -10,6 +10,7 @@ mod plan;
 mod resume;
 mod run;
 mod runs;
+mod store;
 mod verify_journal;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +48,9 @@ pub enum Command {
     VerifyJournal(verify_journal::VerifyJournalArgs),
     /// Rewrite runbooks in the canonical layout (`--check`: print a diff).
     Fmt(fmt::FmtArgs),
+    /// Manage the shared store (`runbook store migrate`).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Serve the Language Server Protocol on stdin/stdout (for editors).
     Lsp(lsp::LspArgs),
 }
@@ -81,6 +85,7 @@ pub fn main() -> i32 {
         Command::VerifyJournal(a) => verify_journal::execute(a),
         Command::Fmt(a) => fmt::execute(a),
         Command::Lsp(a) => lsp::execute(a),
+        Command::Store(c) => store::execute(c),
     }
 }
 

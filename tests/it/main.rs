@@ -60,3 +60,4 @@ mod resume_kill;
 mod resume_lost_read;
 mod secret_leaks;
 mod shell_start_gate;
+mod store_pg;
