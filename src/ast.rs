@@ -283,6 +283,9 @@ pub struct Step {
     pub timeout: Option<Spanned<Duration>>,
     pub verify: Option<Box<Verify>>,
     pub undo: Option<Box<Spanned<Action>>>,
+    /// `undo none "why"`: the step writes and is known to have no undo;
+    /// the reason (spanned by the whole clause's `none "..."`).
+    pub undo_none: Option<Box<Spanned<Str>>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
     /// `approve "..."` written beside another action: a gate before it.
@@ -302,6 +305,7 @@ impl Step {
             timeout: None,
             verify: None,
             undo: None,
+            undo_none: None,
             capture: None,
             continue_on_error: None,
             approval: None,

@@ -456,6 +456,10 @@ pub struct Node {
     pub verify: Option<Box<VerifyPolicy>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Box<Action>>,
+    /// `undo none "why"`: a write acknowledged to have no undo; the reason
+    /// is shown by `plan` and written in the journal's rollback plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_none: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<Box<CaptureSpec>>,
     /// A failure is recorded and the run goes on (`on_error continue`;

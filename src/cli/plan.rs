@@ -441,6 +441,9 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     s.trim_end().replace('\n', &format!("\n{ind}      "))
                 );
             }
+            if let Some(why) = &n.undo_none {
+                let _ = writeln!(out, "{ind}undo: none ({why})");
+            }
             let mut rollback: Vec<String> = Vec::new();
             if n.undo.is_some() {
                 match (&n.action, n.verify.is_some()) {

@@ -119,7 +119,10 @@ pub async fn rollback_resumed(
             }
             None if node.effect >= Effect::Write => not_undone.push(NotUndone {
                 node: node.id.clone(),
-                reason: "it has no undo".into(),
+                reason: match &node.undo_none {
+                    Some(why) => format!("undo none: {why}"),
+                    None => "it has no undo".into(),
+                },
             }),
             None => {}
         }
