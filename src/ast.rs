@@ -288,6 +288,8 @@ pub struct Step {
     pub undo_none: Option<Box<Spanned<Str>>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
+    /// `keep`: a keep point (its span).
+    pub keep: Option<Span>,
     /// `approve "..."` written beside another action: a gate before it.
     pub approval: Option<Box<Spanned<Action>>>,
     pub repeated: Vec<(&'static str, Span, Span)>,
@@ -308,6 +310,7 @@ impl Step {
             undo_none: None,
             capture: None,
             continue_on_error: None,
+            keep: None,
             approval: None,
             repeated: Vec::new(),
         }

@@ -465,6 +465,10 @@ pub struct Node {
     /// A failure is recorded and the run goes on (`on_error continue`;
     /// the default for notify steps).
     pub continue_on_error: bool,
+    /// `keep`: a keep point. Once it has completed, a failure later undoes
+    /// only the steps that completed after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep: bool,
     pub span: Span,
 }
 

@@ -230,6 +230,7 @@ impl Compiler<'_> {
             undo_none,
             capture: capture.map(Box::new),
             continue_on_error,
+            keep: s.keep.is_some(),
             span: s.span,
         }
     }

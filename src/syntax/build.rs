@@ -822,6 +822,16 @@ impl Builder {
                         );
                     }
                 }
+                Rule::keep_clause => {
+                    once(
+                        &mut step.keep,
+                        csp,
+                        "keep",
+                        csp,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
+                }
                 Rule::capture_clause => {
                     let mut format = CaptureFormat::Text;
                     let mut name = None;
