@@ -461,7 +461,15 @@ pub struct Node {
     /// A failure is recorded and the run goes on (`on_error continue`;
     /// the default for notify steps).
     pub continue_on_error: bool,
+    /// A step of `always { ... }`: not part of the run's steps; run, one
+    /// after another, once they and any rollback are over.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cleanup: bool,
     pub span: Span,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A condition, with its source text for the decision log.

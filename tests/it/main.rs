@@ -34,6 +34,7 @@ mod durable_run_meta;
 mod durable_runs;
 mod editors;
 mod event_json;
+mod exec_always;
 mod exec_cli;
 mod exec_decision_log;
 mod exec_dry_run;
