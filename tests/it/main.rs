@@ -56,6 +56,7 @@ mod nonregular_files;
 mod ops_cli;
 mod plan_snapshots;
 mod redaction_encodings;
+mod resume_always_kill;
 mod resume_fanout_kill;
 mod resume_kill;
 mod resume_lost_read;
