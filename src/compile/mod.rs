@@ -22,10 +22,12 @@ mod http;
 mod inputs;
 mod limits;
 mod lints;
+mod list_words;
 mod placeholders;
 mod scope;
 mod steps;
 mod texts;
+mod values;
 
 use crate::ast;
 use crate::diagnostics::{Diag, Report};
