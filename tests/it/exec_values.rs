@@ -204,7 +204,7 @@ runbook wrong {{
         let ran = run_real(&text, &[], dir.path()).await;
         assert_eq!(
             ran.summary.exit_code,
-            exit::ROLLED_BACK,
+            exit::NOTHING_CHANGED,
             "{cond}: {}",
             ran.console
         );
