@@ -393,6 +393,11 @@ pub enum BinOp {
     In,
     Contains,
     Matches,
+    /// Arithmetic: numbers, durations (and a time minus a time).
+    Add,
+    Sub,
+    Mul,
+    Div,
 }
 
 impl BinOp {
@@ -409,6 +414,10 @@ impl BinOp {
             BinOp::In => "in",
             BinOp::Contains => "contains",
             BinOp::Matches => "matches",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
         }
     }
 }
@@ -419,6 +428,12 @@ pub enum ExprKind {
     Path(Vec<Ident>),
     Not(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `pods[0]`, `items[-1]` (counted from the end).
+    Index(Box<Expr>, Box<Expr>),
+    /// `pods[0].name`: a field read after an index or a call.
+    Field(Box<Expr>, Ident),
+    /// `length(pods)`: a built-in function.
+    Call(Ident, Vec<Expr>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -92,6 +92,7 @@ codes! {
     UnescapedPlaceholder => "runbook::unescaped_placeholder",
     UnknownChannel => "runbook::unknown_channel",
     UnknownField => "runbook::unknown_field",
+    UnknownFunction => "runbook::unknown_function",
     UnknownName => "runbook::unknown_name",
     UnknownOperator => "runbook::unknown_operator",
     UnknownTemplate => "runbook::unknown_template",

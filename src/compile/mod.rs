@@ -22,11 +22,13 @@ mod http;
 mod inputs;
 mod limits;
 mod lints;
+mod list_words;
 mod placeholders;
 mod scope;
 mod steps;
 mod texts;
 mod undo_none;
+mod values;
 
 use crate::ast;
 use crate::diagnostics::{Diag, Report};

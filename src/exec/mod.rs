@@ -27,6 +27,7 @@ pub mod rollback;
 pub mod scheduler;
 pub mod template;
 mod unwind;
+mod values;
 pub(crate) mod waiting;
 
 use crate::adapters::Adapters;

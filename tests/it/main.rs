@@ -44,6 +44,7 @@ mod exec_policy;
 mod exec_rollback;
 mod exec_secrets;
 mod exec_time;
+mod exec_values;
 mod failure_rollback;
 mod fmt;
 mod group_commit;
