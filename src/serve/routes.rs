@@ -280,8 +280,14 @@ impl Routes {
                 let why = match e {
                     crate::session::Error::Runbook { report, .. } => {
                         format!(
-                            "it does not compile ({} errors; `runbook check {}`)",
+                            "it does not compile ({} errors, the first: {}; `runbook check {}` shows them all)",
                             report.errors(),
+                            report
+                                .diags
+                                .iter()
+                                .find(|d| d.level == crate::diagnostics::Level::Error)
+                                .map(|d| d.message.as_str())
+                                .unwrap_or("?"),
                             r.runbook.display()
                         )
                     }
