@@ -59,5 +59,6 @@ mod resume_fanout_kill;
 mod resume_kill;
 mod resume_lost_read;
 mod secret_leaks;
+mod serve_alertmanager;
 mod serve_api;
 mod shell_start_gate;
