@@ -61,4 +61,5 @@ mod resume_lost_read;
 mod secret_leaks;
 mod serve_alertmanager;
 mod serve_api;
+mod serve_browser;
 mod shell_start_gate;
