@@ -283,8 +283,13 @@ pub struct Step {
     pub timeout: Option<Spanned<Duration>>,
     pub verify: Option<Box<Verify>>,
     pub undo: Option<Box<Spanned<Action>>>,
+    /// `undo none "why"`: the step writes and is known to have no undo;
+    /// the reason (spanned by the whole clause's `none "..."`).
+    pub undo_none: Option<Box<Spanned<Str>>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
+    /// `keep`: a keep point (its span).
+    pub keep: Option<Span>,
     /// `approve "..."` written beside another action: a gate before it.
     pub approval: Option<Box<Spanned<Action>>>,
     pub repeated: Vec<(&'static str, Span, Span)>,
@@ -302,8 +307,10 @@ impl Step {
             timeout: None,
             verify: None,
             undo: None,
+            undo_none: None,
             capture: None,
             continue_on_error: None,
+            keep: None,
             approval: None,
             repeated: Vec::new(),
         }

@@ -54,6 +54,7 @@ codes! {
     EmptyFile => "runbook::empty_file",
     EmptyOneOf => "runbook::empty_one_of",
     EmptyParallel => "runbook::empty_parallel",
+    EmptyReason => "runbook::empty_reason",
     EmptyStep => "runbook::empty_step",
     ForOverNonList => "runbook::for_over_non_list",
     InvalidConsecutive => "runbook::invalid_consecutive",

@@ -456,11 +456,19 @@ pub struct Node {
     pub verify: Option<Box<VerifyPolicy>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Box<Action>>,
+    /// `undo none "why"`: a write acknowledged to have no undo; the reason
+    /// is shown by `plan` and written in the journal's rollback plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_none: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<Box<CaptureSpec>>,
     /// A failure is recorded and the run goes on (`on_error continue`;
     /// the default for notify steps).
     pub continue_on_error: bool,
+    /// `keep`: a keep point. Once it has completed, a failure later undoes
+    /// only the steps that completed after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep: bool,
     pub span: Span,
 }
 

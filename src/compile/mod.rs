@@ -6,7 +6,7 @@
 //! [`declarations`] (clauses written twice, duplicate and reserved names) ->
 //! [`inputs`] (types, defaults, secrets) -> [`channels`] -> [`checks`] ->
 //! [`steps`] (nodes, policies, graph edges) with their [`actions`] ->
-//! [`handlers`] -> [`lints`] (warnings); [`limits`] (name lengths, verify
+//! [`handlers`] -> [`lints`] (warnings); [`undo_none`] (acknowledged writes) with the steps; [`limits`] (name lengths, verify
 //! probes) runs with the declarations and the steps. Shared by several passes:
 //! [`texts`] (handlebars syntax, every `{{name}}` resolved), [`http`]
 //! (requests), [`conditions`] (type-checked expressions), [`scope`] (which
@@ -26,6 +26,7 @@ mod placeholders;
 mod scope;
 mod steps;
 mod texts;
+mod undo_none;
 
 use crate::ast;
 use crate::diagnostics::{Diag, Report};

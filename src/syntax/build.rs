@@ -769,6 +769,30 @@ impl Builder {
                     );
                 }
                 Rule::undo_clause => {
+                    // `undo` and `undo none` share one slot: either, once.
+                    if step.undo.is_some() || step.undo_none.is_some() {
+                        if let Some((_, first)) = seen.iter().find(|(w, _)| *w == "undo") {
+                            step.repeated.push(("undo", *first, csp));
+                        }
+                        continue;
+                    }
+                    if let Some(none) =
+                        children(part.clone()).find(|p| p.as_rule() == Rule::undo_none)
+                    {
+                        let nsp = span(&none);
+                        if let Some(reason) = children(none).find(|p| p.as_rule() == Rule::string) {
+                            let reason = self.str(reason);
+                            once(
+                                &mut step.undo_none,
+                                Box::new(Spanned::new(reason, nsp)),
+                                "undo",
+                                csp,
+                                &mut seen,
+                                &mut step.repeated,
+                            );
+                        }
+                        continue;
+                    }
                     // `undo "cmd"` is short for `undo run "cmd"`.
                     let undo = children(part)
                         .find(|p| matches!(p.as_rule(), Rule::action | Rule::string))
@@ -797,6 +821,16 @@ impl Builder {
                             &mut step.repeated,
                         );
                     }
+                }
+                Rule::keep_clause => {
+                    once(
+                        &mut step.keep,
+                        csp,
+                        "keep",
+                        csp,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
                 }
                 Rule::capture_clause => {
                     let mut format = CaptureFormat::Text;

@@ -42,6 +42,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::timeout_clause => "`timeout DURATION`",
         Rule::verify_clause => "`verify CONDITION within D every D`",
         Rule::undo_clause => "`undo ACTION`",
+        Rule::undo_none => "`undo none \"REASON\"`",
+        Rule::keep_clause => "`keep`",
         Rule::capture_clause => "`capture json|text as NAME`",
         Rule::capture_format => "`json` or `text`",
         Rule::on_error_clause => "`on_error continue`",
@@ -129,6 +131,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_every => "`every`",
         Rule::kw_consecutive => "`consecutive`",
         Rule::kw_undo => "`undo`",
+        Rule::kw_none => "`none`",
+        Rule::kw_keep => "`keep`",
         Rule::kw_capture => "`capture`",
         Rule::kw_json => "`json`",
         Rule::kw_text => "`text`",
@@ -198,6 +202,7 @@ const STEP_CLAUSES: &[Rule] = &[
     Rule::kw_undo,
     Rule::kw_capture,
     Rule::kw_on_error,
+    Rule::kw_keep,
 ];
 
 const ITEMS: &[Rule] = &[
@@ -361,7 +366,7 @@ mod tests {
         let clauses = describe_expected(STEP_CLAUSES);
         assert_eq!(
             clauses,
-            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error) or `}`"
+            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep) or `}`"
         );
         assert_eq!(
             describe_expected(OPERATORS),

@@ -39,6 +39,7 @@ mod exec_decision_log;
 mod exec_dry_run;
 mod exec_flow;
 mod exec_injection;
+mod exec_policy;
 mod exec_rollback;
 mod exec_secrets;
 mod exec_time;
