@@ -63,4 +63,7 @@ mod resume_fanout_kill;
 mod resume_kill;
 mod resume_lost_read;
 mod secret_leaks;
+mod serve_alertmanager;
+mod serve_api;
+mod serve_browser;
 mod shell_start_gate;
