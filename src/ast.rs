@@ -55,6 +55,8 @@ pub struct Runbook {
     pub on_failure: Vec<Handler>,
     pub on_success: Vec<Handler>,
     pub after_rollback: Vec<AfterRollback>,
+    /// `always { ... }` blocks (one is allowed; more are reported).
+    pub always: Vec<Always>,
     /// Metadata written more than once: (what, first, again).
     pub repeated_meta: Vec<(&'static str, Span, Span)>,
 }
@@ -78,6 +80,7 @@ impl Runbook {
             on_failure: Vec::new(),
             on_success: Vec::new(),
             after_rollback: Vec::new(),
+            always: Vec::new(),
             repeated_meta: Vec::new(),
         }
     }
@@ -283,8 +286,13 @@ pub struct Step {
     pub timeout: Option<Spanned<Duration>>,
     pub verify: Option<Box<Verify>>,
     pub undo: Option<Box<Spanned<Action>>>,
+    /// `undo none "why"`: the step writes and is known to have no undo;
+    /// the reason (spanned by the whole clause's `none "..."`).
+    pub undo_none: Option<Box<Spanned<Str>>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
+    /// `keep`: a keep point (its span).
+    pub keep: Option<Span>,
     /// `approve "..."` written beside another action: a gate before it.
     pub approval: Option<Box<Spanned<Action>>>,
     pub repeated: Vec<(&'static str, Span, Span)>,
@@ -302,8 +310,10 @@ impl Step {
             timeout: None,
             verify: None,
             undo: None,
+            undo_none: None,
             capture: None,
             continue_on_error: None,
+            keep: None,
             approval: None,
             repeated: Vec::new(),
         }
@@ -335,6 +345,14 @@ impl Block {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Handler {
     pub actions: Vec<Spanned<Action>>,
+    pub span: Span,
+}
+
+/// `always { steps }`: cleanup run after the steps and any rollback, on
+/// success and on failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Always {
+    pub steps: Vec<Step>,
     pub span: Span,
 }
 
@@ -375,6 +393,11 @@ pub enum BinOp {
     In,
     Contains,
     Matches,
+    /// Arithmetic: numbers, durations (and a time minus a time).
+    Add,
+    Sub,
+    Mul,
+    Div,
 }
 
 impl BinOp {
@@ -391,6 +414,10 @@ impl BinOp {
             BinOp::In => "in",
             BinOp::Contains => "contains",
             BinOp::Matches => "matches",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
         }
     }
 }
@@ -401,6 +428,12 @@ pub enum ExprKind {
     Path(Vec<Ident>),
     Not(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `pods[0]`, `items[-1]` (counted from the end).
+    Index(Box<Expr>, Box<Expr>),
+    /// `pods[0].name`: a field read after an index or a call.
+    Field(Box<Expr>, Ident),
+    /// `length(pods)`: a built-in function.
+    Call(Ident, Vec<Expr>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

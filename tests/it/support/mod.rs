@@ -22,6 +22,7 @@ mod cli_env;
 mod client;
 mod postgres;
 mod prometheus;
+pub mod serve;
 mod server;
 
 pub use cli_env::{text, CliEnv};
