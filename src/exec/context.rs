@@ -72,6 +72,10 @@ pub struct RunCtx {
     /// are cancelled as the rollback is (by a second Ctrl-C), not by the
     /// first, which has stopped the steps already.
     pub cleanup: std::sync::atomic::AtomicBool,
+    /// The arm each `if` took (`None`: no arm), decided once when the
+    /// first of its nodes is reached, or read back from the journal by
+    /// `runbook resume`.
+    pub branches: tokio::sync::Mutex<std::collections::HashMap<usize, Option<usize>>>,
     /// When the run started (RFC 3339), `run.started`.
     pub started: String,
     base_send: Map<String, J>,
@@ -129,6 +133,7 @@ impl RunCtx {
             templates,
             captures: Mutex::new(IndexMap::new()),
             cleanup: std::sync::atomic::AtomicBool::new(false),
+            branches: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             started,
             base_send,
             base_display,
