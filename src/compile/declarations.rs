@@ -129,8 +129,8 @@ impl Compiler<'_> {
         let count = rb.body.iter().map(|b| b.steps().len()).sum();
         let mut steps: HashMap<&str, Span> =
             HashMap::with_capacity_and_hasher(count, Hasher::default());
-        let (indices, after) = super::steps::block_indices(rb);
-        for (block, index) in rb.body.iter().zip(&indices) {
+        let (starts, after) = super::steps::block_indices(rb);
+        for (block, &start) in rb.body.iter().zip(&starts) {
             if let Block::Parallel { steps, span } = block {
                 if steps.is_empty() {
                     self.diags.push(
@@ -140,8 +140,8 @@ impl Compiler<'_> {
                     );
                 }
             }
-            for (s, i) in block.steps().iter().zip(index) {
-                self.declare_step(&mut steps, s, *i);
+            for (k, s) in block.steps().iter().enumerate() {
+                self.declare_step(&mut steps, s, super::steps::step_index(block, start, k));
             }
         }
         // `always` steps come after every block, one block each (see

@@ -27,14 +27,14 @@ impl Compiler<'_> {
         // each arm of an `if`).
         let mut prev: Vec<usize> = Vec::new();
         let mut group = 0;
-        let (indices, _) = block_indices(rb);
-        for (block, index) in rb.body.iter().zip(&indices) {
+        let (starts, _) = block_indices(rb);
+        for (block, &start) in rb.body.iter().zip(&starts) {
             if let Block::If { steps, arms, span } = block {
                 let last = self.if_to_nodes(
                     steps,
                     arms,
                     *span,
-                    index,
+                    start,
                     &prev,
                     &mut nodes,
                     &mut edges,
@@ -53,8 +53,8 @@ impl Compiler<'_> {
                 _ => None,
             };
             let start = nodes.len();
-            for (s, i) in block.steps().iter().zip(index) {
-                let mut node = self.step(s, *i, false);
+            for s in block.steps() {
+                let mut node = self.step(s, start, false);
                 node.group = g;
                 node.deps = prev.iter().map(|&p| nodes[p].id.clone()).collect();
                 for d in &node.deps {
@@ -97,7 +97,7 @@ impl Compiler<'_> {
         steps: &[ast::Step],
         arms: &[ast::Arm],
         span: crate::span::Span,
-        index: &[usize],
+        start: usize,
         prev: &[usize],
         nodes: &mut Vec<plan::Node>,
         edges: &mut Vec<plan::Edge>,
@@ -105,7 +105,7 @@ impl Compiler<'_> {
     ) -> Vec<usize> {
         let b = branches.len();
         let scope = Scope {
-            block: index.first().copied(),
+            block: Some(start),
             checks: true,
             captures: true,
             no_secrets: Some("conditions are logged with every value they read"),
@@ -121,8 +121,8 @@ impl Compiler<'_> {
                 .map(|c| self.lowering().condition(c, &scope));
             let mut ids = Vec::new();
             let mut before: Vec<usize> = prev.to_vec();
-            for (s, i) in steps[at..at + arm.len].iter().zip(&index[at..]) {
-                let mut node = self.step(s, *i, false);
+            for (j, s) in steps[at..at + arm.len].iter().enumerate() {
+                let mut node = self.step(s, start + at + j, false);
                 node.branch = Some(plan::BranchRef { branch: b, arm: k });
                 node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
                 for d in &node.deps {
@@ -485,25 +485,29 @@ pub(super) fn effect_of(a: &ast::Action) -> Effect {
     }
 }
 
-/// The scope index of each step of each block (`Scope::block`): a capture
+/// The scope index (`Scope::block`) where each block starts: a capture
 /// is visible to the steps with a higher index. A step is one index, a
 /// `parallel` block one for all its steps, each step of an `if` one of its
-/// own (an arm's steps run one after another). Also the first index after
-/// the run's blocks (where the `always` steps start).
-pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<Vec<usize>>, usize) {
+/// own (an arm's steps run one after another: see [`step_index`]). Also
+/// the first index after the run's blocks (where the `always` steps
+/// start).
+pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
     let mut next = 0;
     let mut out = Vec::with_capacity(rb.body.len());
     for block in &rb.body {
-        match block {
-            Block::If { steps, .. } => {
-                out.push((next..next + steps.len()).collect());
-                next += steps.len();
-            }
-            b => {
-                out.push(vec![next; b.steps().len()]);
-                next += 1;
-            }
-        }
+        out.push(next);
+        next += match block {
+            Block::If { steps, .. } => steps.len(),
+            _ => 1,
+        };
     }
     (out, next)
+}
+
+/// The scope index of the `k`th step of `block`, which starts at `start`.
+pub(super) fn step_index(block: &Block, start: usize, k: usize) -> usize {
+    match block {
+        Block::If { .. } => start + k,
+        _ => start,
+    }
 }

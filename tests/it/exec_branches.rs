@@ -165,3 +165,35 @@ fn the_graph_holds_the_branch_and_each_arm_runs_in_order() {
     assert_eq!(deps("c1"), ["first"]);
     assert_eq!(deps("last"), ["a1", "b2", "c1"]);
 }
+
+#[test]
+fn an_arm_step_reads_the_captures_above_it_in_its_arm_but_not_below() {
+    let ok = r#"
+runbook r {
+  input go: bool = true
+  if go {
+    step read { run "show" readonly capture text as seen }
+    step use { run "use {{seen}}" undo "unuse {{seen}}" }
+  }
+}
+"#;
+    assert!(runbook::compile::compile(&runbook::source::Source::new("ok", ok)).is_ok());
+    let bad = r#"
+runbook r {
+  input go: bool = true
+  if go {
+    step use { run "use {{seen}}" undo "unuse {{seen}}" }
+    step read { run "show" readonly capture text as seen }
+  }
+}
+"#;
+    let report = runbook::compile::check(&runbook::source::Source::new("bad", bad));
+    assert!(
+        report
+            .diags
+            .iter()
+            .any(|d| d.code == "runbook::capture_not_set"),
+        "{}",
+        report.render(false)
+    );
+}
