@@ -286,8 +286,13 @@ pub struct Step {
     pub timeout: Option<Spanned<Duration>>,
     pub verify: Option<Box<Verify>>,
     pub undo: Option<Box<Spanned<Action>>>,
+    /// `undo none "why"`: the step writes and is known to have no undo;
+    /// the reason (spanned by the whole clause's `none "..."`).
+    pub undo_none: Option<Box<Spanned<Str>>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
+    /// `keep`: a keep point (its span).
+    pub keep: Option<Span>,
     /// `approve "..."` written beside another action: a gate before it.
     pub approval: Option<Box<Spanned<Action>>>,
     pub repeated: Vec<(&'static str, Span, Span)>,
@@ -305,8 +310,10 @@ impl Step {
             timeout: None,
             verify: None,
             undo: None,
+            undo_none: None,
             capture: None,
             continue_on_error: None,
+            keep: None,
             approval: None,
             repeated: Vec::new(),
         }
@@ -402,6 +409,11 @@ pub enum BinOp {
     In,
     Contains,
     Matches,
+    /// Arithmetic: numbers, durations (and a time minus a time).
+    Add,
+    Sub,
+    Mul,
+    Div,
 }
 
 impl BinOp {
@@ -418,6 +430,10 @@ impl BinOp {
             BinOp::In => "in",
             BinOp::Contains => "contains",
             BinOp::Matches => "matches",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
         }
     }
 }
@@ -428,6 +444,12 @@ pub enum ExprKind {
     Path(Vec<Ident>),
     Not(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `pods[0]`, `items[-1]` (counted from the end).
+    Index(Box<Expr>, Box<Expr>),
+    /// `pods[0].name`: a field read after an index or a call.
+    Field(Box<Expr>, Ident),
+    /// `length(pods)`: a built-in function.
+    Call(Ident, Vec<Expr>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -16,6 +16,12 @@ pub const ROLLED_BACK: i32 = 4;
 /// A step failed and the rollback is incomplete (an undo failed, or the
 /// `after rollback verify` did not pass): humans needed.
 pub const ROLLBACK_INCOMPLETE: i32 = 5;
+/// A step failed after a keep point (`keep`) had completed: the mitigation
+/// up to it is kept, what completed after it was rolled back cleanly.
+pub const KEPT: i32 = 6;
+/// A step failed before any change had completed: nothing was undone
+/// because nothing had changed.
+pub const NOTHING_CHANGED: i32 = 7;
 /// Cancelled (Ctrl-C / SIGTERM) — whatever completed was rolled back.
 pub const CANCELLED: i32 = 130;
 
@@ -34,6 +40,14 @@ pub const ALL: &[(i32, &str)] = &[
     (
         ROLLBACK_INCOMPLETE,
         "a step failed; rollback incomplete: humans needed",
+    ),
+    (
+        KEPT,
+        "a step failed after a keep point: mitigation kept, later steps rolled back",
+    ),
+    (
+        NOTHING_CHANGED,
+        "a step failed before anything changed: stopped, nothing to roll back",
     ),
     (CANCELLED, "cancelled (Ctrl-C / SIGTERM)"),
 ];

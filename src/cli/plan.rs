@@ -471,6 +471,15 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     s.trim_end().replace('\n', &format!("\n{ind}      "))
                 );
             }
+            if let Some(why) = &n.undo_none {
+                let _ = writeln!(out, "{ind}undo: none ({why})");
+            }
+            if n.keep {
+                let _ = writeln!(
+                    out,
+                    "{ind}keep point: once it has completed, a later failure keeps it and what completed before it"
+                );
+            }
             let mut rollback: Vec<String> = Vec::new();
             if n.undo.is_some() {
                 match (&n.action, n.verify.is_some()) {
@@ -520,6 +529,10 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     n.id.clone()
                 });
             }
+        }
+        // A failure after a keep point undoes only what came after it.
+        if members.iter().any(|n| n.keep) {
+            undoable.clear();
         }
         i += members.len();
     }

@@ -23,7 +23,7 @@ pub(super) struct Lowering<'a> {
 
 /// Result type of an expression; `None` when an error was already reported
 /// (so one mistake does not cascade into several).
-type Ty = Option<Type>;
+pub(super) type Ty = Option<Type>;
 
 impl Lowering<'_> {
     /// Lowers a condition that must be a boolean.
@@ -69,6 +69,19 @@ impl Lowering<'_> {
                     Some(Type::Bool),
                 )
             }
+            ExprKind::Binary(op, l, r) if super::values::is_arithmetic(*op) => {
+                let (lx, lt) = self.expr(l, scope);
+                let (rx, rt) = self.expr(r, scope);
+                let ty = self.arithmetic(*op, (l, &lt), (r, &rt));
+                (
+                    plan::ExprKind::Binary {
+                        op: *op,
+                        lhs: Box::new(lx),
+                        rhs: Box::new(rx),
+                    },
+                    ty,
+                )
+            }
             ExprKind::Binary(op, l, r) => {
                 let (lx, lt) = self.expr(l, scope);
                 let (rx, rt) = self.expr(r, scope);
@@ -82,6 +95,9 @@ impl Lowering<'_> {
                     Some(Type::Bool),
                 )
             }
+            ExprKind::Index(v, i) => self.index(v, i, scope),
+            ExprKind::Field(v, name) => self.field(v, name, scope),
+            ExprKind::Call(name, args) => self.call(name, args, e, scope),
         };
         (
             plan::Expr {
@@ -110,6 +126,9 @@ impl Lowering<'_> {
                 path: fields.clone(),
             })
         };
+        if root.node == "now" {
+            return self.now(parts);
+        }
         match scope.resolve(self.globals, &root.node) {
             Resolved::Found(kind, ty) => {
                 mark_used(self.used, &root.node);
@@ -176,7 +195,11 @@ impl Lowering<'_> {
                         }
                         Some(_) => {}
                     }
-                    return (make(kind), Some(Type::String));
+                    let ty = match parts.get(1) {
+                        Some(f) if kind == RefRoot::Run && f.node == "started" => Type::Time,
+                        _ => Type::String,
+                    };
+                    return (make(kind), Some(ty));
                 }
                 if parts.len() > 1 && ty != Type::Json {
                     let f = &parts[1];
@@ -291,8 +314,12 @@ impl Lowering<'_> {
             }
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let (Some(a), Some(b)) = (lt, rt) else { return };
-                let ordered =
-                    |t: &Type| matches!(t, Type::Int | Type::Float | Type::Duration | Type::Json);
+                let ordered = |t: &Type| {
+                    matches!(
+                        t,
+                        Type::Int | Type::Float | Type::Duration | Type::Time | Type::Json
+                    )
+                };
                 if !ordered(a) || !ordered(b) || !comparable(a, b) {
                     self.mismatch(op, a, b, l, r, whole);
                 }
@@ -316,6 +343,7 @@ impl Lowering<'_> {
                     _ => self.mismatch(op, a, b, l, r, whole),
                 }
             }
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {}
             BinOp::Matches => {
                 if let Some(a) = lt {
                     if !matches!(a, Type::String | Type::OneOf(_) | Type::Json) {
@@ -445,25 +473,32 @@ impl Lowering<'_> {
             }
             _ => None,
         };
-        self.diags.push(
-            Diag::error(
-                Code::TypeMismatch,
-                format!(
-                    "cannot use `{}` between {} and {}",
-                    op.symbol(),
-                    an(a),
-                    an(b)
-                ),
-            )
-            .label(l.span, format!("this is {}", an(a)))
-            .label(r.span, format!("this is {}", an(b)))
-            .maybe_help(help),
-        );
+        self.diags
+            .push(operands_mismatch(op, (a, l), (b, r)).maybe_help(help));
         let _ = whole;
     }
 }
 
-fn comparable(a: &Type, b: &Type) -> bool {
+/// "cannot use `op` between a X and a Y", each side labelled with its type.
+pub(super) fn operands_mismatch(
+    op: BinOp,
+    (a, l): (&Type, &ast::Expr),
+    (b, r): (&Type, &ast::Expr),
+) -> Diag {
+    Diag::error(
+        Code::TypeMismatch,
+        format!(
+            "cannot use `{}` between {} and {}",
+            op.symbol(),
+            an(a),
+            an(b)
+        ),
+    )
+    .label(l.span, format!("this is {}", an(a)))
+    .label(r.span, format!("this is {}", an(b)))
+}
+
+pub(super) fn comparable(a: &Type, b: &Type) -> bool {
     use Type::*;
     match (a, b) {
         (Json, _) | (_, Json) => true,
@@ -476,7 +511,7 @@ fn comparable(a: &Type, b: &Type) -> bool {
 
 /// `n > 0`, `name == "value"`: a comparison that makes a condition of a
 /// value of type `t` written as `text`.
-fn example_comparison(text: &str, t: &Type) -> String {
+pub(super) fn example_comparison(text: &str, t: &Type) -> String {
     match t {
         Type::Int | Type::Float => format!("`{text} > 0`"),
         Type::Duration => format!("`{text} > 30s`"),

@@ -55,11 +55,12 @@ impl Compiler<'_> {
         for block in &rb.body {
             for s in block.steps() {
                 let Some(a) = &s.action else { continue };
-                if effect_of(&a.node) == Effect::Write && s.undo.is_none() {
+                if effect_of(&a.node) == Effect::Write && s.undo.is_none() && s.undo_none.is_none()
+                {
                     self.diags.push(
                         Diag::warning(Code::WriteWithoutUndo, format!("step `{}` changes something but has no `undo`", s.name.node))
                             .label(a.span, "changes something")
-                            .help("add `undo ACTION` so that a failure later can roll it back; mark the action `readonly` if it only reads, or `irreversible` if it cannot be undone"),
+                            .help("add `undo ACTION` so that a failure later can roll it back; mark the action `readonly` if it only reads, `irreversible` if it cannot be undone, or say `undo none \"why\"` if leaving it in place is intended"),
                     );
                 }
             }

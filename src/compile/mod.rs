@@ -6,7 +6,7 @@
 //! [`declarations`] (clauses written twice, duplicate and reserved names) ->
 //! [`inputs`] (types, defaults, secrets) -> [`channels`] -> [`checks`] ->
 //! [`steps`] (nodes, policies, graph edges) with their [`actions`] ->
-//! [`handlers`] -> [`lints`] (warnings); [`limits`] (name lengths, verify
+//! [`handlers`] -> [`lints`] (warnings); [`undo_none`] (acknowledged writes) with the steps; [`limits`] (name lengths, verify
 //! probes) runs with the declarations and the steps. Shared by several passes:
 //! [`texts`] (handlebars syntax, every `{{name}}` resolved), [`http`]
 //! (requests), [`conditions`] (type-checked expressions), [`scope`] (which
@@ -22,10 +22,13 @@ mod http;
 mod inputs;
 mod limits;
 mod lints;
+mod list_words;
 mod placeholders;
 mod scope;
 mod steps;
 mod texts;
+mod undo_none;
+mod values;
 
 use crate::ast;
 use crate::diagnostics::{Diag, Report};

@@ -297,6 +297,10 @@ impl Compiler<'_> {
             };
             self.action(u, &scope)
         });
+        let undo_none = s
+            .undo_none
+            .as_ref()
+            .map(|u| self.undo_none(&s.name.node, u, effect));
         let capture = s.capture.as_ref().map(|c| {
             let ok = matches!(
                 s.action.as_ref().map(|a| &a.node),
@@ -341,8 +345,10 @@ impl Compiler<'_> {
             timeout: s.timeout.as_ref().map(|t| t.node),
             verify: verify.map(Box::new),
             undo: undo.map(Box::new),
+            undo_none,
             capture: capture.map(Box::new),
             continue_on_error,
+            keep: s.keep.is_some(),
             cleanup,
             branch: None,
             span: s.span,

@@ -223,8 +223,13 @@ impl Compiler<'_> {
         if !scan_failed {
             self.value_positions(s, escape, &tags, &types);
         }
+        let template = if escape == Escape::Shell && !scan_failed {
+            super::list_words::spread_lists(&s.value, &tags, &types)
+        } else {
+            s.value.clone()
+        };
         plan::Text {
-            template: s.value.clone(),
+            template,
             escape,
             secrets,
             span: s.span,
@@ -363,7 +368,7 @@ fn number_like(ty: &Type, slot: Slot) -> bool {
         Type::OneOf(values) => values
             .iter()
             .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)),
-        Type::String | Type::Duration | Type::List(_) => false,
+        Type::String | Type::Duration | Type::List(_) | Type::Time => false,
     }
 }
 

@@ -32,6 +32,10 @@ pub enum RunStatus {
     Succeeded,
     RolledBack,
     RollbackIncomplete,
+    /// A step failed after a keep point: mitigation kept.
+    Kept,
+    /// A step failed before anything changed.
+    NothingChanged,
     Cancelled,
     /// No `run_finished`, and no process holds it: crashed or killed;
     /// `runbook resume` picks it up.
@@ -45,6 +49,8 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::RolledBack => "rolled_back",
             RunStatus::RollbackIncomplete => "rollback_incomplete",
+            RunStatus::Kept => "kept",
+            RunStatus::NothingChanged => "nothing_changed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Interrupted => "interrupted",
         }
@@ -55,6 +61,8 @@ impl RunStatus {
             Outcome::Succeeded => RunStatus::Succeeded,
             Outcome::RolledBack => RunStatus::RolledBack,
             Outcome::RollbackIncomplete => RunStatus::RollbackIncomplete,
+            Outcome::Kept => RunStatus::Kept,
+            Outcome::NothingChanged => RunStatus::NothingChanged,
             Outcome::Cancelled => RunStatus::Cancelled,
         }
     }

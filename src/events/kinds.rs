@@ -74,6 +74,14 @@ pub enum Outcome {
     /// A step failed and an undo failed, or the system was not healthy after
     /// the rollback: humans needed.
     RollbackIncomplete,
+    /// A step failed after a keep point had completed: the keep point and
+    /// what completed before it stay; what completed after it was undone
+    /// cleanly ("kept mitigation, later step failed").
+    Kept,
+    /// A step failed before any change (a write, or an action whose effect
+    /// is unknown) had completed: nothing to undo ("stopped, nothing
+    /// changed").
+    NothingChanged,
     /// Stopped by Ctrl-C / SIGTERM.
     Cancelled,
 }
@@ -84,6 +92,8 @@ impl Outcome {
             Outcome::Succeeded => crate::exit::SUCCESS,
             Outcome::RolledBack => crate::exit::ROLLED_BACK,
             Outcome::RollbackIncomplete => crate::exit::ROLLBACK_INCOMPLETE,
+            Outcome::Kept => crate::exit::KEPT,
+            Outcome::NothingChanged => crate::exit::NOTHING_CHANGED,
             Outcome::Cancelled => crate::exit::CANCELLED,
         }
     }
@@ -93,6 +103,8 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::RolledBack => "rolled_back",
             Outcome::RollbackIncomplete => "rollback_incomplete",
+            Outcome::Kept => "kept",
+            Outcome::NothingChanged => "nothing_changed",
             Outcome::Cancelled => "cancelled",
         }
     }

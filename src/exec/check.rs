@@ -28,9 +28,19 @@ fn check_names(e: &Expr, out: &mut Vec<String>) {
             out.push(r.name.clone());
         }
         ExprKind::Not { operand } => check_names(operand, out),
-        ExprKind::Binary { lhs, rhs, .. } => {
+        ExprKind::Binary { lhs, rhs, .. }
+        | ExprKind::Index {
+            value: lhs,
+            index: rhs,
+        } => {
             check_names(lhs, out);
             check_names(rhs, out);
+        }
+        ExprKind::Field { value, .. } => check_names(value, out),
+        ExprKind::Call { args, .. } => {
+            for a in args {
+                check_names(a, out);
+            }
         }
         _ => {}
     }

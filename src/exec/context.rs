@@ -356,6 +356,16 @@ impl Resolve for Resolver<'_> {
                 Some((var, v)) if *var == r.name => v.clone(),
                 _ => return Err(format!("`{}` is not bound here", r.name)),
             },
+            RefRoot::Run if r.name == "now" => {
+                return Ok(V::Time(self.ctx.emitter.clock().wall_now()));
+            }
+            RefRoot::Run if r.name == "run" && r.path.first().is_some_and(|f| f == "started") => {
+                return humantime::parse_rfc3339(&self.ctx.started)
+                    .map(V::Time)
+                    .map_err(|e| {
+                        format!("`run.started` ({}) is not a time: {e}", self.ctx.started)
+                    });
+            }
             RefRoot::Run => {
                 let (field, rest) = split_field(r);
                 let s = match field {

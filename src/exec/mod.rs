@@ -5,7 +5,8 @@
 //! * [`action`]: one action (render, adapter call, meaning of the answer),
 //!   retries with backoff, `for` fan-outs with `parallel` / `max_failures`.
 //! * [`check`]: checks, conditions, `verify` polling.
-//! * [`rollback`]: undo in reverse completion order, handlers.
+//! * [`rollback`]: undo in reverse completion order, handlers; `keep`:
+//!   keep points and the outcome of a failed run.
 //! * [`cond`], [`template`]: conditions, templates.
 //! * [`inputs`]: `--input` / `--inputs` validation, secret loading.
 //!
@@ -20,11 +21,13 @@ pub mod check;
 pub mod cond;
 pub mod context;
 pub mod inputs;
+mod keep;
 pub mod resume;
 pub mod rollback;
 pub mod scheduler;
 pub mod template;
 mod unwind;
+mod values;
 pub(crate) mod waiting;
 
 use crate::adapters::Adapters;
@@ -246,6 +249,11 @@ pub(crate) async fn conclude(
                 format!("step `{step}` failed: {reason}")
             };
             let skip_rollback = g.cancelled && g.failure.is_none() && !ctx.opts.rollback_on_cancel;
+            // A failure before any change completed: nothing to roll back.
+            let nothing_changed = !g.cancelled
+                && !keep::anything_changed(&graph, &g.results)
+                && undone.nodes.is_empty();
+            let mut kept = Vec::new();
             let clean = if skip_rollback {
                 ctx.emit(
                     None,
@@ -256,26 +264,33 @@ pub(crate) async fn conclude(
                     },
                 );
                 false
+            } else if nothing_changed {
+                true
             } else {
                 let report = rollback::rollback_resumed(ctx, &g.results, &why, undone).await;
                 counts.undone = report.undos.iter().filter(|(_, ok)| *ok).count();
                 counts.undo_failed = report.undos.len() - counts.undone;
                 undos = report.undos.clone();
+                kept = report.kept;
                 report.clean
             };
             let rollback = if skip_rollback {
                 "skipped"
-            } else if clean {
-                "complete"
-            } else {
+            } else if nothing_changed {
+                "none"
+            } else if !clean {
                 "incomplete"
+            } else if !kept.is_empty() {
+                "kept"
+            } else {
+                "complete"
             };
             let outcome = if g.cancelled {
                 Outcome::Cancelled
-            } else if clean {
-                Outcome::RolledBack
+            } else if nothing_changed {
+                Outcome::NothingChanged
             } else {
-                Outcome::RollbackIncomplete
+                keep::failed_outcome(clean, &kept)
             };
             cleanup(ctx, &mut g, cleanup_done, outcome, rollback).await;
             let scope = Bindings {

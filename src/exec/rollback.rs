@@ -18,6 +18,8 @@ pub struct RollbackReport {
     pub undos: Vec<(String, bool)>,
     pub failed_undos: Vec<String>,
     pub after_rollback_verified: Option<bool>,
+    /// Steps left in place by a keep point (see [`super::keep`]).
+    pub kept: Vec<String>,
 }
 
 struct Planned<'a> {
@@ -76,8 +78,19 @@ pub async fn rollback_resumed(
     // Items in doubt are left as they are: the rollback cannot say the
     // world is back as it was.
     let mut left_in_doubt = false;
-    for r in results.iter().rev() {
+    let keep = super::keep::KeepPoint::find(graph, results);
+    let mut kept = Vec::new();
+    for (i, r) in results.iter().enumerate().rev() {
         let node = &graph.nodes[r.idx];
+        if let Some(k) = &keep {
+            if k.covers(i) {
+                if let Some(entry) = k.not_undone(graph, r) {
+                    kept.push(entry.node.clone());
+                    not_undone.push(entry);
+                }
+                continue;
+            }
+        }
         if !r.in_doubt_items.is_empty() {
             left_in_doubt = true;
             not_undone.push(NotUndone {
@@ -119,7 +132,10 @@ pub async fn rollback_resumed(
             }
             None if node.effect >= Effect::Write => not_undone.push(NotUndone {
                 node: node.id.clone(),
-                reason: "it has no undo".into(),
+                reason: match &node.undo_none {
+                    Some(why) => format!("undo none: {why}"),
+                    None => "it has no undo".into(),
+                },
             }),
             None => {}
         }
@@ -141,6 +157,7 @@ pub async fn rollback_resumed(
     let cancel = ctx.opts.cancel_rollback.clone();
     let mut report = RollbackReport {
         clean: !left_in_doubt,
+        kept,
         ..RollbackReport::default()
     };
     for (node, ok) in &done.nodes {
@@ -244,7 +261,11 @@ pub async fn rollback_resumed(
         }
         report.undos.push((id.to_owned(), ok));
     }
-    if let Some(policy) = &graph.after_rollback {
+    // Nothing undone (all kept, or nothing to undo): the system is as the
+    // steps left it, and there is nothing for `after rollback verify` to
+    // confirm.
+    let undid_something = !report.undos.is_empty();
+    if let (Some(policy), true) = (&graph.after_rollback, undid_something) {
         let ok = ctx
             .verify(
                 None,

@@ -202,9 +202,20 @@ impl Printer<'_> {
                     self.next_cell();
                     self.punct("=", at);
                 }
+                // `pods[0]`, `length(pods)`, `pods[0].name`: no space
+                // between a value and what reads from it.
+                '[' if rule == Rule::index => self.attached("[", at),
+                '(' if rule == Rule::call => self.attached("(", at),
+                '.' if rule == Rule::field => self.attached(".", at),
                 _ => self.punct(punct_text(c), at),
             }
         }
+    }
+
+    /// Punctuation glued on both sides.
+    fn attached(&mut self, p: &'static str, at: usize) {
+        self.emit(p, at + p.len(), true, true);
+        self.prev_text = p;
     }
 
     fn punct(&mut self, p: &'static str, at: usize) {

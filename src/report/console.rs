@@ -643,6 +643,8 @@ fn summary(
             Outcome::Succeeded => "SUCCEEDED",
             Outcome::RolledBack => "FAILED, rolled back cleanly",
             Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
+            Outcome::Kept => "FAILED after a keep point: mitigation kept, later steps rolled back",
+            Outcome::NothingChanged => "STOPPED, nothing changed",
             Outcome::Cancelled => "CANCELLED",
         };
         let why = match (step, reason) {

@@ -46,6 +46,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::timeout_clause => "`timeout DURATION`",
         Rule::verify_clause => "`verify CONDITION within D every D`",
         Rule::undo_clause => "`undo ACTION`",
+        Rule::undo_none => "`undo none \"REASON\"`",
+        Rule::keep_clause => "`keep`",
         Rule::capture_clause => "`capture json|text as NAME`",
         Rule::capture_format => "`json` or `text`",
         Rule::on_error_clause => "`on_error continue`",
@@ -83,6 +85,14 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::op_in => "`in`",
         Rule::op_contains => "`contains`",
         Rule::op_matches => "`matches`",
+        Rule::op_add => "`+`",
+        Rule::op_sub => "`-`",
+        Rule::op_mul => "`*`",
+        Rule::op_div => "`/`",
+        Rule::call => "a function call like `length(pods)`",
+        Rule::index => "an index like `[0]`",
+        Rule::field => "a field like `.name`",
+        Rule::postfix => "an index `[N]` or a field `.name`",
         Rule::path => "a name",
         Rule::reserved => "a reserved word",
         Rule::literal => "a value (string, number, duration, bool or list)",
@@ -133,6 +143,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_every => "`every`",
         Rule::kw_consecutive => "`consecutive`",
         Rule::kw_undo => "`undo`",
+        Rule::kw_none => "`none`",
+        Rule::kw_keep => "`keep`",
         Rule::kw_capture => "`capture`",
         Rule::kw_json => "`json`",
         Rule::kw_text => "`text`",
@@ -165,7 +177,9 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::step_clause => "a step clause",
         Rule::single_action => "an action (run, http, notify, approve, wait)",
         Rule::prefix => "`not`",
-        Rule::infix => "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)",
+        Rule::infix => {
+            "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches, +, -, *, /)"
+        }
         Rule::ident_char => "a letter, digit or `_`",
         Rule::EOI => "the end of the file",
     }
@@ -192,6 +206,10 @@ const OPERATORS: &[Rule] = &[
     Rule::op_in,
     Rule::op_contains,
     Rule::op_matches,
+    Rule::op_add,
+    Rule::op_sub,
+    Rule::op_mul,
+    Rule::op_div,
 ];
 
 /// What pest expects at the start of a step clause, in the order the
@@ -205,6 +223,7 @@ const STEP_CLAUSES: &[Rule] = &[
     Rule::kw_undo,
     Rule::kw_capture,
     Rule::kw_on_error,
+    Rule::kw_keep,
 ];
 
 const ITEMS: &[Rule] = &[
@@ -239,6 +258,11 @@ pub(super) fn describe_expected(expected: &[Rule]) -> String {
     for (members, min, noun) in groups {
         if rules.iter().filter(|r| members.contains(r)).count() >= min {
             rules.retain(|r| !members.contains(r));
+            if noun == "an operator" {
+                // After a value: `[0]` and `.name` may follow it too, but
+                // the operators are what was meant.
+                rules.retain(|r| !matches!(r, Rule::index | Rule::field));
+            }
             let list: Vec<&str> = members.iter().flat_map(|r| bare_words(*r)).collect();
             words.push(format!("{noun} ({})", list.join(", ")));
         }
@@ -368,7 +392,14 @@ mod tests {
         let after_operand = expected_after("runbook r {\n  step s {\n    when x ?");
         let clauses = set(STEP_CLAUSES);
         let operators: BTreeSet<Rule> = after_operand.difference(&clauses).copied().collect();
-        assert_eq!(operators, set(OPERATORS));
+        let postfix = set(&[Rule::index, Rule::field]);
+        assert_eq!(
+            operators
+                .difference(&postfix)
+                .copied()
+                .collect::<BTreeSet<_>>(),
+            set(OPERATORS)
+        );
     }
 
     #[test]
@@ -376,11 +407,11 @@ mod tests {
         let clauses = describe_expected(STEP_CLAUSES);
         assert_eq!(
             clauses,
-            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error) or `}`"
+            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep) or `}`"
         );
         assert_eq!(
             describe_expected(OPERATORS),
-            "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)"
+            "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches, +, -, *, /)"
         );
     }
 }

@@ -233,7 +233,8 @@ fn approval_round(approve: bool) {
             "{j}"
         );
     } else {
-        assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+        // Refused before anything changed: stopped, nothing changed.
+        assert_eq!(o.status.code(), Some(7), "{}", text(&o));
         assert_eq!(env.count("after.marker"), 0);
         assert!(
             j.lines()

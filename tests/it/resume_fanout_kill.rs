@@ -212,6 +212,10 @@ impl Case {
                 undone, done,
                 "{ctx}\nrolled back with applied items left in place"
             ),
+            "nothing_changed" => assert!(
+                done.is_empty(),
+                "{ctx}\nnothing changed, yet items were applied"
+            ),
             "rollback_incomplete" => assert!(
                 in_doubt_left,
                 "{ctx}\nrollback incomplete with nothing left in doubt"
@@ -221,6 +225,7 @@ impl Case {
         let expected = match state.as_str() {
             "succeeded" => 0,
             "rolled_back" => 4,
+            "nothing_changed" => 7,
             _ => 5,
         };
         // A run that had finished before the kill: resume says so.

@@ -244,6 +244,8 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             "succeeded",
             "rolled_back",
             "rollback_incomplete",
+            "kept",
+            "nothing_changed",
             "cancelled",
         ];
         if !known.contains(&o.as_str()) {

@@ -1,0 +1,212 @@
+//! Rollback policy (issue 12): acknowledged writes (`undo none "why"`),
+//! keep points (`keep`), honest outcomes (`kept`, `nothing_changed`).
+
+use crate::exec_support;
+
+use exec_support::*;
+use runbook::events::{EventKind, Mode, Outcome};
+use runbook::source::Source;
+use std::sync::Arc;
+
+const ACKNOWLEDGED: &str = r#"
+runbook acknowledged {
+  step backup { run "do backup" undo none "a local copy: the undo of b restores from it" }
+  step b { run "do b" undo "undo b" }
+  step c { run "do c FAIL" undo "undo c" }
+}
+"#;
+
+/// Runs `text` live; a shell command with `FAIL` in it fails.
+async fn run_live(text: &str) -> (Ran, Arc<FakeShell>, Arc<FakeNotify>) {
+    let shell = FakeShell::failing_on_marker();
+    let notify = Arc::new(FakeNotify::default());
+    let ran = run(
+        compile(text),
+        options(Mode::Live),
+        &[],
+        adapters(shell.clone(), notify.clone()),
+    )
+    .await;
+    (ran, shell, notify)
+}
+
+fn codes(text: &str) -> Vec<String> {
+    let report = runbook::compile::check(&Source::new("t.runbook", text));
+    report.diags.iter().map(|d| d.code.to_string()).collect()
+}
+
+#[test]
+fn undo_none_silences_write_without_undo_and_keeps_the_write_effect() {
+    assert_eq!(codes(ACKNOWLEDGED), Vec::<String>::new());
+    let without = ACKNOWLEDGED.replace(
+        r#" undo none "a local copy: the undo of b restores from it""#,
+        "",
+    );
+    assert_eq!(codes(&without), ["runbook::write_without_undo"]);
+    let graph = compile(ACKNOWLEDGED);
+    let backup = graph.node("backup").unwrap();
+    assert_eq!(backup.effect, runbook::plan::Effect::Write);
+    assert_eq!(
+        backup.undo_none.as_deref(),
+        Some("a local copy: the undo of b restores from it")
+    );
+}
+
+#[test]
+fn undo_and_undo_none_on_one_step_is_a_repeated_clause() {
+    let text = r#"runbook r { step a { run "x" undo "y" undo none "z" } }"#;
+    assert_eq!(codes(text), ["runbook::repeated_clause"]);
+    let text = r#"runbook r { step a { run "x" readonly undo none "z" } }"#;
+    assert_eq!(codes(text), ["runbook::undo_without_effect"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_lists_an_acknowledged_write_with_its_reason() {
+    let (ran, shell, _) = run_live(ACKNOWLEDGED).await;
+    assert_eq!(ran.summary.outcome, Outcome::RolledBack);
+    assert_eq!(
+        shell.commands(),
+        ["do backup", "do b", "do c FAIL", "undo b"]
+    );
+    let started = ran.of("rollback_started");
+    let EventKind::RollbackStarted { not_undone, .. } = &started[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(not_undone.len(), 1);
+    assert_eq!(not_undone[0].node, "backup");
+    assert_eq!(
+        not_undone[0].reason,
+        "undo none: a local copy: the undo of b restores from it"
+    );
+    assert!(
+        ran.journal
+            .contains("undo none: a local copy: the undo of b restores from it"),
+        "{}",
+        ran.journal
+    );
+}
+
+const KEEP: &str = r#"
+runbook keep {
+  channel log = console
+  check healthy { shell "probe" }
+  step freeze { run "do freeze" undo "undo freeze" }
+  step revert { run "do revert" undo "undo revert" keep }
+  step drain { run "do drain" undo "undo drain" }
+  step unfreeze { run "do unfreeze FAIL" undo "undo unfreeze" }
+  on failure { notify log "rollback {{failure.rollback}}" }
+  after rollback verify healthy within 1m every 10s
+}
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_after_a_keep_point_undoes_only_what_came_after_it() {
+    let (ran, shell, notify) = run_live(KEEP).await;
+    assert_eq!(ran.summary.outcome, Outcome::Kept);
+    assert_eq!(ran.summary.exit_code, runbook::exit::KEPT);
+    assert_eq!(
+        shell.commands(),
+        [
+            "do freeze",
+            "do revert",
+            "do drain",
+            "do unfreeze FAIL",
+            "undo drain", // after the keep point: undone
+        ]
+    );
+    // Something was undone: `after rollback verify` runs.
+    assert_eq!(ran.of("verify_poll").len(), 1);
+    let started = ran.of("rollback_started");
+    let EventKind::RollbackStarted { not_undone, .. } = &started[0].kind else {
+        unreachable!()
+    };
+    let kept: Vec<(&str, &str)> = not_undone
+        .iter()
+        .map(|n| (n.node.as_str(), n.reason.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("revert", "kept: it is the keep point"),
+            (
+                "freeze",
+                "kept: it completed before the keep point `revert`"
+            ),
+        ]
+    );
+    let sent = notify.sent.lock().unwrap().clone();
+    assert_eq!(sent[0].1, "rollback kept");
+    assert!(ran.console.contains("mitigation kept"), "{}", ran.console);
+    assert!(
+        ran.journal.contains(r#""outcome":"kept""#),
+        "{}",
+        ran.journal
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn everything_kept_means_no_after_rollback_verify() {
+    // The failure comes right after the keep point: nothing to undo.
+    let text = KEEP.replace(r#"step drain { run "do drain" undo "undo drain" }"#, "");
+    let (ran, shell, _) = run_live(&text).await;
+    assert_eq!(ran.summary.outcome, Outcome::Kept);
+    // No undo and no probe: `after rollback verify` did not run.
+    assert_eq!(
+        shell.commands(),
+        ["do freeze", "do revert", "do unfreeze FAIL"]
+    );
+    assert!(ran.of("verify_poll").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keep_point_skipped_by_its_when_keeps_nothing() {
+    let text = KEEP.replace(
+        r#"step revert { run "do revert" undo "undo revert" keep }"#,
+        r#"step revert { when false run "do revert" undo "undo revert" keep }"#,
+    );
+    let (ran, _, _) = run_live(&text).await;
+    assert_eq!(ran.summary.outcome, Outcome::RolledBack);
+    assert_eq!(ran.summary.exit_code, runbook::exit::ROLLED_BACK);
+    assert_eq!(ran.undone(), ["drain", "freeze"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_before_any_change_is_nothing_changed_without_a_rollback() {
+    let text = r#"
+runbook guard {
+  channel log = console
+  check healthy { shell "probe" }
+  step look { run "do look" readonly }
+  step guard { run "do guard FAIL" readonly }
+  step change { run "do change" undo "undo change" }
+  on failure { notify log "rollback {{failure.rollback}}" }
+  after rollback verify healthy within 1m every 10s
+}
+"#;
+    let (ran, shell, notify) = run_live(text).await;
+    assert_eq!(ran.summary.outcome, Outcome::NothingChanged);
+    assert_eq!(ran.summary.exit_code, runbook::exit::NOTHING_CHANGED);
+    // No rollback, and no after rollback verify (its probe never ran).
+    assert_eq!(shell.commands(), ["do look", "do guard FAIL"]);
+    assert!(ran.of("rollback_started").is_empty());
+    assert!(ran.of("verify_poll").is_empty());
+    let sent = notify.sent.lock().unwrap().clone();
+    assert_eq!(sent[0].1, "rollback none");
+    assert!(
+        ran.console.contains("STOPPED, nothing changed"),
+        "{}",
+        ran.console
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_that_did_not_complete_is_still_nothing_changed() {
+    let text = r#"
+runbook first_write_fails {
+  step change { run "do change FAIL" undo "undo change" }
+}
+"#;
+    let (ran, shell, _) = run_live(text).await;
+    assert_eq!(ran.summary.outcome, Outcome::NothingChanged);
+    assert_eq!(shell.commands(), ["do change FAIL"]);
+}
