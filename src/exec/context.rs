@@ -25,9 +25,8 @@ pub struct Bindings {
 }
 
 /// How the run came out, as an `always` step reads it: `run.outcome`
-/// (`succeeded`, `rolled_back`, `rollback_incomplete`, `cancelled`) and
-/// `run.rollback` (`none`: nothing failed; `complete`, `incomplete`,
-/// `skipped`, as `failure.rollback`).
+/// (`Outcome::as_str`) and `run.rollback` (as `failure.rollback`; `none`
+/// when nothing failed).
 #[derive(Debug, Clone)]
 pub struct Concluded {
     pub outcome: &'static str,
