@@ -35,6 +35,7 @@ mod durable_runs;
 mod editors;
 mod event_json;
 mod exec_always;
+mod exec_branches;
 mod exec_cli;
 mod exec_decision_log;
 mod exec_dry_run;
