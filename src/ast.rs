@@ -228,6 +228,8 @@ pub enum Action {
         timeout: Option<Spanned<Duration>>,
     },
     Wait(Spanned<Duration>),
+    /// `escalate "reason"`: stop the run and hand over to a human.
+    Escalate(Str),
     For {
         var: Ident,
         list: Box<Expr>,

@@ -340,6 +340,11 @@ pub enum Action {
         #[serde(with = "dur")]
         duration: Duration,
     },
+    /// Stop the run and hand over to a human (outcome `needs_human`):
+    /// nothing is undone.
+    Escalate {
+        reason: Text,
+    },
     ForEach {
         var: String,
         list: Box<Expr>,
@@ -366,6 +371,7 @@ impl Action {
             Action::Notify { .. } => "notify",
             Action::Approve { .. } => "approve",
             Action::Wait { .. } => "wait",
+            Action::Escalate { .. } => "escalate",
             Action::ForEach { body, .. } => body.adapter(),
         }
     }

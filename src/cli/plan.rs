@@ -201,6 +201,9 @@ impl Renderer<'_> {
                     .unwrap_or_default();
                 let _ = writeln!(out, "{indent}approve: {}{t}", self.text(message, extra));
             }
+            Action::Escalate { reason } => {
+                let _ = writeln!(out, "{indent}escalate: {}", self.text(reason, extra));
+            }
             Action::Wait { duration } => {
                 let _ = writeln!(
                     out,
@@ -464,7 +467,12 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                 rollback.push("parallel steps that completed".into());
             }
             rollback.extend(rollback_above(&undoable));
-            if n.continue_on_error {
+            if matches!(n.action, Some(Action::Escalate { .. })) && !n.continue_on_error {
+                let _ = writeln!(
+                    out,
+                    "{ind}if it runs: the run stops for a human (needs_human); nothing is undone"
+                );
+            } else if n.continue_on_error {
                 let _ = writeln!(out, "{ind}if it fails: recorded, and the run goes on");
             } else if rollback.is_empty() {
                 let _ = writeln!(out, "{ind}if it fails: the run stops; nothing to roll back");

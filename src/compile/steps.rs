@@ -340,7 +340,9 @@ pub(super) fn effect_of(a: &ast::Action) -> Effect {
             None => Effect::Write,
         },
         ast::Action::Notify { .. } => Effect::Notify,
-        ast::Action::Approve { .. } | ast::Action::Wait(_) => Effect::None,
+        ast::Action::Approve { .. } | ast::Action::Wait(_) | ast::Action::Escalate(_) => {
+            Effect::None
+        }
         ast::Action::For { body, .. } => effect_of(&body.node),
     }
 }

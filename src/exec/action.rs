@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The start of the failure reason of an `escalate` action.
+pub const ESCALATED: &str = "escalated to a human: ";
+
 /// How much output goes into the journal per event.
 pub const LOG_OUTPUT_CAP: usize = 2048;
 
@@ -294,6 +297,7 @@ impl RunCtx {
             } => self.notify(&mut a, channel, message, args).await,
             Action::Approve { message, timeout } => self.approve(&mut a, message, *timeout).await,
             Action::Wait { duration } => self.wait(&mut a, *duration).await,
+            Action::Escalate { reason } => self.escalate(&mut a, reason),
             Action::ForEach { .. } => Attempt::fail(ActionStatus::Error, "internal: nested `for`"),
         }
     }
@@ -633,6 +637,23 @@ impl RunCtx {
         } else {
             Attempt::ok(None)
         }
+    }
+
+    /// `escalate "reason"`: logged as an action that failed, never retried;
+    /// the run then stops with nothing undone (see `exec::keep`).
+    fn escalate(&self, a: &mut AttemptCtx<'_>, reason: &Text) -> Attempt {
+        let reason = match self.render_message(reason, a.scope, None) {
+            Ok(r) => r.display,
+            Err(e) => return Attempt::fail(ActionStatus::Error, e),
+        };
+        let started = match self.started(a, "escalate", reason.clone(), None, false) {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
+        self.finished(a, &started, Ended::bare(ActionStatus::Failed, None));
+        let mut out = Attempt::fail(ActionStatus::Failed, format!("{ESCALATED}{reason}"));
+        out.retryable = false;
+        out
     }
 
     /// In a dry run an action's output is not real: captures are unknown.

@@ -52,7 +52,7 @@ fn effect_of(a: &Action) -> Effect {
         Action::Http(h) if matches!(h.method.as_str(), "GET" | "HEAD") => Effect::Read,
         Action::Http(_) => Effect::Write,
         Action::Notify { .. } => Effect::Notify,
-        Action::Approve { .. } | Action::Wait { .. } => Effect::None,
+        Action::Approve { .. } | Action::Wait { .. } | Action::Escalate { .. } => Effect::None,
         Action::ForEach { body, .. } => effect_of(body),
     }
 }

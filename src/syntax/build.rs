@@ -630,6 +630,10 @@ impl Builder {
                 let d = children(p).find(|p| p.as_rule() == Rule::duration)?;
                 Action::Wait(self.duration(d))
             }
+            Rule::escalate_action => {
+                let s = children(p).find(|p| p.as_rule() == Rule::string)?;
+                Action::Escalate(self.str(s))
+            }
             Rule::for_action => {
                 let mut var = None;
                 let mut list = None;

@@ -297,6 +297,7 @@ fn every_example_runbook_is_fully_rehearsed() {
             "cert_expiry",
             "db_primary_failover",
             "feature_flag_kill_switch",
+            "junos_commit_confirmed",
             "k8s_deployment_rollback",
             "load_shedding",
         ],

@@ -210,3 +210,68 @@ runbook first_write_fails {
     assert_eq!(ran.summary.outcome, Outcome::NothingChanged);
     assert_eq!(shell.commands(), ["do change FAIL"]);
 }
+
+const ESCALATE: &str = r#"
+runbook escalate {
+  channel log = console
+  input members_down: int = 2
+  check healthy { shell "probe" }
+  step drain { run "do drain" undo "undo drain" }
+  step quorum_at_risk {
+    when members_down > 1
+    escalate "{{members_down}} members down: a human decides"
+    retry 3
+  }
+  step defrag { run "do defrag" undo "undo defrag" }
+  on failure { notify log "{{failure.step}}: {{failure.reason}} (rollback {{failure.rollback}})" }
+  after rollback verify healthy within 1m every 10s
+}
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn escalate_stops_the_run_for_a_human_and_undoes_nothing() {
+    let (ran, shell, notify) = run_live(ESCALATE).await;
+    assert_eq!(ran.summary.outcome, Outcome::NeedsHuman);
+    assert_eq!(ran.summary.exit_code, runbook::exit::NEEDS_HUMAN);
+    assert_eq!(ran.summary.failed_step.as_deref(), Some("quorum_at_risk"));
+    // Not retried, nothing undone, no after rollback verify.
+    assert_eq!(shell.commands(), ["do drain"]);
+    let escalations: Vec<_> = ran
+        .of("action_started")
+        .into_iter()
+        .filter(|e| e.node.as_deref() == Some("quorum_at_risk"))
+        .collect();
+    assert_eq!(escalations.len(), 1);
+    assert!(ran.of("rollback_started").is_empty());
+    assert!(ran.of("verify_poll").is_empty());
+    let sent = notify.sent.lock().unwrap().clone();
+    assert_eq!(
+        sent[0].1,
+        "quorum_at_risk: escalated to a human: 2 members down: a human decides (rollback escalated)"
+    );
+    assert!(ran.console.contains("NEEDS A HUMAN"), "{}", ran.console);
+    assert!(
+        ran.journal.contains(r#""outcome":"needs_human""#),
+        "{}",
+        ran.journal
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_escalate_skipped_by_its_when_lets_the_run_go_on() {
+    let text = ESCALATE.replace("= 2", "= 1");
+    let (ran, shell, _) = run_live(&text).await;
+    assert_eq!(ran.summary.outcome, Outcome::Succeeded);
+    assert_eq!(shell.commands(), ["do drain", "do defrag"]);
+}
+
+#[test]
+fn escalate_is_only_a_steps_own_action() {
+    let text = r#"runbook r { step a { run "x" undo escalate "no" } }"#;
+    assert_eq!(codes(text), ["runbook::misplaced_escalate"]);
+    let text =
+        r#"runbook r { input l: list<string> = ["a"] step a { for x in l { escalate "{{x}}" } } }"#;
+    assert_eq!(codes(text), ["runbook::misplaced_escalate"]);
+    let text = r#"runbook r { step a { escalate "" } }"#;
+    assert_eq!(codes(text), ["runbook::empty_reason"]);
+}
