@@ -640,7 +640,9 @@ impl RunCtx {
     }
 
     /// `escalate "reason"`: logged as an action that failed, never retried;
-    /// the run then stops with nothing undone (see `exec::keep`).
+    /// the run then stops with nothing undone (see `exec::keep`). A dry run
+    /// shows it and goes on (as it does past every simulated action), so
+    /// the rest of the plan is seen; drills escalate for real.
     fn escalate(&self, a: &mut AttemptCtx<'_>, reason: &Text) -> Attempt {
         let reason = match self.render_message(reason, a.scope, None) {
             Ok(r) => r.display,
@@ -650,6 +652,10 @@ impl RunCtx {
             Ok(s) => s,
             Err(refused) => return refused,
         };
+        if self.simulated_output() {
+            self.finished(a, &started, Ended::bare(ActionStatus::Ok, None));
+            return Attempt::ok(None);
+        }
         self.finished(a, &started, Ended::bare(ActionStatus::Failed, None));
         let mut out = Attempt::fail(ActionStatus::Failed, format!("{ESCALATED}{reason}"));
         out.retryable = false;

@@ -300,6 +300,7 @@ fn every_example_runbook_is_fully_rehearsed() {
             "junos_commit_confirmed",
             "k8s_deployment_rollback",
             "load_shedding",
+            "patch_instance_with_rollback",
         ],
         "{}",
         o.stdout
