@@ -288,6 +288,8 @@ pub struct Step {
     /// `undo none "why"`: the step writes and is known to have no undo;
     /// the reason (spanned by the whole clause's `none "..."`).
     pub undo_none: Option<Box<Spanned<Str>>>,
+    /// `undo timeout D ACTION`: the undo's own timeout per attempt.
+    pub undo_timeout: Option<Spanned<Duration>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
     /// `keep`: a keep point (its span).
@@ -310,6 +312,7 @@ impl Step {
             verify: None,
             undo: None,
             undo_none: None,
+            undo_timeout: None,
             capture: None,
             continue_on_error: None,
             keep: None,

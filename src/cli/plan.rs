@@ -444,6 +444,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     s.trim_end().replace('\n', &format!("\n{ind}      "))
                 );
             }
+            if let (Some(t), Some(_)) = (n.undo_timeout, &n.undo) {
+                let _ = writeln!(
+                    out,
+                    "{ind}undo timeout {} per attempt",
+                    humantime::format_duration(t)
+                );
+            }
             if let Some(why) = &n.undo_none {
                 let _ = writeln!(out, "{ind}undo: none ({why})");
             }

@@ -228,6 +228,10 @@ impl Compiler<'_> {
             verify: verify.map(Box::new),
             undo: undo.map(Box::new),
             undo_none,
+            undo_timeout: s.undo_timeout.as_ref().map(|t| {
+                self.positive(t, "an undo timeout");
+                t.node
+            }),
             capture: capture.map(Box::new),
             continue_on_error,
             keep: s.keep.is_some(),

@@ -104,9 +104,9 @@ pub struct Site<'a> {
     pub node: &'a str,
     pub phase: Phase,
     pub effect: Effect,
-    /// The step's `timeout` (or the config default), per attempt.
+    /// The step's `timeout` (an undo's: its `undo timeout`), or the config
+    /// default, per attempt. An approval has its own, and ignores this.
     pub timeout: Option<Duration>,
-    pub explicit_timeout: bool,
 }
 
 /// One attempt in progress, handed to the function for its kind of action:
@@ -533,11 +533,7 @@ impl RunCtx {
             Ok(m) => m.display,
             Err(e) => return Attempt::fail(ActionStatus::Error, e),
         };
-        let timeout = if a.site.explicit_timeout {
-            min_timeout(timeout, a.site.timeout)
-        } else {
-            timeout
-        };
+        // The approval's own timeout: the step's bounds its action only.
         let node = Some(a.site.node);
         let preapproved = self.opts.preapproved.contains(a.site.node);
         self.emit(
@@ -825,7 +821,6 @@ pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> 
                         phase: Phase::Action,
                         effect: node.effect,
                         timeout: node.timeout.or(ctx.settings().default_timeout),
-                        explicit_timeout: node.timeout.is_some(),
                     };
                     ctx.with_retry(&body, &site, &scope, node.retry).await
                 });

@@ -253,7 +253,6 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize, so_far: Option<FanOutSoFar>)
         phase: Phase::Action,
         effect: node.effect,
         timeout: node.timeout.or(ctx.settings().default_timeout),
-        explicit_timeout: node.timeout.is_some(),
     };
     if let Some(gate) = node.approval.as_ref().filter(|_| !resumed) {
         let gate_site = Site {

@@ -797,6 +797,12 @@ impl Builder {
                         }
                         continue;
                     }
+                    if let Some(t) = children(part.clone())
+                        .find(|p| p.as_rule() == Rule::undo_timeout)
+                        .and_then(|t| children(t).find(|p| p.as_rule() == Rule::duration))
+                    {
+                        step.undo_timeout = Some(self.duration(t));
+                    }
                     // `undo "cmd"` is short for `undo run "cmd"`.
                     let undo = children(part)
                         .find(|p| matches!(p.as_rule(), Rule::action | Rule::string))

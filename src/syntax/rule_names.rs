@@ -44,6 +44,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::undo_clause => "`undo ACTION`",
         Rule::undo_none => "`undo none \"REASON\"`",
         Rule::keep_clause => "`keep`",
+        Rule::undo_timeout => "`timeout DURATION`",
         Rule::capture_clause => "`capture json|text as NAME`",
         Rule::capture_format => "`json` or `text`",
         Rule::on_error_clause => "`on_error continue`",

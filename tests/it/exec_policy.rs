@@ -275,3 +275,77 @@ fn escalate_is_only_a_steps_own_action() {
     let text = r#"runbook r { step a { escalate "" } }"#;
     assert_eq!(codes(text), ["runbook::empty_reason"]);
 }
+
+// ---- timeouts that mean one thing -------------------------------------------
+
+/// Runs a drill of `runbook` (text) with `scenario` (YAML, without its
+/// `runbook:` line); panics with the verdicts if an expectation fails.
+fn drill(runbook: &str, scenario: &str) -> runbook::drill::runner::DrillRun {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.runbook"), runbook).unwrap();
+    let path = dir.path().join("t.drill.yaml");
+    std::fs::write(&path, format!("runbook: t.runbook\n{scenario}")).unwrap();
+    let ran = runbook::drill::runner::run_file(&path, vec![]).unwrap_or_else(|e| {
+        panic!(
+            "{}",
+            e.reports
+                .iter()
+                .map(|r| r.render(false))
+                .collect::<String>()
+        )
+    });
+    assert!(ran.passed(), "{:#?}", ran.verdicts);
+    ran
+}
+
+const TIMEOUTS: &str = r#"
+runbook timeouts {
+  step gated {
+    approve "Go on?" timeout 10m
+    run "deployctl unfreeze api"
+    timeout 30s
+    undo "deployctl freeze api"
+  }
+  step restart {
+    run "systemctl restart api"
+    timeout 10s
+    undo "systemctl start api-old"
+  }
+  step fails { run "false" undo none "a test" }
+}
+"#;
+
+#[test]
+fn an_approval_waits_its_own_timeout_not_the_steps() {
+    // The step's `timeout 30s` bounds the unfreeze; the approver answers
+    // after 2 minutes, well inside the approval's own 10 minutes.
+    let ran = drill(
+        TIMEOUTS,
+        "approvals:\n  gated: {approve: true, after: 2m, by: alice}\n\
+         expect:\n  succeeded: [gated, restart]\n",
+    );
+    assert!(ran.events.iter().any(|e| e.kind.name() == "approval_given"));
+}
+
+#[test]
+fn an_undo_has_its_own_timeout_not_the_steps() {
+    // `restart` has `timeout 10s`; its undo takes 1 minute: the run's
+    // default (5m) bounds it, not the step's 10 seconds.
+    drill(
+        TIMEOUTS,
+        "undo:\n  restart: {takes: 1m}\n  gated: {takes: 1m}\n\
+         actions:\n  fails: {result: fail}\n\
+         expect:\n  outcome: rolled_back\n  rollback: [restart, gated]\n  undo_failed: []\n",
+    );
+    // With `undo timeout 20s`, the same minute is too long.
+    let text = TIMEOUTS.replace(
+        r#"undo "systemctl start api-old""#,
+        r#"undo timeout 20s "systemctl start api-old""#,
+    );
+    drill(
+        &text,
+        "undo:\n  restart: {takes: 1m}\n\
+         actions:\n  fails: {result: fail}\n\
+         expect:\n  outcome: rollback_incomplete\n  undo_failed: [restart]\n",
+    );
+}
