@@ -349,3 +349,18 @@ fn an_undo_has_its_own_timeout_not_the_steps() {
          expect:\n  outcome: rollback_incomplete\n  undo_failed: [restart]\n",
     );
 }
+
+#[test]
+fn after_rollback_verify_takes_consecutive() {
+    let text = r#"
+runbook r {
+  check healthy { shell "probe" }
+  step a { run "do a" undo "undo a" }
+  after rollback verify healthy within 1m every 10s consecutive 3
+}
+"#;
+    let policy = compile(text).after_rollback.clone().unwrap();
+    assert_eq!(policy.consecutive, 3);
+    let zero = text.replace("consecutive 3", "consecutive 0");
+    assert_eq!(codes(&zero), ["runbook::invalid_consecutive"]);
+}
