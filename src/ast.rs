@@ -231,6 +231,8 @@ pub enum Action {
         timeout: Option<Spanned<Duration>>,
     },
     Wait(Spanned<Duration>),
+    /// `escalate "reason"`: stop the run and hand over to a human.
+    Escalate(Str),
     For {
         var: Ident,
         list: Box<Expr>,
@@ -289,6 +291,8 @@ pub struct Step {
     /// `undo none "why"`: the step writes and is known to have no undo;
     /// the reason (spanned by the whole clause's `none "..."`).
     pub undo_none: Option<Box<Spanned<Str>>>,
+    /// `undo timeout D ACTION`: the undo's own timeout per attempt.
+    pub undo_timeout: Option<Spanned<Duration>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
     /// `keep`: a keep point (its span).
@@ -311,6 +315,7 @@ impl Step {
             verify: None,
             undo: None,
             undo_none: None,
+            undo_timeout: None,
             capture: None,
             continue_on_error: None,
             keep: None,

@@ -381,6 +381,11 @@ pub enum Action {
         #[serde(with = "dur")]
         duration: Duration,
     },
+    /// Stop the run and hand over to a human (outcome `needs_human`):
+    /// nothing is undone.
+    Escalate {
+        reason: Text,
+    },
     ForEach {
         var: String,
         list: Box<Expr>,
@@ -407,6 +412,7 @@ impl Action {
             Action::Notify { .. } => "notify",
             Action::Approve { .. } => "approve",
             Action::Wait { .. } => "wait",
+            Action::Escalate { .. } => "escalate",
             Action::ForEach { body, .. } => body.adapter(),
         }
     }
@@ -501,6 +507,10 @@ pub struct Node {
     /// is shown by `plan` and written in the journal's rollback plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo_none: Option<String>,
+    /// `undo timeout D`: the undo's timeout per attempt (default: the
+    /// run's default timeout, never the step's `timeout`).
+    #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
+    pub undo_timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<Box<CaptureSpec>>,
     /// A failure is recorded and the run goes on (`on_error continue`;

@@ -206,6 +206,9 @@ impl Renderer<'_> {
                     .unwrap_or_default();
                 let _ = writeln!(out, "{indent}approve: {}{t}", self.text(message, extra));
             }
+            Action::Escalate { reason } => {
+                let _ = writeln!(out, "{indent}escalate: {}", self.text(reason, extra));
+            }
             Action::Wait { duration } => {
                 let _ = writeln!(
                     out,
@@ -471,6 +474,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     s.trim_end().replace('\n', &format!("\n{ind}      "))
                 );
             }
+            if let (Some(t), Some(_)) = (n.undo_timeout, &n.undo) {
+                let _ = writeln!(
+                    out,
+                    "{ind}undo timeout {} per attempt",
+                    humantime::format_duration(t)
+                );
+            }
             if let Some(why) = &n.undo_none {
                 let _ = writeln!(out, "{ind}undo: none ({why})");
             }
@@ -509,7 +519,12 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             }
             let names: Vec<&str> = undoable.iter().map(String::as_str).collect();
             rollback.extend(rollback_above(&names));
-            if n.continue_on_error {
+            if matches!(n.action, Some(Action::Escalate { .. })) && !n.continue_on_error {
+                let _ = writeln!(
+                    out,
+                    "{ind}if it runs: the run stops for a human (needs_human); nothing is undone"
+                );
+            } else if n.continue_on_error {
                 let _ = writeln!(out, "{ind}if it fails: recorded, and the run goes on");
             } else if rollback.is_empty() {
                 let _ = writeln!(out, "{ind}if it fails: the run stops; nothing to roll back");

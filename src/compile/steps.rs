@@ -346,6 +346,10 @@ impl Compiler<'_> {
             verify: verify.map(Box::new),
             undo: undo.map(Box::new),
             undo_none,
+            undo_timeout: s.undo_timeout.as_ref().map(|t| {
+                self.positive(t, "an undo timeout");
+                t.node
+            }),
             capture: capture.map(Box::new),
             continue_on_error,
             keep: s.keep.is_some(),
@@ -486,7 +490,9 @@ pub(super) fn effect_of(a: &ast::Action) -> Effect {
             None => Effect::Write,
         },
         ast::Action::Notify { .. } => Effect::Notify,
-        ast::Action::Approve { .. } | ast::Action::Wait(_) => Effect::None,
+        ast::Action::Approve { .. } | ast::Action::Wait(_) | ast::Action::Escalate(_) => {
+            Effect::None
+        }
         ast::Action::For { body, .. } => effect_of(&body.node),
     }
 }

@@ -82,6 +82,9 @@ pub enum Outcome {
     /// is unknown) had completed: nothing to undo ("stopped, nothing
     /// changed").
     NothingChanged,
+    /// A step escalated (`escalate "reason"`): the run stopped there and
+    /// nothing was undone ("needs a human").
+    NeedsHuman,
     /// Stopped by Ctrl-C / SIGTERM.
     Cancelled,
 }
@@ -94,6 +97,7 @@ impl Outcome {
             Outcome::RollbackIncomplete => crate::exit::ROLLBACK_INCOMPLETE,
             Outcome::Kept => crate::exit::KEPT,
             Outcome::NothingChanged => crate::exit::NOTHING_CHANGED,
+            Outcome::NeedsHuman => crate::exit::NEEDS_HUMAN,
             Outcome::Cancelled => crate::exit::CANCELLED,
         }
     }
@@ -105,6 +109,7 @@ impl Outcome {
             Outcome::RollbackIncomplete => "rollback_incomplete",
             Outcome::Kept => "kept",
             Outcome::NothingChanged => "nothing_changed",
+            Outcome::NeedsHuman => "needs_human",
             Outcome::Cancelled => "cancelled",
         }
     }

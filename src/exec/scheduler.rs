@@ -290,7 +290,6 @@ async fn run_node_in(
         phase: Phase::Action,
         effect: node.effect,
         timeout: node.timeout.or(ctx.settings().default_timeout),
-        explicit_timeout: node.timeout.is_some(),
     };
     if let Some(gate) = node.approval.as_ref().filter(|_| !resumed) {
         let gate_site = Site {

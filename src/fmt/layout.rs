@@ -136,6 +136,7 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
                 | Rule::notify_action
                 | Rule::approve_action
                 | Rule::wait_action
+                | Rule::escalate_action
         ),
         _ => false,
     }

@@ -645,6 +645,7 @@ fn summary(
             Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
             Outcome::Kept => "FAILED after a keep point: mitigation kept, later steps rolled back",
             Outcome::NothingChanged => "STOPPED, nothing changed",
+            Outcome::NeedsHuman => "ESCALATED, NEEDS A HUMAN: stopped, nothing undone",
             Outcome::Cancelled => "CANCELLED",
         };
         let why = match (step, reason) {

@@ -638,6 +638,10 @@ impl Builder {
                 let d = children(p).find(|p| p.as_rule() == Rule::duration)?;
                 Action::Wait(self.duration(d))
             }
+            Rule::escalate_action => {
+                let s = children(p).find(|p| p.as_rule() == Rule::string)?;
+                Action::Escalate(self.str(s))
+            }
             Rule::for_action => {
                 let mut var = None;
                 let mut list = None;
@@ -839,6 +843,12 @@ impl Builder {
                             );
                         }
                         continue;
+                    }
+                    if let Some(t) = children(part.clone())
+                        .find(|p| p.as_rule() == Rule::undo_timeout)
+                        .and_then(|t| children(t).find(|p| p.as_rule() == Rule::duration))
+                    {
+                        step.undo_timeout = Some(self.duration(t));
                     }
                     // `undo "cmd"` is short for `undo run "cmd"`.
                     let undo = children(part)

@@ -48,6 +48,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::undo_clause => "`undo ACTION`",
         Rule::undo_none => "`undo none \"REASON\"`",
         Rule::keep_clause => "`keep`",
+        Rule::undo_timeout => "`timeout DURATION`",
         Rule::capture_clause => "`capture json|text as NAME`",
         Rule::capture_format => "`json` or `text`",
         Rule::on_error_clause => "`on_error continue`",
@@ -68,6 +69,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::notify_arg => "`name: \"value\"`",
         Rule::approve_action => "`approve \"MESSAGE\"`",
         Rule::wait_action => "`wait DURATION`",
+        Rule::escalate_action => "`escalate \"REASON\"`",
         Rule::handler => "`on failure { ... }` or `on success { ... }`",
         Rule::handler_kind => "`failure` or `success`",
         Rule::after_rollback => "`after rollback verify ...`",
@@ -145,6 +147,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_undo => "`undo`",
         Rule::kw_none => "`none`",
         Rule::kw_keep => "`keep`",
+        Rule::kw_escalate => "`escalate`",
         Rule::kw_capture => "`capture`",
         Rule::kw_json => "`json`",
         Rule::kw_text => "`text`",
@@ -175,7 +178,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::probe => "a probe (http, promql or shell)",
         Rule::check_clause => "`expect` or `on no_data`",
         Rule::step_clause => "a step clause",
-        Rule::single_action => "an action (run, http, notify, approve, wait)",
+        Rule::single_action => "an action (run, http, notify, approve, wait, escalate)",
         Rule::prefix => "`not`",
         Rule::infix => {
             "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches, +, -, *, /)"
