@@ -55,6 +55,8 @@ pub struct Runbook {
     pub on_failure: Vec<Handler>,
     pub on_success: Vec<Handler>,
     pub after_rollback: Vec<AfterRollback>,
+    /// `always { ... }` blocks (one is allowed; more are reported).
+    pub always: Vec<Always>,
     /// Metadata written more than once: (what, first, again).
     pub repeated_meta: Vec<(&'static str, Span, Span)>,
 }
@@ -78,6 +80,7 @@ impl Runbook {
             on_failure: Vec::new(),
             on_success: Vec::new(),
             after_rollback: Vec::new(),
+            always: Vec::new(),
             repeated_meta: Vec::new(),
         }
     }
@@ -345,6 +348,14 @@ pub struct Handler {
     pub span: Span,
 }
 
+/// `always { steps }`: cleanup run after the steps and any rollback, on
+/// success and on failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Always {
+    pub steps: Vec<Step>,
+    pub span: Span,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AfterRollback {
     pub verify: Verify,
@@ -382,6 +393,11 @@ pub enum BinOp {
     In,
     Contains,
     Matches,
+    /// Arithmetic: numbers, durations (and a time minus a time).
+    Add,
+    Sub,
+    Mul,
+    Div,
 }
 
 impl BinOp {
@@ -398,6 +414,10 @@ impl BinOp {
             BinOp::In => "in",
             BinOp::Contains => "contains",
             BinOp::Matches => "matches",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
         }
     }
 }
@@ -408,6 +428,12 @@ pub enum ExprKind {
     Path(Vec<Ident>),
     Not(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `pods[0]`, `items[-1]` (counted from the end).
+    Index(Box<Expr>, Box<Expr>),
+    /// `pods[0].name`: a field read after an index or a call.
+    Field(Box<Expr>, Ident),
+    /// `length(pods)`: a built-in function.
+    Call(Ident, Vec<Expr>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

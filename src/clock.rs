@@ -46,6 +46,12 @@ impl Clock {
         u64::try_from(self.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// The wall-clock time now: the start plus the time elapsed on the
+    /// tokio clock (virtual in a drill). `now` in conditions.
+    pub fn wall_now(&self) -> SystemTime {
+        self.wall_start + self.elapsed()
+    }
+
     /// RFC 3339, UTC, milliseconds.
     pub fn timestamp(&self) -> String {
         format_millis(self.wall_start + self.elapsed()).to_string()

@@ -109,6 +109,8 @@ pub enum Type {
     Secret,
     /// Parsed JSON (a `capture json`, an HTTP body): checked at run time.
     Json,
+    /// A point in time: `now`, `run.started` (conditions only).
+    Time,
 }
 
 impl std::fmt::Display for Type {
@@ -119,6 +121,7 @@ impl std::fmt::Display for Type {
             Type::Float => f.write_str("float"),
             Type::Bool => f.write_str("bool"),
             Type::Duration => f.write_str("duration"),
+            Type::Time => f.write_str("time"),
             Type::List(t) => write!(f, "list<{t}>"),
             Type::OneOf(v) => {
                 let v: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
@@ -469,7 +472,15 @@ pub struct Node {
     /// only the steps that completed after it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep: bool,
+    /// A step of `always { ... }`: not part of the run's steps; run, one
+    /// after another, once they and any rollback are over.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cleanup: bool,
     pub span: Span,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A condition, with its source text for the decision log.
@@ -496,6 +507,73 @@ pub enum ExprKind {
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
+    /// `pods[0]`; a negative index counts from the end.
+    Index {
+        value: Box<Expr>,
+        index: Box<Expr>,
+    },
+    /// `pods[0].name`
+    Field {
+        value: Box<Expr>,
+        name: String,
+    },
+    /// `length(pods)`
+    Call {
+        func: Func,
+        args: Vec<Expr>,
+    },
+}
+
+/// The built-in functions of conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Func {
+    /// Items of a list, characters of a string, fields of an object: `int`.
+    Length,
+    /// A list in ascending order (numbers, durations or text).
+    Sort,
+    /// A list's items as one text, with a separator: `join(hosts, ",")`.
+    Join,
+    /// The JSON items whose field equals a value:
+    /// `where(pod.status.containerStatuses, "name", "api")`.
+    Where,
+    /// One field of each JSON item: `map(pods.items, "metadata.name")`.
+    Map,
+}
+
+impl Func {
+    pub const ALL: &'static [Func] =
+        &[Func::Length, Func::Sort, Func::Join, Func::Where, Func::Map];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Length => "length",
+            Func::Sort => "sort",
+            Func::Join => "join",
+            Func::Where => "where",
+            Func::Map => "map",
+        }
+    }
+
+    /// How many arguments it takes.
+    pub fn arity(self) -> usize {
+        match self {
+            Func::Length | Func::Sort => 1,
+            Func::Join | Func::Map => 2,
+            Func::Where => 3,
+        }
+    }
+
+    /// How it is called, for help texts.
+    pub fn usage(self) -> &'static str {
+        match self {
+            Func::Length => "`length(pods)`",
+            Func::Sort => "`sort(versions)`",
+            Func::Join => "`join(hosts, \", \")`",
+            Func::Where => "`where(pod.status.containerStatuses, \"name\", \"api\")`",
+            Func::Map => "`map(pods.items, \"metadata.name\")`",
+        }
+    }
 }
 
 /// What a name in a condition refers to.

@@ -65,7 +65,13 @@ impl Compiler<'_> {
                         Type::Json
                     }
                 };
-                if self.globals.syms.contains_key(&var.node) {
+                if var.node == "now" {
+                    self.diags.push(
+                        Diag::error(Code::ReservedName, "`now` is a reserved name")
+                            .label(var.span, "reserved for the current time in conditions")
+                            .help("choose another name for the loop variable"),
+                    );
+                } else if self.globals.syms.contains_key(&var.node) {
                     self.diags.push(
                         Diag::error(Code::ShadowedName, format!("loop variable `{}` hides a runbook name", var.node))
                             .label(var.span, "choose another name")

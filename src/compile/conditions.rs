@@ -1,7 +1,10 @@
 //! Conditions: resolve every name, check every operator's operand types,
 //! compile regexes, and lower to [`plan::Expr`].
 
-use super::scope::{not_here_label, Globals, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::scope::{
+    not_here_label, Globals, Resolved, Scope, CLEANUP_RUN_FIELDS, FAILURE_FIELDS, RUN_FIELDS,
+    RUN_FIELDS_IN_ALWAYS,
+};
 use super::{an, mark_used};
 use crate::ast::{self, BinOp, ExprKind, LiteralKind};
 use crate::diagnostics::Code;
@@ -20,7 +23,7 @@ pub(super) struct Lowering<'a> {
 
 /// Result type of an expression; `None` when an error was already reported
 /// (so one mistake does not cascade into several).
-type Ty = Option<Type>;
+pub(super) type Ty = Option<Type>;
 
 impl Lowering<'_> {
     /// Lowers a condition that must be a boolean.
@@ -66,6 +69,19 @@ impl Lowering<'_> {
                     Some(Type::Bool),
                 )
             }
+            ExprKind::Binary(op, l, r) if super::values::is_arithmetic(*op) => {
+                let (lx, lt) = self.expr(l, scope);
+                let (rx, rt) = self.expr(r, scope);
+                let ty = self.arithmetic(*op, (l, &lt), (r, &rt));
+                (
+                    plan::ExprKind::Binary {
+                        op: *op,
+                        lhs: Box::new(lx),
+                        rhs: Box::new(rx),
+                    },
+                    ty,
+                )
+            }
             ExprKind::Binary(op, l, r) => {
                 let (lx, lt) = self.expr(l, scope);
                 let (rx, rt) = self.expr(r, scope);
@@ -79,6 +95,9 @@ impl Lowering<'_> {
                     Some(Type::Bool),
                 )
             }
+            ExprKind::Index(v, i) => self.index(v, i, scope),
+            ExprKind::Field(v, name) => self.field(v, name, scope),
+            ExprKind::Call(name, args) => self.call(name, args, e, scope),
         };
         (
             plan::Expr {
@@ -107,6 +126,9 @@ impl Lowering<'_> {
                 path: fields.clone(),
             })
         };
+        if root.node == "now" {
+            return self.now(parts);
+        }
         match scope.resolve(self.globals, &root.node) {
             Resolved::Found(kind, ty) => {
                 mark_used(self.used, &root.node);
@@ -119,12 +141,32 @@ impl Lowering<'_> {
                     return (make(kind), None);
                 }
                 let allowed_fields: Option<&[&str]> = match kind {
+                    RefRoot::Run if scope.cleanup => Some(RUN_FIELDS_IN_ALWAYS),
                     RefRoot::Run => Some(RUN_FIELDS),
                     RefRoot::Failure => Some(FAILURE_FIELDS),
                     _ => None,
                 };
                 if let Some(allowed) = allowed_fields {
                     match parts.get(1) {
+                        Some(f)
+                            if kind == RefRoot::Run
+                                && CLEANUP_RUN_FIELDS.contains(&f.node.as_str())
+                                && parts.len() == 2 =>
+                        {
+                            if !scope.cleanup {
+                                self.diags.push(
+                                    Diag::error(
+                                        Code::NotInScope,
+                                        format!(
+                                            "`run.{}` is only known in an `always` step",
+                                            f.node
+                                        ),
+                                    )
+                                    .label(f.span, "not known yet here")
+                                    .help("the outcome is decided once the steps and any rollback are over: read it in a step of `always { ... }`"),
+                                );
+                            }
+                        }
                         None => {
                             let fields: Vec<String> = allowed
                                 .iter()
@@ -153,7 +195,11 @@ impl Lowering<'_> {
                         }
                         Some(_) => {}
                     }
-                    return (make(kind), Some(Type::String));
+                    let ty = match parts.get(1) {
+                        Some(f) if kind == RefRoot::Run && f.node == "started" => Type::Time,
+                        _ => Type::String,
+                    };
+                    return (make(kind), Some(ty));
                 }
                 if parts.len() > 1 && ty != Type::Json {
                     let f = &parts[1];
@@ -268,8 +314,12 @@ impl Lowering<'_> {
             }
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let (Some(a), Some(b)) = (lt, rt) else { return };
-                let ordered =
-                    |t: &Type| matches!(t, Type::Int | Type::Float | Type::Duration | Type::Json);
+                let ordered = |t: &Type| {
+                    matches!(
+                        t,
+                        Type::Int | Type::Float | Type::Duration | Type::Time | Type::Json
+                    )
+                };
                 if !ordered(a) || !ordered(b) || !comparable(a, b) {
                     self.mismatch(op, a, b, l, r, whole);
                 }
@@ -293,6 +343,7 @@ impl Lowering<'_> {
                     _ => self.mismatch(op, a, b, l, r, whole),
                 }
             }
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {}
             BinOp::Matches => {
                 if let Some(a) = lt {
                     if !matches!(a, Type::String | Type::OneOf(_) | Type::Json) {
@@ -422,25 +473,32 @@ impl Lowering<'_> {
             }
             _ => None,
         };
-        self.diags.push(
-            Diag::error(
-                Code::TypeMismatch,
-                format!(
-                    "cannot use `{}` between {} and {}",
-                    op.symbol(),
-                    an(a),
-                    an(b)
-                ),
-            )
-            .label(l.span, format!("this is {}", an(a)))
-            .label(r.span, format!("this is {}", an(b)))
-            .maybe_help(help),
-        );
+        self.diags
+            .push(operands_mismatch(op, (a, l), (b, r)).maybe_help(help));
         let _ = whole;
     }
 }
 
-fn comparable(a: &Type, b: &Type) -> bool {
+/// "cannot use `op` between a X and a Y", each side labelled with its type.
+pub(super) fn operands_mismatch(
+    op: BinOp,
+    (a, l): (&Type, &ast::Expr),
+    (b, r): (&Type, &ast::Expr),
+) -> Diag {
+    Diag::error(
+        Code::TypeMismatch,
+        format!(
+            "cannot use `{}` between {} and {}",
+            op.symbol(),
+            an(a),
+            an(b)
+        ),
+    )
+    .label(l.span, format!("this is {}", an(a)))
+    .label(r.span, format!("this is {}", an(b)))
+}
+
+pub(super) fn comparable(a: &Type, b: &Type) -> bool {
     use Type::*;
     match (a, b) {
         (Json, _) | (_, Json) => true,
@@ -453,7 +511,7 @@ fn comparable(a: &Type, b: &Type) -> bool {
 
 /// `n > 0`, `name == "value"`: a comparison that makes a condition of a
 /// value of type `t` written as `text`.
-fn example_comparison(text: &str, t: &Type) -> String {
+pub(super) fn example_comparison(text: &str, t: &Type) -> String {
     match t {
         Type::Int | Type::Float => format!("`{text} > 0`"),
         Type::Duration => format!("`{text} > 30s`"),

@@ -22,11 +22,13 @@ mod http;
 mod inputs;
 mod limits;
 mod lints;
+mod list_words;
 mod placeholders;
 mod scope;
 mod steps;
 mod texts;
 mod undo_none;
+mod values;
 
 use crate::ast;
 use crate::diagnostics::{Diag, Report};
@@ -47,7 +49,7 @@ pub(crate) type HashSet<K> = std::collections::HashSet<K, Hasher>;
 
 pub use limits::{MAX_NAME_CHARS, MAX_VERIFY_POLLS};
 pub use placeholders::{scan as scan_placeholders, Placeholder};
-pub use scope::{FAILURE_FIELDS, RUN_FIELDS};
+pub use scope::{CLEANUP_RUN_FIELDS, FAILURE_FIELDS, RUN_FIELDS};
 
 /// A graph that compiled, with the warnings a reviewer should see.
 #[derive(Debug)]

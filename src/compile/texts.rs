@@ -2,7 +2,9 @@
 //! and every `{{name}}` must resolve where the text is used.
 
 use super::placeholders;
-use super::scope::{not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::scope::{
+    not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS, RUN_FIELDS_IN_ALWAYS,
+};
 use super::{mark_used, Compiler};
 use crate::ast;
 use crate::diagnostics::Code;
@@ -129,6 +131,7 @@ impl Compiler<'_> {
                         );
                     }
                     let allowed: Option<&[&str]> = match kind {
+                        RefRoot::Run if scope.cleanup => Some(RUN_FIELDS_IN_ALWAYS),
                         RefRoot::Run => Some(RUN_FIELDS),
                         RefRoot::Failure => Some(FAILURE_FIELDS),
                         _ => None,
@@ -220,8 +223,13 @@ impl Compiler<'_> {
         if !scan_failed {
             self.value_positions(s, escape, &tags, &types);
         }
+        let template = if escape == Escape::Shell && !scan_failed {
+            super::list_words::spread_lists(&s.value, &tags, &types)
+        } else {
+            s.value.clone()
+        };
         plan::Text {
-            template: s.value.clone(),
+            template,
             escape,
             secrets,
             span: s.span,
@@ -360,7 +368,7 @@ fn number_like(ty: &Type, slot: Slot) -> bool {
         Type::OneOf(values) => values
             .iter()
             .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)),
-        Type::String | Type::Duration | Type::List(_) => false,
+        Type::String | Type::Duration | Type::List(_) | Type::Time => false,
     }
 }
 

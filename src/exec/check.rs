@@ -28,9 +28,19 @@ fn check_names(e: &Expr, out: &mut Vec<String>) {
             out.push(r.name.clone());
         }
         ExprKind::Not { operand } => check_names(operand, out),
-        ExprKind::Binary { lhs, rhs, .. } => {
+        ExprKind::Binary { lhs, rhs, .. }
+        | ExprKind::Index {
+            value: lhs,
+            index: rhs,
+        } => {
             check_names(lhs, out);
             check_names(rhs, out);
+        }
+        ExprKind::Field { value, .. } => check_names(value, out),
+        ExprKind::Call { args, .. } => {
+            for a in args {
+                check_names(a, out);
+            }
         }
         _ => {}
     }
@@ -38,10 +48,7 @@ fn check_names(e: &Expr, out: &mut Vec<String>) {
 
 impl RunCtx {
     fn call(&self, node: &str, phase: Phase, attempt: u32, effect: Effect) -> Call {
-        let cancel = match phase {
-            Phase::Undo | Phase::Handler => self.opts.cancel_rollback.clone(),
-            _ => self.opts.cancel.clone(),
-        };
+        let cancel = self.cancel_for(phase).clone();
         Call {
             run_id: self.opts.run_id.clone(),
             runbook: self.graph.runbook.clone(),

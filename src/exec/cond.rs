@@ -26,6 +26,8 @@ pub enum V {
     List(Vec<V>),
     /// A JSON object.
     Object(serde_json::Map<String, serde_json::Value>),
+    /// A point in time (`now`, `run.started`).
+    Time(std::time::SystemTime),
 }
 
 impl V {
@@ -71,6 +73,7 @@ impl V {
             V::Dur(d) => J::String(humantime::format_duration(*d).to_string()),
             V::List(l) => J::Array(l.iter().map(V::to_json).collect()),
             V::Object(o) => J::Object(o.clone()),
+            V::Time(t) => J::String(humantime::format_rfc3339_millis(*t).to_string()),
         }
     }
 
@@ -86,6 +89,7 @@ impl V {
             V::Dur(d) => format!("duration {}", humantime::format_duration(*d)),
             V::List(l) => format!("a list of {}", l.len()),
             V::Object(_) => "an object".into(),
+            V::Time(t) => format!("time {}", humantime::format_rfc3339_millis(*t)),
         }
     }
 
@@ -110,11 +114,11 @@ impl V {
         }
     }
 
-    fn is_unknown(&self) -> bool {
+    pub(super) fn is_unknown(&self) -> bool {
         matches!(self, V::Unknown(_))
     }
 
-    fn num(&self) -> Option<f64> {
+    pub(super) fn num(&self) -> Option<f64> {
         match self {
             V::Int(i) => Some(*i as f64),
             V::Float(f) => Some(*f),
@@ -188,7 +192,26 @@ pub fn eval(expr: &Expr, res: &dyn Resolve, reads: &mut Vec<ValueRead>) -> Resul
                 return logic(*op, l, lhs, rhs, res, reads);
             }
             let r = eval(rhs, res, reads)?;
+            if super::values::is_arithmetic(*op) {
+                return super::values::arithmetic(*op, &l, &r, &expr.text);
+            }
             binary(*op, &l, &r, &expr.text)
+        }
+        ExprKind::Index { value, index } => {
+            let v = eval(value, res, reads)?;
+            let i = eval(index, res, reads)?;
+            super::values::index(v, &i, &expr.text)
+        }
+        ExprKind::Field { value, name } => {
+            let v = eval(value, res, reads)?;
+            follow(v, &value.text, std::slice::from_ref(name))
+        }
+        ExprKind::Call { func, args } => {
+            let mut vs = Vec::with_capacity(args.len());
+            for a in args {
+                vs.push(eval(a, res, reads)?);
+            }
+            super::values::call(*func, vs, &expr.text)
         }
     }
 }
@@ -225,7 +248,7 @@ fn logic(
     })
 }
 
-fn equal(l: &V, r: &V, text: &str) -> Result<bool, String> {
+pub(super) fn equal(l: &V, r: &V, text: &str) -> Result<bool, String> {
     Ok(match (l, r) {
         (V::Null, V::Null) => true,
         (V::Null, _) | (_, V::Null) => false,
@@ -234,6 +257,7 @@ fn equal(l: &V, r: &V, text: &str) -> Result<bool, String> {
         (a, b) if a.num().is_some() && b.num().is_some() => a.num() == b.num(),
         (V::Str(a), V::Str(b)) => a == b,
         (V::Dur(a), V::Dur(b)) => a == b,
+        (V::Time(a), V::Time(b)) => a == b,
         (V::List(a), V::List(b)) => {
             a.len() == b.len()
                 && a.iter()
@@ -254,7 +278,7 @@ fn equal(l: &V, r: &V, text: &str) -> Result<bool, String> {
     })
 }
 
-fn order(l: &V, r: &V, text: &str) -> Result<Ordering, String> {
+pub(super) fn order(l: &V, r: &V, text: &str) -> Result<Ordering, String> {
     match (l, r) {
         (V::Int(a), V::Int(b)) => Ok(a.cmp(b)),
         (a, b) if a.num().is_some() && b.num().is_some() => {
@@ -263,6 +287,7 @@ fn order(l: &V, r: &V, text: &str) -> Result<Ordering, String> {
                 .ok_or_else(|| format!("`{text}`: NaN cannot be compared"))
         }
         (V::Dur(a), V::Dur(b)) => Ok(a.cmp(b)),
+        (V::Time(a), V::Time(b)) => Ok(a.cmp(b)),
         (V::Str(a), V::Str(b)) => Ok(a.cmp(b)),
         (a, b) => Err(format!(
             "`{text}`: cannot order {} and {}",
@@ -296,8 +321,11 @@ fn binary(op: BinOp, l: &V, r: &V, text: &str) -> Result<V, String> {
                 ))
             }
         },
-        BinOp::And | BinOp::Or => {
-            return Err(format!("`{text}`: internal: logic operator out of place"))
+        BinOp::And | BinOp::Or | BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
+            return Err(format!(
+                "`{text}`: internal: operator `{}` out of place",
+                op.symbol()
+            ))
         }
     };
     Ok(V::Bool(b))

@@ -69,6 +69,9 @@ pub fn parse_str(s: &str, ty: &Type) -> Result<Value, String> {
             }
         }
         Type::Secret => Err("a secret cannot be given as an input".into()),
+        Type::Time => {
+            Err("a time cannot be given as an input (`now` and `run.started` are built in)".into())
+        }
         Type::Json => serde_json::from_str(t)
             .map(Value::Json)
             .map_err(|e| format!("not JSON: {e}")),

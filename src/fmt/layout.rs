@@ -104,6 +104,7 @@ fn is_block(rule: Rule) -> bool {
             | Rule::check_decl
             | Rule::step_decl
             | Rule::parallel_block
+            | Rule::always_block
             | Rule::handler
             | Rule::header_block
             | Rule::request_block
@@ -122,6 +123,7 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
         Rule::parallel_block | Rule::header_block | Rule::request_block => {
             child != Rule::kw_parallel
         }
+        Rule::always_block => child != Rule::kw_always,
         Rule::for_action => matches!(
             child,
             Rule::run_action
@@ -190,9 +192,20 @@ impl Printer<'_> {
                     self.next_cell();
                     self.punct("=", at);
                 }
+                // `pods[0]`, `length(pods)`, `pods[0].name`: no space
+                // between a value and what reads from it.
+                '[' if rule == Rule::index => self.attached("[", at),
+                '(' if rule == Rule::call => self.attached("(", at),
+                '.' if rule == Rule::field => self.attached(".", at),
                 _ => self.punct(punct_text(c), at),
             }
         }
+    }
+
+    /// Punctuation glued on both sides.
+    fn attached(&mut self, p: &'static str, at: usize) {
+        self.emit(p, at + p.len(), true, true);
+        self.prev_text = p;
     }
 
     fn punct(&mut self, p: &'static str, at: usize) {

@@ -292,7 +292,14 @@ impl Server<'_> {
             kind: Some(CompletionItemKind::KEYWORD),
             ..CompletionItem::default()
         });
-        names.chain(keywords).collect()
+        // The built-in functions of conditions: `length(pods)`.
+        let functions = crate::plan::Func::ALL.iter().map(|f| CompletionItem {
+            label: f.name().to_string(),
+            kind: Some(CompletionItemKind::FUNCTION),
+            detail: Some("function".to_string()),
+            ..CompletionItem::default()
+        });
+        names.chain(keywords).chain(functions).collect()
     }
 
     fn symbols(&self, uri: &Uri) -> Vec<DocumentSymbol> {

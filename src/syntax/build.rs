@@ -242,6 +242,13 @@ impl Builder {
                         .collect();
                     rb.body.push(Block::Parallel { steps, span: isp });
                 }
+                Rule::always_block => {
+                    let steps = children(item)
+                        .filter(|p| p.as_rule() == Rule::step_decl)
+                        .map(|p| self.step(p))
+                        .collect();
+                    rb.always.push(Always { steps, span: isp });
+                }
                 Rule::handler => {
                     let mut kind = None;
                     let mut actions = Vec::new();
@@ -993,6 +1000,10 @@ impl Builder {
                 Rule::op_in => BinOp::In,
                 Rule::op_contains => BinOp::Contains,
                 Rule::op_matches => BinOp::Matches,
+                Rule::op_add => BinOp::Add,
+                Rule::op_sub => BinOp::Sub,
+                Rule::op_mul => BinOp::Mul,
+                Rule::op_div => BinOp::Div,
                 _ => continue,
             };
             ops.push((op, span(&part)));
@@ -1019,10 +1030,72 @@ impl Builder {
 
     fn operand(&mut self, p: P<'_>) -> (Expr, usize) {
         let sp = span(&p);
-        let Some(inner) = children(p).next() else {
+        let mut parts = children(p).peekable();
+        let Some(inner) = parts.next() else {
             return (bool_expr(sp), 1);
         };
+        // `( ... )` keeps its parentheses in its span, not what follows.
+        let head = match parts.peek() {
+            Some(post) => Span::new(sp.start, span(post).start),
+            None => sp,
+        };
+        let (mut e, mut depth) = self.primary(inner, head);
+        for post in parts {
+            let at = span(&post);
+            if !self.deeper(depth + 1, at) {
+                break;
+            }
+            let whole = e.span.to(at);
+            let kind = match post.as_rule() {
+                Rule::index => {
+                    let Some(i) = children(post).next() else {
+                        continue;
+                    };
+                    let (i, d) = self.expr(i);
+                    depth = depth.max(d);
+                    ExprKind::Index(Box::new(e), Box::new(i))
+                }
+                Rule::field => {
+                    let Some(name) = children(post).next() else {
+                        continue;
+                    };
+                    ExprKind::Field(Box::new(e), ident(name))
+                }
+                _ => continue,
+            };
+            depth += 1;
+            e = Expr { kind, span: whole };
+        }
+        (e, depth)
+    }
+
+    /// What an operand starts with: a call, a name, a literal or `( ... )`.
+    fn primary(&mut self, inner: P<'_>, sp: Span) -> (Expr, usize) {
         match inner.as_rule() {
+            Rule::call => {
+                let csp = span(&inner);
+                let mut parts = children(inner);
+                let Some(name) = parts.next() else {
+                    return (bool_expr(csp), 1);
+                };
+                let mut depth = 1;
+                let mut args = Vec::new();
+                for a in parts {
+                    let (a, d) = self.expr(a);
+                    depth = depth.max(d + 1);
+                    args.push(a);
+                }
+                if !self.deeper(depth, csp) {
+                    return (bool_expr(csp), 1);
+                }
+                (
+                    Expr {
+                        kind: ExprKind::Call(ident(name), args),
+                        span: csp,
+                    },
+                    depth,
+                )
+            }
             Rule::expr => {
                 let (mut e, depth) = self.expr(inner);
                 e.span = sp;
@@ -1041,6 +1114,7 @@ impl Builder {
                 (e, depth)
             }
             Rule::path => {
+                let psp = span(&inner);
                 let parts = children(inner)
                     .filter(|p| p.as_rule() == Rule::ident)
                     .map(ident)
@@ -1048,7 +1122,7 @@ impl Builder {
                 (
                     Expr {
                         kind: ExprKind::Path(parts),
-                        span: sp,
+                        span: psp,
                     },
                     1,
                 )
@@ -1212,6 +1286,8 @@ fn precedence(op: BinOp) -> u8 {
     match op {
         BinOp::Or => 1,
         BinOp::And => 2,
+        BinOp::Add | BinOp::Sub => 4,
+        BinOp::Mul | BinOp::Div => 5,
         _ => 3,
     }
 }

@@ -35,6 +35,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::expect_clause => "`expect CONDITION`",
         Rule::no_data_clause => "`on no_data fail|pass`",
         Rule::parallel_block => "`parallel { ... }`",
+        Rule::always_block => "`always { ... }`",
         Rule::step_decl => "a step",
         Rule::when_clause => "`when CONDITION`",
         Rule::retry_clause => "`retry N`",
@@ -81,6 +82,14 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::op_in => "`in`",
         Rule::op_contains => "`contains`",
         Rule::op_matches => "`matches`",
+        Rule::op_add => "`+`",
+        Rule::op_sub => "`-`",
+        Rule::op_mul => "`*`",
+        Rule::op_div => "`/`",
+        Rule::call => "a function call like `length(pods)`",
+        Rule::index => "an index like `[0]`",
+        Rule::field => "a field like `.name`",
+        Rule::postfix => "an index `[N]` or a field `.name`",
         Rule::path => "a name",
         Rule::reserved => "a reserved word",
         Rule::literal => "a value (string, number, duration, bool or list)",
@@ -154,6 +163,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_success => "`success`",
         Rule::kw_after => "`after`",
         Rule::kw_rollback => "`rollback`",
+        Rule::kw_always => "`always`",
         Rule::WHITESPACE => "whitespace",
         Rule::COMMENT => "a comment",
         Rule::item => "a runbook item (input, secret, channel, template, check, step, ...)",
@@ -162,7 +172,9 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::step_clause => "a step clause",
         Rule::single_action => "an action (run, http, notify, approve, wait)",
         Rule::prefix => "`not`",
-        Rule::infix => "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)",
+        Rule::infix => {
+            "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches, +, -, *, /)"
+        }
         Rule::ident_char => "a letter, digit or `_`",
         Rule::EOI => "the end of the file",
     }
@@ -189,6 +201,10 @@ const OPERATORS: &[Rule] = &[
     Rule::op_in,
     Rule::op_contains,
     Rule::op_matches,
+    Rule::op_add,
+    Rule::op_sub,
+    Rule::op_mul,
+    Rule::op_div,
 ];
 
 /// What pest expects at the start of a step clause, in the order the
@@ -219,6 +235,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_parallel,
     Rule::kw_on,
     Rule::kw_after,
+    Rule::kw_always,
 ];
 
 /// What was expected, in words: groups of alternatives (every operator,
@@ -235,6 +252,11 @@ pub(super) fn describe_expected(expected: &[Rule]) -> String {
     for (members, min, noun) in groups {
         if rules.iter().filter(|r| members.contains(r)).count() >= min {
             rules.retain(|r| !members.contains(r));
+            if noun == "an operator" {
+                // After a value: `[0]` and `.name` may follow it too, but
+                // the operators are what was meant.
+                rules.retain(|r| !matches!(r, Rule::index | Rule::field));
+            }
             let list: Vec<&str> = members.iter().flat_map(|r| bare_words(*r)).collect();
             words.push(format!("{noun} ({})", list.join(", ")));
         }
@@ -358,7 +380,14 @@ mod tests {
         let after_operand = expected_after("runbook r {\n  step s {\n    when x ?");
         let clauses = set(STEP_CLAUSES);
         let operators: BTreeSet<Rule> = after_operand.difference(&clauses).copied().collect();
-        assert_eq!(operators, set(OPERATORS));
+        let postfix = set(&[Rule::index, Rule::field]);
+        assert_eq!(
+            operators
+                .difference(&postfix)
+                .copied()
+                .collect::<BTreeSet<_>>(),
+            set(OPERATORS)
+        );
     }
 
     #[test]
@@ -370,7 +399,7 @@ mod tests {
         );
         assert_eq!(
             describe_expected(OPERATORS),
-            "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches)"
+            "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches, +, -, *, /)"
         );
     }
 }

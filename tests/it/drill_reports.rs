@@ -299,6 +299,8 @@ fn every_example_runbook_is_fully_rehearsed() {
             "feature_flag_kill_switch",
             "k8s_deployment_rollback",
             "load_shedding",
+            "pod_crash_looping",
+            "pv_filling_up",
         ],
         "{}",
         o.stdout

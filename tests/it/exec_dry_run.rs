@@ -19,6 +19,7 @@ fn example_value(ty: &Type) -> String {
         Type::List(inner) => format!("{},{}", example_value(inner), example_value(inner)),
         Type::OneOf(v) => v.first().cloned().unwrap_or_default(),
         Type::Json => "{}".into(),
+        Type::Time => unreachable!("no input can be declared as a time"),
     }
 }
 
