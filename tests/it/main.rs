@@ -67,5 +67,6 @@ mod secret_leaks;
 mod serve_alertmanager;
 mod serve_api;
 mod serve_browser;
+mod serve_drill_html;
 mod shell_start_gate;
 mod store_pg;
