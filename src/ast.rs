@@ -282,6 +282,9 @@ pub struct Step {
     pub retry: Option<Box<Retry>>,
     pub timeout: Option<Spanned<Duration>>,
     pub verify: Option<Box<Verify>>,
+    /// `loop until COND every D within D`: the action repeated until the
+    /// condition holds (`consecutive` is never set).
+    pub repeat: Option<Box<Verify>>,
     pub undo: Option<Box<Spanned<Action>>>,
     /// `undo none "why"`: the step writes and is known to have no undo;
     /// the reason (spanned by the whole clause's `none "..."`).
@@ -306,6 +309,7 @@ impl Step {
             retry: None,
             timeout: None,
             verify: None,
+            repeat: None,
             undo: None,
             undo_none: None,
             capture: None,

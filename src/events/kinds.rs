@@ -119,6 +119,8 @@ pub enum ConditionPurpose {
     AfterRollback,
     /// The list of a `for`.
     ForList,
+    /// `loop until`: whether to run the action again.
+    Until,
 }
 
 /// A value a condition read, as it was when read.

@@ -241,6 +241,7 @@ impl Console {
                     ConditionPurpose::Verify => "verify",
                     ConditionPurpose::AfterRollback => "after rollback verify",
                     ConditionPurpose::ForList => "for",
+                    ConditionPurpose::Until => "loop until",
                 };
                 let r = match (result, error) {
                     (_, Some(e)) => format!("error: {e}"),
