@@ -55,6 +55,8 @@ pub struct Runbook {
     pub on_failure: Vec<Handler>,
     pub on_success: Vec<Handler>,
     pub after_rollback: Vec<AfterRollback>,
+    /// `always { ... }` blocks (one is allowed; more are reported).
+    pub always: Vec<Always>,
     /// Metadata written more than once: (what, first, again).
     pub repeated_meta: Vec<(&'static str, Span, Span)>,
 }
@@ -78,6 +80,7 @@ impl Runbook {
             on_failure: Vec::new(),
             on_success: Vec::new(),
             after_rollback: Vec::new(),
+            always: Vec::new(),
             repeated_meta: Vec::new(),
         }
     }
@@ -346,6 +349,14 @@ impl Block {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Handler {
     pub actions: Vec<Spanned<Action>>,
+    pub span: Span,
+}
+
+/// `always { steps }`: cleanup run after the steps and any rollback, on
+/// success and on failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Always {
+    pub steps: Vec<Step>,
     pub span: Span,
 }
 

@@ -18,6 +18,10 @@
 //!     prometheus: { url: http://prometheus.staging:9090 }
 //!     shell: { env: { KUBECONFIG: /etc/kube/staging } }
 //!     inputs: { service: api-gateway-staging }
+//! serve:                 # `runbook serve` (docs/serve.md)
+//!   tokens:
+//!     - { name: alertmanager, roles: [trigger], env: RUNBOOK_TOKEN_AM }
+//!     - { name: alice, roles: [view, approve], file: /etc/runbook/alice.token }
 //! ```
 //!
 //! Unknown keys and wrong types are errors pointing at the line (miette).
@@ -48,6 +52,54 @@ pub struct Config {
     pub locks_dir: Option<PathBuf>,
     #[serde(default)]
     pub environments: IndexMap<String, Environment>,
+    /// `runbook serve`'s settings.
+    #[serde(default)]
+    pub serve: Serve,
+}
+
+/// `serve:`: who may use `runbook serve`, and for what.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+}
+
+/// A bearer token: its name (the identity recorded as approver), its
+/// roles, and where its value is read (never the config file itself).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// An environment variable holding the token.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// A file holding the token (surrounding whitespace ignored).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// What a token may do on `runbook serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read the run list, run pages, the JSON API.
+    View,
+    /// Approve or deny a waiting step or a proposal.
+    Approve,
+    /// Start runs (`POST /runs`, `POST /alertmanager`).
+    Trigger,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::View => "view",
+            Role::Approve => "approve",
+            Role::Trigger => "trigger",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -166,7 +218,7 @@ impl Config {
             // yaml_serde appends " at line N column M": the label shows it.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
             let help = if msg.contains("unknown field") {
-                Some("known keys: prometheus, defaults, shell, runs_dir, locks_dir, environments (see docs/decision-log.md)".into())
+                Some("known keys: prometheus, defaults, shell, runs_dir, locks_dir, environments, serve (see docs/decision-log.md)".into())
             } else {
                 None
             };

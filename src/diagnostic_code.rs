@@ -49,6 +49,7 @@ codes! {
     CheckInText => "runbook::check_in_text",
     CheckWithSideEffect => "runbook::check_with_side_effect",
     CheckWithoutExpect => "runbook::check_without_expect",
+    ClauseInAlways => "runbook::clause_in_always",
     DefaultType => "runbook::default_type",
     DuplicateName => "runbook::duplicate_name",
     EmptyFile => "runbook::empty_file",

@@ -25,6 +25,7 @@ pub mod indexed_source;
 pub mod lsp;
 pub mod plan;
 pub mod report;
+pub mod serve;
 pub mod session;
 pub mod source;
 pub mod span;

@@ -476,7 +476,15 @@ pub struct Node {
     /// only the steps that completed after it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep: bool,
+    /// A step of `always { ... }`: not part of the run's steps; run, one
+    /// after another, once they and any rollback are over.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cleanup: bool,
     pub span: Span,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A condition, with its source text for the decision log.

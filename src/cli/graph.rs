@@ -46,11 +46,25 @@ fn label(n: &crate::plan::Node) -> String {
     format!("{}\\n{what}{cond}", n.id)
 }
 
+/// The run's last steps (no step of the run after them) and the first
+/// `always` step, which runs after them and after any rollback.
+fn into_cleanup(g: &Graph) -> Option<(Vec<&str>, &str)> {
+    let first = g.nodes.iter().find(|n| n.cleanup)?;
+    let last = g
+        .nodes
+        .iter()
+        .filter(|n| !n.cleanup)
+        .filter(|n| !g.edges.iter().any(|e| e.from == n.id))
+        .map(|n| n.id.as_str())
+        .collect();
+    Some((last, first.id.as_str()))
+}
+
 pub(super) fn dot(g: &Graph) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph \"{}\" {{", g.runbook);
     let _ = writeln!(s, "  rankdir=TB;\n  node [shape=box, style=rounded];");
-    for n in &g.nodes {
+    for n in g.nodes.iter().filter(|n| !n.cleanup) {
         let _ = writeln!(s, "  \"{}\" [label=\"{}\"];", n.id, label(n));
         if n.undo.is_some() {
             let _ = writeln!(
@@ -65,6 +79,19 @@ pub(super) fn dot(g: &Graph) -> String {
             );
         }
     }
+    if let Some((last, first)) = into_cleanup(g) {
+        s.push_str("  subgraph cluster_always {\n    label=\"always (whatever the outcome)\";\n    style=dashed;\n");
+        for n in g.nodes.iter().filter(|n| n.cleanup) {
+            let _ = writeln!(s, "    \"{}\" [label=\"{}\"];", n.id, label(n));
+        }
+        s.push_str("  }\n");
+        for l in last {
+            let _ = writeln!(
+                s,
+                "  \"{l}\" -> \"{first}\" [style=dotted, label=\"after any rollback\"];"
+            );
+        }
+    }
     for e in &g.edges {
         let _ = writeln!(s, "  \"{}\" -> \"{}\";", e.from, e.to);
     }
@@ -74,11 +101,21 @@ pub(super) fn dot(g: &Graph) -> String {
 
 pub(super) fn mermaid(g: &Graph) -> String {
     let mut s = String::from("flowchart TD\n");
-    for n in &g.nodes {
+    for n in g.nodes.iter().filter(|n| !n.cleanup) {
         let _ = writeln!(s, "  {}[\"{}\"]", n.id, label(n).replace("\\n", "<br/>"));
         if n.undo.is_some() {
             let _ = writeln!(s, "  undo_{}([\"undo {}\"])", n.id, n.id);
             let _ = writeln!(s, "  {} -. on rollback .-> undo_{}", n.id, n.id);
+        }
+    }
+    if let Some((last, first)) = into_cleanup(g) {
+        s.push_str("  subgraph runbook_always[\"always (whatever the outcome)\"]\n");
+        for n in g.nodes.iter().filter(|n| n.cleanup) {
+            let _ = writeln!(s, "    {}[\"{}\"]", n.id, label(n).replace("\\n", "<br/>"));
+        }
+        s.push_str("  end\n");
+        for l in last {
+            let _ = writeln!(s, "  {l} -. after any rollback .-> {first}");
         }
     }
     for e in &g.edges {

@@ -10,6 +10,7 @@ mod plan;
 mod resume;
 mod run;
 mod runs;
+mod serve;
 mod verify_journal;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,8 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Serve the Language Server Protocol on stdin/stdout (for editors).
     Lsp(lsp::LspArgs),
+    /// Serve the JSON API, the web page and the Alertmanager webhook.
+    Serve(serve::ServeArgs),
 }
 
 pub fn main() -> i32 {
@@ -81,6 +84,7 @@ pub fn main() -> i32 {
         Command::VerifyJournal(a) => verify_journal::execute(a),
         Command::Fmt(a) => fmt::execute(a),
         Command::Lsp(a) => lsp::execute(a),
+        Command::Serve(a) => serve::execute(a),
     }
 }
 

@@ -90,7 +90,12 @@ fn base_data(graph: &Graph, inputs: &indexmap::IndexMap<String, Value>) -> Map<S
             .collect();
         J::Object(map)
     };
-    let mut run = placeholders("run", crate::compile::RUN_FIELDS);
+    let fields: Vec<&str> = crate::compile::RUN_FIELDS
+        .iter()
+        .chain(crate::compile::CLEANUP_RUN_FIELDS)
+        .copied()
+        .collect();
+    let mut run = placeholders("run", &fields);
     run["runbook"] = J::String(graph.runbook.clone());
     m.insert("run".into(), run);
     m.insert(
@@ -379,7 +384,9 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
     let mut undoable: Vec<&str> = Vec::new();
     let mut step_no = 0;
     let mut i = 0;
-    while i < graph.nodes.len() {
+    // The `always` steps come last in the graph, and print apart.
+    let run_steps = graph.nodes.iter().take_while(|n| !n.cleanup).count();
+    while i < run_steps {
         let group = graph.nodes[i].group;
         let members: Vec<&Node> = match group {
             Some(g) => graph.nodes[i..]
@@ -496,6 +503,7 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         }
         i += members.len();
     }
+    cleanup_plan(&r, &graph.nodes[run_steps..], &mut out);
     for (name, actions) in [
         ("on failure", &graph.on_failure),
         ("on success", &graph.on_success),
@@ -511,6 +519,49 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         let _ = writeln!(out, "\nafter a rollback, verify: {}", verify_text(v));
     }
     out
+}
+
+/// The `always` steps: after the steps and any rollback, in order.
+fn cleanup_plan(r: &Renderer<'_>, nodes: &[Node], out: &mut String) {
+    if nodes.is_empty() {
+        return;
+    }
+    let none = Map::new();
+    let _ = writeln!(
+        out,
+        "\nalways (after the steps and any rollback, whatever the outcome; run.outcome and run.rollback known):"
+    );
+    let ind = "   ";
+    for (k, n) in nodes.iter().enumerate() {
+        let effect = format!("{:?}", n.effect).to_lowercase();
+        let _ = writeln!(out, "A{}. {} [{effect}]", k + 1, n.id);
+        if let Some(w) = &n.when {
+            let _ = writeln!(out, "{ind}only when: {}", w.text);
+        }
+        if let Some(a) = &n.approval {
+            r.action(a, &none, ind, out);
+        }
+        match &n.action {
+            Some(a) => r.action(a, &none, ind, out),
+            None => {
+                let _ = writeln!(out, "{ind}(verify only)");
+            }
+        }
+        for p in policy(n) {
+            let _ = writeln!(out, "{ind}{p}");
+        }
+        if let Some(v) = &n.verify {
+            let _ = writeln!(out, "{ind}verify: {}", verify_text(v));
+        }
+        if let Some(c) = &n.capture {
+            let format = format!("{:?}", c.format).to_lowercase();
+            let _ = writeln!(out, "{ind}capture {format} as {}", c.name);
+        }
+        let _ = writeln!(
+            out,
+            "{ind}if it fails: recorded; nothing is undone, and the next `always` step runs"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Conditions: resolve every name, check every operator's operand types,
 //! compile regexes, and lower to [`plan::Expr`].
 
-use super::scope::{not_here_label, Globals, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::scope::{
+    not_here_label, Globals, Resolved, Scope, CLEANUP_RUN_FIELDS, FAILURE_FIELDS, RUN_FIELDS,
+    RUN_FIELDS_IN_ALWAYS,
+};
 use super::{an, mark_used};
 use crate::ast::{self, BinOp, ExprKind, LiteralKind};
 use crate::diagnostics::Code;
@@ -138,12 +141,32 @@ impl Lowering<'_> {
                     return (make(kind), None);
                 }
                 let allowed_fields: Option<&[&str]> = match kind {
+                    RefRoot::Run if scope.cleanup => Some(RUN_FIELDS_IN_ALWAYS),
                     RefRoot::Run => Some(RUN_FIELDS),
                     RefRoot::Failure => Some(FAILURE_FIELDS),
                     _ => None,
                 };
                 if let Some(allowed) = allowed_fields {
                     match parts.get(1) {
+                        Some(f)
+                            if kind == RefRoot::Run
+                                && CLEANUP_RUN_FIELDS.contains(&f.node.as_str())
+                                && parts.len() == 2 =>
+                        {
+                            if !scope.cleanup {
+                                self.diags.push(
+                                    Diag::error(
+                                        Code::NotInScope,
+                                        format!(
+                                            "`run.{}` is only known in an `always` step",
+                                            f.node
+                                        ),
+                                    )
+                                    .label(f.span, "not known yet here")
+                                    .help("the outcome is decided once the steps and any rollback are over: read it in a step of `always { ... }`"),
+                                );
+                            }
+                        }
                         None => {
                             let fields: Vec<String> = allowed
                                 .iter()

@@ -80,6 +80,13 @@ impl Compiler<'_> {
                 .help("combine the conditions with `and`"),
             );
         }
+        for a in rb.always.iter().skip(1) {
+            self.diags.push(
+                Diag::error(Code::RepeatedClause, "`always` is written twice")
+                    .label(a.span, "written again here")
+                    .help("put all the cleanup steps in one `always` block, in the order they run"),
+            );
+        }
         for (what, hs) in [
             ("on failure", &rb.on_failure),
             ("on success", &rb.on_success),
@@ -133,23 +140,38 @@ impl Compiler<'_> {
                 }
             }
             for s in block.steps() {
-                if let Some(first) = steps.get(s.name.node.as_str()) {
-                    let first = *first;
-                    self.duplicate("step", &s.name, first);
-                } else {
-                    steps.insert(&s.name.node, s.name.span);
-                }
-                if let Some(c) = &s.capture {
-                    self.declare(
-                        &c.name,
-                        Sym::Capture {
-                            format: c.format,
-                            block: block_index,
-                            step: s.name.node.clone(),
-                        },
-                    );
-                }
+                self.declare_step(&mut steps, s, block_index);
             }
+        }
+        // `always` steps come after every block, one block each (see
+        // `always_to_nodes`).
+        let cleanup = rb.always.first().into_iter().flat_map(|a| &a.steps);
+        for (i, s) in cleanup.enumerate() {
+            self.declare_step(&mut steps, s, rb.body.len() + i);
+        }
+    }
+
+    fn declare_step<'a>(
+        &mut self,
+        steps: &mut HashMap<&'a str, Span>,
+        s: &'a ast::Step,
+        block: usize,
+    ) {
+        if let Some(first) = steps.get(s.name.node.as_str()) {
+            let first = *first;
+            self.duplicate("step", &s.name, first);
+        } else {
+            steps.insert(&s.name.node, s.name.span);
+        }
+        if let Some(c) = &s.capture {
+            self.declare(
+                &c.name,
+                Sym::Capture {
+                    format: c.format,
+                    block,
+                    step: s.name.node.clone(),
+                },
+            );
         }
     }
 }

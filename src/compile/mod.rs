@@ -50,7 +50,7 @@ pub(crate) type HashSet<K> = std::collections::HashSet<K, Hasher>;
 
 pub use limits::{MAX_NAME_CHARS, MAX_VERIFY_POLLS};
 pub use placeholders::{scan as scan_placeholders, Placeholder};
-pub use scope::{FAILURE_FIELDS, RUN_FIELDS};
+pub use scope::{CLEANUP_RUN_FIELDS, FAILURE_FIELDS, RUN_FIELDS};
 
 /// A graph that compiled, with the warnings a reviewer should see.
 #[derive(Debug)]

@@ -71,6 +71,9 @@ pub(super) struct Scope {
     /// `Some(kind)` inside a check's `expect`.
     pub probe: Option<&'static str>,
     pub failure: bool,
+    /// In a step of `always { ... }`: `run.outcome` and `run.rollback` are
+    /// known.
+    pub cleanup: bool,
     pub checks: bool,
     pub captures: bool,
     /// `None`: secrets may be read here (the text is sent, not shown).
@@ -96,6 +99,13 @@ pub(super) fn not_here_label(code: Code) -> &'static str {
 }
 
 pub const RUN_FIELDS: &[&str] = &["id", "runbook", "mode", "started"];
+/// Fields of `run` known only in an `always` step: `run.outcome`
+/// (`succeeded`, `rolled_back`, ...) and `run.rollback` (`none`,
+/// `complete`, `incomplete`, `skipped`).
+pub const CLEANUP_RUN_FIELDS: &[&str] = &["outcome", "rollback"];
+/// Every field of `run` in an `always` step.
+pub(super) const RUN_FIELDS_IN_ALWAYS: &[&str] =
+    &["id", "runbook", "mode", "started", "outcome", "rollback"];
 pub const FAILURE_FIELDS: &[&str] = &["step", "reason", "rollback"];
 
 impl Scope {

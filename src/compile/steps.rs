@@ -35,7 +35,7 @@ impl Compiler<'_> {
             };
             let start = nodes.len();
             for s in block.steps() {
-                let mut node = self.step(s, block_index);
+                let mut node = self.step(s, block_index, false);
                 node.group = g;
                 node.deps = nodes[prev.clone()].iter().map(|n| n.id.clone()).collect();
                 for d in &node.deps {
@@ -50,7 +50,8 @@ impl Compiler<'_> {
                 prev = start..nodes.len();
             }
         }
-        if nodes.is_empty()
+        self.always_to_nodes(rb, &mut nodes, &mut edges);
+        if !nodes.iter().any(|n| !n.cleanup)
             && !self
                 .diags
                 .iter()
@@ -68,7 +69,35 @@ impl Compiler<'_> {
         (nodes, edges)
     }
 
-    fn step(&mut self, s: &ast::Step, block: usize) -> plan::Node {
+    /// The steps of `always { ... }`: nodes after the run's own, marked
+    /// `cleanup`, each depending on the one before (they run one after
+    /// another). Each is a block of its own, after every block of the run:
+    /// it reads every capture, and those of earlier cleanup steps.
+    fn always_to_nodes(
+        &mut self,
+        rb: &ast::Runbook,
+        nodes: &mut Vec<plan::Node>,
+        edges: &mut Vec<plan::Edge>,
+    ) {
+        let Some(always) = rb.always.first() else {
+            return;
+        };
+        let mut prev: Option<String> = None;
+        for (i, s) in always.steps.iter().enumerate() {
+            let mut node = self.step(s, rb.body.len() + i, true);
+            if let Some(p) = prev.take() {
+                edges.push(plan::Edge {
+                    from: p.clone(),
+                    to: node.id.clone(),
+                });
+                node.deps = vec![p];
+            }
+            prev = Some(node.id.clone());
+            nodes.push(node);
+        }
+    }
+
+    fn step(&mut self, s: &ast::Step, block: usize, cleanup: bool) -> plan::Node {
         for (what, first, again) in &s.repeated {
             let what = if *what == "action" { "an action" } else { what };
             self.diags.push(
@@ -92,9 +121,13 @@ impl Compiler<'_> {
             block: Some(block),
             checks: true,
             captures: true,
+            cleanup,
             no_secrets: None,
             ..Scope::default()
         };
+        if cleanup {
+            self.cleanup_clauses(s);
+        }
         let when = s.when.as_ref().map(|w| {
             let scope = Scope {
                 no_secrets: Some("conditions are logged with every value they read"),
@@ -220,6 +253,8 @@ impl Compiler<'_> {
             }
         });
         let continue_on_error = match &s.continue_on_error {
+            // A cleanup step's failure never stops the other cleanup steps.
+            _ if cleanup => true,
             Some(v) => v.node,
             None => effect == Effect::Notify,
         };
@@ -240,7 +275,34 @@ impl Compiler<'_> {
             capture: capture.map(Box::new),
             continue_on_error,
             keep: s.keep.is_some(),
+            cleanup,
             span: s.span,
+        }
+    }
+
+    /// `undo` and `on_error` mean nothing in an `always` step: nothing
+    /// rolls it back (the rollback is over when it runs), and its failure
+    /// never stops the cleanup steps after it.
+    fn cleanup_clauses(&mut self, s: &ast::Step) {
+        if let Some(u) = &s.undo {
+            self.diags.push(
+                Diag::error(
+                    Code::ClauseInAlways,
+                    format!("step `{}` in `always` has an `undo`", s.name.node),
+                )
+                .label(u.span, "never run")
+                .help("`always` steps run after the rollback, so nothing undoes them: move the step before `always` if it must be undone, or remove the `undo`"),
+            );
+        }
+        if let Some(c) = &s.continue_on_error {
+            self.diags.push(
+                Diag::error(
+                    Code::ClauseInAlways,
+                    format!("step `{}` in `always` has `on_error`", s.name.node),
+                )
+                .label(c.span, "has no effect here")
+                .help("a failed `always` step is reported and the next one runs anyway: remove `on_error`"),
+            );
         }
     }
 

@@ -2,7 +2,9 @@
 //! and every `{{name}}` must resolve where the text is used.
 
 use super::placeholders;
-use super::scope::{not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS};
+use super::scope::{
+    not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS, RUN_FIELDS_IN_ALWAYS,
+};
 use super::{mark_used, Compiler};
 use crate::ast;
 use crate::diagnostics::Code;
@@ -129,6 +131,7 @@ impl Compiler<'_> {
                         );
                     }
                     let allowed: Option<&[&str]> = match kind {
+                        RefRoot::Run if scope.cleanup => Some(RUN_FIELDS_IN_ALWAYS),
                         RefRoot::Run => Some(RUN_FIELDS),
                         RefRoot::Failure => Some(FAILURE_FIELDS),
                         _ => None,

@@ -84,6 +84,8 @@ pub struct RequestRecord {
 pub enum Via {
     /// `runbook approve` / `runbook deny`.
     Command,
+    /// The web page or JSON API of `runbook serve` (`by`: the token's name).
+    Web,
     /// Answered on the run's own terminal.
     Terminal,
     /// Nobody answered in time (refused).
@@ -122,16 +124,16 @@ impl std::fmt::Display for DecisionRecord {
         match self.via {
             Via::Timeout => write!(f, "timed out (refused) at {}", self.decided)?,
             Via::Cancelled => write!(f, "cancelled (refused) at {}", self.decided)?,
-            Via::Command | Via::Terminal => write!(
+            Via::Command | Via::Terminal | Via::Web => write!(
                 f,
                 "{} by {} at {}{}",
                 if self.approved { "approved" } else { "denied" },
                 self.by,
                 self.decided,
-                if self.via == Via::Terminal {
-                    " on the run's terminal"
-                } else {
-                    ""
+                match self.via {
+                    Via::Terminal => " on the run's terminal",
+                    Via::Web => " on the web page",
+                    _ => "",
                 }
             )?,
         }
@@ -383,6 +385,19 @@ pub fn decide(
     by: &str,
     reason: Option<&str>,
 ) -> Result<DecisionRecord, ApprovalError> {
+    decide_via(run_dir, key, approve, by, reason, Via::Command)
+}
+
+/// [`decide`], saying where the decision came from (`runbook serve`
+/// records [`Via::Web`]).
+pub fn decide_via(
+    run_dir: &Path,
+    key: &str,
+    approve: bool,
+    by: &str,
+    reason: Option<&str>,
+    via: Via,
+) -> Result<DecisionRecord, ApprovalError> {
     let rpath = request_path(run_dir, key);
     let Some(request) = read_json::<RequestRecord>(&rpath)? else {
         return Err(ApprovalError::NoRequest {
@@ -413,7 +428,7 @@ pub fn decide(
             .map(|r| sys::clean_text(r, MAX_REASON))
             .filter(|r| !r.is_empty()),
         decided: sys::now_rfc3339(),
-        via: Via::Command,
+        via,
     };
     match place(run_dir, &request, &record)? {
         Ok(placed) => {
@@ -536,7 +551,7 @@ impl InboxApprover {
     }
 
     fn said_elsewhere(&self, d: &DecisionRecord) {
-        if d.via == Via::Command {
+        if matches!(d.via, Via::Command | Via::Web) {
             self.say(&format!(
                 "\n{} from another terminal: {d}\n",
                 if d.approved { "Approved" } else { "Denied" }

@@ -149,13 +149,6 @@ impl Ended {
 }
 
 impl RunCtx {
-    fn cancel_for(&self, phase: Phase) -> &CancellationToken {
-        match phase {
-            Phase::Undo | Phase::Handler => &self.opts.cancel_rollback,
-            _ => &self.opts.cancel,
-        }
-    }
-
     /// Logs an action's start, and refuses a change (effect `write` or
     /// more, not simulated) once the journal has failed: write-ahead means
     /// nothing changes that the journal does not record (a full disk must
@@ -823,7 +816,10 @@ pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> 
             }
             Err(e) => out.failed.push(format!("internal error: {e}")),
         }
-        if out.failed.len() > allowed || out.cancelled || ctx.opts.cancel.is_cancelled() {
+        if out.failed.len() > allowed
+            || out.cancelled
+            || ctx.cancel_for(Phase::Action).is_cancelled()
+        {
             stop = true;
         }
     }

@@ -48,10 +48,7 @@ fn check_names(e: &Expr, out: &mut Vec<String>) {
 
 impl RunCtx {
     fn call(&self, node: &str, phase: Phase, attempt: u32, effect: Effect) -> Call {
-        let cancel = match phase {
-            Phase::Undo | Phase::Handler => self.opts.cancel_rollback.clone(),
-            _ => self.opts.cancel.clone(),
-        };
+        let cancel = self.cancel_for(phase).clone();
         Call {
             run_id: self.opts.run_id.clone(),
             runbook: self.graph.runbook.clone(),

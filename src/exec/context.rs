@@ -11,6 +11,7 @@ use crate::plan::{Graph, Ref, RefRoot, Text, Value};
 use indexmap::IndexMap;
 use serde_json::{Map, Value as J};
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// What a template or condition reads at run time besides inputs, secrets
 /// and captures: the loop variable, and `failure.*` in `on failure`.
@@ -19,6 +20,18 @@ pub struct Bindings {
     pub loop_var: Option<(String, V)>,
     /// `failure.*` (the `on failure` handler only).
     pub failure: Option<Failure>,
+    /// `run.outcome` and `run.rollback` (the `always` steps only).
+    pub concluded: Option<Concluded>,
+}
+
+/// How the run came out, as an `always` step reads it: `run.outcome`
+/// (`succeeded`, `rolled_back`, `rollback_incomplete`, `cancelled`) and
+/// `run.rollback` (`none`: nothing failed; `complete`, `incomplete`,
+/// `skipped`, as `failure.rollback`).
+#[derive(Debug, Clone)]
+pub struct Concluded {
+    pub outcome: &'static str,
+    pub rollback: &'static str,
 }
 
 /// What `on failure` knows about the failure: `failure.step`,
@@ -39,6 +52,7 @@ impl Bindings {
         Bindings {
             loop_var: Some((var.to_owned(), item)),
             failure: self.failure.clone(),
+            concluded: self.concluded.clone(),
         }
     }
 
@@ -54,6 +68,10 @@ pub struct RunCtx {
     pub emitter: Arc<Emitter>,
     pub templates: Templates,
     pub captures: Mutex<IndexMap<String, V>>,
+    /// The `always` steps are running: the run's steps are over, so they
+    /// are cancelled as the rollback is (by a second Ctrl-C), not by the
+    /// first, which has stopped the steps already.
+    pub cleanup: std::sync::atomic::AtomicBool,
     /// When the run started (RFC 3339), `run.started`.
     pub started: String,
     base_send: Map<String, J>,
@@ -110,6 +128,7 @@ impl RunCtx {
             emitter,
             templates,
             captures: Mutex::new(IndexMap::new()),
+            cleanup: std::sync::atomic::AtomicBool::new(false),
             started,
             base_send,
             base_display,
@@ -126,6 +145,20 @@ impl RunCtx {
 
     pub fn simulated(&self) -> bool {
         self.opts.mode != Mode::Live
+    }
+
+    /// The token that cancels work in `phase`: the run's steps (and their
+    /// checks) stop at the first Ctrl-C; undos, handlers and the `always`
+    /// steps only at the second.
+    pub(crate) fn cancel_for(&self, phase: crate::events::Phase) -> &CancellationToken {
+        use crate::events::Phase;
+        match phase {
+            Phase::Undo | Phase::Handler => &self.opts.cancel_rollback,
+            _ if self.cleanup.load(std::sync::atomic::Ordering::Relaxed) => {
+                &self.opts.cancel_rollback
+            }
+            _ => &self.opts.cancel,
+        }
     }
 
     pub fn emit(&self, node: Option<&str>, kind: EventKind) {
@@ -180,6 +213,12 @@ impl RunCtx {
         }
         if let Some((var, v)) = &scope.loop_var {
             m.insert(var.clone(), v.to_json());
+        }
+        if let Some(c) = &scope.concluded {
+            if let Some(J::Object(run)) = m.get_mut("run") {
+                run.insert("outcome".into(), J::String(c.outcome.into()));
+                run.insert("rollback".into(), J::String(c.rollback.into()));
+            }
         }
         if let Some(failure) = &scope.failure {
             let mut f = Map::new();
@@ -329,6 +368,13 @@ impl Resolve for Resolver<'_> {
                     "runbook" => self.ctx.graph.runbook.clone(),
                     "mode" => self.ctx.opts.mode.as_str().to_owned(),
                     "started" => self.ctx.started.clone(),
+                    "outcome" | "rollback" => match &self.scope.concluded {
+                        Some(c) if field == "outcome" => c.outcome.to_owned(),
+                        Some(c) => c.rollback.to_owned(),
+                        None => {
+                            return Err(format!("`run.{field}` is only known in an `always` step"))
+                        }
+                    },
                     other => return Err(format!("`run.{other}` does not exist")),
                 };
                 return follow(V::Str(s), &format!("run.{field}"), rest);

@@ -207,20 +207,22 @@ pub async fn run(
         let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter));
         start(&ctx, &graph);
         let g = scheduler::run_graph(&ctx).await;
-        conclude(&ctx, g, &rollback::Undone::default(), &[]).await
+        conclude(&ctx, g, &rollback::Undone::default(), &[], &[]).await
     });
     waiting::FlushWhenWaiting::new(&flushed, run).await
 }
 
 /// After the graph: the rollback (skipping the undos, and undo items, in
-/// `undone` that succeeded before a resume) and `on failure`, or `on success` (handlers
-/// in `handlers_done` already started before a resume and are not run
-/// again); then `run_finished`.
+/// `undone` that succeeded before a resume), then the `always` steps (but
+/// those in `cleanup_done`, ended before a resume), then `on failure`, or
+/// `on success` (handlers in `handlers_done` already started before a
+/// resume and are not run again); then `run_finished`.
 pub(crate) async fn conclude(
     ctx: &Arc<RunCtx>,
-    g: scheduler::GraphOutcome,
+    mut g: scheduler::GraphOutcome,
     undone: &rollback::Undone,
     handlers_done: &[String],
+    cleanup_done: &[String],
 ) -> RunSummary {
     let graph = ctx.graph.clone();
     let emitter = ctx.emitter.clone();
@@ -228,16 +230,6 @@ pub(crate) async fn conclude(
     let run_handler = |name: &'static str| !handlers_done.iter().any(|h| h == name);
     let mut undos = Vec::new();
     let mut counts = Counts::default();
-    for s in &g.states {
-        match s {
-            NodeState::Succeeded => counts.succeeded += 1,
-            NodeState::Failed | NodeState::FailedContinued | NodeState::Cancelled => {
-                counts.failed += 1
-            }
-            NodeState::Skipped => counts.skipped += 1,
-            NodeState::NotRun => counts.not_run += 1,
-        }
-    }
     let failure = match (&g.failure, g.cancelled) {
         (Some(f), _) => Some(f.clone()),
         (None, true) => Some((String::new(), "cancelled".to_owned())),
@@ -245,6 +237,7 @@ pub(crate) async fn conclude(
     };
     let outcome = match &failure {
         None => {
+            cleanup(ctx, &mut g, cleanup_done, Outcome::Succeeded, "none").await;
             if run_handler("on_success") {
                 rollback::handler(ctx, "on_success", &graph.on_success, &Bindings::default()).await;
             }
@@ -293,26 +286,38 @@ pub(crate) async fn conclude(
             } else {
                 "complete"
             };
-            let scope = Bindings {
-                loop_var: None,
-                failure: Some(context::Failure {
-                    step: step.clone(),
-                    reason: reason.clone(),
-                    rollback,
-                }),
-            };
-            if run_handler("on_failure") {
-                rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
-            }
-            if g.cancelled {
+            let outcome = if g.cancelled {
                 Outcome::Cancelled
             } else if nothing_changed {
                 Outcome::NothingChanged
             } else {
                 keep::failed_outcome(clean, &kept)
+            };
+            cleanup(ctx, &mut g, cleanup_done, outcome, rollback).await;
+            let scope = Bindings {
+                failure: Some(context::Failure {
+                    step: step.clone(),
+                    reason: reason.clone(),
+                    rollback,
+                }),
+                ..Bindings::default()
+            };
+            if run_handler("on_failure") {
+                rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
             }
+            outcome
         }
     };
+    for s in &g.states {
+        match s {
+            NodeState::Succeeded => counts.succeeded += 1,
+            NodeState::Failed | NodeState::FailedContinued | NodeState::Cancelled => {
+                counts.failed += 1
+            }
+            NodeState::Skipped => counts.skipped += 1,
+            NodeState::NotRun => counts.not_run += 1,
+        }
+    }
     let exit_code = outcome.exit_code();
     let elapsed = clock.elapsed();
     ctx.emit(
@@ -346,5 +351,28 @@ pub(crate) async fn conclude(
             .collect(),
         undos,
         elapsed,
+    }
+}
+
+/// Runs the `always` steps with the outcome decided (see
+/// [`scheduler::run_cleanup`]) and records where each ended.
+async fn cleanup(
+    ctx: &Arc<RunCtx>,
+    g: &mut scheduler::GraphOutcome,
+    done: &[String],
+    outcome: Outcome,
+    rollback: &'static str,
+) {
+    let scope = Bindings {
+        concluded: Some(context::Concluded {
+            outcome: outcome.as_str(),
+            rollback,
+        }),
+        ..Bindings::default()
+    };
+    for (i, state) in scheduler::run_cleanup(ctx, done, &scope).await {
+        if let Some(s) = g.states.get_mut(i) {
+            *s = state;
+        }
     }
 }

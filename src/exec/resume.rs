@@ -25,6 +25,9 @@
 //!   done) or `--assume-failed` (run again).
 //! * Handlers (`on failure` / `on success`) that had started are not run
 //!   again.
+//! * `always` steps that ended are not run again; the others run once the
+//!   run's steps and rollback are over, as in a fresh run (one in doubt is
+//!   settled as any step is).
 
 use super::cond::V;
 use super::context::{Bindings, RunCtx};
@@ -641,7 +644,16 @@ async fn resume_flushed(
         seeds.push(res);
     }
 
-    let g = if rolling_back {
+    // `always` steps that ended are not run again; they are not the run's
+    // steps (never undone, never what the scheduler starts from).
+    let (cleaned, main): (Vec<NodeResult>, Vec<NodeResult>) =
+        seeds.into_iter().partition(|s| graph.nodes[s.idx].cleanup);
+    let seeds = main;
+    let cleanup_done: Vec<String> = cleaned
+        .iter()
+        .map(|s| graph.nodes[s.idx].id.clone())
+        .collect();
+    let mut g = if rolling_back {
         let mut states = vec![NodeState::NotRun; graph.nodes.len()];
         for s in &seeds {
             if let Some(x) = states.get_mut(s.idx) {
@@ -662,7 +674,12 @@ async fn resume_flushed(
     } else {
         scheduler::run_graph_from(&ctx, seeds, partial).await
     };
-    conclude(&ctx, g, &undone, &st.handlers_started).await
+    for s in &cleaned {
+        if let Some(x) = g.states.get_mut(s.idx) {
+            *x = s.state;
+        }
+    }
+    conclude(&ctx, g, &undone, &st.handlers_started, &cleanup_done).await
 }
 
 /// What fan-out `id` had done when it was cut off, with the answers for its

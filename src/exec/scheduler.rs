@@ -189,16 +189,25 @@ pub(super) fn capture(
 /// condition and approval were passed before it: only its items never
 /// started run, then its `verify` (which decides its items in doubt).
 pub async fn run_node(ctx: Arc<RunCtx>, idx: usize, so_far: Option<FanOutSoFar>) -> NodeResult {
+    run_node_in(ctx, idx, so_far, Bindings::default()).await
+}
+
+/// [`run_node`] with names bound (`run.outcome` for an `always` step).
+async fn run_node_in(
+    ctx: Arc<RunCtx>,
+    idx: usize,
+    so_far: Option<FanOutSoFar>,
+    scope: Bindings,
+) -> NodeResult {
     let node = &ctx.graph.nodes[idx];
     let id = node.id.as_str();
     let mut res = NodeResult::new(idx);
     let t0 = ctx.emitter.emit_with(Some(id), |_| EventKind::NodeReady {
         deps: node.deps.clone(),
     });
-    let scope = Bindings::default();
-
     let fail = |mut res: NodeResult, reason: String| -> NodeResult {
-        let cancelled = res.state == NodeState::Cancelled || ctx.opts.cancel.is_cancelled();
+        let cancelled =
+            res.state == NodeState::Cancelled || ctx.cancel_for(Phase::Action).is_cancelled();
         let continued = node.continue_on_error && !cancelled;
         ctx.emit(
             Some(id),
@@ -360,7 +369,7 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize, so_far: Option<FanOutSoFar>)
                 v,
                 ConditionPurpose::Verify,
                 &scope,
-                &ctx.opts.cancel,
+                ctx.cancel_for(Phase::Action),
             )
             .await
         {
@@ -489,8 +498,9 @@ pub async fn run_graph_from(
         }
         out.results.push(r);
     }
+    // The `always` steps are not the run's: `run_cleanup` runs them after.
     let mut ready: VecDeque<usize> = (0..n)
-        .filter(|&i| remaining[i] == 0 && !seeded[i])
+        .filter(|&i| remaining[i] == 0 && !seeded[i] && !nodes[i].cleanup)
         .collect();
     let parallel = ctx.opts.parallel.max(1);
     let mut set = tokio::task::JoinSet::new();
@@ -594,6 +604,37 @@ pub async fn run_graph_from(
             stopping = true;
             out.failure = Some(("journal".into(), "the journal could not be written".into()));
         }
+    }
+    out
+}
+
+/// Runs the `always` steps, one after another in the order written, once
+/// the run's steps and any rollback are over; `done` (ended before a
+/// resume) are not run again. A failed one is reported (`node_failed`,
+/// continued) and the next runs anyway. They read `run.outcome` and
+/// `run.rollback` through `scope`. Returns each one run, with where it
+/// ended.
+pub(crate) async fn run_cleanup(
+    ctx: &Arc<RunCtx>,
+    done: &[String],
+    scope: &Bindings,
+) -> Vec<(usize, NodeState)> {
+    let mut out = Vec::new();
+    let todo = ctx
+        .graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.cleanup && !done.contains(&n.id))
+        .map(|(i, _)| i);
+    for i in todo {
+        ctx.cleanup
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let node = std::pin::pin!(run_node_in(ctx.clone(), i, None, scope.clone()));
+        let r = CatchUnwind::new(node)
+            .await
+            .unwrap_or_else(|e| internal_error(ctx, i, &e));
+        out.push((i, r.state));
     }
     out
 }

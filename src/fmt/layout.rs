@@ -104,6 +104,7 @@ fn is_block(rule: Rule) -> bool {
             | Rule::check_decl
             | Rule::step_decl
             | Rule::parallel_block
+            | Rule::always_block
             | Rule::handler
             | Rule::header_block
             | Rule::request_block
@@ -122,6 +123,7 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
         Rule::parallel_block | Rule::header_block | Rule::request_block => {
             child != Rule::kw_parallel
         }
+        Rule::always_block => child != Rule::kw_always,
         Rule::for_action => matches!(
             child,
             Rule::run_action

@@ -242,6 +242,13 @@ impl Builder {
                         .collect();
                     rb.body.push(Block::Parallel { steps, span: isp });
                 }
+                Rule::always_block => {
+                    let steps = children(item)
+                        .filter(|p| p.as_rule() == Rule::step_decl)
+                        .map(|p| self.step(p))
+                        .collect();
+                    rb.always.push(Always { steps, span: isp });
+                }
                 Rule::handler => {
                     let mut kind = None;
                     let mut actions = Vec::new();

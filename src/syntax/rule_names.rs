@@ -35,6 +35,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::expect_clause => "`expect CONDITION`",
         Rule::no_data_clause => "`on no_data fail|pass`",
         Rule::parallel_block => "`parallel { ... }`",
+        Rule::always_block => "`always { ... }`",
         Rule::step_decl => "a step",
         Rule::when_clause => "`when CONDITION`",
         Rule::loop_clause => "`loop until CONDITION every D within D`",
@@ -165,6 +166,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_success => "`success`",
         Rule::kw_after => "`after`",
         Rule::kw_rollback => "`rollback`",
+        Rule::kw_always => "`always`",
         Rule::WHITESPACE => "whitespace",
         Rule::COMMENT => "a comment",
         Rule::item => "a runbook item (input, secret, channel, template, check, step, ...)",
@@ -237,6 +239,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_parallel,
     Rule::kw_on,
     Rule::kw_after,
+    Rule::kw_always,
 ];
 
 /// What was expected, in words: groups of alternatives (every operator,

@@ -20,6 +20,7 @@
 mod cli_env;
 mod client;
 mod prometheus;
+pub mod serve;
 mod server;
 
 pub use cli_env::{text, CliEnv};

@@ -1,0 +1,123 @@
+//! `runbook serve`: one process serving the JSON API, the web page and the
+//! Alertmanager webhook, running the runs it starts itself (embedded, on
+//! the file store). See docs/serve.md.
+//!
+//! * `routes`: the routes file (alert -> runbook, inputs, mode);
+//!   `alertmanager`: the webhook payload; `dedup`: one active run per
+//!   route and alert; `alert_log`: what became of every alert;
+//!   `trigger`: alerts, proposals and `POST /runs` turned into runs
+//!   through a `launcher::Launcher` (embedded threads; a queue later).
+//! * `auth`: tokens, roles, web sessions, CSRF; `api`: the HTTP handlers
+//!   (JSON); `page`: the HTML pages; `sse`: the live decision log;
+//!   `svg`: the step graph.
+
+// The request helpers return the rejection itself (a `Response`, 128
+// bytes) as their error: once per request, never in a loop.
+#![allow(clippy::result_large_err)]
+
+pub mod alert_log;
+pub mod alertmanager;
+pub mod api;
+pub mod auth;
+pub mod dedup;
+pub mod launcher;
+pub mod page;
+pub mod routes;
+pub mod sse;
+pub mod svg;
+pub mod trigger;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The largest request body accepted (413 beyond).
+pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
+
+/// How `runbook serve` was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: SocketAddr,
+    pub routes: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub env: Option<String>,
+    pub runs_dir: Option<PathBuf>,
+    pub locks_dir: Option<PathBuf>,
+    pub max_body: usize,
+}
+
+/// Everything the handlers share.
+pub struct App {
+    pub runs_dir: PathBuf,
+    pub auth: auth::Auth,
+    pub trigger: trigger::Trigger,
+}
+
+/// Why the server did not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl App {
+    /// Reads the config (tokens) and the routes file, compiles every
+    /// route's runbook.
+    pub fn new(opts: &Options) -> Result<App, StartError> {
+        let config = crate::config::Config::load(opts.config.as_deref())
+            .map_err(|e| StartError(format!("{:?}", miette::Report::new(*e))))?;
+        let auth = auth::Auth::from_config(&config.serve).map_err(StartError)?;
+        if auth.is_empty() {
+            return Err(StartError(
+                "no tokens: add `serve: { tokens: [...] }` to the config (see docs/serve.md); nothing would be allowed in".into(),
+            ));
+        }
+        let routes = match &opts.routes {
+            Some(p) => routes::Routes::load(p).map_err(|e| StartError(e.0))?,
+            None => routes::Routes::default(),
+        };
+        let runs_dir = opts.runs_dir.clone().unwrap_or_else(|| config.runs_dir());
+        let locks_dir = opts.locks_dir.clone().or(config.locks_dir.clone());
+        let launcher = launcher::Embedded::new(
+            runs_dir.clone(),
+            locks_dir,
+            opts.config.clone(),
+            opts.env.clone(),
+        );
+        Ok(App {
+            trigger: trigger::Trigger {
+                routes,
+                launcher: Arc::new(launcher),
+                dedup: Arc::default(),
+                log: Arc::new(alert_log::AlertLog::new(&runs_dir)),
+                proposals: Default::default(),
+            },
+            runs_dir,
+            auth,
+        })
+    }
+}
+
+/// Serves `app` on `listener` until the process ends.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    max_body: usize,
+) -> std::io::Result<()> {
+    let router = api::router(Arc::new(app), max_body);
+    axum::serve(listener, router).await
+}
+
+/// Refuses an address off loopback unless `public` says so.
+pub fn check_listen(addr: &SocketAddr, public: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || public {
+        Ok(())
+    } else {
+        Err(format!(
+            "{addr} is not a loopback address: pass --public to listen there (and put TLS in front)"
+        ))
+    }
+}

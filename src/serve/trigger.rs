@@ -1,0 +1,332 @@
+//! What an alert or a `POST /runs` does: find the route, claim the
+//! deduplication key, start the run (or the proposal's dry run) through
+//! the [`Launcher`], record it in the alert log; proposals and their
+//! approval; a resolved alert. No HTTP here (see `api`).
+
+use super::alert_log::{Action, AlertLog, Record};
+use super::alertmanager::{Alert, AlertStatus};
+use super::dedup::{Active, Dedup, Key};
+use super::launcher::{Job, Launcher};
+use super::routes::{Route, RouteMode, Routes};
+use crate::durable::sys::now_rfc3339;
+use indexmap::IndexMap;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// A dry run waiting for someone to approve the live run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Proposal {
+    pub id: String,
+    pub route: String,
+    pub alertname: String,
+    pub fingerprint: String,
+    pub inputs: Vec<String>,
+    pub dry_run_id: String,
+    pub created: String,
+    pub state: ProposalState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ProposalState {
+    Pending,
+    Approved {
+        by: String,
+        reason: String,
+        run_id: String,
+    },
+    Denied {
+        by: String,
+        reason: String,
+    },
+    Cancelled {
+        why: String,
+    },
+}
+
+/// The alert handling state shared by the request handlers.
+pub struct Trigger {
+    pub routes: Routes,
+    pub launcher: Arc<dyn Launcher>,
+    pub dedup: Arc<Dedup>,
+    pub log: Arc<AlertLog>,
+    pub proposals: Mutex<IndexMap<String, Proposal>>,
+}
+
+/// What was done with one alert (the webhook's answer).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub fingerprint: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Trigger {
+    /// Handles one alert (blocking: it may validate and start a run).
+    pub fn alert(&self, alert: &Alert) -> Outcome {
+        let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();
+        let mut rec = Record {
+            ts: now_rfc3339(),
+            action: Action::NoRoute,
+            route: None,
+            alertname,
+            fingerprint: alert.fingerprint.clone(),
+            status: alert.status.as_str().into(),
+            run_id: None,
+            proposal: None,
+            by: None,
+            detail: None,
+        };
+        let Some(route) = self.routes.route_for(alert) else {
+            return self.done(rec);
+        };
+        rec.route = Some(route.name.clone());
+        let key: Key = (route.name.clone(), alert.fingerprint.clone());
+        if alert.status == AlertStatus::Resolved {
+            rec.action = Action::Resolved;
+            if let Some(Active::Proposal(pid)) = self.dedup.get(&key) {
+                rec.proposal = Some(pid.clone());
+                if route.cancel_on_resolved && self.cancel_proposal(&key, &pid) {
+                    rec.action = Action::ProposalCancelled;
+                }
+            }
+            return self.done(rec);
+        }
+        if let Err(holder) = self.dedup.claim(&key) {
+            rec.action = Action::Duplicate;
+            rec.detail = Some(format!("already handled by {holder}"));
+            if let Active::Run(id) = &holder {
+                rec.run_id = Some(id.clone());
+            }
+            return self.done(rec);
+        }
+        let inputs = match route.inputs_for(alert) {
+            Ok(i) => i,
+            Err(e) => {
+                self.dedup.release(&key, &Active::Starting);
+                rec.action = Action::NotStarted;
+                rec.detail = Some(e);
+                return self.done(rec);
+            }
+        };
+        let dry = route.mode != RouteMode::Run;
+        match self.start(
+            route,
+            &key,
+            inputs.clone(),
+            dry,
+            route.mode != RouteMode::Propose,
+        ) {
+            Ok(run_id) => {
+                rec.run_id = Some(run_id.clone());
+                rec.action = Action::Started;
+                if route.mode == RouteMode::Propose {
+                    let id = format!("p-{run_id}");
+                    let p = Proposal {
+                        id: id.clone(),
+                        route: route.name.clone(),
+                        alertname: rec.alertname.clone(),
+                        fingerprint: alert.fingerprint.clone(),
+                        inputs,
+                        dry_run_id: run_id,
+                        created: now_rfc3339(),
+                        state: ProposalState::Pending,
+                    };
+                    if let Ok(mut ps) = self.proposals.lock() {
+                        ps.insert(id.clone(), p);
+                    }
+                    self.dedup.set(&key, Active::Proposal(id.clone()));
+                    rec.action = Action::Proposed;
+                    rec.proposal = Some(id);
+                }
+            }
+            Err(e) => {
+                rec.action = Action::NotStarted;
+                rec.detail = Some(e);
+            }
+        }
+        self.done(rec)
+    }
+
+    /// Starts a run for `route` under the claimed `key`; `hold`: the key is
+    /// held by the run until it ends (else the caller sets its holder).
+    /// Releases the key on failure.
+    fn start(
+        &self,
+        route: &Route,
+        key: &Key,
+        inputs: Vec<String>,
+        dry_run: bool,
+        hold: bool,
+    ) -> Result<String, String> {
+        let job = Job {
+            runbook: route.runbook.clone(),
+            inputs,
+            values: IndexMap::new(),
+            dry_run,
+        };
+        let dedup = self.dedup.clone();
+        let k = key.clone();
+        let on_finish: super::launcher::OnFinish = Box::new(move |id, _| {
+            if hold {
+                dedup.release(&k, &Active::Run(id.to_owned()));
+            }
+        });
+        match self.launcher.launch(job, on_finish) {
+            Ok(id) => {
+                if hold {
+                    // The run may already have ended (and released
+                    // nothing: the key was `Starting`).
+                    self.dedup.set(key, Active::Run(id.clone()));
+                    if self.finished(&id) {
+                        self.dedup.release(key, &Active::Run(id.clone()));
+                    }
+                }
+                Ok(id)
+            }
+            Err(e) => {
+                self.dedup.release(key, &Active::Starting);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// A run launched here whose journal says it ended.
+    fn finished(&self, run_id: &str) -> bool {
+        let dir = self.log_dir().join(run_id);
+        crate::durable::runs::run_summary(&dir).state != crate::durable::runs::RunStatus::Running
+    }
+
+    fn log_dir(&self) -> std::path::PathBuf {
+        self.log.dir()
+    }
+
+    fn cancel_proposal(&self, key: &Key, pid: &str) -> bool {
+        let Ok(mut ps) = self.proposals.lock() else {
+            return false;
+        };
+        match ps.get_mut(pid) {
+            Some(p) if p.state == ProposalState::Pending => {
+                p.state = ProposalState::Cancelled {
+                    why: "the alert resolved".into(),
+                };
+                self.dedup.release(key, &Active::Proposal(pid.to_owned()));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Approves (starting the live run) or denies a pending proposal.
+    pub fn decide_proposal(
+        &self,
+        pid: &str,
+        approve: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<Proposal, String> {
+        let p = {
+            let ps = self.proposals.lock().map_err(|_| "poisoned".to_string())?;
+            ps.get(pid)
+                .cloned()
+                .ok_or_else(|| format!("no proposal `{pid}`"))?
+        };
+        if p.state != ProposalState::Pending {
+            return Err(format!("proposal `{pid}` is no longer pending"));
+        }
+        let key: Key = (p.route.clone(), p.fingerprint.clone());
+        let mut rec = Record {
+            ts: now_rfc3339(),
+            action: Action::ProposalDenied,
+            route: Some(p.route.clone()),
+            alertname: p.alertname.clone(),
+            fingerprint: p.fingerprint.clone(),
+            status: "firing".into(),
+            run_id: None,
+            proposal: Some(pid.to_owned()),
+            by: Some(by.to_owned()),
+            detail: Some(reason.to_owned()),
+        };
+        let state = if approve {
+            let route = self
+                .routes
+                .get(&p.route)
+                .ok_or_else(|| format!("the route `{}` is gone", p.route))?;
+            self.dedup.set(&key, Active::Starting);
+            let run_id = self.start(route, &key, p.inputs.clone(), false, true)?;
+            rec.action = Action::ProposalApproved;
+            rec.run_id = Some(run_id.clone());
+            ProposalState::Approved {
+                by: by.to_owned(),
+                reason: reason.to_owned(),
+                run_id,
+            }
+        } else {
+            self.dedup.release(&key, &Active::Proposal(pid.to_owned()));
+            ProposalState::Denied {
+                by: by.to_owned(),
+                reason: reason.to_owned(),
+            }
+        };
+        let mut ps = self.proposals.lock().map_err(|_| "poisoned".to_string())?;
+        let out = ps.get_mut(pid).map(|q| {
+            q.state = state;
+            q.clone()
+        });
+        drop(ps);
+        self.done(rec);
+        out.ok_or_else(|| format!("no proposal `{pid}`"))
+    }
+
+    /// Starts a run from `POST /runs`: a route's runbook with the given
+    /// inputs (no alert, so no deduplication but the runbook's lock).
+    pub fn run_route(
+        &self,
+        route: &str,
+        values: IndexMap<String, yaml_serde::Value>,
+        dry_run: bool,
+    ) -> Result<String, RunError> {
+        let route = self
+            .routes
+            .get(route)
+            .ok_or_else(|| RunError::UnknownRoute(route.to_owned()))?;
+        let job = Job {
+            runbook: route.runbook.clone(),
+            inputs: Vec::new(),
+            values,
+            dry_run,
+        };
+        self.launcher
+            .launch(job, Box::new(|_, _| {}))
+            .map_err(|e| RunError::Invalid(e.to_string()))
+    }
+
+    pub fn proposals(&self) -> Vec<Proposal> {
+        self.proposals
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn done(&self, rec: Record) -> Outcome {
+        if let Err(e) = self.log.append(&rec) {
+            eprintln!("warning: cannot append to the alert log: {e}");
+        }
+        Outcome {
+            fingerprint: rec.fingerprint,
+            action: rec.action,
+            run_id: rec.run_id,
+            detail: rec.detail,
+        }
+    }
+}
+
+/// Why `POST /runs` started nothing.
+#[derive(Debug)]
+pub enum RunError {
+    UnknownRoute(String),
+    Invalid(String),
+}
