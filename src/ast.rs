@@ -334,6 +334,22 @@ pub enum Block {
         steps: Vec<Step>,
         span: Span,
     },
+    /// `if C { ... } else if C { ... } else { ... }`: the steps of every
+    /// arm, in order, and where each arm's steps end.
+    If {
+        steps: Vec<Step>,
+        arms: Vec<Arm>,
+        span: Span,
+    },
+}
+
+/// One arm of an `if`: its condition (`None`: `else`) and how many of the
+/// block's steps, after the previous arm's, are its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    pub condition: Option<Expr>,
+    pub len: usize,
+    pub span: Span,
 }
 
 impl Block {
@@ -341,7 +357,7 @@ impl Block {
     pub fn steps(&self) -> &[Step] {
         match self {
             Block::Step(s) => std::slice::from_ref(&**s),
-            Block::Parallel { steps, .. } => steps,
+            Block::Parallel { steps, .. } | Block::If { steps, .. } => steps,
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   output_cap: 65536    # bytes kept per stream
 //! runs_dir: .runbook/runs
 //! locks_dir: /var/lib/runbook/locks   # default: see durable::lock::locks_dir
+//! store: { url: postgres://runbook@db:5432/runbook }   # default: the files (docs/team.md)
 //! environments:
 //!   staging:
 //!     prometheus: { url: http://prometheus.staging:9090 }
@@ -50,6 +51,10 @@ pub struct Config {
     /// Where run locks live (machine-wide; `durable::lock::locks_dir`).
     #[serde(default, deserialize_with = "non_empty_path")]
     pub locks_dir: Option<PathBuf>,
+    /// Where runs share their locks: the files (default) or PostgreSQL
+    /// (`store::StoreConfig`, docs/team.md).
+    #[serde(default)]
+    pub store: Option<crate::store::StoreConfig>,
     #[serde(default)]
     pub environments: IndexMap<String, Environment>,
     /// `runbook serve`'s settings.
@@ -218,7 +223,7 @@ impl Config {
             // yaml_serde appends " at line N column M": the label shows it.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
             let help = if msg.contains("unknown field") {
-                Some("known keys: prometheus, defaults, shell, runs_dir, locks_dir, environments, serve (see docs/decision-log.md)".into())
+                Some("known keys: prometheus, defaults, shell, runs_dir, locks_dir, store, environments, serve (see docs/decision-log.md)".into())
             } else {
                 None
             };
@@ -376,6 +381,20 @@ mod tests {
             );
         }
         assert!(Config::parse("c.yaml", "defaults:\n  timeout: 1s\nruns_dir: r\n").is_ok());
+    }
+
+    #[test]
+    fn store_is_read_and_its_unknown_keys_refused() {
+        let c = Config::parse(
+            "c.yaml",
+            "store:\n  url: postgres://rb@127.0.0.1/rb\n  lease: 5s\n  password_env: PW\n",
+        )
+        .unwrap();
+        let store = c.store.unwrap();
+        assert_eq!(store.url.as_deref(), Some("postgres://rb@127.0.0.1/rb"));
+        assert_eq!(store.lease, Some(Duration::from_secs(5)));
+        assert_eq!(store.password_env.as_deref(), Some("PW"));
+        assert!(Config::parse("c.yaml", "store:\n  password: x\n").is_err());
     }
 
     #[test]

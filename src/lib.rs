@@ -29,5 +29,6 @@ pub mod serve;
 pub mod session;
 pub mod source;
 pub mod span;
+pub mod store;
 pub mod syntax;
 pub mod yaml_depth;

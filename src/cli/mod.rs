@@ -11,6 +11,7 @@ mod resume;
 mod run;
 mod runs;
 mod serve;
+mod store;
 mod verify_journal;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,9 @@ pub enum Command {
     VerifyJournal(verify_journal::VerifyJournalArgs),
     /// Rewrite runbooks in the canonical layout (`--check`: print a diff).
     Fmt(fmt::FmtArgs),
+    /// Manage the shared store (`runbook store migrate`).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Serve the Language Server Protocol on stdin/stdout (for editors).
     Lsp(lsp::LspArgs),
     /// Serve the JSON API, the web page and the Alertmanager webhook.
@@ -85,6 +89,7 @@ pub fn main() -> i32 {
         Command::Fmt(a) => fmt::execute(a),
         Command::Lsp(a) => lsp::execute(a),
         Command::Serve(a) => serve::execute(a),
+        Command::Store(c) => store::execute(c),
     }
 }
 

@@ -34,6 +34,11 @@ pub struct ResumeArgs {
     /// Take over the lock if the process holding it is dead.
     #[arg(long)]
     pub break_lock: bool,
+    /// Where run locks are shared: `postgres://USER@HOST:PORT/DB` (the
+    /// password in $RUNBOOK_STORE_PASSWORD), or `files` (default: the
+    /// config's `store:`, else the files; see docs/team.md).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     #[arg(long, value_enum, default_value = "human")]
     pub output: OutputFormat,
 }
@@ -49,6 +54,7 @@ pub(super) fn execute(args: ResumeArgs) -> i32 {
         assume_done: args.assume_done,
         assume_failed: args.assume_failed,
         break_lock: args.break_lock,
+        store: args.store,
         reporters: vec![output.sink()],
         terminal: true,
     };

@@ -67,6 +67,11 @@ pub struct RunArgs {
     /// process is gone); logged as a warning.
     #[arg(long)]
     pub break_lock: bool,
+    /// Where run locks are shared: `postgres://USER@HOST:PORT/DB` (the
+    /// password in $RUNBOOK_STORE_PASSWORD), or `files` (default: the
+    /// config's `store:`, else the files; see docs/team.md).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// On Ctrl-C / SIGTERM, stop without rolling back (`runbook resume`
     /// rolls back later).
     #[arg(long)]
@@ -108,6 +113,7 @@ pub(super) fn execute(args: RunArgs) -> i32 {
         runs_dir: args.runs_dir,
         locks_dir: args.locks_dir,
         break_lock: args.break_lock,
+        store: args.store,
         rollback_on_cancel: !args.no_rollback_on_cancel,
         reporters: vec![output.sink()],
         terminal: true,

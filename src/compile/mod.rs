@@ -174,7 +174,7 @@ impl Compiler<'_> {
             },
         };
 
-        let (nodes, edges) = self.steps_to_nodes(rb);
+        let (nodes, edges, branches) = self.steps_to_nodes(rb);
         let (on_failure, on_success, after_rollback) = self.handlers(rb);
 
         self.lint_unused(rb);
@@ -197,6 +197,7 @@ impl Compiler<'_> {
             on_failure,
             on_success,
             after_rollback,
+            branches,
         }
     }
 }

@@ -119,6 +119,8 @@ pub enum ConditionPurpose {
     AfterRollback,
     /// The list of a `for`.
     ForList,
+    /// An arm's condition of an `if`.
+    Branch,
     /// `loop until`: whether to run the action again.
     Until,
 }
@@ -396,6 +398,17 @@ pub enum EventKind {
         handler: String,
         actions: usize,
     },
+    /// An `if` block was reached and decided: `arm` (0-based; `None`: no
+    /// arm holds and there is no `else`) runs, `skipped` steps do not.
+    BranchTaken {
+        branch: usize,
+        #[serde(default)]
+        arm: Option<usize>,
+        /// `if COND`, `else if COND`, `else`, or `none`.
+        taken: String,
+        #[serde(default)]
+        skipped: Vec<String>,
+    },
     CancelRequested {
         /// `first`: stop and roll back; `second`: stop the rollback too.
         stage: String,
@@ -440,6 +453,7 @@ impl EventKind {
             EventKind::ApprovalGiven { .. } => "approval_given",
             EventKind::ApprovalRefused { .. } => "approval_refused",
             EventKind::HandlerStarted { .. } => "handler_started",
+            EventKind::BranchTaken { .. } => "branch_taken",
             EventKind::CancelRequested { .. } => "cancel_requested",
             EventKind::Warning { .. } => "warning",
             EventKind::RunFinished { .. } => "run_finished",
@@ -472,6 +486,7 @@ impl EventKind {
         "cancel_requested",
         "warning",
         "run_finished",
+        "branch_taken",
     ];
 
     /// Events after which a durable journal must be on disk before the run

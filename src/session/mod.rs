@@ -51,7 +51,7 @@ use crate::adapters::{real, Adapters};
 use crate::compile::Compiled;
 use crate::config::Config;
 use crate::diagnostics::Report;
-use crate::durable::{approvals::InboxApprover, lock};
+use crate::durable::approvals::InboxApprover;
 use crate::events::redact::Redactor;
 use crate::events::{Emitter, Mode, Outcome, Sink};
 use crate::exec::{self, resume::Resume, RunOptions, RunSummary};
@@ -76,7 +76,7 @@ pub struct Session {
     sinks: Vec<(Box<dyn Sink>, bool)>,
     runtime: tokio::runtime::Runtime,
     /// Released when the run ends.
-    lock: Option<lock::LockGuard>,
+    lock: Option<crate::store::RunLock>,
     resumed: Option<Resumed>,
     watch_signals: bool,
 }
@@ -233,6 +233,71 @@ fn inbox(adapters: &mut Adapters, run_dir: &Path, terminal: bool) {
         approver = approver.with_notice(stderr);
     }
     adapters.approve = Arc::new(approver);
+}
+
+/// Where a request says to take its lock: `--store`, `--locks-dir`,
+/// `--break-lock`.
+pub(crate) struct LockPlace<'a> {
+    store: Option<&'a str>,
+    locks_dir: Option<&'a Path>,
+    break_lock: bool,
+}
+
+impl RunRequest {
+    fn lock_place(&self) -> LockPlace<'_> {
+        LockPlace {
+            store: self.store.as_deref(),
+            locks_dir: self.locks_dir.as_deref(),
+            break_lock: self.break_lock,
+        }
+    }
+}
+
+impl ResumeRequest {
+    fn lock_place(&self) -> LockPlace<'_> {
+        LockPlace {
+            store: self.store.as_deref(),
+            locks_dir: self.locks_dir.as_deref(),
+            break_lock: self.break_lock,
+        }
+    }
+}
+
+/// The run's lock from the store `--store` or the config names (the
+/// files by default). Losing it (a PostgreSQL lease taken over or not
+/// renewed in time) cancels the run without rollback: no new action
+/// starts, since another run may hold the lock now.
+fn take_lock(
+    place: LockPlace<'_>,
+    config: &Config,
+    key: &str,
+    run_id: &str,
+    opts: &RunOptions,
+) -> Result<crate::store::RunLock, Error> {
+    let LockPlace {
+        store: flag,
+        locks_dir,
+        break_lock,
+    } = place;
+    let store = crate::store::open(&crate::store::Choice {
+        flag,
+        config: config.store.as_ref(),
+        locks_dir_flag: locks_dir,
+        locks_dir_config: config.locks_dir.as_deref(),
+    })
+    .map_err(Error::invalid)?;
+    let cancel = Cancel {
+        cancel: opts.cancel.clone(),
+        cancel_rollback: opts.cancel_rollback.clone(),
+    };
+    let on_lost = Box::new(move || {
+        eprintln!("the run lost its lock (its lease was taken over or could not be renewed): no new action starts");
+        cancel.stop_rollback();
+        cancel.cancel();
+    });
+    store
+        .lock(key, run_id, break_lock, on_lost)
+        .map_err(Error::invalid)
 }
 
 /// The journal first (its failure stops the run), then the reporters.

@@ -63,6 +63,9 @@ pub struct RunRequest {
     pub locks_dir: Option<PathBuf>,
     /// Take over the runbook's lock if the run holding it is dead.
     pub break_lock: bool,
+    /// `--store`: where locks are shared (`postgres://...`, or `files`);
+    /// `None`: the config's `store:`, else the files.
+    pub store: Option<String>,
     /// On cancellation, roll back what completed.
     pub rollback_on_cancel: bool,
     /// Where events go besides the journal (console, JSON lines...; none
@@ -91,6 +94,7 @@ impl RunRequest {
             runs_dir: None,
             locks_dir: None,
             break_lock: false,
+            store: None,
             rollback_on_cancel: true,
             reporters: Vec::new(),
             terminal: false,
@@ -116,6 +120,8 @@ pub struct ResumeRequest {
     /// Take over the lock if the process holding it is dead.
     pub break_lock: bool,
     /// As in [`RunRequest`].
+    pub store: Option<String>,
+    /// As in [`RunRequest`].
     pub reporters: Vec<Box<dyn Sink>>,
     /// As in [`RunRequest`].
     pub terminal: bool,
@@ -133,6 +139,7 @@ impl ResumeRequest {
             assume_failed: Vec::new(),
             locks_dir: None,
             break_lock: false,
+            store: None,
             reporters: Vec::new(),
             terminal: false,
         }

@@ -5,7 +5,6 @@ use super::meta::{check_run_id, lock_key, read_meta};
 use super::request::{ResumeRequest, Runbook};
 use super::{load_config, load_runbook, Error, Notice, Resumed, Session};
 use crate::durable::journal::{read_journal, Durability, JournalWriter, JOURNAL_FILE};
-use crate::durable::lock::{self, LockError};
 use crate::durable::replay::{replay, RunState};
 use crate::durable::runs::RunStatus;
 use crate::events::{Event, Mode, Outcome};
@@ -88,15 +87,8 @@ impl Session {
             Some(k) => k,
             None => lock_key(&graph, &input_values, &run_id).map_err(Error::invalid)?,
         };
-        let locks_dir = lock::locks_dir(req.locks_dir.as_deref(), config.locks_dir.as_deref())
-            .map_err(Error::invalid)?;
-        let guard = match lock::acquire(&locks_dir, &key, &run_id, req.break_lock) {
-            Ok(g) => g,
-            Err(LockError::Stale { holder, .. }) if holder.run_id == run_id => {
-                lock::acquire(&locks_dir, &key, &run_id, true).map_err(Error::invalid)?
-            }
-            Err(e) => return Err(Error::invalid(e)),
-        };
+        let opts = RunOptions::new(run_id.clone(), Mode::Live);
+        let guard = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
         start_warnings.extend(guard.broke_message());
 
         let (mut writer, reread) =
@@ -114,7 +106,7 @@ impl Session {
         let mut adapters = super::real_adapters(&settings, req.terminal);
         super::inbox(&mut adapters, &run_dir, req.terminal);
 
-        let mut opts = RunOptions::new(run_id.clone(), Mode::Live);
+        let mut opts = opts;
         opts.parallel = meta.parallel.max(1);
         opts.inputs = input_values;
         opts.secrets = secrets;

@@ -5,10 +5,7 @@ use super::request::{DryRun, Inputs, RunRequest, Runbook};
 use super::{load_config, load_runbook, Error, Notice, Session};
 use crate::adapters::{dry_run::Assumptions, Adapters};
 use crate::diagnostics::did_you_mean;
-use crate::durable::{
-    journal::{Durability, JournalWriter},
-    lock,
-};
+use crate::durable::journal::{Durability, JournalWriter};
 use crate::events::Mode;
 use crate::exec::{self, inputs, RunOptions};
 use crate::plan::{Graph, Value};
@@ -45,14 +42,12 @@ impl Session {
         // A live run holds the runbook's lock for its whole length.
         let mut start_warnings = Vec::new();
         let mut lock_name = None;
+        let mut opts = RunOptions::new(run_id.clone(), mode);
         let guard = if req.dry_run.is_some() {
             None
         } else {
             let key = lock_key(&graph, &v.inputs, &run_id).map_err(Error::invalid)?;
-            let locks_dir = lock::locks_dir(req.locks_dir.as_deref(), config.locks_dir.as_deref())
-                .map_err(Error::invalid)?;
-            let g =
-                lock::acquire(&locks_dir, &key, &run_id, req.break_lock).map_err(Error::invalid)?;
+            let g = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
             start_warnings.extend(g.broke_message());
             lock_name = Some(key);
             Some(g)
@@ -101,7 +96,6 @@ impl Session {
         };
         let redactor = super::redactor(&v.secrets);
 
-        let mut opts = RunOptions::new(run_id.clone(), mode);
         opts.parallel = req.parallel;
         opts.inputs = v.inputs;
         opts.secrets = v.secrets;

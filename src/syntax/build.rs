@@ -242,6 +242,7 @@ impl Builder {
                         .collect();
                     rb.body.push(Block::Parallel { steps, span: isp });
                 }
+                Rule::if_block => rb.body.push(self.if_block(item, isp)),
                 Rule::always_block => {
                     let steps = children(item)
                         .filter(|p| p.as_rule() == Rule::step_decl)
@@ -696,6 +697,45 @@ impl Builder {
         } else {
             once(&mut step.action, a, "action", at, seen, &mut step.repeated);
         }
+    }
+
+    /// `if C { steps } else if C { steps } else { steps }`: every arm's
+    /// steps in one list, each arm with its condition and length.
+    fn if_block(&mut self, p: P<'_>, sp: Span) -> Block {
+        let mut steps = Vec::new();
+        let mut arms = Vec::new();
+        self.arm(p.clone(), span(&p), &mut steps, &mut arms);
+        for part in children(p) {
+            if matches!(part.as_rule(), Rule::else_if | Rule::else_arm) {
+                self.arm(part.clone(), span(&part), &mut steps, &mut arms);
+            }
+        }
+        Block::If {
+            steps,
+            arms,
+            span: sp,
+        }
+    }
+
+    /// One arm: its condition (none for `else`) and its steps.
+    fn arm(&mut self, p: P<'_>, sp: Span, steps: &mut Vec<Step>, arms: &mut Vec<Arm>) {
+        let mut condition = None;
+        let mut len = 0;
+        for part in children(p) {
+            match part.as_rule() {
+                Rule::expr => condition = Some(self.condition(part)),
+                Rule::step_decl => {
+                    steps.push(self.step(part));
+                    len += 1;
+                }
+                _ => {}
+            }
+        }
+        arms.push(Arm {
+            condition,
+            len,
+            span: sp,
+        });
     }
 
     fn step(&mut self, p: P<'_>) -> Step {

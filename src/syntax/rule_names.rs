@@ -36,6 +36,9 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::no_data_clause => "`on no_data fail|pass`",
         Rule::parallel_block => "`parallel { ... }`",
         Rule::always_block => "`always { ... }`",
+        Rule::if_block => "`if CONDITION { ... }`",
+        Rule::else_if => "`else if CONDITION { ... }`",
+        Rule::else_arm => "`else { ... }`",
         Rule::step_decl => "a step",
         Rule::when_clause => "`when CONDITION`",
         Rule::loop_clause => "`loop until CONDITION every D within D`",
@@ -167,6 +170,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_after => "`after`",
         Rule::kw_rollback => "`rollback`",
         Rule::kw_always => "`always`",
+        Rule::kw_if => "`if`",
+        Rule::kw_else => "`else`",
         Rule::WHITESPACE => "whitespace",
         Rule::COMMENT => "a comment",
         Rule::item => "a runbook item (input, secret, channel, template, check, step, ...)",
@@ -237,6 +242,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_check,
     Rule::kw_step,
     Rule::kw_parallel,
+    Rule::kw_if,
     Rule::kw_on,
     Rule::kw_after,
     Rule::kw_always,
@@ -338,7 +344,13 @@ pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Op
         );
     }
     if expected.contains(&Rule::kw_step) && expected.contains(&Rule::kw_check) {
-        return Some("at the top of a runbook: title, owner, tags, lock, input, secret, channel, template, check, step, parallel, on failure/success, after rollback".to_string());
+        if found == "else" {
+            return Some(
+                "`else` goes right after the `}` of an `if` block: `if COND { ... } else { ... }`"
+                    .to_string(),
+            );
+        }
+        return Some("at the top of a runbook: title, owner, tags, lock, input, secret, channel, template, check, step, parallel, if, on failure/success, after rollback, always".to_string());
     }
     None
 }

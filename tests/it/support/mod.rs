@@ -8,6 +8,7 @@
 //! - [`TestHttpServer`]: a real HTTP/1.1 server on 127.0.0.1 (health checks,
 //!   JSON APIs, slow/failing endpoints, webhook receiver that records requests).
 //! - [`Prometheus`]: a real `prometheus` process scraping metrics the test sets.
+//! - [`PgCluster`]: a real PostgreSQL server on loopback in a temporary directory.
 //! - [`http_get`] / [`http_post`] / [`http_request`]: a raw std::net client.
 //! - [`temp_dir`], [`runbook_bin`], [`run_cli`], [`run_cli_env`],
 //!   [`shell_request`], [`run_files`].
@@ -19,12 +20,14 @@
 
 mod cli_env;
 mod client;
+mod postgres;
 mod prometheus;
 pub mod serve;
 mod server;
 
 pub use cli_env::{text, CliEnv};
 pub use client::{http_get, http_post, http_request, url_encode, HttpResponse};
+pub use postgres::{postgres_bin, PgCluster};
 pub use prometheus::{prometheus_bin, PromSample, Prometheus, BIN_ENV, REQUIRE_ENV};
 pub use server::{RecordedRequest, Reply, TestHttpServer};
 

@@ -1,0 +1,177 @@
+//! Where the state that several machines share lives: the run locks, in
+//! the local files (the default, one machine) or in PostgreSQL (a team:
+//! `--store postgres://...` or `store:` in `runbook.yaml`).
+//!
+//! The session ([`crate::session`]) opens the store once per run with
+//! [`open`] and asks it for the run's lock ([`Store::lock`]); nothing else
+//! knows which store is used.
+//!
+//! * [`Files`]: the flock-backed lock files of [`crate::durable::lock`],
+//!   unchanged.
+//! * [`postgres::PgStore`]: a row per lock key with a lease and a fencing
+//!   epoch, renewed by a heartbeat thread while the run holds it; a run
+//!   whose lease is lost (taken over after it expired, or not renewed in
+//!   time) is cancelled: it starts no new action and does not roll back
+//!   (it no longer holds the lock). Schema in versioned migrations,
+//!   applied by `runbook store migrate`.
+//!
+//! Journals, approvals and the run queue are still the run directory's
+//! files on both stores (docs/team.md says what is and is not shared).
+//!
+//! The password of a PostgreSQL store never appears in a URL (a URL is
+//! shown in messages and in `ps`): it comes from the environment variable
+//! `RUNBOOK_STORE_PASSWORD` (or the one `password_env:` names) or from the
+//! file `password_file:` names, and every message about the store goes
+//! through a [`Redactor`](crate::events::redact::Redactor) that knows it.
+
+pub mod postgres;
+
+use crate::durable::lock::{self, LockError, LockGuard};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variable holding the store's password (unless the
+/// config's `password_env:` names another).
+pub const PASSWORD_ENV: &str = "RUNBOOK_STORE_PASSWORD";
+
+/// How long a lease lasts without a heartbeat, unless configured.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// `store:` in `runbook.yaml`.
+///
+/// ```yaml
+/// store:
+///   url: postgres://runbook@db.internal:5432/runbook
+///   password_file: /etc/runbook/store-password   # or password_env: NAME
+///   lease: 30s
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://USER@HOST:PORT/DB` (no password); absent: the files.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// A file holding the password (its first line).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// How long a run's lock outlives its last heartbeat.
+    #[serde(default, with = "crate::plan::dur::option")]
+    pub lease: Option<Duration>,
+}
+
+/// A store: where a run's lock is taken.
+pub trait Store: Send + Sync {
+    /// What the store is, for messages (a URL without password).
+    fn describe(&self) -> String;
+
+    /// Takes the lock `key` for `run_id`, for as long as the returned
+    /// [`RunLock`] lives. `break_stale` takes over a lock whose holder is
+    /// known dead (files: `--break-lock`; PostgreSQL takes over an expired
+    /// lease in any case). `on_lost` is called once, from another thread,
+    /// if the lock is lost while held (PostgreSQL: the lease).
+    fn lock(
+        &self,
+        key: &str,
+        run_id: &str,
+        break_stale: bool,
+        on_lost: Box<dyn FnOnce() + Send>,
+    ) -> Result<RunLock, String>;
+}
+
+/// A held run lock; released when dropped.
+pub enum RunLock {
+    File(Box<LockGuard>),
+    Postgres(postgres::Lease),
+}
+
+impl RunLock {
+    /// A warning to log when a stale lock was broken to take this one.
+    pub fn broke_message(&self) -> Option<String> {
+        match self {
+            RunLock::File(g) => g.broke_message(),
+            RunLock::Postgres(l) => l.took_over_message(),
+        }
+    }
+}
+
+/// The local files: locks under a machine's locks directory.
+pub struct Files {
+    pub locks_dir: PathBuf,
+}
+
+impl Store for Files {
+    fn describe(&self) -> String {
+        format!("files (locks in {})", self.locks_dir.display())
+    }
+
+    fn lock(
+        &self,
+        key: &str,
+        run_id: &str,
+        break_stale: bool,
+        _on_lost: Box<dyn FnOnce() + Send>,
+    ) -> Result<RunLock, String> {
+        match lock::acquire(&self.locks_dir, key, run_id, break_stale) {
+            Ok(g) => Ok(RunLock::File(Box::new(g))),
+            // A run taking its own lock back (resume): the process that
+            // held it died.
+            Err(LockError::Stale { holder, .. }) if holder.run_id == run_id => {
+                lock::acquire(&self.locks_dir, key, run_id, true)
+                    .map(|g| RunLock::File(Box::new(g)))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Where a store is chosen from: `--store`, then the config's `store:`.
+#[derive(Debug, Clone, Default)]
+pub struct Choice<'a> {
+    /// `--store URL`.
+    pub flag: Option<&'a str>,
+    /// `store:` in `runbook.yaml`.
+    pub config: Option<&'a StoreConfig>,
+    /// `--locks-dir`, then `locks_dir:` (files only).
+    pub locks_dir_flag: Option<&'a Path>,
+    pub locks_dir_config: Option<&'a Path>,
+}
+
+/// The store a run uses: PostgreSQL when a URL is given, else the files.
+pub fn open(choice: &Choice<'_>) -> Result<Box<dyn Store>, String> {
+    let url = choice
+        .flag
+        .or_else(|| choice.config.and_then(|c| c.url.as_deref()));
+    match url {
+        None | Some("files") => {
+            let locks_dir = lock::locks_dir(choice.locks_dir_flag, choice.locks_dir_config)?;
+            Ok(Box::new(Files { locks_dir }))
+        }
+        Some(url) => {
+            let default = StoreConfig::default();
+            let config = choice.config.unwrap_or(&default);
+            Ok(Box::new(postgres::PgStore::new(url, config)?))
+        }
+    }
+}
+
+/// The PostgreSQL store named by `--store` or the config (for `runbook
+/// store migrate`); an error when neither names one.
+pub fn open_postgres(
+    flag: Option<&str>,
+    config: Option<&StoreConfig>,
+) -> Result<postgres::PgStore, String> {
+    let default = StoreConfig::default();
+    let config = config.unwrap_or(&default);
+    match flag.or(config.url.as_deref()) {
+        Some(url) => postgres::PgStore::new(url, config),
+        None => Err(
+            "no PostgreSQL store named: give --store postgres://USER@HOST:PORT/DB or `store: { url: ... }` in runbook.yaml"
+                .to_owned(),
+        ),
+    }
+}

@@ -1,0 +1,182 @@
+//! [`PgCluster`]: a real PostgreSQL server (Debian's `postgresql`
+//! package) in a temporary directory, listening on 127.0.0.1 on a free
+//! port, with trust authentication for the user `runbook`; stopped and
+//! removed when dropped. A test that needs it FAILS when PostgreSQL is not
+//! installed (`.ci/run` installs it).
+//!
+//! As root (CI), `initdb` and `pg_ctl` run as the `postgres` user the
+//! package creates (initdb refuses root).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct PgCluster {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+/// The newest `/usr/lib/postgresql/VERSION/bin` with `initdb` in it.
+pub fn postgres_bin() -> PathBuf {
+    let root = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    match versions.pop() {
+        Some((_, bin)) => bin,
+        None => panic!(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): \
+             apt-get install -y --no-install-recommends postgresql (see .ci/run)"
+        ),
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl PgCluster {
+    /// initdb + start; the database `postgres` is empty.
+    pub fn start() -> PgCluster {
+        let bin = postgres_bin();
+        let tmp = tempfile::Builder::new()
+            .prefix("runbook-pg-")
+            .tempdir()
+            .expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let port = free_port();
+        let pg = PgCluster {
+            _tmp: tmp,
+            dir,
+            bin,
+            port,
+        };
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(&pg.dir)
+                .status()
+                .expect("chown");
+            assert!(ok.success(), "chown postgres {}", pg.dir.display());
+        }
+        pg.sh(&format!(
+            "{}/initdb -D {}/data -A trust -U runbook --no-sync >{}/initdb.log 2>&1",
+            pg.bin.display(),
+            pg.dir.display(),
+            pg.dir.display()
+        ));
+        pg.start_server();
+        pg
+    }
+
+    /// `postgres://runbook@127.0.0.1:PORT/postgres`
+    pub fn url(&self) -> String {
+        format!("postgres://runbook@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Runs SQL with `psql` (as the superuser `runbook`); its stdout.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "runbook",
+                "-d",
+                "postgres",
+            ])
+            .args(["-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub fn start_server(&self) {
+        self.sh(&format!(
+            "{}/pg_ctl -D {d}/data -o '-c listen_addresses=127.0.0.1 -p {} -k {d} -c fsync=off' -l {d}/server.log -w start >/dev/null",
+            self.bin.display(),
+            self.port,
+            d = self.dir.display()
+        ));
+    }
+
+    /// Stops the server (`-m immediate`: as a crash would).
+    pub fn stop_server(&self) {
+        self.sh(&format!(
+            "{}/pg_ctl -D {}/data -m immediate -w stop >/dev/null",
+            self.bin.display(),
+            self.dir.display()
+        ));
+    }
+
+    /// The server's log (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    fn sh(&self, script: &str) {
+        let status = if is_root() {
+            Command::new("su")
+                .args(["postgres", "-s", "/bin/sh", "-c", script])
+                .status()
+        } else {
+            Command::new("sh").args(["-c", script]).status()
+        }
+        .expect("sh runs");
+        assert!(
+            status.success(),
+            "{script} failed: {}{}",
+            std::fs::read_to_string(self.dir.join("initdb.log")).unwrap_or_default(),
+            self.log()
+        );
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let script = format!(
+            "{}/pg_ctl -D {}/data -m immediate stop >/dev/null 2>&1",
+            self.bin.display(),
+            self.dir.display()
+        );
+        let _ = if is_root() {
+            Command::new("su")
+                .args(["postgres", "-s", "/bin/sh", "-c", &script])
+                .status()
+        } else {
+            Command::new("sh").args(["-c", &script]).status()
+        };
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
