@@ -287,6 +287,9 @@ pub struct Step {
     pub retry: Option<Box<Retry>>,
     pub timeout: Option<Spanned<Duration>>,
     pub verify: Option<Box<Verify>>,
+    /// `loop until COND every D within D`: the action repeated until the
+    /// condition holds (`consecutive` is never set).
+    pub repeat: Option<Box<Verify>>,
     pub undo: Option<Box<Spanned<Action>>>,
     /// `undo none "why"`: the step writes and is known to have no undo;
     /// the reason (spanned by the whole clause's `none "..."`).
@@ -313,6 +316,7 @@ impl Step {
             retry: None,
             timeout: None,
             verify: None,
+            repeat: None,
             undo: None,
             undo_none: None,
             undo_timeout: None,

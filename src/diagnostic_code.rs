@@ -63,6 +63,7 @@ codes! {
     InvalidEscape => "runbook::invalid_escape",
     InvalidHeader => "runbook::invalid_header",
     InvalidJsonBody => "runbook::invalid_json_body",
+    InvalidLoop => "runbook::invalid_loop",
     InvalidNumber => "runbook::invalid_number",
     InvalidParallel => "runbook::invalid_parallel",
     InvalidRegex => "runbook::invalid_regex",

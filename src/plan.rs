@@ -501,6 +501,10 @@ pub struct Node {
     pub timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Box<VerifyPolicy>>,
+    /// `loop until`: the action is run again every `every` until the
+    /// condition holds, for at most `within` (`consecutive` is 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Box<VerifyPolicy>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Box<Action>>,
     /// `undo none "why"`: a write acknowledged to have no undo; the reason

@@ -458,6 +458,15 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             for p in policy(n) {
                 let _ = writeln!(out, "{ind}{p}");
             }
+            if let Some(l) = &n.repeat {
+                let _ = writeln!(
+                    out,
+                    "{ind}loop until: {} (every {}, within {})",
+                    l.condition.text,
+                    humantime::format_duration(l.every),
+                    humantime::format_duration(l.within)
+                );
+            }
             if let Some(v) = &n.verify {
                 let _ = writeln!(out, "{ind}verify: {}", verify_text(v));
             }

@@ -26,6 +26,7 @@ mod limits;
 mod lints;
 mod list_words;
 mod placeholders;
+mod repeat;
 mod scope;
 mod steps;
 mod texts;

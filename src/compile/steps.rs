@@ -226,7 +226,7 @@ impl Compiler<'_> {
             .map(|a| effect_of(&a.node))
             .unwrap_or(Effect::None);
 
-        if s.action.is_none() && s.verify.is_none() {
+        if s.action.is_none() && s.verify.is_none() && s.repeat.is_none() {
             self.diags.push(
                 Diag::error(
                     Code::EmptyStep,
@@ -273,6 +273,14 @@ impl Compiler<'_> {
                 ..base.clone()
             };
             self.verify(v, &scope, false)
+        });
+        let repeat = s.repeat.as_ref().map(|l| {
+            let scope = Scope {
+                own_capture: s.capture.as_ref().map(|c| c.name.node.clone()),
+                no_secrets: Some("conditions are logged with every value they read"),
+                ..base.clone()
+            };
+            super::repeat::check(self, s, l, &scope)
         });
         let undo = s.undo.as_ref().map(|u| {
             let effect_here = effect;
@@ -344,6 +352,7 @@ impl Compiler<'_> {
             retry,
             timeout: s.timeout.as_ref().map(|t| t.node),
             verify: verify.map(Box::new),
+            repeat: repeat.map(Box::new),
             undo: undo.map(Box::new),
             undo_none,
             undo_timeout: s.undo_timeout.as_ref().map(|t| {

@@ -126,6 +126,8 @@ pub enum ConditionPurpose {
     ForList,
     /// An arm's condition of an `if`.
     Branch,
+    /// `loop until`: whether to run the action again.
+    Until,
 }
 
 /// A value a condition read, as it was when read.

@@ -22,6 +22,7 @@ pub mod cond;
 pub mod context;
 pub mod inputs;
 mod keep;
+mod repeat;
 pub mod resume;
 pub mod rollback;
 pub mod scheduler;

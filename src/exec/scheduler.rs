@@ -144,7 +144,7 @@ pub struct GraphOutcome {
     pub cancelled: bool,
 }
 
-fn capture(
+pub(super) fn capture(
     ctx: &RunCtx,
     node_id: &str,
     format: CaptureFormat,
@@ -356,6 +356,11 @@ async fn run_node_in(
                 return fail(res, fo.reason);
             }
         }
+        Some(action) if node.repeat.is_some() => {
+            if let Err(e) = super::repeat::run(&ctx, node, action, &site, &scope, &mut res).await {
+                return fail(res, e);
+            }
+        }
         Some(action) => {
             let a = ctx.with_retry(action, &site, &scope, node.retry).await;
             res.attempts = a.attempts;
@@ -377,7 +382,8 @@ async fn run_node_in(
         }
     }
 
-    if let Some(cap) = &node.capture {
+    // A loop captured each round's output itself.
+    if let Some(cap) = node.capture.as_ref().filter(|_| node.repeat.is_none()) {
         if let Err(e) = capture(&ctx, id, cap.format, &cap.name, output) {
             return fail(res, e);
         }

@@ -242,6 +242,7 @@ impl Console {
                     ConditionPurpose::AfterRollback => "after rollback verify",
                     ConditionPurpose::ForList => "for",
                     ConditionPurpose::Branch => "branch",
+                    ConditionPurpose::Until => "loop until",
                 };
                 let r = match (result, error) {
                     (_, Some(e)) => format!("error: {e}"),

@@ -879,6 +879,17 @@ impl Builder {
                         );
                     }
                 }
+                Rule::loop_clause => {
+                    let v = self.verify_parts(part, csp);
+                    once(
+                        &mut step.repeat,
+                        Box::new(v),
+                        "loop",
+                        csp,
+                        &mut seen,
+                        &mut step.repeated,
+                    );
+                }
                 Rule::keep_clause => {
                     once(
                         &mut step.keep,
@@ -947,6 +958,8 @@ impl Builder {
             match part.as_rule() {
                 Rule::expr => condition = Some(self.condition(part)),
                 Rule::kw_every => next_is_every = true,
+                // `loop until ... every D within D` names them the other way round.
+                Rule::kw_within => next_is_every = false,
                 Rule::duration => {
                     let d = self.duration(part);
                     if next_is_every {

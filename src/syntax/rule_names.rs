@@ -41,6 +41,9 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::else_arm => "`else { ... }`",
         Rule::step_decl => "a step",
         Rule::when_clause => "`when CONDITION`",
+        Rule::loop_clause => "`loop until CONDITION every D within D`",
+        Rule::kw_loop => "`loop`",
+        Rule::kw_until => "`until`",
         Rule::retry_clause => "`retry N`",
         Rule::exponential => "`exponential`",
         Rule::timeout_clause => "`timeout DURATION`",
@@ -227,6 +230,7 @@ const STEP_CLAUSES: &[Rule] = &[
     Rule::kw_capture,
     Rule::kw_on_error,
     Rule::kw_keep,
+    Rule::kw_loop,
 ];
 
 const ITEMS: &[Rule] = &[
@@ -410,7 +414,7 @@ mod tests {
         let clauses = describe_expected(STEP_CLAUSES);
         assert_eq!(
             clauses,
-            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep) or `}`"
+            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep, loop) or `}`"
         );
         assert_eq!(
             describe_expected(OPERATORS),

@@ -16,6 +16,17 @@ fn real_shell(dir: &std::path::Path) -> Adapters {
     })
 }
 
+/// A live run of `text` on the virtual clock, its commands answered by `shell`.
+async fn run_fake(text: &str, shell: &std::sync::Arc<FakeShell>) -> Ran {
+    run(
+        compile(text),
+        options(Mode::Live),
+        &[],
+        adapters(shell.clone(), Default::default()),
+    )
+    .await
+}
+
 /// A live run of `text` with a real /bin/sh working in `dir`.
 async fn run_real(text: &str, inputs: &[(&str, &str)], dir: &std::path::Path) -> Ran {
     run(compile(text), options(Mode::Live), inputs, real_shell(dir)).await
@@ -156,13 +167,7 @@ runbook late {
 }
 "#;
     let shell = FakeShell::failing_on_marker();
-    let ran = run(
-        compile(text),
-        options(Mode::Live),
-        &[],
-        adapters(shell.clone(), Default::default()),
-    )
-    .await;
+    let ran = run_fake(text, &shell).await;
     assert_eq!(ran.summary.outcome, Outcome::Succeeded, "{}", ran.console);
     assert_eq!(shell.commands(), ["echo too late"]);
     assert_eq!(skipped(&ran), ["in_time"]);
@@ -211,4 +216,67 @@ runbook wrong {{
         let reason = failure_reason(&ran);
         assert!(reason.contains(message), "{cond}: {reason}");
     }
+}
+
+#[tokio::test]
+async fn loop_until_repeats_the_action_until_its_capture_says_done() {
+    // Each round removes one line from todo.txt and prints how many are left.
+    let text = r#"
+runbook drain {
+  step drain {
+    run "sed -i 1d todo.txt && printf '{\"left\": %s}' $(wc -l < todo.txt)"
+    undo none "the drained lines are gone"
+    capture json as batch
+    loop until batch.left == 0 every 10ms within 1m
+  }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("todo.txt"), "a\nb\nc\nd\n").unwrap();
+    let ran = run_real(text, &[], dir.path()).await;
+    assert_eq!(ran.summary.outcome, Outcome::Succeeded, "{}", ran.console);
+    assert_eq!(ran.of("action_started").len(), 4, "{}", ran.console);
+    let until: Vec<_> = ran
+        .of("condition_evaluated")
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ConditionEvaluated {
+                purpose, result, ..
+            } if *purpose == runbook::events::ConditionPurpose::Until => *result,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(until, [false, false, false, true]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("todo.txt")).unwrap(),
+        ""
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn loop_until_gives_up_when_the_window_closes() {
+    let text = r#"
+runbook stuck {
+  step poll {
+    run "echo '{\"state\": \"Resizing\"}'" readonly
+    capture json as claim
+    loop until claim.state == "Done" every 30s within 5m
+  }
+}
+"#;
+    let shell = FakeShell::new(|_, _| ShellBehaviour::Exit(0, r#"{"state": "Resizing"}"#.into()));
+    let ran = run_fake(text, &shell).await;
+    assert_eq!(
+        ran.summary.exit_code,
+        exit::NOTHING_CHANGED,
+        "{}",
+        ran.console
+    );
+    // Rounds at 0s, 30s, ... 5m: eleven, then no room for another.
+    assert_eq!(shell.commands().len(), 11);
+    let reason = failure_reason(&ran);
+    assert!(
+        reason.contains("did not hold within 5m (11 round(s))"),
+        "{reason}"
+    );
 }
