@@ -258,3 +258,109 @@ fn queue_shows_queued_and_a_worker_exits_0_promptly_on_sigterm_while_idle() {
 fn worker_started(pg: &PgCluster) -> bool {
     pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN runbook_queue'") != "0"
 }
+
+/// Runs a while, so that a worker can be stopped or killed mid-run.
+const SLOW: &str = r#"
+runbook slow {
+  input dir: string
+  step mark {
+    run "echo x >> {{dir}}/slow.marker; sleep 3"
+  }
+}
+"#;
+
+#[test]
+fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_is_orphaned_not_rerun() {
+    let (pg, dir) = setup();
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("slow.runbook"), SLOW).expect("write");
+    std::fs::write(
+        dir.path().join("runbook.yaml"),
+        format!("store:\n  url: {}\n  lease: 1s\n", pg.url()),
+    )
+    .expect("write config");
+    let slow = |pg: &PgCluster| {
+        let out = bin()
+            .args(["enqueue", "slow.runbook", "--input", &format!("dir={d}")])
+            .current_dir(dir.path())
+            .output()
+            .expect("enqueue runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+        pg.psql("SELECT max(id) FROM runbook_queue")
+    };
+    let running = |pg: &PgCluster, id: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while pg.psql(&format!(
+            "SELECT count(*) FROM runbook_queue WHERE id = {id} AND run_id IS NOT NULL"
+        )) != "1"
+        {
+            assert!(Instant::now() < deadline, "never started: {}", queue(pg));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // SIGTERM mid-run: the run finishes, its outcome is recorded, exit 0.
+    let first = slow(&pg);
+    let mut w = bin()
+        .args(["worker", "--runs-dir", "runs-a"])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker starts");
+    running(&pg, &first);
+    sigterm(&w);
+    assert_eq!(wait_exit(&mut w, Duration::from_secs(20)).code(), Some(0));
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT state, outcome, exit_code FROM runbook_queue WHERE id = {first}"
+        )),
+        "done|succeeded|0",
+        "{}",
+        worker_log(w)
+    );
+
+    // SIGKILL mid-run: another worker, after the 1s lease, marks it
+    // orphaned and does not start it again.
+    let second = slow(&pg);
+    let mut killed = bin()
+        .args(["worker", "--runs-dir", "runs-b"])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("worker starts");
+    running(&pg, &second);
+    killed.kill().expect("SIGKILL");
+    let _ = killed.wait();
+    let mut other = bin()
+        .args(["worker", "--runs-dir", "runs-c"])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pg.psql(&format!(
+        "SELECT state FROM runbook_queue WHERE id = {second}"
+    )) != "orphaned"
+    {
+        assert!(Instant::now() < deadline, "not orphaned: {}", queue(&pg));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    sigterm(&other);
+    assert_eq!(
+        wait_exit(&mut other, Duration::from_secs(20)).code(),
+        Some(0)
+    );
+    let log = worker_log(other);
+    assert!(log.contains("1 orphaned"), "{log}");
+    let marker = std::fs::read_to_string(dir.path().join("slow.marker")).expect("marker");
+    assert_eq!(
+        marker.lines().count(),
+        2,
+        "each request started once: {marker:?}"
+    );
+    assert!(
+        !dir.path().join("runs-c").exists(),
+        "the other worker ran nothing"
+    );
+}
