@@ -231,6 +231,8 @@ pub enum Action {
         timeout: Option<Spanned<Duration>>,
     },
     Wait(Spanned<Duration>),
+    /// `escalate "reason"`: stop the run and hand over to a human.
+    Escalate(Str),
     For {
         var: Ident,
         list: Box<Expr>,
@@ -289,6 +291,8 @@ pub struct Step {
     /// `undo none "why"`: the step writes and is known to have no undo;
     /// the reason (spanned by the whole clause's `none "..."`).
     pub undo_none: Option<Box<Spanned<Str>>>,
+    /// `undo timeout D ACTION`: the undo's own timeout per attempt.
+    pub undo_timeout: Option<Spanned<Duration>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
     /// `keep`: a keep point (its span).
@@ -311,6 +315,7 @@ impl Step {
             verify: None,
             undo: None,
             undo_none: None,
+            undo_timeout: None,
             capture: None,
             continue_on_error: None,
             keep: None,
@@ -330,6 +335,22 @@ pub enum Block {
         steps: Vec<Step>,
         span: Span,
     },
+    /// `if C { ... } else if C { ... } else { ... }`: the steps of every
+    /// arm, in order, and where each arm's steps end.
+    If {
+        steps: Vec<Step>,
+        arms: Vec<Arm>,
+        span: Span,
+    },
+}
+
+/// One arm of an `if`: its condition (`None`: `else`) and how many of the
+/// block's steps, after the previous arm's, are its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    pub condition: Option<Expr>,
+    pub len: usize,
+    pub span: Span,
 }
 
 impl Block {
@@ -337,7 +358,7 @@ impl Block {
     pub fn steps(&self) -> &[Step] {
         match self {
             Block::Step(s) => std::slice::from_ref(&**s),
-            Block::Parallel { steps, .. } => steps,
+            Block::Parallel { steps, .. } | Block::If { steps, .. } => steps,
         }
     }
 }

@@ -71,6 +71,7 @@ codes! {
     InvalidTemplate => "runbook::invalid_template",
     InvalidUrl => "runbook::invalid_url",
     IrreversibleWithoutApprove => "runbook::irreversible_without_approve",
+    MisplacedEscalate => "runbook::misplaced_escalate",
     MixedList => "runbook::mixed_list",
     NameTooLong => "runbook::name_too_long",
     NoSteps => "runbook::no_steps",

@@ -22,6 +22,9 @@ pub const KEPT: i32 = 6;
 /// A step failed before any change had completed: nothing was undone
 /// because nothing had changed.
 pub const NOTHING_CHANGED: i32 = 7;
+/// A step escalated (`escalate "reason"`): the run stopped there and
+/// nothing was undone: a human decides what comes next.
+pub const NEEDS_HUMAN: i32 = 8;
 /// Cancelled (Ctrl-C / SIGTERM) — whatever completed was rolled back.
 pub const CANCELLED: i32 = 130;
 
@@ -48,6 +51,10 @@ pub const ALL: &[(i32, &str)] = &[
     (
         NOTHING_CHANGED,
         "a step failed before anything changed: stopped, nothing to roll back",
+    ),
+    (
+        NEEDS_HUMAN,
+        "a step escalated: stopped there, nothing undone, a human decides",
     ),
     (CANCELLED, "cancelled (Ctrl-C / SIGTERM)"),
 ];

@@ -37,6 +37,44 @@ pub struct Graph {
     pub on_failure: Vec<Action>,
     pub on_success: Vec<Action>,
     pub after_rollback: Option<VerifyPolicy>,
+    /// The `if` blocks, by index (a node's [`BranchRef::branch`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<Branch>,
+}
+
+/// An `if ... else if ... else` block: the first arm whose condition holds
+/// when the block is reached runs; the others' nodes are skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Branch {
+    pub arms: Vec<BranchArm>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchArm {
+    /// `None`: `else`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Expr>,
+    /// The arm's nodes, in order (each depends on the one before).
+    pub nodes: Vec<String>,
+}
+
+impl BranchArm {
+    /// `if COND`, `else if COND` (by position) or `else`, for reports.
+    pub fn label(&self, index: usize) -> String {
+        match (&self.condition, index) {
+            (Some(c), 0) => format!("if {}", c.text),
+            (Some(c), _) => format!("else if {}", c.text),
+            (None, _) => "else".into(),
+        }
+    }
+}
+
+/// Where a node sits in a branch: it runs only if `arm` is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchRef {
+    pub branch: usize,
+    pub arm: usize,
 }
 
 impl Graph {
@@ -343,6 +381,11 @@ pub enum Action {
         #[serde(with = "dur")]
         duration: Duration,
     },
+    /// Stop the run and hand over to a human (outcome `needs_human`):
+    /// nothing is undone.
+    Escalate {
+        reason: Text,
+    },
     ForEach {
         var: String,
         list: Box<Expr>,
@@ -369,6 +412,7 @@ impl Action {
             Action::Notify { .. } => "notify",
             Action::Approve { .. } => "approve",
             Action::Wait { .. } => "wait",
+            Action::Escalate { .. } => "escalate",
             Action::ForEach { body, .. } => body.adapter(),
         }
     }
@@ -463,6 +507,10 @@ pub struct Node {
     /// is shown by `plan` and written in the journal's rollback plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo_none: Option<String>,
+    /// `undo timeout D`: the undo's timeout per attempt (default: the
+    /// run's default timeout, never the step's `timeout`).
+    #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
+    pub undo_timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<Box<CaptureSpec>>,
     /// A failure is recorded and the run goes on (`on_error continue`;
@@ -476,6 +524,9 @@ pub struct Node {
     /// after another, once they and any rollback are over.
     #[serde(default, skip_serializing_if = "is_false")]
     pub cleanup: bool,
+    /// The `if` arm the node belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<BranchRef>,
     pub span: Span,
 }
 

@@ -40,6 +40,10 @@ pub struct TestArgs {
     /// Drills running at once (default: the number of CPUs).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Also write an HTML report (each drill's graph, expectations and
+    /// decision log; coverage) into this directory: DIR/index.html.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -237,6 +241,7 @@ pub(super) fn execute_test(args: TestArgs) -> i32 {
             Vec<Vec<crate::events::Event>>,
         ),
     > = BTreeMap::new();
+    let mut html_pages: Vec<DrillRun> = Vec::new();
     for (file, result) in files.iter().zip(results) {
         match result {
             Ok(run) => {
@@ -268,7 +273,12 @@ pub(super) fn execute_test(args: TestArgs) -> i32 {
                 let entry = by_runbook
                     .entry(run.graph.runbook.clone())
                     .or_insert_with(|| (run.graph.clone(), Vec::new()));
-                entry.1.push(run.events);
+                if args.html.is_some() {
+                    entry.1.push(run.events.clone());
+                    html_pages.push(run);
+                } else {
+                    entry.1.push(run.events);
+                }
             }
             Err(e) => {
                 failed += 1;
@@ -294,6 +304,31 @@ pub(super) fn execute_test(args: TestArgs) -> i32 {
         fmt_wall(started.elapsed())
     ));
     let mut coverage_failed = false;
+    if let Some(dir) = &args.html {
+        let coverages: Vec<Coverage> = by_runbook
+            .values()
+            .map(|(graph, runs)| coverage::measure(graph, runs.iter().map(Vec::as_slice)))
+            .collect();
+        let pages: Vec<crate::serve::drill_html::DrillPage> = html_pages
+            .iter()
+            .map(|r| crate::serve::drill_html::DrillPage {
+                name: &r.name,
+                graph: &r.graph,
+                events: &r.events,
+                verdicts: &r.verdicts,
+            })
+            .collect();
+        match crate::serve::drill_html::write(dir, &pages, &coverages) {
+            Ok(index) => out.push_str(&format!("HTML report: {}\n", index.display())),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the HTML report to {}: {e}",
+                    dir.display()
+                );
+                return crate::exit::INTERNAL;
+            }
+        }
+    }
     if args.coverage || args.min_coverage.is_some() {
         for (graph, runs) in by_runbook.values() {
             let c = coverage::measure(graph, runs.iter().map(Vec::as_slice));

@@ -60,6 +60,45 @@ fn into_cleanup(g: &Graph) -> Option<(Vec<&str>, &str)> {
     Some((last, first.id.as_str()))
 }
 
+/// Each `if` as a decision: (its id in the drawing, the nodes before it,
+/// and each arm's label and first node). Edges into an arm's first node
+/// are drawn through the decision instead.
+struct Decision {
+    id: String,
+    before: Vec<String>,
+    arms: Vec<(String, String)>,
+}
+
+fn decisions(g: &Graph) -> Vec<Decision> {
+    g.branches
+        .iter()
+        .enumerate()
+        .map(|(b, br)| {
+            let firsts: Vec<(String, String)> = br
+                .arms
+                .iter()
+                .enumerate()
+                .filter_map(|(k, a)| a.nodes.first().map(|n| (a.label(k), n.clone())))
+                .collect();
+            let before = firsts
+                .first()
+                .and_then(|(_, n)| g.node(n))
+                .map(|n| n.deps.clone())
+                .unwrap_or_default();
+            Decision {
+                id: format!("branch_{}", b + 1),
+                before,
+                arms: firsts,
+            }
+        })
+        .collect()
+}
+
+/// Whether the edge into `to` is drawn through a decision.
+fn through_decision(ds: &[Decision], to: &str) -> bool {
+    ds.iter().any(|d| d.arms.iter().any(|(_, n)| n == to))
+}
+
 pub(super) fn dot(g: &Graph) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph \"{}\" {{", g.runbook);
@@ -92,7 +131,22 @@ pub(super) fn dot(g: &Graph) -> String {
             );
         }
     }
-    for e in &g.edges {
+    let ds = decisions(g);
+    for d in &ds {
+        let _ = writeln!(s, "  \"{}\" [label=\"branch\", shape=diamond];", d.id);
+        for b in &d.before {
+            let _ = writeln!(s, "  \"{b}\" -> \"{}\";", d.id);
+        }
+        for (label, first) in &d.arms {
+            let _ = writeln!(
+                s,
+                "  \"{}\" -> \"{first}\" [label=\"{}\"];",
+                d.id,
+                label.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+        }
+    }
+    for e in g.edges.iter().filter(|e| !through_decision(&ds, &e.to)) {
         let _ = writeln!(s, "  \"{}\" -> \"{}\";", e.from, e.to);
     }
     s.push('}');
@@ -118,7 +172,18 @@ pub(super) fn mermaid(g: &Graph) -> String {
             let _ = writeln!(s, "  {l} -. after any rollback .-> {first}");
         }
     }
-    for e in &g.edges {
+    let ds = decisions(g);
+    for d in &ds {
+        let _ = writeln!(s, "  {}{{branch}}", d.id);
+        for b in &d.before {
+            let _ = writeln!(s, "  {b} --> {}", d.id);
+        }
+        for (label, first) in &d.arms {
+            let label = label.replace('"', "#quot;").replace('|', "#124;");
+            let _ = writeln!(s, "  {} -->|\"{label}\"| {first}", d.id);
+        }
+    }
+    for e in g.edges.iter().filter(|e| !through_decision(&ds, &e.to)) {
         let _ = writeln!(s, "  {} --> {}", e.from, e.to);
     }
     s

@@ -206,6 +206,9 @@ impl Renderer<'_> {
                     .unwrap_or_default();
                 let _ = writeln!(out, "{indent}approve: {}{t}", self.text(message, extra));
             }
+            Action::Escalate { reason } => {
+                let _ = writeln!(out, "{indent}escalate: {}", self.text(reason, extra));
+            }
             Action::Wait { duration } => {
                 let _ = writeln!(
                     out,
@@ -381,23 +384,39 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         );
     }
     let _ = writeln!(out, "lock: {}", r.text(&graph.lock, &none));
-    let mut undoable: Vec<&str> = Vec::new();
+    let mut undoable: Vec<String> = Vec::new();
     let mut step_no = 0;
     let mut i = 0;
     // The `always` steps come last in the graph, and print apart.
     let run_steps = graph.nodes.iter().take_while(|n| !n.cleanup).count();
     while i < run_steps {
         let group = graph.nodes[i].group;
-        let members: Vec<&Node> = match group {
-            Some(g) => graph.nodes[i..]
+        let branch = graph.nodes[i].branch.map(|b| b.branch);
+        let members: Vec<&Node> = match (group, branch) {
+            (Some(g), _) => graph.nodes[i..]
                 .iter()
                 .take_while(|n| n.group == Some(g))
                 .collect(),
-            None => vec![&graph.nodes[i]],
+            (None, Some(b)) => graph.nodes[i..]
+                .iter()
+                .take_while(|n| n.branch.map(|x| x.branch) == Some(b))
+                .collect(),
+            (None, None) => vec![&graph.nodes[i]],
         };
         step_no += 1;
         out.push('\n');
-        if members.len() > 1 || group.is_some() {
+        let group = group.or(branch);
+        if let Some(b) = branch.and_then(|b| graph.branches.get(b)) {
+            let _ = writeln!(
+                out,
+                "{step_no}. branch, decided when reached: the first arm that holds runs{}",
+                if b.arms.iter().any(|a| a.condition.is_none()) {
+                    ""
+                } else {
+                    " (none if none holds)"
+                }
+            );
+        } else if members.len() > 1 || group.is_some() {
             let _ = writeln!(
                 out,
                 "{step_no}. in parallel: {}",
@@ -414,6 +433,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             } else {
                 format!("{step_no}.")
             };
+            if let Some(b) = n.branch {
+                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
+                if arm.and_then(|a| a.nodes.first()) == Some(&n.id) {
+                    let label = arm.map(|a| a.label(b.arm)).unwrap_or_default();
+                    let _ = writeln!(out, "   {label}:");
+                }
+            }
             let effect = format!("{:?}", n.effect).to_lowercase();
             let _ = writeln!(out, "{label} {} [{effect}]", n.id);
             let ind = if group.is_some() { "       " } else { "   " };
@@ -448,6 +474,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     s.trim_end().replace('\n', &format!("\n{ind}      "))
                 );
             }
+            if let (Some(t), Some(_)) = (n.undo_timeout, &n.undo) {
+                let _ = writeln!(
+                    out,
+                    "{ind}undo timeout {} per attempt",
+                    humantime::format_duration(t)
+                );
+            }
             if let Some(why) = &n.undo_none {
                 let _ = writeln!(out, "{ind}undo: none ({why})");
             }
@@ -467,11 +500,31 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     _ => {}
                 }
             }
-            if members.len() > 1 && members.iter().any(|m| m.id != n.id && m.undo.is_some()) {
+            if n.branch.is_none()
+                && members.len() > 1
+                && members.iter().any(|m| m.id != n.id && m.undo.is_some())
+            {
                 rollback.push("parallel steps that completed".into());
             }
-            rollback.extend(rollback_above(&undoable));
-            if n.continue_on_error {
+            if let Some(b) = n.branch {
+                // The steps above it in its own arm.
+                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
+                for m in arm.into_iter().flat_map(|a| &a.nodes).rev() {
+                    let above = members.iter().position(|x| x.id == *m)
+                        < members.iter().position(|x| x.id == n.id);
+                    if above && members.iter().any(|x| x.id == *m && x.undo.is_some()) {
+                        rollback.push(m.clone());
+                    }
+                }
+            }
+            let names: Vec<&str> = undoable.iter().map(String::as_str).collect();
+            rollback.extend(rollback_above(&names));
+            if matches!(n.action, Some(Action::Escalate { .. })) && !n.continue_on_error {
+                let _ = writeln!(
+                    out,
+                    "{ind}if it runs: the run stops for a human (needs_human); nothing is undone"
+                );
+            } else if n.continue_on_error {
                 let _ = writeln!(out, "{ind}if it fails: recorded, and the run goes on");
             } else if rollback.is_empty() {
                 let _ = writeln!(out, "{ind}if it fails: the run stops; nothing to roll back");
@@ -485,7 +538,11 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         }
         for n in &members {
             if n.undo.is_some() {
-                undoable.push(&n.id);
+                undoable.push(if n.branch.is_some() {
+                    format!("{} (if its arm ran)", n.id)
+                } else {
+                    n.id.clone()
+                });
             }
         }
         // A failure after a keep point undoes only what came after it.

@@ -40,6 +40,7 @@ impl Compiler<'_> {
                 self.positive(d, "a wait");
                 plan::Action::Wait { duration: d.node }
             }
+            ast::Action::Escalate(reason) => self.escalate(reason, scope),
             ast::Action::For {
                 var,
                 list,

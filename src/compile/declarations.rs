@@ -129,7 +129,8 @@ impl Compiler<'_> {
         let count = rb.body.iter().map(|b| b.steps().len()).sum();
         let mut steps: HashMap<&str, Span> =
             HashMap::with_capacity_and_hasher(count, Hasher::default());
-        for (block_index, block) in rb.body.iter().enumerate() {
+        let (starts, after) = super::steps::block_indices(rb);
+        for (block, &start) in rb.body.iter().zip(&starts) {
             if let Block::Parallel { steps, span } = block {
                 if steps.is_empty() {
                     self.diags.push(
@@ -139,15 +140,15 @@ impl Compiler<'_> {
                     );
                 }
             }
-            for s in block.steps() {
-                self.declare_step(&mut steps, s, block_index);
+            for (k, s) in block.steps().iter().enumerate() {
+                self.declare_step(&mut steps, s, super::steps::step_index(block, start, k));
             }
         }
         // `always` steps come after every block, one block each (see
         // `always_to_nodes`).
         let cleanup = rb.always.first().into_iter().flat_map(|a| &a.steps);
         for (i, s) in cleanup.enumerate() {
-            self.declare_step(&mut steps, s, rb.body.len() + i);
+            self.declare_step(&mut steps, s, after + i);
         }
     }
 

@@ -123,9 +123,18 @@ impl Compiler<'_> {
             }
         }
         let mut approved_before = false;
+        // An approval in an arm of an `if` protects only the steps after it
+        // in that arm: the other arms, and what follows the block, may run
+        // without it.
+        let mut arm_approved: Vec<plan::BranchRef> = Vec::new();
         for block in blocks {
             for n in block {
-                if n.effect != Effect::Irreversible || approved_before || n.approval.is_some() {
+                let in_arm = n.branch.is_some_and(|b| arm_approved.contains(&b));
+                if n.effect != Effect::Irreversible
+                    || approved_before
+                    || in_arm
+                    || n.approval.is_some()
+                {
                     continue;
                 }
                 let mut d = Diag::warning(
@@ -136,7 +145,10 @@ impl Compiler<'_> {
                     ),
                 )
                 .label(self.step_name_span(n), "runs without a human saying yes");
-                match block.iter().find(|s| s.id != n.id && approves(s)) {
+                match block
+                    .iter()
+                    .find(|s| s.id != n.id && s.branch.is_none() && approves(s))
+                {
                     Some(sibling) => {
                         d = d
                             .label(self.step_name_span(sibling), "asks at the same time, not before")
@@ -148,7 +160,12 @@ impl Compiler<'_> {
                 }
                 self.diags.push(d);
             }
-            approved_before |= block.iter().any(approves);
+            for n in block.iter().filter(|n| approves(n)) {
+                match n.branch {
+                    Some(b) => arm_approved.push(b),
+                    None => approved_before = true,
+                }
+            }
         }
     }
 }

@@ -6,7 +6,8 @@
 //! [`declarations`] (clauses written twice, duplicate and reserved names) ->
 //! [`inputs`] (types, defaults, secrets) -> [`channels`] -> [`checks`] ->
 //! [`steps`] (nodes, policies, graph edges) with their [`actions`] ->
-//! [`handlers`] -> [`lints`] (warnings); [`undo_none`] (acknowledged writes) with the steps; [`limits`] (name lengths, verify
+//! [`handlers`] -> [`escalate`] (where it may be) -> [`lints`] (warnings);
+//! [`undo_none`] (acknowledged writes) with the steps; [`limits`] (name lengths, verify
 //! probes) runs with the declarations and the steps. Shared by several passes:
 //! [`texts`] (handlebars syntax, every `{{name}}` resolved), [`http`]
 //! (requests), [`conditions`] (type-checked expressions), [`scope`] (which
@@ -17,6 +18,7 @@ mod channels;
 mod checks;
 mod conditions;
 mod declarations;
+mod escalate;
 mod handlers;
 mod http;
 mod inputs;
@@ -173,9 +175,10 @@ impl Compiler<'_> {
             },
         };
 
-        let (nodes, edges) = self.steps_to_nodes(rb);
+        let (nodes, edges, branches) = self.steps_to_nodes(rb);
         let (on_failure, on_success, after_rollback) = self.handlers(rb);
 
+        self.escalate_placement(rb);
         self.lint_unused(rb);
         self.lint_irreversible(&nodes);
 
@@ -196,6 +199,7 @@ impl Compiler<'_> {
             on_failure,
             on_success,
             after_rollback,
+            branches,
         }
     }
 }

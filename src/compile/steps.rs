@@ -16,28 +16,47 @@ impl Compiler<'_> {
     pub(super) fn steps_to_nodes(
         &mut self,
         rb: &ast::Runbook,
-    ) -> (Vec<plan::Node>, Vec<plan::Edge>) {
+    ) -> (Vec<plan::Node>, Vec<plan::Edge>, Vec<plan::Branch>) {
         let count = rb.body.iter().map(|b| b.steps().len()).sum();
         // A node is several hundred bytes: growing the vector would copy them.
         let mut nodes: Vec<plan::Node> = Vec::with_capacity(count);
         let mut edges = Vec::with_capacity(count);
-        // The nodes of the last block that had steps (each block's nodes
-        // are contiguous): every node of the next block depends on them.
-        let mut prev = 0..0;
+        let mut branches = Vec::new();
+        // The last nodes of the last block that had steps: every node of
+        // the next block depends on them (all of a `parallel`; the last of
+        // each arm of an `if`).
+        let mut prev: Vec<usize> = Vec::new();
         let mut group = 0;
-        for (block_index, block) in rb.body.iter().enumerate() {
+        let (starts, _) = block_indices(rb);
+        for (block, &start) in rb.body.iter().zip(&starts) {
+            if let Block::If { steps, arms, span } = block {
+                let last = self.if_to_nodes(
+                    steps,
+                    arms,
+                    *span,
+                    start,
+                    &prev,
+                    &mut nodes,
+                    &mut edges,
+                    &mut branches,
+                );
+                if !last.is_empty() {
+                    prev = last;
+                }
+                continue;
+            }
             let g = match block {
-                Block::Step(_) => None,
                 Block::Parallel { .. } => {
                     group += 1;
                     Some(group - 1)
                 }
+                _ => None,
             };
             let start = nodes.len();
             for s in block.steps() {
-                let mut node = self.step(s, block_index, false);
+                let mut node = self.step(s, start, false);
                 node.group = g;
-                node.deps = nodes[prev.clone()].iter().map(|n| n.id.clone()).collect();
+                node.deps = prev.iter().map(|&p| nodes[p].id.clone()).collect();
                 for d in &node.deps {
                     edges.push(plan::Edge {
                         from: d.clone(),
@@ -47,7 +66,7 @@ impl Compiler<'_> {
                 nodes.push(node);
             }
             if nodes.len() > start {
-                prev = start..nodes.len();
+                prev = (start..nodes.len()).collect();
             }
         }
         self.always_to_nodes(rb, &mut nodes, &mut edges);
@@ -66,7 +85,70 @@ impl Compiler<'_> {
                 .help("add a `step NAME { ... }` with an action such as `run \"...\"`"),
             );
         }
-        (nodes, edges)
+        (nodes, edges, branches)
+    }
+
+    /// An `if` block: its arms' conditions (read where the block starts),
+    /// and each arm's steps one after another, the first after `prev`.
+    /// Returns the last node of each arm that has steps.
+    #[allow(clippy::too_many_arguments)]
+    fn if_to_nodes(
+        &mut self,
+        steps: &[ast::Step],
+        arms: &[ast::Arm],
+        span: crate::span::Span,
+        start: usize,
+        prev: &[usize],
+        nodes: &mut Vec<plan::Node>,
+        edges: &mut Vec<plan::Edge>,
+        branches: &mut Vec<plan::Branch>,
+    ) -> Vec<usize> {
+        let b = branches.len();
+        let scope = Scope {
+            block: Some(start),
+            checks: true,
+            captures: true,
+            no_secrets: Some("conditions are logged with every value they read"),
+            ..Scope::default()
+        };
+        let mut plan_arms = Vec::new();
+        let mut last = Vec::new();
+        let mut at = 0;
+        for (k, arm) in arms.iter().enumerate() {
+            let condition = arm
+                .condition
+                .as_ref()
+                .map(|c| self.lowering().condition(c, &scope));
+            let mut ids = Vec::new();
+            let mut before: Vec<usize> = prev.to_vec();
+            for (j, s) in steps[at..at + arm.len].iter().enumerate() {
+                let mut node = self.step(s, start + at + j, false);
+                node.branch = Some(plan::BranchRef { branch: b, arm: k });
+                node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
+                for d in &node.deps {
+                    edges.push(plan::Edge {
+                        from: d.clone(),
+                        to: node.id.clone(),
+                    });
+                }
+                ids.push(node.id.clone());
+                before = vec![nodes.len()];
+                nodes.push(node);
+            }
+            if arm.len > 0 {
+                last.extend(before);
+            }
+            at += arm.len;
+            plan_arms.push(plan::BranchArm {
+                condition,
+                nodes: ids,
+            });
+        }
+        branches.push(plan::Branch {
+            arms: plan_arms,
+            span,
+        });
+        last
     }
 
     /// The steps of `always { ... }`: nodes after the run's own, marked
@@ -83,8 +165,9 @@ impl Compiler<'_> {
             return;
         };
         let mut prev: Option<String> = None;
+        let base = block_indices(rb).1;
         for (i, s) in always.steps.iter().enumerate() {
-            let mut node = self.step(s, rb.body.len() + i, true);
+            let mut node = self.step(s, base + i, true);
             if let Some(p) = prev.take() {
                 edges.push(plan::Edge {
                     from: p.clone(),
@@ -263,10 +346,15 @@ impl Compiler<'_> {
             verify: verify.map(Box::new),
             undo: undo.map(Box::new),
             undo_none,
+            undo_timeout: s.undo_timeout.as_ref().map(|t| {
+                self.positive(t, "an undo timeout");
+                t.node
+            }),
             capture: capture.map(Box::new),
             continue_on_error,
             keep: s.keep.is_some(),
             cleanup,
+            branch: None,
             span: s.span,
         }
     }
@@ -402,7 +490,36 @@ pub(super) fn effect_of(a: &ast::Action) -> Effect {
             None => Effect::Write,
         },
         ast::Action::Notify { .. } => Effect::Notify,
-        ast::Action::Approve { .. } | ast::Action::Wait(_) => Effect::None,
+        ast::Action::Approve { .. } | ast::Action::Wait(_) | ast::Action::Escalate(_) => {
+            Effect::None
+        }
         ast::Action::For { body, .. } => effect_of(&body.node),
+    }
+}
+
+/// The scope index (`Scope::block`) where each block starts: a capture
+/// is visible to the steps with a higher index. A step is one index, a
+/// `parallel` block one for all its steps, each step of an `if` one of its
+/// own (an arm's steps run one after another: see [`step_index`]). Also
+/// the first index after the run's blocks (where the `always` steps
+/// start).
+pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
+    let mut next = 0;
+    let mut out = Vec::with_capacity(rb.body.len());
+    for block in &rb.body {
+        out.push(next);
+        next += match block {
+            Block::If { steps, .. } => steps.len(),
+            _ => 1,
+        };
+    }
+    (out, next)
+}
+
+/// The scope index of the `k`th step of `block`, which starts at `start`.
+pub(super) fn step_index(block: &Block, start: usize, k: usize) -> usize {
+    match block {
+        Block::If { .. } => start + k,
+        _ => start,
     }
 }

@@ -47,6 +47,8 @@ struct Seen {
     verified: BTreeSet<String>,
     handlers: BTreeSet<String>,
     approvals_refused: BTreeSet<String>,
+    /// (branch, arm) taken; `None`: no arm held.
+    arms: BTreeSet<(usize, Option<usize>)>,
 }
 
 /// Coverage of `graph` by the events of several runs of it.
@@ -95,6 +97,9 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
                 EventKind::ApprovalRefused { .. } => {
                     s.approvals_refused.insert(node);
                 }
+                EventKind::BranchTaken { branch, arm, .. } => {
+                    s.arms.insert((*branch, *arm));
+                }
                 _ => {}
             }
         }
@@ -128,6 +133,21 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
             add(
                 format!("refused approval of {}", n.id),
                 s.approvals_refused.contains(&n.id),
+            );
+        }
+    }
+    // Each arm of each `if` taken, and "no arm" for one without `else`.
+    for (b, branch) in graph.branches.iter().enumerate() {
+        for (k, arm) in branch.arms.iter().enumerate() {
+            add(
+                format!("branch {} taking `{}`", b + 1, arm.label(k)),
+                s.arms.contains(&(b, Some(k))),
+            );
+        }
+        if branch.arms.iter().all(|a| a.condition.is_some()) {
+            add(
+                format!("branch {} taking no arm", b + 1),
+                s.arms.contains(&(b, None)),
             );
         }
     }

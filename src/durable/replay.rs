@@ -179,6 +179,9 @@ pub struct RunState {
     pub rollback: Option<RollbackState>,
     /// `on_failure` / `on_success` handlers that started.
     pub handlers_started: Vec<String>,
+    /// The arm each `if` took (`branch_taken`), by branch: a resumed run
+    /// goes on in the same arm.
+    pub branches: IndexMap<usize, Option<usize>>,
     /// `cancel_requested` stages seen (`first`, `second`).
     pub cancelled: Vec<String>,
     /// `run_finished`: outcome and exit code.
@@ -504,6 +507,9 @@ pub fn replay(events: &[Event]) -> RunState {
             }
             EventKind::HandlerStarted { handler, .. } => {
                 st.handlers_started.push(handler.clone());
+            }
+            EventKind::BranchTaken { branch, arm, .. } => {
+                st.branches.insert(*branch, *arm);
             }
             EventKind::CancelRequested { stage } => st.cancelled.push(stage.clone()),
             EventKind::RunFinished {

@@ -36,6 +36,8 @@ pub enum RunStatus {
     Kept,
     /// A step failed before anything changed.
     NothingChanged,
+    /// A step escalated: a human decides.
+    NeedsHuman,
     Cancelled,
     /// No `run_finished`, and no process holds it: crashed or killed;
     /// `runbook resume` picks it up.
@@ -51,6 +53,7 @@ impl RunStatus {
             RunStatus::RollbackIncomplete => "rollback_incomplete",
             RunStatus::Kept => "kept",
             RunStatus::NothingChanged => "nothing_changed",
+            RunStatus::NeedsHuman => "needs_human",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Interrupted => "interrupted",
         }
@@ -63,6 +66,7 @@ impl RunStatus {
             Outcome::RollbackIncomplete => RunStatus::RollbackIncomplete,
             Outcome::Kept => RunStatus::Kept,
             Outcome::NothingChanged => RunStatus::NothingChanged,
+            Outcome::NeedsHuman => RunStatus::NeedsHuman,
             Outcome::Cancelled => RunStatus::Cancelled,
         }
     }

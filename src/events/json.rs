@@ -299,6 +299,17 @@ impl EventKind {
                 f.put("handler", handler)?;
                 f.put("actions", actions)
             }
+            EventKind::BranchTaken {
+                branch,
+                arm,
+                taken,
+                skipped,
+            } => {
+                f.put("branch", branch)?;
+                f.put("arm", arm)?;
+                f.put("taken", taken)?;
+                f.put("skipped", skipped)
+            }
             EventKind::CancelRequested { stage } => f.put("stage", stage),
             EventKind::Warning { message } => f.put("message", message),
             EventKind::RunFinished {

@@ -82,6 +82,9 @@ pub enum Outcome {
     /// is unknown) had completed: nothing to undo ("stopped, nothing
     /// changed").
     NothingChanged,
+    /// A step escalated (`escalate "reason"`): the run stopped there and
+    /// nothing was undone ("needs a human").
+    NeedsHuman,
     /// Stopped by Ctrl-C / SIGTERM.
     Cancelled,
 }
@@ -94,6 +97,7 @@ impl Outcome {
             Outcome::RollbackIncomplete => crate::exit::ROLLBACK_INCOMPLETE,
             Outcome::Kept => crate::exit::KEPT,
             Outcome::NothingChanged => crate::exit::NOTHING_CHANGED,
+            Outcome::NeedsHuman => crate::exit::NEEDS_HUMAN,
             Outcome::Cancelled => crate::exit::CANCELLED,
         }
     }
@@ -105,6 +109,7 @@ impl Outcome {
             Outcome::RollbackIncomplete => "rollback_incomplete",
             Outcome::Kept => "kept",
             Outcome::NothingChanged => "nothing_changed",
+            Outcome::NeedsHuman => "needs_human",
             Outcome::Cancelled => "cancelled",
         }
     }
@@ -119,6 +124,8 @@ pub enum ConditionPurpose {
     AfterRollback,
     /// The list of a `for`.
     ForList,
+    /// An arm's condition of an `if`.
+    Branch,
 }
 
 /// A value a condition read, as it was when read.
@@ -394,6 +401,17 @@ pub enum EventKind {
         handler: String,
         actions: usize,
     },
+    /// An `if` block was reached and decided: `arm` (0-based; `None`: no
+    /// arm holds and there is no `else`) runs, `skipped` steps do not.
+    BranchTaken {
+        branch: usize,
+        #[serde(default)]
+        arm: Option<usize>,
+        /// `if COND`, `else if COND`, `else`, or `none`.
+        taken: String,
+        #[serde(default)]
+        skipped: Vec<String>,
+    },
     CancelRequested {
         /// `first`: stop and roll back; `second`: stop the rollback too.
         stage: String,
@@ -438,6 +456,7 @@ impl EventKind {
             EventKind::ApprovalGiven { .. } => "approval_given",
             EventKind::ApprovalRefused { .. } => "approval_refused",
             EventKind::HandlerStarted { .. } => "handler_started",
+            EventKind::BranchTaken { .. } => "branch_taken",
             EventKind::CancelRequested { .. } => "cancel_requested",
             EventKind::Warning { .. } => "warning",
             EventKind::RunFinished { .. } => "run_finished",
@@ -470,6 +489,7 @@ impl EventKind {
         "cancel_requested",
         "warning",
         "run_finished",
+        "branch_taken",
     ];
 
     /// Events after which a durable journal must be on disk before the run

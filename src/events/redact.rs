@@ -447,6 +447,12 @@ impl EventKind {
                 handler: _,
                 actions: _,
             } => {}
+            EventKind::BranchTaken {
+                branch: _,
+                arm: _,
+                taken,
+                skipped: _,
+            } => text(f, taken),
             EventKind::CancelRequested { stage: _ } => {}
             EventKind::Warning { message } => text(f, message),
             EventKind::RunFinished {

@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The start of the failure reason of an `escalate` action.
+pub const ESCALATED: &str = "escalated to a human: ";
+
 /// How much output goes into the journal per event.
 pub const LOG_OUTPUT_CAP: usize = 2048;
 
@@ -101,9 +104,9 @@ pub struct Site<'a> {
     pub node: &'a str,
     pub phase: Phase,
     pub effect: Effect,
-    /// The step's `timeout` (or the config default), per attempt.
+    /// The step's `timeout` (an undo's: its `undo timeout`), or the config
+    /// default, per attempt. An approval has its own, and ignores this.
     pub timeout: Option<Duration>,
-    pub explicit_timeout: bool,
 }
 
 /// One attempt in progress, handed to the function for its kind of action:
@@ -287,6 +290,7 @@ impl RunCtx {
             } => self.notify(&mut a, channel, message, args).await,
             Action::Approve { message, timeout } => self.approve(&mut a, message, *timeout).await,
             Action::Wait { duration } => self.wait(&mut a, *duration).await,
+            Action::Escalate { reason } => self.escalate(&mut a, reason),
             Action::ForEach { .. } => Attempt::fail(ActionStatus::Error, "internal: nested `for`"),
         }
     }
@@ -522,11 +526,7 @@ impl RunCtx {
             Ok(m) => m.display,
             Err(e) => return Attempt::fail(ActionStatus::Error, e),
         };
-        let timeout = if a.site.explicit_timeout {
-            min_timeout(timeout, a.site.timeout)
-        } else {
-            timeout
-        };
+        // The approval's own timeout: the step's bounds its action only.
         let node = Some(a.site.node);
         let preapproved = self.opts.preapproved.contains(a.site.node);
         self.emit(
@@ -626,6 +626,29 @@ impl RunCtx {
         } else {
             Attempt::ok(None)
         }
+    }
+
+    /// `escalate "reason"`: logged as an action that failed, never retried;
+    /// the run then stops with nothing undone (see `exec::keep`). A dry run
+    /// shows it and goes on (as it does past every simulated action), so
+    /// the rest of the plan is seen; drills escalate for real.
+    fn escalate(&self, a: &mut AttemptCtx<'_>, reason: &Text) -> Attempt {
+        let reason = match self.render_message(reason, a.scope, None) {
+            Ok(r) => r.display,
+            Err(e) => return Attempt::fail(ActionStatus::Error, e),
+        };
+        let started = match self.started(a, "escalate", reason.clone(), None, false) {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
+        if self.simulated_output() {
+            self.finished(a, &started, Ended::bare(ActionStatus::Ok, None));
+            return Attempt::ok(None);
+        }
+        self.finished(a, &started, Ended::bare(ActionStatus::Failed, None));
+        let mut out = Attempt::fail(ActionStatus::Failed, format!("{ESCALATED}{reason}"));
+        out.retryable = false;
+        out
     }
 
     /// In a dry run an action's output is not real: captures are unknown.
@@ -791,7 +814,6 @@ pub async fn fan_out(ctx: &Arc<RunCtx>, each: ForEach<'_>, scope: &Bindings) -> 
                         phase: Phase::Action,
                         effect: node.effect,
                         timeout: node.timeout.or(ctx.settings().default_timeout),
-                        explicit_timeout: node.timeout.is_some(),
                     };
                     ctx.with_retry(&body, &site, &scope, node.retry).await
                 });

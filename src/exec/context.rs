@@ -25,9 +25,8 @@ pub struct Bindings {
 }
 
 /// How the run came out, as an `always` step reads it: `run.outcome`
-/// (`succeeded`, `rolled_back`, `rollback_incomplete`, `cancelled`) and
-/// `run.rollback` (`none`: nothing failed; `complete`, `incomplete`,
-/// `skipped`, as `failure.rollback`).
+/// (`Outcome::as_str`) and `run.rollback` (as `failure.rollback`; `none`
+/// when nothing failed).
 #[derive(Debug, Clone)]
 pub struct Concluded {
     pub outcome: &'static str,
@@ -72,6 +71,10 @@ pub struct RunCtx {
     /// are cancelled as the rollback is (by a second Ctrl-C), not by the
     /// first, which has stopped the steps already.
     pub cleanup: std::sync::atomic::AtomicBool,
+    /// The arm each `if` took (`None`: no arm), decided once when the
+    /// first of its nodes is reached, or read back from the journal by
+    /// `runbook resume`.
+    pub branches: tokio::sync::Mutex<std::collections::HashMap<usize, Option<usize>>>,
     /// When the run started (RFC 3339), `run.started`.
     pub started: String,
     base_send: Map<String, J>,
@@ -129,6 +132,7 @@ impl RunCtx {
             templates,
             captures: Mutex::new(IndexMap::new()),
             cleanup: std::sync::atomic::AtomicBool::new(false),
+            branches: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             started,
             base_send,
             base_display,

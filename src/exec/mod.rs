@@ -249,6 +249,12 @@ pub(crate) async fn conclude(
                 format!("step `{step}` failed: {reason}")
             };
             let skip_rollback = g.cancelled && g.failure.is_none() && !ctx.opts.rollback_on_cancel;
+            // An `escalate`: the run stops as it is, for a human.
+            let escalated = !g.cancelled
+                && reason.starts_with(action::ESCALATED)
+                && graph.node(step).is_some_and(|n| {
+                    matches!(n.action, Some(crate::plan::Action::Escalate { .. }))
+                });
             // A failure before any change completed: nothing to roll back.
             let nothing_changed = !g.cancelled
                 && !keep::anything_changed(&graph, &g.results)
@@ -264,7 +270,7 @@ pub(crate) async fn conclude(
                     },
                 );
                 false
-            } else if nothing_changed {
+            } else if nothing_changed || escalated {
                 true
             } else {
                 let report = rollback::rollback_resumed(ctx, &g.results, &why, undone).await;
@@ -276,6 +282,8 @@ pub(crate) async fn conclude(
             };
             let rollback = if skip_rollback {
                 "skipped"
+            } else if escalated {
+                "escalated"
             } else if nothing_changed {
                 "none"
             } else if !clean {
@@ -287,6 +295,8 @@ pub(crate) async fn conclude(
             };
             let outcome = if g.cancelled {
                 Outcome::Cancelled
+            } else if escalated {
+                Outcome::NeedsHuman
             } else if nothing_changed {
                 Outcome::NothingChanged
             } else {

@@ -25,6 +25,8 @@
 //!   done) or `--assume-failed` (run again).
 //! * Handlers (`on failure` / `on success`) that had started are not run
 //!   again.
+//! * An `if` decided before (`branch_taken`) is not decided again: the run
+//!   goes on in the arm it took, even if its conditions read otherwise now.
 //! * `always` steps that ended are not run again; the others run once the
 //!   run's steps and rollback are over, as in a fresh run (one in doubt is
 //!   settled as any step is).
@@ -388,6 +390,11 @@ async fn resume_flushed(
     for (name, c) in &st.captures {
         ctx.store_capture(name, V::from_json(&c.value));
     }
+    // The branches decided before: the run goes on in the arms taken.
+    ctx.branches
+        .lock()
+        .await
+        .extend(st.branches.iter().map(|(b, a)| (*b, *a)));
     let index: HashMap<&str, usize> = graph
         .nodes
         .iter()

@@ -52,7 +52,7 @@ fn effect_of(a: &Action) -> Effect {
         Action::Http(h) if matches!(h.method.as_str(), "GET" | "HEAD") => Effect::Read,
         Action::Http(_) => Effect::Write,
         Action::Notify { .. } => Effect::Notify,
-        Action::Approve { .. } | Action::Wait { .. } => Effect::None,
+        Action::Approve { .. } | Action::Wait { .. } | Action::Escalate { .. } => Effect::None,
         Action::ForEach { body, .. } => effect_of(body),
     }
 }
@@ -201,8 +201,8 @@ pub async fn rollback_resumed(
             node: id,
             phase: Phase::Undo,
             effect: effect_of(undo),
-            timeout: node.timeout.or(ctx.settings().default_timeout),
-            explicit_timeout: node.timeout.is_some(),
+            // The undo's own timeout: the step's bounds its action only.
+            timeout: node.undo_timeout.or(ctx.settings().default_timeout),
         };
         let scope = Bindings::default();
         let (ok, attempts, error) = match undo {
@@ -311,7 +311,6 @@ pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &
             phase: Phase::Handler,
             effect: effect_of(action),
             timeout: ctx.settings().default_timeout,
-            explicit_timeout: false,
         };
         let failures: Vec<String> = match action {
             Action::ForEach {

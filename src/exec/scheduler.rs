@@ -229,6 +229,34 @@ async fn run_node_in(
     };
 
     let resumed = so_far.is_some();
+    if let Some(b) = node.branch.filter(|_| !resumed) {
+        match ctx.branch_taken(id, b.branch).await {
+            Ok(Some(arm)) if arm == b.arm => {}
+            Ok(taken) => {
+                let reason = match taken.and_then(|a| {
+                    ctx.graph
+                        .branches
+                        .get(b.branch)
+                        .and_then(|br| br.arms.get(a))
+                        .map(|x| x.label(a))
+                }) {
+                    Some(label) => format!("the branch took `{label}`"),
+                    None => "no arm of the branch holds".to_owned(),
+                };
+                ctx.emit(
+                    Some(id),
+                    EventKind::NodeSkipped {
+                        reason: reason.clone(),
+                        values: Vec::new(),
+                    },
+                );
+                res.state = NodeState::Skipped;
+                res.reason = reason;
+                return res;
+            }
+            Err(e) => return fail(res, e),
+        }
+    }
     if let Some(when) = node.when.as_ref().filter(|_| !resumed) {
         let c = ctx
             .condition(Some(id), when, ConditionPurpose::When, &scope, 1)
@@ -262,7 +290,6 @@ async fn run_node_in(
         phase: Phase::Action,
         effect: node.effect,
         timeout: node.timeout.or(ctx.settings().default_timeout),
-        explicit_timeout: node.timeout.is_some(),
     };
     if let Some(gate) = node.approval.as_ref().filter(|_| !resumed) {
         let gate_site = Site {
@@ -631,4 +658,70 @@ pub(crate) async fn run_cleanup(
         out.push((i, r.state));
     }
     out
+}
+
+impl RunCtx {
+    /// The arm branch `b` takes: decided once, by the first of its nodes
+    /// to be reached (`node`), from its arms' conditions in order (the
+    /// first that holds; `else` if none does; no arm without an `else`),
+    /// and journalled as `branch_taken`; the same answer after that, and
+    /// after a resume.
+    pub(crate) async fn branch_taken(&self, node: &str, b: usize) -> Result<Option<usize>, String> {
+        let mut taken = self.branches.lock().await;
+        if let Some(arm) = taken.get(&b) {
+            return Ok(*arm);
+        }
+        let Some(branch) = self.graph.branches.get(b) else {
+            return Err(format!("branch {b} is not in the graph"));
+        };
+        let mut arm = None;
+        for (k, a) in branch.arms.iter().enumerate() {
+            let Some(c) = &a.condition else {
+                arm = Some(k);
+                break;
+            };
+            let r = self
+                .condition(
+                    Some(node),
+                    c,
+                    ConditionPurpose::Branch,
+                    &Bindings::default(),
+                    1,
+                )
+                .await;
+            match r.result {
+                Ok(Some(true)) => {
+                    arm = Some(k);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "the branch condition `{}` could not be evaluated: {e}",
+                        c.text
+                    ))
+                }
+            }
+        }
+        let skipped = branch
+            .arms
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| Some(*k) != arm)
+            .flat_map(|(_, a)| a.nodes.iter().cloned())
+            .collect();
+        self.emit(
+            Some(node),
+            EventKind::BranchTaken {
+                branch: b,
+                arm,
+                taken: arm
+                    .and_then(|k| branch.arms.get(k).map(|a| a.label(k)))
+                    .unwrap_or_else(|| "none".into()),
+                skipped,
+            },
+        );
+        taken.insert(b, arm);
+        Ok(arm)
+    }
 }

@@ -105,6 +105,9 @@ fn is_block(rule: Rule) -> bool {
             | Rule::step_decl
             | Rule::parallel_block
             | Rule::always_block
+            | Rule::if_block
+            | Rule::else_if
+            | Rule::else_arm
             | Rule::handler
             | Rule::header_block
             | Rule::request_block
@@ -124,6 +127,8 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
             child != Rule::kw_parallel
         }
         Rule::always_block => child != Rule::kw_always,
+        Rule::if_block | Rule::else_if => child == Rule::step_decl,
+        Rule::else_arm => child == Rule::step_decl,
         Rule::for_action => matches!(
             child,
             Rule::run_action
@@ -131,6 +136,7 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
                 | Rule::notify_action
                 | Rule::approve_action
                 | Rule::wait_action
+                | Rule::escalate_action
         ),
         _ => false,
     }
@@ -154,6 +160,11 @@ impl Printer<'_> {
             let child_rule = child.as_rule();
             if child_rule == Rule::COMMENT {
                 self.comment(child.as_str(), start, end);
+            } else if matches!(child_rule, Rule::else_if | Rule::else_arm) {
+                // `} else if C {` and `} else {`: on the line of the `}`.
+                self.break_pending = false;
+                self.glue_next = false;
+                self.node(child);
             } else if is_statement(rule, child_rule) {
                 self.start_statement(start, group(child_rule));
                 self.node(child);

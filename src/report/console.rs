@@ -241,6 +241,7 @@ impl Console {
                     ConditionPurpose::Verify => "verify",
                     ConditionPurpose::AfterRollback => "after rollback verify",
                     ConditionPurpose::ForList => "for",
+                    ConditionPurpose::Branch => "branch",
                 };
                 let r = match (result, error) {
                     (_, Some(e)) => format!("error: {e}"),
@@ -528,6 +529,14 @@ impl Console {
             EventKind::HandlerStarted { handler, .. } => {
                 lines.push(format!("• {}", handler.replace('_', " ")));
             }
+            EventKind::BranchTaken { taken, skipped, .. } => {
+                let skipped = if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (not: {})", skipped.join(", "))
+                };
+                lines.push(format!("⑂ branch: {taken}{skipped}"));
+            }
             EventKind::CancelRequested { stage } => lines.push(if stage == "first" {
                 "■ cancel requested: no new step starts; running ones are stopped; then rollback (Ctrl-C again to stop the rollback)".into()
             } else {
@@ -636,6 +645,7 @@ fn summary(
             Outcome::RollbackIncomplete => "FAILED, ROLLBACK INCOMPLETE: humans needed",
             Outcome::Kept => "FAILED after a keep point: mitigation kept, later steps rolled back",
             Outcome::NothingChanged => "STOPPED, nothing changed",
+            Outcome::NeedsHuman => "ESCALATED, NEEDS A HUMAN: stopped, nothing undone",
             Outcome::Cancelled => "CANCELLED",
         };
         let why = match (step, reason) {

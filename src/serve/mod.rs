@@ -20,6 +20,7 @@ pub mod alertmanager;
 pub mod api;
 pub mod auth;
 pub mod dedup;
+pub mod drill_html;
 pub mod launcher;
 pub mod page;
 pub mod routes;

@@ -43,9 +43,25 @@ fn layout(title: &str, who: Option<&str>, body: &str) -> String {
             )
         })
         .unwrap_or_default();
+    document(
+        title,
+        "/static/style.css",
+        Some(("/static/app.js", &who)),
+        body,
+    )
+}
+
+/// A whole HTML page: `css` the stylesheet's address; `live` the script's
+/// address and what the header shows on the right (the served page).
+pub fn document(title: &str, css: &str, live: Option<(&str, &str)>, body: &str) -> String {
+    let (script, who) = match live {
+        Some((js, who)) => (format!(r#"<script src="{}" defer></script>"#, esc(js)), who),
+        None => (String::new(), ""),
+    };
     format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{t} · runbook</title><link rel="stylesheet" href="/static/style.css"><script src="/static/app.js" defer></script></head><body><header><a href="/" class="home">runbook</a> {who}</header><main>{body}</main></body></html>"#,
-        t = esc(title)
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{t} · runbook</title><link rel="stylesheet" href="{css}">{script}</head><body><header><a href="/" class="home">runbook</a> {who}</header><main>{body}</main></body></html>"#,
+        t = esc(title),
+        css = esc(css),
     )
 }
 

@@ -242,6 +242,7 @@ impl Builder {
                         .collect();
                     rb.body.push(Block::Parallel { steps, span: isp });
                 }
+                Rule::if_block => rb.body.push(self.if_block(item, isp)),
                 Rule::always_block => {
                     let steps = children(item)
                         .filter(|p| p.as_rule() == Rule::step_decl)
@@ -637,6 +638,10 @@ impl Builder {
                 let d = children(p).find(|p| p.as_rule() == Rule::duration)?;
                 Action::Wait(self.duration(d))
             }
+            Rule::escalate_action => {
+                let s = children(p).find(|p| p.as_rule() == Rule::string)?;
+                Action::Escalate(self.str(s))
+            }
             Rule::for_action => {
                 let mut var = None;
                 let mut list = None;
@@ -696,6 +701,45 @@ impl Builder {
         } else {
             once(&mut step.action, a, "action", at, seen, &mut step.repeated);
         }
+    }
+
+    /// `if C { steps } else if C { steps } else { steps }`: every arm's
+    /// steps in one list, each arm with its condition and length.
+    fn if_block(&mut self, p: P<'_>, sp: Span) -> Block {
+        let mut steps = Vec::new();
+        let mut arms = Vec::new();
+        self.arm(p.clone(), span(&p), &mut steps, &mut arms);
+        for part in children(p) {
+            if matches!(part.as_rule(), Rule::else_if | Rule::else_arm) {
+                self.arm(part.clone(), span(&part), &mut steps, &mut arms);
+            }
+        }
+        Block::If {
+            steps,
+            arms,
+            span: sp,
+        }
+    }
+
+    /// One arm: its condition (none for `else`) and its steps.
+    fn arm(&mut self, p: P<'_>, sp: Span, steps: &mut Vec<Step>, arms: &mut Vec<Arm>) {
+        let mut condition = None;
+        let mut len = 0;
+        for part in children(p) {
+            match part.as_rule() {
+                Rule::expr => condition = Some(self.condition(part)),
+                Rule::step_decl => {
+                    steps.push(self.step(part));
+                    len += 1;
+                }
+                _ => {}
+            }
+        }
+        arms.push(Arm {
+            condition,
+            len,
+            span: sp,
+        });
     }
 
     fn step(&mut self, p: P<'_>) -> Step {
@@ -799,6 +843,12 @@ impl Builder {
                             );
                         }
                         continue;
+                    }
+                    if let Some(t) = children(part.clone())
+                        .find(|p| p.as_rule() == Rule::undo_timeout)
+                        .and_then(|t| children(t).find(|p| p.as_rule() == Rule::duration))
+                    {
+                        step.undo_timeout = Some(self.duration(t));
                     }
                     // `undo "cmd"` is short for `undo run "cmd"`.
                     let undo = children(part)

@@ -36,6 +36,9 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::no_data_clause => "`on no_data fail|pass`",
         Rule::parallel_block => "`parallel { ... }`",
         Rule::always_block => "`always { ... }`",
+        Rule::if_block => "`if CONDITION { ... }`",
+        Rule::else_if => "`else if CONDITION { ... }`",
+        Rule::else_arm => "`else { ... }`",
         Rule::step_decl => "a step",
         Rule::when_clause => "`when CONDITION`",
         Rule::retry_clause => "`retry N`",
@@ -45,6 +48,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::undo_clause => "`undo ACTION`",
         Rule::undo_none => "`undo none \"REASON\"`",
         Rule::keep_clause => "`keep`",
+        Rule::undo_timeout => "`timeout DURATION`",
         Rule::capture_clause => "`capture json|text as NAME`",
         Rule::capture_format => "`json` or `text`",
         Rule::on_error_clause => "`on_error continue`",
@@ -65,6 +69,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::notify_arg => "`name: \"value\"`",
         Rule::approve_action => "`approve \"MESSAGE\"`",
         Rule::wait_action => "`wait DURATION`",
+        Rule::escalate_action => "`escalate \"REASON\"`",
         Rule::handler => "`on failure { ... }` or `on success { ... }`",
         Rule::handler_kind => "`failure` or `success`",
         Rule::after_rollback => "`after rollback verify ...`",
@@ -142,6 +147,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_undo => "`undo`",
         Rule::kw_none => "`none`",
         Rule::kw_keep => "`keep`",
+        Rule::kw_escalate => "`escalate`",
         Rule::kw_capture => "`capture`",
         Rule::kw_json => "`json`",
         Rule::kw_text => "`text`",
@@ -164,13 +170,15 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_after => "`after`",
         Rule::kw_rollback => "`rollback`",
         Rule::kw_always => "`always`",
+        Rule::kw_if => "`if`",
+        Rule::kw_else => "`else`",
         Rule::WHITESPACE => "whitespace",
         Rule::COMMENT => "a comment",
         Rule::item => "a runbook item (input, secret, channel, template, check, step, ...)",
         Rule::probe => "a probe (http, promql or shell)",
         Rule::check_clause => "`expect` or `on no_data`",
         Rule::step_clause => "a step clause",
-        Rule::single_action => "an action (run, http, notify, approve, wait)",
+        Rule::single_action => "an action (run, http, notify, approve, wait, escalate)",
         Rule::prefix => "`not`",
         Rule::infix => {
             "an operator (and, or, ==, !=, <, <=, >, >=, in, contains, matches, +, -, *, /)"
@@ -233,6 +241,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_check,
     Rule::kw_step,
     Rule::kw_parallel,
+    Rule::kw_if,
     Rule::kw_on,
     Rule::kw_after,
     Rule::kw_always,
@@ -334,7 +343,13 @@ pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Op
         );
     }
     if expected.contains(&Rule::kw_step) && expected.contains(&Rule::kw_check) {
-        return Some("at the top of a runbook: title, owner, tags, lock, input, secret, channel, template, check, step, parallel, on failure/success, after rollback".to_string());
+        if found == "else" {
+            return Some(
+                "`else` goes right after the `}` of an `if` block: `if COND { ... } else { ... }`"
+                    .to_string(),
+            );
+        }
+        return Some("at the top of a runbook: title, owner, tags, lock, input, secret, channel, template, check, step, parallel, if, on failure/success, after rollback, always".to_string());
     }
     None
 }

@@ -571,3 +571,38 @@ fn an_action_finished_without_its_steps_outcome_is_in_doubt() {
         (Phase::Undo, true)
     );
 }
+
+#[test]
+fn the_honest_outcomes_are_replayed_and_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path();
+    let cases = [
+        ("2024-a-kept", Outcome::Kept, RunStatus::Kept, 6),
+        (
+            "2024-b-nothing",
+            Outcome::NothingChanged,
+            RunStatus::NothingChanged,
+            7,
+        ),
+        (
+            "2024-c-human",
+            Outcome::NeedsHuman,
+            RunStatus::NeedsHuman,
+            8,
+        ),
+    ];
+    for (id, outcome, _, code) in cases {
+        let mut log = Log::new(id);
+        log.step("scale").run_finished(outcome);
+        // Replay derives the outcome and exit code the run wrote.
+        assert_eq!(replay(&log.events).finished, Some((outcome, code)));
+        let mut w = write_run(runs, &log);
+        runbook::events::Sink::finish(&mut w).expect("finish");
+    }
+    let list = list_runs(runs).expect("list");
+    let states: Vec<(&str, RunStatus)> = list.iter().map(|r| (r.id.as_str(), r.state)).collect();
+    let expected: Vec<(&str, RunStatus)> = cases.iter().rev().map(|c| (c.0, c.2)).collect();
+    assert_eq!(states, expected);
+    let shown: Vec<String> = list.iter().map(|r| r.state.to_string()).collect();
+    assert_eq!(shown, ["needs_human", "nothing_changed", "kept"]);
+}

@@ -329,6 +329,20 @@ fn cases() -> Vec<Event> {
             failure_reason: None,
             counts: Counts::default(),
         },
+        // Kinds added after the serializer was rewritten: their lines were
+        // written by it when they were added.
+        EventKind::BranchTaken {
+            branch: 1,
+            arm: Some(0),
+            taken: format!("if {text}"),
+            skipped: vec![s(), "b".into()],
+        },
+        EventKind::BranchTaken {
+            branch: 0,
+            arm: None,
+            taken: "none".into(),
+            skipped: Vec::new(),
+        },
     ];
     kinds
         .into_iter()

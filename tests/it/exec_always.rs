@@ -61,15 +61,6 @@ fn shell(restore_fails: bool) -> Arc<FakeShell> {
     })
 }
 
-fn state(ran: &Ran, node: &str) -> NodeState {
-    ran.summary
-        .nodes
-        .iter()
-        .find(|(n, _)| n == node)
-        .map(|(_, s)| *s)
-        .unwrap()
-}
-
 #[tokio::test(start_paused = true)]
 async fn on_success_the_cleanup_runs_after_the_steps_and_before_on_success() {
     let sh = shell(false);
@@ -99,7 +90,7 @@ async fn on_success_the_cleanup_runs_after_the_steps_and_before_on_success() {
         sent,
         ["patch succeeded (rollback none): snap-7", "succeeded"]
     );
-    assert_eq!(state(&ran, "record"), NodeState::Skipped);
+    assert_eq!(ran.state("record"), NodeState::Skipped);
     let skipped = ran.of("node_skipped");
     assert!(skipped.iter().any(|e| e.node.as_deref() == Some("record")));
 }
@@ -180,7 +171,7 @@ async fn a_failed_restore_keeps_the_snapshot_and_the_failure_is_not_hidden() {
         sh.commands()
     );
     assert!(sh.commands().contains(&"record snap-7".to_owned()));
-    assert_eq!(state(&ran, "delete_snapshot"), NodeState::Skipped);
+    assert_eq!(ran.state("delete_snapshot"), NodeState::Skipped);
     let skipped = ran.of("node_skipped");
     let reason = skipped
         .iter()
@@ -214,8 +205,8 @@ runbook c {
     .await;
     assert_eq!(ran.summary.outcome, Outcome::Succeeded);
     assert_eq!(sh.commands(), ["do a", "clean FAIL", "clean two"]);
-    assert_eq!(state(&ran, "first"), NodeState::FailedContinued);
-    assert_eq!(state(&ran, "second"), NodeState::Succeeded);
+    assert_eq!(ran.state("first"), NodeState::FailedContinued);
+    assert_eq!(ran.state("second"), NodeState::Succeeded);
     // Nothing rolled back: a cleanup failure is not the run's.
     assert!(ran.of("rollback_started").is_empty());
     let failed = ran.of("node_failed");
@@ -265,7 +256,7 @@ runbook c {
     assert_eq!(ran.summary.outcome, Outcome::Cancelled);
     // The first Ctrl-C stopped the steps, not the cleanup.
     assert_eq!(sh.commands(), ["do a", "do slow", "undo a", "clean"]);
-    assert_eq!(state(&ran, "clean"), NodeState::Succeeded);
+    assert_eq!(ran.state("clean"), NodeState::Succeeded);
 }
 
 #[test]

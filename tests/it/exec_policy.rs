@@ -210,3 +210,157 @@ runbook first_write_fails {
     assert_eq!(ran.summary.outcome, Outcome::NothingChanged);
     assert_eq!(shell.commands(), ["do change FAIL"]);
 }
+
+const ESCALATE: &str = r#"
+runbook escalate {
+  channel log = console
+  input members_down: int = 2
+  check healthy { shell "probe" }
+  step drain { run "do drain" undo "undo drain" }
+  step quorum_at_risk {
+    when members_down > 1
+    escalate "{{members_down}} members down: a human decides"
+    retry 3
+  }
+  step defrag { run "do defrag" undo "undo defrag" }
+  on failure { notify log "{{failure.step}}: {{failure.reason}} (rollback {{failure.rollback}})" }
+  after rollback verify healthy within 1m every 10s
+}
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn escalate_stops_the_run_for_a_human_and_undoes_nothing() {
+    let (ran, shell, notify) = run_live(ESCALATE).await;
+    assert_eq!(ran.summary.outcome, Outcome::NeedsHuman);
+    assert_eq!(ran.summary.exit_code, runbook::exit::NEEDS_HUMAN);
+    assert_eq!(ran.summary.failed_step.as_deref(), Some("quorum_at_risk"));
+    // Not retried, nothing undone, no after rollback verify.
+    assert_eq!(shell.commands(), ["do drain"]);
+    let escalations: Vec<_> = ran
+        .of("action_started")
+        .into_iter()
+        .filter(|e| e.node.as_deref() == Some("quorum_at_risk"))
+        .collect();
+    assert_eq!(escalations.len(), 1);
+    assert!(ran.of("rollback_started").is_empty());
+    assert!(ran.of("verify_poll").is_empty());
+    let sent = notify.sent.lock().unwrap().clone();
+    assert_eq!(
+        sent[0].1,
+        "quorum_at_risk: escalated to a human: 2 members down: a human decides (rollback escalated)"
+    );
+    assert!(ran.console.contains("NEEDS A HUMAN"), "{}", ran.console);
+    assert!(
+        ran.journal.contains(r#""outcome":"needs_human""#),
+        "{}",
+        ran.journal
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_escalate_skipped_by_its_when_lets_the_run_go_on() {
+    let text = ESCALATE.replace("= 2", "= 1");
+    let (ran, shell, _) = run_live(&text).await;
+    assert_eq!(ran.summary.outcome, Outcome::Succeeded);
+    assert_eq!(shell.commands(), ["do drain", "do defrag"]);
+}
+
+#[test]
+fn escalate_is_only_a_steps_own_action() {
+    let text = r#"runbook r { step a { run "x" undo escalate "no" } }"#;
+    assert_eq!(codes(text), ["runbook::misplaced_escalate"]);
+    let text =
+        r#"runbook r { input l: list<string> = ["a"] step a { for x in l { escalate "{{x}}" } } }"#;
+    assert_eq!(codes(text), ["runbook::misplaced_escalate"]);
+    let text = r#"runbook r { step a { escalate "" } }"#;
+    assert_eq!(codes(text), ["runbook::empty_reason"]);
+}
+
+// ---- timeouts that mean one thing -------------------------------------------
+
+/// Runs a drill of `runbook` (text) with `scenario` (YAML, without its
+/// `runbook:` line); panics with the verdicts if an expectation fails.
+fn drill(runbook: &str, scenario: &str) -> runbook::drill::runner::DrillRun {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.runbook"), runbook).unwrap();
+    let path = dir.path().join("t.drill.yaml");
+    std::fs::write(&path, format!("runbook: t.runbook\n{scenario}")).unwrap();
+    let ran = runbook::drill::runner::run_file(&path, vec![]).unwrap_or_else(|e| {
+        panic!(
+            "{}",
+            e.reports
+                .iter()
+                .map(|r| r.render(false))
+                .collect::<String>()
+        )
+    });
+    assert!(ran.passed(), "{:#?}", ran.verdicts);
+    ran
+}
+
+const TIMEOUTS: &str = r#"
+runbook timeouts {
+  step gated {
+    approve "Go on?" timeout 10m
+    run "deployctl unfreeze api"
+    timeout 30s
+    undo "deployctl freeze api"
+  }
+  step restart {
+    run "systemctl restart api"
+    timeout 10s
+    undo "systemctl start api-old"
+  }
+  step fails { run "false" undo none "a test" }
+}
+"#;
+
+#[test]
+fn an_approval_waits_its_own_timeout_not_the_steps() {
+    // The step's `timeout 30s` bounds the unfreeze; the approver answers
+    // after 2 minutes, well inside the approval's own 10 minutes.
+    let ran = drill(
+        TIMEOUTS,
+        "approvals:\n  gated: {approve: true, after: 2m, by: alice}\n\
+         expect:\n  succeeded: [gated, restart]\n",
+    );
+    assert!(ran.events.iter().any(|e| e.kind.name() == "approval_given"));
+}
+
+#[test]
+fn an_undo_has_its_own_timeout_not_the_steps() {
+    // `restart` has `timeout 10s`; its undo takes 1 minute: the run's
+    // default (5m) bounds it, not the step's 10 seconds.
+    drill(
+        TIMEOUTS,
+        "undo:\n  restart: {takes: 1m}\n  gated: {takes: 1m}\n\
+         actions:\n  fails: {result: fail}\n\
+         expect:\n  outcome: rolled_back\n  rollback: [restart, gated]\n  undo_failed: []\n",
+    );
+    // With `undo timeout 20s`, the same minute is too long.
+    let text = TIMEOUTS.replace(
+        r#"undo "systemctl start api-old""#,
+        r#"undo timeout 20s "systemctl start api-old""#,
+    );
+    drill(
+        &text,
+        "undo:\n  restart: {takes: 1m}\n\
+         actions:\n  fails: {result: fail}\n\
+         expect:\n  outcome: rollback_incomplete\n  undo_failed: [restart]\n",
+    );
+}
+
+#[test]
+fn after_rollback_verify_takes_consecutive() {
+    let text = r#"
+runbook r {
+  check healthy { shell "probe" }
+  step a { run "do a" undo "undo a" }
+  after rollback verify healthy within 1m every 10s consecutive 3
+}
+"#;
+    let policy = compile(text).after_rollback.clone().unwrap();
+    assert_eq!(policy.consecutive, 3);
+    let zero = text.replace("consecutive 3", "consecutive 0");
+    assert_eq!(codes(&zero), ["runbook::invalid_consecutive"]);
+}

@@ -1,8 +1,11 @@
 //! `runbook resume` after the real binary is SIGKILLed inside an `always`
-//! step, after a successful run and after a rollback: the cleanup steps
-//! that ended do not run again, the one cut off is settled by its `verify`
-//! (or by the operator when it has none), the ones never started run, and
-//! nothing is rolled back because of the cleanup.
+//! step or inside an arm of an `if`. `always`, after a successful run and
+//! after a rollback: the cleanup steps that ended do not run again, the one
+//! cut off is settled by its `verify` (or by the operator when it has
+//! none), the ones never started run, and nothing is rolled back because of
+//! the cleanup. `if`: the resumed run goes on in the arm taken before the
+//! kill (the branch is not decided again, though its check now reads
+//! otherwise), and a rollback undoes only that arm.
 
 use crate::support;
 
@@ -149,5 +152,98 @@ fn a_cleanup_step_in_doubt_without_a_verify_is_asked_about() {
     assert_eq!(cli.count("bare.marker"), 1);
     assert_eq!(cli.count("first.marker"), 1);
     assert_eq!(marker(&cli, "last.marker"), "succeeded\n");
+    verified(&cli);
+}
+
+/// The arm `b` is taken while `choose_b` exists; the test removes it
+/// before resuming, so a decision taken again would go the other way.
+const BRANCHES: &str = r#"
+runbook branch_kill {
+  input dir: string
+  input fail: bool = false
+  check choose_b {
+    shell "test -f {{dir}}/choose_b"
+    expect exit == 0
+  }
+  check b1_done {
+    shell "test -f {{dir}}/b1.marker"
+    expect exit == 0
+  }
+  step a {
+    run "echo x >> {{dir}}/a.marker"
+    undo "echo u >> {{dir}}/a.undo"
+  }
+  if choose_b {
+    step b1 {
+      run "echo x >> {{dir}}/b1.marker; sleep 3"
+      verify b1_done within 5s every 1s
+      undo "echo u >> {{dir}}/b1.undo"
+    }
+    step b2 {
+      run "echo x >> {{dir}}/b2.marker"
+      undo "echo u >> {{dir}}/b2.undo"
+    }
+  } else {
+    step c1 {
+      run "echo x >> {{dir}}/c1.marker"
+      undo "echo u >> {{dir}}/c1.undo"
+    }
+  }
+  step boom {
+    when fail
+    run "exit 1" readonly
+  }
+}
+"#;
+
+fn killed_in_a_branch(extra: &[&str]) -> CliEnv {
+    let cli = CliEnv::new(&[("b.runbook", BRANCHES)], None);
+    std::fs::write(cli.dir.join("choose_b"), "").unwrap();
+    let child = cli
+        .run_here("b.runbook", extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    kill_when(&cli, child, "b1.marker");
+    std::fs::remove_file(cli.dir.join("choose_b")).unwrap();
+    cli
+}
+
+fn branch_decisions(cli: &CliEnv) -> usize {
+    cli.journal(&cli.first_run())
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"branch_taken\""))
+        .count()
+}
+
+#[test]
+fn killed_inside_a_branch_resumes_in_the_same_arm() {
+    let cli = killed_in_a_branch(&[]);
+    let out = resume(&cli, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(cli.count("a.marker"), 1);
+    assert_eq!(
+        cli.count("b1.marker"),
+        1,
+        "settled by its verify, not run again"
+    );
+    assert_eq!(cli.count("b2.marker"), 1, "the arm taken goes on");
+    assert_eq!(cli.count("c1.marker"), 0, "the branch is not decided again");
+    assert_eq!(branch_decisions(&cli), 1);
+    verified(&cli);
+}
+
+#[test]
+fn killed_inside_a_branch_then_failing_undoes_only_that_arm() {
+    let cli = killed_in_a_branch(&["-i", "fail=true"]);
+    let out = resume(&cli, &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(cli.count("c1.marker"), 0);
+    assert_eq!(cli.count("b2.undo"), 1);
+    assert_eq!(cli.count("b1.undo"), 1);
+    assert_eq!(cli.count("a.undo"), 1);
+    assert_eq!(cli.count("c1.undo"), 0);
+    assert_eq!(branch_decisions(&cli), 1);
     verified(&cli);
 }

@@ -303,9 +303,7 @@ fn approving_over_the_api_records_who_and_why_in_the_journal() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["run_id"].as_str().unwrap().to_string();
-    s.wait("the approval request", Duration::from_secs(30), || {
-        s.journal(&id).contains("\"approval_asked\"")
-    });
+    s.wait_pending(&id);
     let path = format!("/runs/{id}/approvals/gate");
     // A session cookie without the CSRF token is refused (a cross-site
     // form could send the cookie, never the token).

@@ -197,9 +197,7 @@ fn approve_from_the_page_resumes_the_run_and_the_journal_says_who() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["run_id"].as_str().unwrap().to_string();
-    s.wait("the approval request", Duration::from_secs(30), || {
-        s.journal(&id).contains("\"approval_asked\"")
-    });
+    s.wait_pending(&id);
 
     let b = Browser::start();
     // Not logged in: the login form.

@@ -246,6 +246,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             "rollback_incomplete",
             "kept",
             "nothing_changed",
+            "needs_human",
             "cancelled",
         ];
         if !known.contains(&o.as_str()) {

@@ -179,6 +179,16 @@ impl Ran {
             .collect()
     }
 
+    /// Where step `node` ended (it must be in the graph).
+    pub fn state(&self, node: &str) -> runbook::exec::scheduler::NodeState {
+        self.summary
+            .nodes
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, s)| *s)
+            .expect("a step of the graph")
+    }
+
     /// Nodes of the `undo_finished` events, in order.
     pub fn undone(&self) -> Vec<String> {
         self.events

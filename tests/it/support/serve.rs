@@ -168,6 +168,18 @@ impl Serve {
             .collect()
     }
 
+    /// Waits until run `id` has a question waiting (its request file
+    /// written: the journal's `approval_asked` comes just before it).
+    pub fn wait_pending(&self, id: &str) {
+        self.wait("the approval request", Duration::from_secs(30), || {
+            let r = self.request("GET", &format!("/api/runs/{id}"), Some(VIEWER), &[], b"");
+            r.status == 200
+                && r.json()["pending_approvals"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        });
+    }
+
     /// Waits until `f` holds (polling), or panics with `what`.
     pub fn wait(&self, what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         let t = Instant::now();
