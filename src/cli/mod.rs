@@ -7,12 +7,14 @@ mod fmt;
 mod graph;
 mod lsp;
 mod plan;
+mod queue;
 mod resume;
 mod run;
 mod runs;
 mod serve;
 mod store;
 mod verify_journal;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +58,12 @@ pub enum Command {
     Lsp(lsp::LspArgs),
     /// Serve the JSON API, the web page and the Alertmanager webhook.
     Serve(serve::ServeArgs),
+    /// Queue a run in the PostgreSQL store, for a worker to run.
+    Enqueue(queue::EnqueueArgs),
+    /// List the run requests of the PostgreSQL store's queue.
+    Queue(queue::QueueArgs),
+    /// Run queued run requests until SIGTERM.
+    Worker(worker::WorkerArgs),
 }
 
 pub fn main() -> i32 {
@@ -90,6 +98,9 @@ pub fn main() -> i32 {
         Command::Lsp(a) => lsp::execute(a),
         Command::Serve(a) => serve::execute(a),
         Command::Store(c) => store::execute(c),
+        Command::Enqueue(a) => queue::enqueue(a),
+        Command::Queue(a) => queue::list(a),
+        Command::Worker(a) => worker::execute(a),
     }
 }
 

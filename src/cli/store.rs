@@ -1,7 +1,5 @@
 //! `runbook store migrate`: applies the PostgreSQL store's migrations.
 
-use std::path::PathBuf;
-
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum StoreCommand {
     /// Create or upgrade the store's tables (versioned; safe to run again,
@@ -11,13 +9,8 @@ pub enum StoreCommand {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct MigrateArgs {
-    /// The store: `postgres://USER@HOST:PORT/DB` (the password in
-    /// $RUNBOOK_STORE_PASSWORD; default: the config's `store:`).
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
-    /// The config file (default: ./runbook.yaml if present).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: super::queue::StoreArgs,
 }
 
 pub(super) fn execute(command: StoreCommand) -> i32 {
@@ -27,19 +20,9 @@ pub(super) fn execute(command: StoreCommand) -> i32 {
 }
 
 fn migrate(args: MigrateArgs) -> i32 {
-    let config = match crate::config::Config::load(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{:?}", miette::Report::new(*e));
-            return crate::exit::INVALID;
-        }
-    };
-    let store = match crate::store::open_postgres(args.store.as_deref(), config.store.as_ref()) {
+    let (_, store) = match args.store.open() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return crate::exit::INVALID;
-        }
+        Err(code) => return code,
     };
     match store.migrate() {
         Ok((before, after)) if before == after => {

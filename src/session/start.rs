@@ -128,6 +128,25 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Validates `req` as [`Session::start`] would (config, runbook,
+    /// inputs, `--approve`), without taking a lock, creating a run or
+    /// reading secrets (a queued request's secrets are read by the worker
+    /// that runs it). For `runbook enqueue`.
+    pub fn check(req: &RunRequest, notices: &mut dyn FnMut(Notice)) -> Result<(), Error> {
+        let (_, _, env_inputs) = load_config(req.config.as_deref(), req.env.as_deref())?;
+        let graph = load_runbook(&req.runbook, notices)?.graph;
+        let mut errors = Vec::new();
+        resolve_inputs(&graph, &req.inputs, env_inputs, &mut errors);
+        check_approvals(&graph, &req.approve, &mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(errors))
+        }
+    }
+}
+
 /// The runbook file `run.json` names: the file run, or the source text
 /// kept in the run directory.
 fn runbook_file(runbook: &Runbook, run_dir: &Path) -> Result<std::path::PathBuf, Error> {
@@ -155,15 +174,7 @@ fn validate(
         Some(dry) => assumptions(graph, &dry.assume, &mut errors),
         None => IndexMap::new(),
     };
-    let step_names: Vec<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
-    for s in &req.approve {
-        if !step_names.contains(&s.as_str()) {
-            let hint = did_you_mean(s, step_names.iter().copied())
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            errors.push(format!("--approve: no step named `{s}`{hint}"));
-        }
-    }
+    check_approvals(graph, &req.approve, &mut errors);
     let secrets = match inputs::load_secrets(&graph.secrets, req.dry_run.is_none()) {
         Ok(s) => s,
         Err(e) => {
@@ -179,6 +190,19 @@ fn validate(
         assume,
         secrets,
     })
+}
+
+/// `--approve` names steps of the runbook.
+fn check_approvals(graph: &Graph, approve: &[String], errors: &mut Vec<String>) {
+    let step_names: Vec<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
+    for s in approve {
+        if !step_names.contains(&s.as_str()) {
+            let hint = did_you_mean(s, step_names.iter().copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            errors.push(format!("--approve: no step named `{s}`{hint}"));
+        }
+    }
 }
 
 /// Inputs: `args`, then `values`, then the file, then the environment's,

@@ -58,6 +58,7 @@ mod lsp;
 mod nonregular_files;
 mod ops_cli;
 mod plan_snapshots;
+mod queue_pg;
 mod redaction_encodings;
 mod resume_always_kill;
 mod resume_fanout_kill;

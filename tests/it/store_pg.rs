@@ -3,7 +3,7 @@
 //! their own runs and state directories), leases that run out, are taken
 //! over, or are lost while a run holds them.
 
-use crate::support::{CliEnv, PgCluster};
+use crate::support::{wait_exit, CliEnv, PgCluster};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -71,20 +71,6 @@ fn cluster() -> PgCluster {
     pg
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the run did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn migrate_is_versioned_idempotent_and_required() {
     let pg = PgCluster::start();
@@ -101,7 +87,7 @@ fn migrate_is_versioned_idempotent_and_required() {
     let first = migrate(&pg);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        String::from_utf8_lossy(&first.stdout).contains("from version 0 to 1"),
+        String::from_utf8_lossy(&first.stdout).contains("from version 0 to 2"),
         "{first:?}"
     );
     let again = migrate(&pg);
@@ -111,8 +97,8 @@ fn migrate_is_versioned_idempotent_and_required() {
         "{again:?}"
     );
     assert_eq!(
-        pg.psql("SELECT version, name FROM runbook_schema"),
-        "1|locks"
+        pg.psql("SELECT version, name FROM runbook_schema ORDER BY version"),
+        "1|locks\n2|queue"
     );
 
     let ok = run(&m);

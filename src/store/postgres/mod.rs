@@ -10,6 +10,7 @@
 //!   of the lease and calls the run's `on_lost` when it cannot.
 
 mod lease;
+pub mod queue;
 
 pub use lease::Lease;
 
@@ -19,8 +20,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The migrations, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "locks", include_str!("migrations/0001_locks.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "locks", include_str!("migrations/0001_locks.sql")),
+    (2, "queue", include_str!("migrations/0002_queue.sql")),
+];
 
 /// The schema version this binary needs.
 pub fn schema_version() -> i32 {

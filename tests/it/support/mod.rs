@@ -27,7 +27,7 @@ mod server;
 
 pub use cli_env::{text, CliEnv};
 pub use client::{http_get, http_post, http_request, url_encode, HttpResponse};
-pub use postgres::{postgres_bin, PgCluster};
+pub use postgres::{postgres_bin, wait_exit, PgCluster};
 pub use prometheus::{prometheus_bin, PromSample, Prometheus, BIN_ENV, REQUIRE_ENV};
 pub use server::{RecordedRequest, Reply, TestHttpServer};
 
