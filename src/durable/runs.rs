@@ -118,17 +118,38 @@ pub struct RunListing {
 
 /// Summarizes one run directory (which must hold a journal).
 pub fn run_summary(run_dir: &Path) -> RunListing {
+    read_run(run_dir).listing
+}
+
+/// One run directory, its journal read and replayed once: the listing, the
+/// events and the state, for a caller that shows more than the listing
+/// (the run page of `runbook serve`).
+pub struct RunRead {
+    pub listing: RunListing,
+    /// Every complete event (none when the journal is unreadable).
+    pub events: Vec<crate::events::Event>,
+    pub state: RunState,
+    /// Why the journal could not be read at all (`None`: it was read).
+    pub unreadable: Option<String>,
+}
+
+/// Reads one run directory (which must hold a journal): see [`RunRead`].
+pub fn read_run(run_dir: &Path) -> RunRead {
     let id = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let in_use = journal_in_use(run_dir);
-    let (read, problem) = match journal::read_journal(&run_dir.join(JOURNAL_FILE)) {
+    let (read, problem, unreadable) = match journal::read_journal(&run_dir.join(JOURNAL_FILE)) {
         Ok(r) => {
             let problem = r.warnings.first().cloned();
-            (r, problem)
+            (r, problem, None)
         }
-        Err(e) => (JournalRead::default(), Some(e.to_string())),
+        Err(e) => (
+            JournalRead::default(),
+            Some(e.to_string()),
+            Some(e.to_string()),
+        ),
     };
     let st = replay(&read.events);
     let state = match st.finished {
@@ -136,10 +157,10 @@ pub fn run_summary(run_dir: &Path) -> RunListing {
         None if in_use => RunStatus::Running,
         None => RunStatus::Interrupted,
     };
-    RunListing {
+    let listing = RunListing {
         id,
-        runbook: st.runbook,
-        started: st.started,
+        runbook: st.runbook.clone(),
+        started: st.started.clone(),
         state,
         last_event: read.events.last().map(|ev| LastEvent {
             seq: ev.seq,
@@ -148,6 +169,12 @@ pub fn run_summary(run_dir: &Path) -> RunListing {
             node: ev.node.as_deref().map(str::to_owned),
         }),
         problem,
+    };
+    RunRead {
+        listing,
+        events: read.events,
+        state: st,
+        unreadable,
     }
 }
 

@@ -396,13 +396,10 @@ async fn api_run(
         Err(r) => return r,
     };
     let r = tokio::task::spawn_blocking(move || {
-        let listing = crate::durable::runs::run_summary(&dir);
-        let state =
-            crate::durable::journal::read_journal(&dir.join(crate::durable::journal::JOURNAL_FILE))
-                .map(|r| crate::durable::runs::replay(&r.events))
-                .ok();
+        let read = crate::durable::runs::read_run(&dir);
+        let state = read.unreadable.is_none().then_some(read.state);
         serde_json::json!({
-            "run": listing,
+            "run": read.listing,
             "state": state,
             "pending_approvals": pending(&dir),
         })

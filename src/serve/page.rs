@@ -9,8 +9,7 @@
 use super::api::{caller, run_dir, AppState, Caller};
 use crate::config::Role;
 use crate::durable::approvals::{pending, RequestRecord};
-use crate::durable::journal::{read_journal, JOURNAL_FILE};
-use crate::durable::runs::{replay, run_summary, RunListing, RunState};
+use crate::durable::runs::{read_run, RunListing, RunState};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -396,9 +395,11 @@ pub struct RunView {
 
 impl RunView {
     pub fn load(dir: &std::path::Path) -> Result<RunView, String> {
-        let listing = run_summary(dir);
-        let read = read_journal(&dir.join(JOURNAL_FILE)).map_err(|e| e.to_string())?;
-        let state = replay(&read.events);
+        let read = read_run(dir);
+        if let Some(e) = read.unreadable {
+            return Err(e);
+        }
+        let (listing, state) = (read.listing, read.state);
         let pending = pending(dir);
         let keys: Vec<String> = pending.iter().map(|p| p.key.clone()).collect();
         let rows = read
