@@ -3,6 +3,7 @@
 mod approve;
 mod check;
 mod drill;
+mod export;
 mod fmt;
 mod graph;
 mod lsp;
@@ -64,6 +65,8 @@ pub enum Command {
     Queue(queue::QueueArgs),
     /// Run queued run requests until SIGTERM.
     Worker(worker::WorkerArgs),
+    /// Write a run's journal kept in the PostgreSQL store as JSONL.
+    Export(export::ExportArgs),
 }
 
 pub fn main() -> i32 {
@@ -101,6 +104,7 @@ pub fn main() -> i32 {
         Command::Enqueue(a) => queue::enqueue(a),
         Command::Queue(a) => queue::list(a),
         Command::Worker(a) => worker::execute(a),
+        Command::Export(a) => export::execute(a),
     }
 }
 

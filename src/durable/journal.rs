@@ -198,7 +198,10 @@ impl Chain {
     /// 64 hex digits, else the chain starts over from [`GENESIS`]).
     pub fn continuing(last_hash: &str, last_seq: u64) -> Self {
         Chain {
-            prev: last_hash.as_bytes().try_into().unwrap_or_else(|_| genesis()),
+            prev: last_hash
+                .as_bytes()
+                .try_into()
+                .unwrap_or_else(|_| genesis()),
             last_seq,
             run_json_sha256: None,
         }

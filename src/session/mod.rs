@@ -273,7 +273,7 @@ fn take_lock(
     key: &str,
     run_id: &str,
     opts: &RunOptions,
-) -> Result<crate::store::RunLock, Error> {
+) -> Result<(crate::store::RunLock, Box<dyn crate::store::Store>), Error> {
     let LockPlace {
         store: flag,
         locks_dir,
@@ -295,14 +295,33 @@ fn take_lock(
         cancel.stop_rollback();
         cancel.cancel();
     });
-    store
+    let lock = store
         .lock(key, run_id, break_lock, on_lost)
-        .map_err(Error::invalid)
+        .map_err(Error::invalid)?;
+    Ok((lock, store))
 }
 
-/// The journal first (its failure stops the run), then the reporters.
-fn sinks(journal: Box<dyn Sink>, reporters: Vec<Box<dyn Sink>>) -> Vec<(Box<dyn Sink>, bool)> {
+/// The store's copy of the journal, if it keeps one (PostgreSQL): a
+/// second critical sink, written ahead like the file.
+fn store_journal(
+    store: Option<&dyn crate::store::Store>,
+    run: &crate::store::JournalRun<'_>,
+) -> Result<Option<Box<dyn Sink>>, Error> {
+    match store {
+        Some(s) => s.journal(run).map_err(Error::invalid),
+        None => Ok(None),
+    }
+}
+
+/// The journal first, then the store's copy of it (the failure of either
+/// stops the run), then the reporters.
+fn sinks(
+    journal: Box<dyn Sink>,
+    store_journal: Option<Box<dyn Sink>>,
+    reporters: Vec<Box<dyn Sink>>,
+) -> Vec<(Box<dyn Sink>, bool)> {
     let mut all = vec![(journal, true)];
+    all.extend(store_journal.map(|j| (j, true)));
     all.extend(reporters.into_iter().map(|r| (r, false)));
     all
 }

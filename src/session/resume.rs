@@ -88,7 +88,7 @@ impl Session {
             None => lock_key(&graph, &input_values, &run_id).map_err(Error::invalid)?,
         };
         let opts = RunOptions::new(run_id.clone(), Mode::Live);
-        let guard = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
+        let (guard, store) = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
         start_warnings.extend(guard.broke_message());
 
         let (mut writer, reread) =
@@ -101,6 +101,23 @@ impl Session {
         }
         let last_seq = writer.last_seq();
         let journal_path = writer.path().to_path_buf();
+        // The store's copy (PostgreSQL) catches up with the file's lines,
+        // then goes on with the same chain.
+        let read_file = |p: &Path| {
+            crate::fs_read::read(p, crate::fs_read::JOURNAL)
+                .map_err(|e| Error::invalid(format!("cannot read {}: {e}", p.display())))
+        };
+        let existing = read_file(&journal_path)?;
+        let run_json = read_file(&run_dir.join(crate::durable::run_meta::RUN_META))?;
+        let store_journal = super::store_journal(
+            Some(store.as_ref()),
+            &crate::store::JournalRun {
+                run_id: &run_id,
+                runbook: &graph.runbook,
+                run_json: &run_json,
+                existing: &existing,
+            },
+        )?;
 
         let redactor = super::redactor(&secrets);
         let mut adapters = super::real_adapters(&settings, req.terminal);
@@ -126,7 +143,7 @@ impl Session {
             opts,
             adapters,
             redactor,
-            sinks: super::sinks(Box::new(writer), req.reporters),
+            sinks: super::sinks(Box::new(writer), store_journal, req.reporters),
             runtime,
             lock: Some(guard),
             resumed: Some(Resumed {

@@ -1,6 +1,6 @@
 //! [`Session::start`]: a fresh run, from a [`RunRequest`].
 
-use super::meta::{absolute, lock_key, write_meta, RunMeta, RUN_META, RUN_SOURCE};
+use super::meta::{absolute, lock_key, meta_bytes, write_meta, RunMeta, RUN_META, RUN_SOURCE};
 use super::request::{DryRun, Inputs, RunRequest, Runbook};
 use super::{load_config, load_runbook, Error, Notice, Session};
 use crate::adapters::{dry_run::Assumptions, Adapters};
@@ -43,14 +43,14 @@ impl Session {
         let mut start_warnings = Vec::new();
         let mut lock_name = None;
         let mut opts = RunOptions::new(run_id.clone(), mode);
-        let guard = if req.dry_run.is_some() {
-            None
+        let (guard, store) = if req.dry_run.is_some() {
+            (None, None)
         } else {
             let key = lock_key(&graph, &v.inputs, &run_id).map_err(Error::invalid)?;
-            let g = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
+            let (g, store) = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
             start_warnings.extend(g.broke_message());
             lock_name = Some(key);
-            Some(g)
+            (Some(g), Some(store))
         };
         let journal = JournalWriter::create(&run_dir, Durability::for_mode(mode))
             .and_then(|mut j| {
@@ -80,6 +80,16 @@ impl Session {
                     run_dir.join(RUN_META).display()
                 ))
             })?;
+        let run_json = meta_bytes(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        let store_journal = super::store_journal(
+            store.as_deref(),
+            &crate::store::JournalRun {
+                run_id: &run_id,
+                runbook: &graph.runbook,
+                run_json: &run_json,
+                existing: &[],
+            },
+        )?;
 
         let mut notes = match &req.dry_run {
             Some(dry) => dry_run_notes(dry, &v),
@@ -119,7 +129,7 @@ impl Session {
             opts,
             adapters,
             redactor,
-            sinks: super::sinks(Box::new(journal), req.reporters),
+            sinks: super::sinks(Box::new(journal), store_journal, req.reporters),
             runtime,
             lock: guard,
             resumed: None,

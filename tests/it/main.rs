@@ -53,6 +53,7 @@ mod handler_secrets;
 mod harness_selftest;
 mod hostile_limits;
 mod journal_failure;
+mod journal_pg;
 mod layering;
 mod lsp;
 mod nonregular_files;

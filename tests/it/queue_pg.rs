@@ -329,6 +329,18 @@ fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_is_orphaned_not
         .spawn()
         .expect("worker starts");
     running(&pg, &second);
+    // Killed mid-step: once its command has written the marker (the run id
+    // is recorded before the step starts).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(dir.path().join("slow.marker")).map_or(0, |m| m.lines().count())
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the second run's step never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     killed.kill().expect("SIGKILL");
     let _ = killed.wait();
     let mut other = bin()
