@@ -35,8 +35,12 @@ fn migrated() -> PgCluster {
 /// A directory with the runbook, `b.sh` and (`url`: Some) a config naming
 /// the store.
 fn machine(pg: &PgCluster, url: Option<&str>) -> CliEnv {
+    machine_with_lease(pg, url, "30s")
+}
+
+fn machine_with_lease(pg: &PgCluster, url: Option<&str>, lease: &str) -> CliEnv {
     let config = url
-        .map(|u| format!("store:\n  url: {u}\n  lease: 30s\n"))
+        .map(|u| format!("store:\n  url: {u}\n  lease: {lease}\n"))
         .unwrap_or_default();
     let m = CliEnv::new(&[("j.runbook", RUNBOOK), ("runbook.yaml", &config)], None);
     let script = format!(
@@ -184,5 +188,41 @@ fn a_dead_database_stops_the_run_before_the_next_change() {
         text(&out).contains("no run `no-such-run`"),
         "{}",
         text(&out)
+    );
+}
+
+#[test]
+fn a_resumed_run_goes_on_with_the_same_chain_in_the_store() {
+    let pg = migrated();
+    let url = pg.url();
+    let team = machine_with_lease(&pg, Some(&url), "1s");
+    let mut child = team
+        .run_here("j.runbook", &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook starts");
+    let id = team.first_run();
+    team.wait_for(&id, &["action_started", "\"a\""]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while team.count("a.marker") == 0 {
+        assert!(std::time::Instant::now() < deadline, "a never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // The killed run's lock lease runs out after 1s.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = team.out(&["resume", &id, "--runs-dir", "runs", "--assume-done", "a"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(team.count("a.marker"), 1, "a is not run again");
+    assert_eq!(team.count("b.marker"), 1);
+    let export = team.dir.join("export.jsonl");
+    let exported = team.out(&["export", &id, "--out", export.to_str().unwrap_or("")]);
+    assert!(exported.status.success(), "{}", text(&exported));
+    assert_eq!(
+        String::from_utf8_lossy(&std::fs::read(&export).expect("export")),
+        team.journal(&id),
+        "after the resume, the store's rows are still the file's lines"
     );
 }
