@@ -209,8 +209,21 @@ fn a_resumed_run_goes_on_with_the_same_chain_in_the_store() {
         assert!(std::time::Instant::now() < deadline, "a never ran");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A live run heartbeats into its row (every third of the 1s lease).
+    let beat = format!("SELECT heartbeat > started + interval '300 milliseconds' FROM runbook_runs WHERE run_id = '{id}'");
+    while pg.psql(&beat) != "t" {
+        assert!(std::time::Instant::now() < deadline, "no heartbeat");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     child.kill().expect("SIGKILL");
     let _ = child.wait();
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT ended IS NULL FROM runbook_runs WHERE run_id = '{id}'"
+        )),
+        "t",
+        "a killed run's row is not ended: only its heartbeat stops"
+    );
     // The killed run's lock lease runs out after 1s.
     std::thread::sleep(Duration::from_millis(1500));
     let out = team.out(&["resume", &id, "--runs-dir", "runs", "--assume-done", "a"]);
