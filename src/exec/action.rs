@@ -546,6 +546,8 @@ impl RunCtx {
             message,
             timeout,
             preapproved,
+            by_other: false,
+            attempts: None,
         };
         // The prompt goes straight to the terminal: what the console holds
         // back must be there above it.

@@ -104,7 +104,13 @@ impl Session {
 
         let redactor = super::redactor(&secrets);
         let mut adapters = super::real_adapters(&settings, req.terminal);
-        super::inbox(&mut adapters, &run_dir, req.terminal);
+        super::inbox(
+            &mut adapters,
+            &run_dir,
+            req.terminal,
+            req.lock_place(),
+            &config,
+        )?;
 
         let mut opts = opts;
         opts.parallel = meta.parallel.max(1);

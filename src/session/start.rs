@@ -90,7 +90,7 @@ impl Session {
             Some(dry) => dry_run_adapters(dry, v.assume, &settings),
             None => {
                 let mut a = super::real_adapters(&settings, req.terminal);
-                super::inbox(&mut a, &run_dir, req.terminal);
+                super::inbox(&mut a, &run_dir, req.terminal, req.lock_place(), &config)?;
                 a
             }
         };

@@ -15,8 +15,9 @@
 //!   (it no longer holds the lock). Schema in versioned migrations,
 //!   applied by `runbook store migrate`.
 //!
-//! Journals, approvals and the run queue are still the run directory's
-//! files on both stores (docs/team.md says what is and is not shared).
+//! Approvals ([`Store::approvals`]) are the run directory's files or
+//! PostgreSQL rows; journals are still the run directory's files on both
+//! stores (docs/team.md says what is and is not shared).
 //!
 //! The password of a PostgreSQL store never appears in a URL (a URL is
 //! shown in messages and in `ps`): it comes from the environment variable
@@ -26,9 +27,11 @@
 
 pub mod postgres;
 
+use crate::durable::approvals::{ApprovalBox, FileBox};
 use crate::durable::lock::{self, LockError, LockGuard};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The environment variable holding the store's password (unless the
@@ -80,6 +83,10 @@ pub trait Store: Send + Sync {
         break_stale: bool,
         on_lost: Box<dyn FnOnce() + Send>,
     ) -> Result<RunLock, String>;
+
+    /// Where the approvals of the run in `run_dir` are asked and answered
+    /// (files: `run_dir/approvals/`; PostgreSQL: rows, by run id).
+    fn approvals(&self, run_dir: &Path) -> Arc<dyn ApprovalBox>;
 }
 
 /// A held run lock; released when dropped.
@@ -126,6 +133,12 @@ impl Store for Files {
             }
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    fn approvals(&self, run_dir: &Path) -> Arc<dyn ApprovalBox> {
+        Arc::new(FileBox {
+            run_dir: run_dir.to_owned(),
+        })
     }
 }
 

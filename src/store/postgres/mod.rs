@@ -9,12 +9,14 @@
 //!   fencing epoch, held by a thread of its own that renews it every third
 //!   of the lease and calls the run's `on_lost` when it cannot.
 
+pub mod approvals;
 mod lease;
 pub mod queue;
 
 pub use lease::Lease;
 
 use super::{StoreConfig, DEFAULT_LEASE, PASSWORD_ENV};
+use crate::durable::approvals::ApprovalBox;
 use crate::events::redact::Redactor;
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +25,11 @@ use std::time::Duration;
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "locks", include_str!("migrations/0001_locks.sql")),
     (2, "queue", include_str!("migrations/0002_queue.sql")),
+    (
+        4,
+        "approvals",
+        include_str!("migrations/0004_approvals.sql"),
+    ),
 ];
 
 /// The schema version this binary needs.
@@ -209,6 +216,10 @@ impl super::Store for PgStore {
         on_lost: Box<dyn FnOnce() + Send>,
     ) -> Result<super::RunLock, String> {
         Lease::acquire(self.clone(), key, run_id, on_lost).map(super::RunLock::Postgres)
+    }
+
+    fn approvals(&self, _run_dir: &std::path::Path) -> std::sync::Arc<dyn ApprovalBox> {
+        std::sync::Arc::new(approvals::PgApprovals::new(self.clone()))
     }
 }
 
