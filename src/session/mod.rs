@@ -232,6 +232,7 @@ fn inbox(
     terminal: bool,
     place: LockPlace<'_>,
     config: &Config,
+    started_by: Option<&str>,
 ) -> Result<(), Error> {
     let store = crate::store::open(&crate::store::Choice {
         flag: place.store,
@@ -241,7 +242,11 @@ fn inbox(
     })
     .map_err(Error::invalid)?;
     let mut approver = InboxApprover::with_box(store.approvals(run_dir), adapters.approve.clone())
-        .started_by(crate::durable::sys::user());
+        .started_by(
+            started_by
+                .map(str::to_owned)
+                .unwrap_or_else(crate::durable::sys::user),
+        );
     if terminal {
         let stderr: crate::adapters::approve::PromptWriter =
             Arc::new(std::sync::Mutex::new(std::io::stderr()));

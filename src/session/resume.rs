@@ -110,6 +110,7 @@ impl Session {
             req.terminal,
             req.lock_place(),
             &config,
+            None,
         )?;
 
         let mut opts = opts;
