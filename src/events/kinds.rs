@@ -499,6 +499,7 @@ impl EventKind {
         "approval_asked",
         "approval_given",
         "approval_refused",
+        "approval_attempt_refused",
         "handler_started",
         "cancel_requested",
         "warning",

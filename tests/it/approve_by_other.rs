@@ -102,6 +102,14 @@ fn the_cli_user_who_started_the_run_is_refused_another_name_approves() {
         .expect("runbook starts");
     let id = env.first_run();
     env.wait_for(&id, &["approval_asked"]);
+    // The question is recorded just after `approval_asked` is journalled.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&env.out(&["approve", &id, "--runs-dir", "runs"]).stdout)
+        .contains("gate  asked")
+    {
+        assert!(Instant::now() < deadline, "never pending");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Same OS user, no --as: refused.
     let same = env.out(&["approve", &id, "gate", "--runs-dir", "runs"]);
     assert_eq!(same.status.code(), Some(1));
