@@ -499,12 +499,12 @@ impl EventKind {
         "approval_asked",
         "approval_given",
         "approval_refused",
-        "approval_attempt_refused",
         "handler_started",
         "cancel_requested",
         "warning",
         "run_finished",
         "branch_taken",
+        "approval_attempt_refused",
     ];
 
     /// Events after which a durable journal must be on disk before the run
