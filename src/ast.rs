@@ -229,6 +229,8 @@ pub enum Action {
     Approve {
         message: Str,
         timeout: Option<Spanned<Duration>>,
+        /// `by other`: whoever started the run may not approve.
+        by_other: bool,
     },
     Wait(Spanned<Duration>),
     /// `escalate "reason"`: stop the run and hand over to a human.

@@ -376,6 +376,9 @@ pub enum Action {
         message: Text,
         #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
         timeout: Option<Duration>,
+        /// `by other`: whoever started the run may not approve.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_other: bool,
     },
     Wait {
         #[serde(with = "dur")]

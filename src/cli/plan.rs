@@ -200,11 +200,24 @@ impl Renderer<'_> {
                     text.trim_end().replace('\n', &format!("\n{indent}  "))
                 );
             }
-            Action::Approve { message, timeout } => {
+            Action::Approve {
+                message,
+                timeout,
+                by_other,
+            } => {
                 let t = timeout
                     .map(|t| format!(" (timeout {})", humantime::format_duration(t)))
                     .unwrap_or_default();
-                let _ = writeln!(out, "{indent}approve: {}{t}", self.text(message, extra));
+                let other = if *by_other {
+                    " (by someone other than whoever started the run)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "{indent}approve: {}{other}{t}",
+                    self.text(message, extra)
+                );
             }
             Action::Escalate { reason } => {
                 let _ = writeln!(out, "{indent}escalate: {}", self.text(reason, extra));

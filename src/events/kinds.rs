@@ -398,6 +398,17 @@ pub enum EventKind {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// An attempt to approve refused without answering the question (the
+    /// run's starter approving an `approve ... by other` step); the step
+    /// goes on waiting.
+    ApprovalAttemptRefused {
+        by: String,
+        /// `command`, `web` or `terminal`.
+        via: String,
+        #[serde(default)]
+        reason: Option<String>,
+        why: String,
+    },
     HandlerStarted {
         /// `on_failure` or `on_success`.
         handler: String,
@@ -457,6 +468,7 @@ impl EventKind {
             EventKind::ApprovalAsked { .. } => "approval_asked",
             EventKind::ApprovalGiven { .. } => "approval_given",
             EventKind::ApprovalRefused { .. } => "approval_refused",
+            EventKind::ApprovalAttemptRefused { .. } => "approval_attempt_refused",
             EventKind::HandlerStarted { .. } => "handler_started",
             EventKind::BranchTaken { .. } => "branch_taken",
             EventKind::CancelRequested { .. } => "cancel_requested",
@@ -492,6 +504,7 @@ impl EventKind {
         "warning",
         "run_finished",
         "branch_taken",
+        "approval_attempt_refused",
     ];
 
     /// Events after which a durable journal must be on disk before the run

@@ -527,6 +527,9 @@ impl Console {
                 "  [{node}] refused by {by}{}",
                 reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
             )),
+            EventKind::ApprovalAttemptRefused { by, why, .. } => {
+                lines.push(format!("  [{node}] approval by {by} refused: {why}"))
+            }
             EventKind::HandlerStarted { handler, .. } => {
                 lines.push(format!("• {}", handler.replace('_', " ")));
             }

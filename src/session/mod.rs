@@ -224,15 +224,36 @@ fn real_adapters(settings: &exec::Settings, terminal: bool) -> Adapters {
 }
 
 /// Wraps the approver so that `runbook approve` / `deny` from another
-/// terminal (or process) can answer (live runs).
-fn inbox(adapters: &mut Adapters, run_dir: &Path, terminal: bool) {
-    let mut approver = InboxApprover::new(run_dir.to_owned(), adapters.approve.clone());
+/// terminal, process or machine can answer (live runs), through the
+/// store's approvals (the run directory's files, or PostgreSQL rows).
+fn inbox(
+    adapters: &mut Adapters,
+    run_dir: &Path,
+    terminal: bool,
+    place: LockPlace<'_>,
+    config: &Config,
+    started_by: Option<&str>,
+) -> Result<(), Error> {
+    let store = crate::store::open(&crate::store::Choice {
+        flag: place.store,
+        config: config.store.as_ref(),
+        locks_dir_flag: place.locks_dir,
+        locks_dir_config: config.locks_dir.as_deref(),
+    })
+    .map_err(Error::invalid)?;
+    let mut approver = InboxApprover::with_box(store.approvals(run_dir), adapters.approve.clone())
+        .started_by(
+            started_by
+                .map(str::to_owned)
+                .unwrap_or_else(crate::durable::sys::user),
+        );
     if terminal {
         let stderr: crate::adapters::approve::PromptWriter =
             Arc::new(std::sync::Mutex::new(std::io::stderr()));
         approver = approver.with_notice(stderr);
     }
     adapters.approve = Arc::new(approver);
+    Ok(())
 }
 
 /// Where a request says to take its lock: `--store`, `--locks-dir`,

@@ -121,7 +121,14 @@ impl Session {
 
         let redactor = super::redactor(&secrets);
         let mut adapters = super::real_adapters(&settings, req.terminal);
-        super::inbox(&mut adapters, &run_dir, req.terminal);
+        super::inbox(
+            &mut adapters,
+            &run_dir,
+            req.terminal,
+            req.lock_place(),
+            &config,
+            None,
+        )?;
 
         let mut opts = opts;
         opts.parallel = meta.parallel.max(1);

@@ -100,7 +100,14 @@ impl Session {
             Some(dry) => dry_run_adapters(dry, v.assume, &settings),
             None => {
                 let mut a = super::real_adapters(&settings, req.terminal);
-                super::inbox(&mut a, &run_dir, req.terminal);
+                super::inbox(
+                    &mut a,
+                    &run_dir,
+                    req.terminal,
+                    req.lock_place(),
+                    &config,
+                    req.started_by.as_deref(),
+                )?;
                 a
             }
         };
@@ -211,6 +218,17 @@ fn check_approvals(graph: &Graph, approve: &[String], errors: &mut Vec<String>) 
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             errors.push(format!("--approve: no step named `{s}`{hint}"));
+        }
+        let by_other = graph.node(s).is_some_and(|n| {
+            [n.action.as_ref(), n.approval.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|a| matches!(a, crate::plan::Action::Approve { by_other: true, .. }))
+        });
+        if by_other {
+            errors.push(format!(
+                "--approve: step `{s}` must be approved by someone other than whoever starts the run (`approve ... by other`): it cannot be pre-approved"
+            ));
         }
     }
 }

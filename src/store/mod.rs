@@ -17,7 +17,8 @@
 //!
 //! A PostgreSQL store also keeps a copy of each live run's journal
 //! ([`Store::journal`]: the same lines, written ahead like the file's);
-//! `journal.jsonl` stays the one `runs`, `resume` and approvals read
+//! `journal.jsonl` stays the one `runs` and `resume` read. Approvals
+//! ([`Store::approvals`]) are the run directory's files or PostgreSQL rows
 //! (docs/team.md says what is and is not shared).
 //!
 //! The password of a PostgreSQL store never appears in a URL (a URL is
@@ -28,9 +29,11 @@
 
 pub mod postgres;
 
+use crate::durable::approvals::{ApprovalBox, FileBox};
 use crate::durable::lock::{self, LockError, LockGuard};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The environment variable holding the store's password (unless the
@@ -94,6 +97,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Box<dyn crate::events::Sink>>, String> {
         Ok(None)
     }
+
+    /// Where the approvals of the run in `run_dir` are asked and answered
+    /// (files: `run_dir/approvals/`; PostgreSQL: rows, by run id).
+    fn approvals(&self, run_dir: &Path) -> Arc<dyn ApprovalBox>;
 }
 
 /// A run whose journal a store keeps ([`Store::journal`]).
@@ -154,6 +161,12 @@ impl Store for Files {
             }
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    fn approvals(&self, run_dir: &Path) -> Arc<dyn ApprovalBox> {
+        Arc::new(FileBox {
+            run_dir: run_dir.to_owned(),
+        })
     }
 }
 

@@ -622,16 +622,19 @@ impl Builder {
             Rule::approve_action => {
                 let mut message = None;
                 let mut timeout = None;
+                let mut by_other = false;
                 for part in children(p) {
                     match part.as_rule() {
                         Rule::string => message = Some(self.str(part)),
                         Rule::duration => timeout = Some(self.duration(part)),
+                        Rule::approve_by_other => by_other = true,
                         _ => {}
                     }
                 }
                 Action::Approve {
                     message: message?,
                     timeout,
+                    by_other,
                 }
             }
             Rule::wait_action => {

@@ -343,6 +343,12 @@ fn cases() -> Vec<Event> {
             taken: "none".into(),
             skipped: Vec::new(),
         },
+        EventKind::ApprovalAttemptRefused {
+            by: "bob".into(),
+            via: "web".into(),
+            reason: Some(s()),
+            why: format!("`bob` started this run: {text}"),
+        },
     ];
     kinds
         .into_iter()

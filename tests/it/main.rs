@@ -21,6 +21,8 @@ mod adapters_notify;
 mod adapters_promql;
 mod adapters_shell;
 mod adversarial;
+mod approvals_pg;
+mod approve_by_other;
 mod compile_props;
 mod compile_snapshots;
 mod console_buffering;

@@ -9,6 +9,7 @@
 //!   fencing epoch, held by a thread of its own that renews it every third
 //!   of the lease and calls the run's `on_lost` when it cannot.
 
+pub mod approvals;
 pub mod journal;
 mod lease;
 pub mod queue;
@@ -17,6 +18,7 @@ pub use journal::PgJournal;
 pub use lease::Lease;
 
 use super::{StoreConfig, DEFAULT_LEASE, PASSWORD_ENV};
+use crate::durable::approvals::ApprovalBox;
 use crate::events::redact::Redactor;
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,6 +28,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "locks", include_str!("migrations/0001_locks.sql")),
     (2, "queue", include_str!("migrations/0002_queue.sql")),
     (3, "journal", include_str!("migrations/0003_journal.sql")),
+    (
+        4,
+        "approvals",
+        include_str!("migrations/0004_approvals.sql"),
+    ),
 ];
 
 /// The schema version this binary needs.
@@ -220,6 +227,10 @@ impl super::Store for PgStore {
     ) -> Result<Option<Box<dyn crate::events::Sink>>, String> {
         PgJournal::open(self.clone(), run)
             .map(|j| Some(Box::new(j) as Box<dyn crate::events::Sink>))
+    }
+
+    fn approvals(&self, _run_dir: &std::path::Path) -> std::sync::Arc<dyn ApprovalBox> {
+        std::sync::Arc::new(approvals::PgApprovals::new(self.clone()))
     }
 }
 
