@@ -128,6 +128,8 @@ pub enum ConditionPurpose {
     Branch,
     /// `loop until`: whether to run the action again.
     Until,
+    /// `undo when`: whether the rollback runs a step's undo.
+    UndoWhen,
 }
 
 /// A value a condition read, as it was when read.

@@ -309,6 +309,18 @@ pub(crate) async fn conclude(
                     step: step.clone(),
                     reason: reason.clone(),
                     rollback,
+                    completed: g
+                        .results
+                        .iter()
+                        .filter(|r| r.state == NodeState::Succeeded && !graph.nodes[r.idx].cleanup)
+                        .map(|r| graph.nodes[r.idx].id.clone())
+                        .collect(),
+                    undone: undos
+                        .iter()
+                        .filter(|(_, ok)| *ok)
+                        .map(|(n, _)| n.clone())
+                        .collect(),
+                    kept: kept.clone(),
                 }),
                 ..Bindings::default()
             };

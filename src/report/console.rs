@@ -243,6 +243,7 @@ impl Console {
                     ConditionPurpose::ForList => "for",
                     ConditionPurpose::Branch => "branch",
                     ConditionPurpose::Until => "loop until",
+                    ConditionPurpose::UndoWhen => "undo when",
                 };
                 let r = match (result, error) {
                     (_, Some(e)) => format!("error: {e}"),
