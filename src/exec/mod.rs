@@ -239,7 +239,9 @@ pub(crate) async fn conclude(
         None => {
             cleanup(ctx, &mut g, cleanup_done, Outcome::Succeeded, "none").await;
             if run_handler("on_success") {
-                rollback::handler(ctx, "on_success", &graph.on_success, &Bindings::default()).await;
+                counts.handler_failed =
+                    rollback::handler(ctx, "on_success", &graph.on_success, &Bindings::default())
+                        .await;
             }
             Outcome::Succeeded
         }
@@ -325,7 +327,8 @@ pub(crate) async fn conclude(
                 ..Bindings::default()
             };
             if run_handler("on_failure") {
-                rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
+                counts.handler_failed =
+                    rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
             }
             outcome
         }

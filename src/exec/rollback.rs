@@ -356,11 +356,13 @@ pub async fn rollback_resumed(
 }
 
 /// Runs `on failure` or `on success`. A failing handler action is logged
-/// (as a warning) and never changes the outcome.
-pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &Bindings) {
+/// (as a warning) and never changes the outcome; how many failed is
+/// returned, for `run_finished`'s counts.
+pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &Bindings) -> usize {
     if actions.is_empty() {
-        return;
+        return 0;
     }
+    let mut failed = 0;
     ctx.emit(
         Some(name),
         EventKind::HandlerStarted {
@@ -404,6 +406,7 @@ pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &
                 }
             }
         };
+        failed += usize::from(!failures.is_empty());
         for f in failures {
             ctx.emit(
                 Some(name),
@@ -413,4 +416,5 @@ pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &
             );
         }
     }
+    failed
 }

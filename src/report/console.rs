@@ -551,8 +551,14 @@ impl Console {
                 elapsed_ms,
                 failed_step,
                 failure_reason,
-                ..
+                counts,
             } => {
+                if counts.handler_failed > 0 {
+                    lines.push(format!(
+                        "! {} handler action(s) failed: the outcome and exit code stand, but what they were to do is not done",
+                        counts.handler_failed
+                    ));
+                }
                 self.finished = Some((*outcome, *exit_code, *elapsed_ms, failed_step.clone(), failure_reason.clone()));
             }
         }

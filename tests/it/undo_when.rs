@@ -97,3 +97,39 @@ runbook r {
         text(&out)
     );
 }
+
+#[test]
+fn a_failed_handler_action_is_reported_and_the_exit_code_stands() {
+    let rb = r#"
+runbook handler_fails {
+  input dir: string
+  step a { run "echo x >> {{dir}}/a.marker" undo none "a marker" }
+  on success {
+    run "exit 7"
+    run "echo x >> {{dir}}/after.marker"
+  }
+}
+"#;
+    let cli = CliEnv::new(&[("h.runbook", rb)], None);
+    let out = cli.run_here("h.runbook", &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("! 1 handler action(s) failed"),
+        "{}",
+        text(&out)
+    );
+    // The next handler action still runs.
+    assert_eq!(cli.count("after.marker"), 1);
+    let journal = cli.journal(&cli.first_run());
+    let finished = journal
+        .lines()
+        .find(|l| l.contains("\"run_finished\""))
+        .expect("run_finished");
+    assert!(finished.contains("\"handler_failed\":1"), "{finished}");
+    let runs = cli.out(&["runs", "--runs-dir", "runs"]);
+    assert!(
+        text(&runs).contains("1 handler action(s) failed"),
+        "{}",
+        text(&runs)
+    );
+}
