@@ -298,6 +298,9 @@ pub struct Step {
     pub undo_none: Option<Box<Spanned<Str>>>,
     /// `undo timeout D ACTION`: the undo's own timeout per attempt.
     pub undo_timeout: Option<Spanned<Duration>>,
+    /// `undo when COND ACTION`: the undo runs only if COND holds when
+    /// the rollback reaches the step.
+    pub undo_when: Option<Box<Expr>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
     /// `keep`: a keep point (its span).
@@ -322,6 +325,7 @@ impl Step {
             undo: None,
             undo_none: None,
             undo_timeout: None,
+            undo_when: None,
             capture: None,
             continue_on_error: None,
             keep: None,

@@ -514,6 +514,11 @@ pub struct Node {
     /// is shown by `plan` and written in the journal's rollback plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo_none: Option<String>,
+    /// `undo when COND`: the undo runs only if COND holds when the
+    /// rollback reaches the step; otherwise the rollback plan lists the
+    /// step as not undone, with the values COND read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_when: Option<Box<Expr>>,
     /// `undo timeout D`: the undo's timeout per attempt (default: the
     /// run's default timeout, never the step's `timeout`).
     #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
@@ -647,6 +652,10 @@ pub enum RefRoot {
     Run,
     /// `failure.step`, `failure.reason` (in `on failure`).
     Failure,
+    /// `self.outcome`, `self.attempts`: the step being undone (in its
+    /// `undo` and `undo when`).
+    #[serde(rename = "self")]
+    SelfStep,
     /// Inside a check's `expect`: the probe's observation.
     Probe,
 }

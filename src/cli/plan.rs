@@ -496,6 +496,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     s.trim_end().replace('\n', &format!("\n{ind}      "))
                 );
             }
+            if let (Some(c), Some(_)) = (&n.undo_when, &n.undo) {
+                let _ = writeln!(
+                    out,
+                    "{ind}undo only when {} (evaluated at rollback)",
+                    c.text
+                );
+            }
             if let (Some(t), Some(_)) = (n.undo_timeout, &n.undo) {
                 let _ = writeln!(
                     out,

@@ -31,6 +31,7 @@ mod scope;
 mod steps;
 mod texts;
 mod undo_none;
+mod undo_when;
 mod values;
 
 use crate::ast;

@@ -128,6 +128,8 @@ pub enum ConditionPurpose {
     Branch,
     /// `loop until`: whether to run the action again.
     Until,
+    /// `undo when`: whether the rollback runs a step's undo.
+    UndoWhen,
 }
 
 /// A value a condition read, as it was when read.
@@ -213,6 +215,14 @@ pub struct Counts {
     pub not_run: usize,
     pub undone: usize,
     pub undo_failed: usize,
+    /// Actions of `on failure` / `on success` that failed: reported, they
+    /// do not change the outcome or the exit code.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handler_failed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Every kind of event. Serialized as `"kind": "<snake_case name>"` with

@@ -243,6 +243,7 @@ impl Console {
                     ConditionPurpose::ForList => "for",
                     ConditionPurpose::Branch => "branch",
                     ConditionPurpose::Until => "loop until",
+                    ConditionPurpose::UndoWhen => "undo when",
                 };
                 let r = match (result, error) {
                     (_, Some(e)) => format!("error: {e}"),
@@ -553,8 +554,14 @@ impl Console {
                 elapsed_ms,
                 failed_step,
                 failure_reason,
-                ..
+                counts,
             } => {
+                if counts.handler_failed > 0 {
+                    lines.push(format!(
+                        "! {} handler action(s) failed: the outcome and exit code stand, but what they were to do is not done",
+                        counts.handler_failed
+                    ));
+                }
                 self.finished = Some((*outcome, *exit_code, *elapsed_ms, failed_step.clone(), failure_reason.clone()));
             }
         }

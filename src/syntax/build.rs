@@ -853,6 +853,12 @@ impl Builder {
                     {
                         step.undo_timeout = Some(self.duration(t));
                     }
+                    if let Some(e) = children(part.clone())
+                        .find(|p| p.as_rule() == Rule::undo_when)
+                        .and_then(|w| children(w).find(|p| p.as_rule() == Rule::expr))
+                    {
+                        step.undo_when = Some(Box::new(self.condition(e)));
+                    }
                     // `undo "cmd"` is short for `undo run "cmd"`.
                     let undo = children(part)
                         .find(|p| matches!(p.as_rule(), Rule::action | Rule::string))

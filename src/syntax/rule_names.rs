@@ -50,6 +50,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::verify_clause => "`verify CONDITION within D every D`",
         Rule::undo_clause => "`undo ACTION`",
         Rule::undo_none => "`undo none \"REASON\"`",
+        Rule::undo_when => "`when CONDITION`",
         Rule::keep_clause => "`keep`",
         Rule::undo_timeout => "`timeout DURATION`",
         Rule::capture_clause => "`capture json|text as NAME`",

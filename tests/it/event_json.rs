@@ -319,6 +319,7 @@ fn cases() -> Vec<Event> {
                 not_run: 4,
                 undone: 5,
                 undo_failed: 6,
+                handler_failed: 0,
             },
         },
         EventKind::RunFinished {

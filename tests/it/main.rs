@@ -74,3 +74,4 @@ mod serve_browser;
 mod serve_drill_html;
 mod shell_start_gate;
 mod store_pg;
+mod undo_when;
