@@ -52,6 +52,7 @@ mod group_commit;
 mod handler_secrets;
 mod harness_selftest;
 mod hostile_limits;
+mod input_slots;
 mod journal_failure;
 mod layering;
 mod lsp;
