@@ -40,6 +40,11 @@ pub struct Graph {
     /// The `if` blocks, by index (a node's [`BranchRef::branch`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches: Vec<Branch>,
+    /// Inputs that durations and counts name (`wait soak`): the graph holds
+    /// their defaults; a run compiles the runbook again with its values
+    /// (`compile::compile_with_inputs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slot_inputs: Vec<String>,
 }
 
 /// An `if ... else if ... else` block: the first arm whose condition holds

@@ -26,9 +26,12 @@ pub struct PlanArgs {
 }
 
 pub(super) fn execute(args: PlanArgs) -> i32 {
-    let Some(compiled) = super::load(&args.file) else {
-        return crate::exit::INVALID;
-    };
+    let runbook = crate::session::Runbook::File(args.file.clone());
+    let (source, compiled) =
+        match crate::session::load_runbook_source(&runbook, &mut super::print_notice) {
+            Ok(x) => x,
+            Err(e) => return super::print_error(e),
+        };
     let graph = compiled.graph;
     let mut errors = Vec::new();
     let mut cli = Vec::new();
@@ -67,6 +70,10 @@ pub(super) fn execute(args: PlanArgs) -> i32 {
                 .for_each(|e| eprintln!("error: {e}"));
             return crate::exit::INVALID;
         }
+    };
+    let graph = match crate::session::bind_inputs(&runbook, &source, graph.into(), &values) {
+        Ok(g) => g,
+        Err(e) => return super::print_error(e),
     };
     print!("{}", render_plan(&graph, &values));
     0
@@ -384,6 +391,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             shown.join(" ")
         }
     );
+    if !graph.slot_inputs.is_empty() {
+        let _ = writeln!(
+            out,
+            "durations and counts from inputs: {}",
+            graph.slot_inputs.join(", ")
+        );
+    }
     if !graph.secrets.is_empty() {
         let _ = writeln!(
             out,

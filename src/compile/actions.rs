@@ -91,7 +91,7 @@ impl Compiler<'_> {
                     );
                 }
                 if let Some(p) = parallel {
-                    if p.node == 0 {
+                    if p.node == 0 && !self.invalid_literals.contains(&p.span) {
                         self.diags.push(
                             Diag::error(
                                 Code::InvalidParallel,

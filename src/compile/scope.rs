@@ -34,6 +34,9 @@ impl Sym {
 #[derive(Debug, Default)]
 pub(super) struct Globals {
     pub syms: IndexMap<String, (Sym, Span)>,
+    /// The captures each check's probe and expectations read: a condition
+    /// may use the check only where they are set.
+    pub check_captures: IndexMap<String, Vec<String>>,
 }
 
 /// The probe observations a check's `expect` can read.
@@ -187,7 +190,7 @@ impl Scope {
             },
             Sym::Check => {
                 if self.checks {
-                    Resolved::Found(RefRoot::Check, Type::Bool)
+                    self.check_reads(globals, name)
                 } else {
                     Resolved::NotHere(
                         Code::NotInScope,
@@ -205,7 +208,7 @@ impl Scope {
                     return Resolved::NotHere(
                         Code::NotInScope,
                         format!("capture `{name}` cannot be read here"),
-                        Some("checks run independently of steps: pass what they need as inputs".into()),
+                        Some("captures are set by steps, and this is read outside them: pass what it needs as an input".into()),
                     );
                 }
                 let visible = match self.block {
@@ -227,6 +230,20 @@ impl Scope {
                 }
             }
         }
+    }
+
+    /// A check used here: every capture it reads must be set by now.
+    fn check_reads(&self, globals: &Globals, name: &str) -> Resolved {
+        for cap in globals.check_captures.get(name).into_iter().flatten() {
+            if let Resolved::NotHere(code, _, help) = self.resolve(globals, cap) {
+                return Resolved::NotHere(
+                    code,
+                    format!("check `{name}` reads capture `{cap}`, which is not set here"),
+                    help,
+                );
+            }
+        }
+        Resolved::Found(RefRoot::Check, Type::Bool)
     }
 
     /// Every name visible here, for "did you mean".

@@ -189,23 +189,62 @@ pub(crate) fn load_config(
 
 /// Reads and compiles a runbook; its warnings are a [`Notice`].
 pub fn load_runbook(runbook: &Runbook, notices: &mut dyn FnMut(Notice)) -> Result<Compiled, Error> {
+    load_runbook_source(runbook, notices).map(|(_, c)| c)
+}
+
+/// [`load_runbook`], with the source it compiled (to compile it again with
+/// a run's inputs: [`bind_inputs`]).
+pub fn load_runbook_source(
+    runbook: &Runbook,
+    notices: &mut dyn FnMut(Notice),
+) -> Result<(Source, Compiled), Error> {
     let source = match runbook {
         Runbook::File(path) => Source::read(path).map_err(Error::invalid)?,
         Runbook::Text { name, text } => Source::new(name.clone(), text.clone()),
     };
-    let name = match runbook {
-        Runbook::File(path) => path.display().to_string(),
-        Runbook::Text { name, .. } => name.clone(),
-    };
     match crate::compile::compile(&source) {
         Ok(c) => {
             if !c.warnings.is_empty() {
-                let report = Report::new(source, c.warnings.clone());
-                notices(Notice::CompileWarnings { name, report });
+                let report = Report::new(source.clone(), c.warnings.clone());
+                notices(Notice::CompileWarnings {
+                    name: runbook_name(runbook),
+                    report,
+                });
             }
-            Ok(c)
+            Ok((source, c))
         }
-        Err(report) => Err(Error::Runbook { name, report }),
+        Err(report) => Err(Error::Runbook {
+            name: runbook_name(runbook),
+            report,
+        }),
+    }
+}
+
+fn runbook_name(runbook: &Runbook) -> String {
+    match runbook {
+        Runbook::File(path) => path.display().to_string(),
+        Runbook::Text { name, .. } => name.clone(),
+    }
+}
+
+/// The graph a run executes: durations and counts that name an input
+/// (`wait soak`, `retry attempts`) take the run's values, checked by the
+/// clauses' rules; a bad value is a located error naming the input.
+pub fn bind_inputs(
+    runbook: &Runbook,
+    source: &Source,
+    graph: Arc<Graph>,
+    inputs: &IndexMap<String, crate::plan::Value>,
+) -> Result<Arc<Graph>, Error> {
+    if graph.slot_inputs.is_empty() {
+        return Ok(graph);
+    }
+    match crate::compile::compile_with_inputs(source, inputs) {
+        Ok(c) => Ok(Arc::new(c.graph)),
+        Err(report) => Err(Error::Runbook {
+            name: runbook_name(runbook),
+            report,
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::meta::{check_run_id, lock_key, read_meta};
 use super::request::{ResumeRequest, Runbook};
-use super::{load_config, load_runbook, Error, Notice, Resumed, Session};
+use super::{bind_inputs, load_config, load_runbook_source, Error, Notice, Resumed, Session};
 use crate::durable::journal::{read_journal, Durability, JournalWriter, JOURNAL_FILE};
 use crate::durable::replay::{replay, RunState};
 use crate::durable::runs::RunStatus;
@@ -39,7 +39,9 @@ impl Session {
         }
         let (config, settings, _) = load_config(meta.config.as_deref(), meta.env.as_deref())?;
         let file = req.file.clone().unwrap_or(meta.file.clone());
-        let graph = Arc::new(load_runbook(&Runbook::File(file.clone()), notices)?.graph);
+        let runbook = Runbook::File(file.clone());
+        let (source, compiled) = load_runbook_source(&runbook, notices)?;
+        let graph = Arc::new(compiled.graph);
 
         // The journal as it stands (a torn last line is reported and ignored).
         let read = read_journal(&run_dir.join(JOURNAL_FILE)).map_err(Error::invalid)?;
@@ -71,6 +73,7 @@ impl Session {
         }
         let input_values =
             inputs::resolve(&graph.inputs, &[], Some(&journal_inputs)).map_err(Error::Invalid)?;
+        let graph = bind_inputs(&runbook, &source, graph, &input_values)?;
         let secrets = inputs::load_secrets(&graph.secrets, true).map_err(Error::Invalid)?;
 
         let mut resume = Resume::new(st);

@@ -2,7 +2,7 @@
 
 use super::meta::{absolute, lock_key, meta_bytes, write_meta, RunMeta, RUN_META, RUN_SOURCE};
 use super::request::{DryRun, Inputs, RunRequest, Runbook};
-use super::{load_config, load_runbook, Error, Notice, Session};
+use super::{bind_inputs, load_config, load_runbook_source, Error, Notice, Session};
 use crate::adapters::{dry_run::Assumptions, Adapters};
 use crate::diagnostics::did_you_mean;
 use crate::durable::journal::{Durability, JournalWriter};
@@ -28,8 +28,10 @@ impl Session {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (config, settings, env_inputs) =
             load_config(req.config.as_deref(), req.env.as_deref())?;
-        let graph = Arc::new(load_runbook(&req.runbook, notices)?.graph);
+        let (source, compiled) = load_runbook_source(&req.runbook, notices)?;
+        let graph = Arc::new(compiled.graph);
         let v = validate(&graph, &req, env_inputs)?;
+        let graph = bind_inputs(&req.runbook, &source, graph, &v.inputs)?;
 
         let mode = if req.dry_run.is_some() {
             Mode::DryRun
@@ -152,12 +154,13 @@ impl Session {
     /// that runs it). For `runbook enqueue`.
     pub fn check(req: &RunRequest, notices: &mut dyn FnMut(Notice)) -> Result<(), Error> {
         let (_, _, env_inputs) = load_config(req.config.as_deref(), req.env.as_deref())?;
-        let graph = load_runbook(&req.runbook, notices)?.graph;
+        let (source, compiled) = load_runbook_source(&req.runbook, notices)?;
+        let graph = Arc::new(compiled.graph);
         let mut errors = Vec::new();
-        resolve_inputs(&graph, &req.inputs, env_inputs, &mut errors);
+        let values = resolve_inputs(&graph, &req.inputs, env_inputs, &mut errors);
         check_approvals(&graph, &req.approve, &mut errors);
         if errors.is_empty() {
-            Ok(())
+            bind_inputs(&req.runbook, &source, graph, &values).map(|_| ())
         } else {
             Err(Error::Invalid(errors))
         }

@@ -106,8 +106,9 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::list_lit => "a list `[...]`",
         Rule::bool_lit => "`true` or `false`",
         Rule::number => "a number",
-        Rule::duration => "a duration (like `30s`, `5m`, `800ms`)",
-        Rule::int => "a whole number",
+        Rule::duration | Rule::duration_lit => "a duration (like `30s`, `5m`, `800ms`)",
+        Rule::int | Rule::int_lit => "a whole number",
+        Rule::input_ref => "an input's name",
         Rule::string => "a string in double quotes",
         Rule::triple_string => "a `\"\"\"` string",
         Rule::plain_string => "a string in double quotes",
@@ -345,7 +346,7 @@ pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Op
         let line = if line.is_empty() { found } else { line };
         return Some(format!("put the text in double quotes: \"{line}\""));
     }
-    if expected.contains(&Rule::duration) {
+    if expected.contains(&Rule::duration) || expected.contains(&Rule::duration_lit) {
         return Some(
             "durations are a number and a unit: `800ms`, `30s`, `5m`, `2h`, `1d`".to_string(),
         );

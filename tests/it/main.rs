@@ -54,6 +54,7 @@ mod group_commit;
 mod handler_secrets;
 mod harness_selftest;
 mod hostile_limits;
+mod input_slots;
 mod journal_failure;
 mod journal_pg;
 mod layering;
