@@ -98,15 +98,9 @@ pub(super) fn execute(args: DecideArgs, approve: bool) -> i32 {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::current_thread_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start a runtime: {e}");
-            return exit::INTERNAL;
-        }
+        Err(code) => return code,
     };
     let Some(node) = args.node else {
         return match runtime.block_on(inbox.pending(&args.run_id)) {

@@ -193,3 +193,15 @@ fn stderr_color() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
 }
+
+/// The single-threaded tokio runtime a command talking to the store runs
+/// on; `Err` is the exit code, the reason already printed.
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start a runtime: {e}");
+            crate::exit::INTERNAL
+        })
+}

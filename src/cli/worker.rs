@@ -45,15 +45,9 @@ pub(super) fn execute(args: WorkerArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::current_thread_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start a runtime: {e}");
-            return crate::exit::INTERNAL;
-        }
+        Err(code) => return code,
     };
     let worker = Worker {
         name: format!("{}:{}", crate::durable::sys::hostname(), std::process::id()),
