@@ -39,6 +39,11 @@ pub struct ResumeArgs {
     /// config's `store:`, else the files; see docs/team.md).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// With a PostgreSQL store: take the run over only once its owner has
+    /// been silent this long (default: the store's `grace:`, else its
+    /// lease; never shorter than the lease). See docs/team.md.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub grace: Option<std::time::Duration>,
     #[arg(long, value_enum, default_value = "human")]
     pub output: OutputFormat,
 }
@@ -57,6 +62,8 @@ pub(super) fn execute(args: ResumeArgs) -> i32 {
         store: args.store,
         reporters: vec![output.sink()],
         terminal: true,
+        grace: args.grace,
+        takeover: None,
     };
     let session = match Session::resume(request, &mut super::print_notice) {
         Ok(s) => s,

@@ -11,8 +11,8 @@
 //! claims nothing more, lets the runs in progress finish, and exits 0.
 
 use super::queue::StoreArgs;
-use crate::session::{Inputs, RunRequest, Runbook, Session};
-use crate::store::postgres::{queue::Claimed, PgStore};
+use crate::session::{Inputs, ResumeRequest, RunRequest, Runbook, Session};
+use crate::store::postgres::{queue::Claimed, takeover::Claim, PgStore};
 use std::path::PathBuf;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -30,20 +30,36 @@ pub struct WorkerArgs {
     /// config, else .runbook/runs).
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Take over a started run once its owner has been silent this long
+    /// (default: the store's `grace:`, else its lease; never shorter than
+    /// the lease). See docs/team.md.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub grace: Option<std::time::Duration>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
-/// What a run's thread tells the main task.
+/// What a run's thread tells the main task: a request's run started; a
+/// run ended (its request, if it came from the queue).
 enum Event {
     Started(i64, String),
-    Finished(i64, String, i32),
+    Finished(Option<i64>, String, i32),
+    /// A run taken over could not go on (its exit code).
+    NotResumed(Option<i64>, i32),
 }
 
 pub(super) fn execute(args: WorkerArgs) -> i32 {
     let (config, store) = match args.store.open() {
         Ok(s) => s,
         Err(code) => return code,
+    };
+    let store = match args.grace.map(|g| store.clone().with_grace(g)) {
+        None => store,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return crate::exit::INVALID;
+        }
     };
     let runtime = match super::current_thread_runtime() {
         Ok(r) => r,
@@ -144,9 +160,21 @@ impl Worker {
                         Event::Started(id, run_id) => {
                             eprintln!("worker {}: request {id}: run {run_id}", self.name);
                         }
-                        Event::Finished(id, outcome, code) => {
+                        Event::Finished(Some(id), outcome, code) => {
                             running -= 1;
                             eprintln!("worker {}: request {id}: {outcome} (exit {code})", self.name);
+                        }
+                        Event::Finished(None, outcome, code) => {
+                            running -= 1;
+                            eprintln!("worker {}: taken-over run: {outcome} (exit {code})", self.name);
+                        }
+                        Event::NotResumed(id, code) => {
+                            running -= 1;
+                            eprintln!(
+                                "worker {}: request {}: taken over but not resumed (exit {code}): resume it with `runbook resume RUN_ID --store`",
+                                self.name,
+                                id.map_or("-".to_owned(), |i| i.to_string())
+                            );
                         }
                     }
                     if let Err(e) = self.record(&client, &event).await {
@@ -167,9 +195,15 @@ impl Worker {
     async fn record(&self, client: &tokio_postgres::Client, event: &Event) -> Result<(), String> {
         match event {
             Event::Started(id, run_id) => self.store.started(client, *id, run_id).await,
-            Event::Finished(id, outcome, code) => {
-                self.store.finished(client, *id, outcome, *code).await
+            Event::Finished(Some(id), outcome, code) => {
+                self.store
+                    .finished(client, &self.name, *id, outcome, *code)
+                    .await
             }
+            Event::NotResumed(Some(id), code) => {
+                self.store.not_resumed(client, &self.name, *id, *code).await
+            }
+            Event::Finished(None, ..) | Event::NotResumed(None, _) => Ok(()),
         }
     }
 
@@ -196,6 +230,23 @@ impl Worker {
                 self.name
             );
         }
+        // Orphaned runs first: they were started and may hold a change
+        // half done.
+        while *running < self.concurrency {
+            let Some(claim) = self.store.claim_orphan(client, &self.name).await? else {
+                break;
+            };
+            eprintln!(
+                "worker {}: taking over run {} (request {}) from pid {} on {}",
+                self.name,
+                claim.run_id,
+                claim.request.map_or("-".to_owned(), |r| r.to_string()),
+                claim.from_pid,
+                claim.from_host
+            );
+            *running += 1;
+            self.spawn_takeover(claim, tx.clone());
+        }
         while *running < self.concurrency {
             let Some(claimed) = self.store.claim(client, &self.name, &self.tags).await? else {
                 break;
@@ -208,6 +259,43 @@ impl Worker {
             self.spawn(claimed, tx.clone());
         }
         Ok(())
+    }
+
+    /// Who takes a run over, for its journal.
+    fn by(&self) -> String {
+        format!("worker {}", self.name)
+    }
+
+    /// Goes on with a run taken over from a dead owner, on a thread of its
+    /// own (`Session::take_over`: the same in-doubt rules as `resume`).
+    fn spawn_takeover(&self, claim: Claim, tx: UnboundedSender<Event>) {
+        let mut request = ResumeRequest::new(claim.run_id.clone());
+        request.runs_dir = Some(self.runs_dir.clone());
+        request.store = Some(self.store.url().to_owned());
+        let name = self.name.clone();
+        let by = self.by();
+        let store = self.store.clone();
+        std::thread::spawn(move || {
+            let finished = match Session::take_over(&claim, &by, request, &mut super::print_notice)
+            {
+                Err(e) => {
+                    eprintln!("worker {name}: run {}: cannot go on: {e}", claim.run_id);
+                    if let Err(e) = store.release_run(&claim.run_id, claim.new_epoch) {
+                        eprintln!("worker {name}: {e}");
+                    }
+                    Event::NotResumed(claim.request, e.exit_code())
+                }
+                Ok(session) => {
+                    let f = session.run();
+                    Event::Finished(
+                        claim.request,
+                        f.summary.outcome.as_str().to_owned(),
+                        f.summary.exit_code,
+                    )
+                }
+            };
+            let _ = tx.send(finished);
+        });
     }
 
     /// Runs a claimed request on a thread of its own.
@@ -234,13 +322,13 @@ impl Worker {
                     } else {
                         "invalid"
                     };
-                    Event::Finished(id, what.to_owned(), e.exit_code())
+                    Event::Finished(Some(id), what.to_owned(), e.exit_code())
                 }
                 Ok(session) => {
                     let _ = tx.send(Event::Started(id, session.run_id().to_owned()));
                     let f = session.run();
                     Event::Finished(
-                        id,
+                        Some(id),
                         f.summary.outcome.as_str().to_owned(),
                         f.summary.exit_code,
                     )

@@ -323,6 +323,27 @@ impl EventKind {
             }
             EventKind::CancelRequested { stage } => f.put("stage", stage),
             EventKind::Warning { message } => f.put("message", message),
+            EventKind::RunTakenOver {
+                by,
+                host,
+                pid,
+                from_host,
+                from_user,
+                from_pid,
+                silent_ms,
+                old_epoch,
+                new_epoch,
+            } => {
+                f.put("by", by)?;
+                f.put("host", host)?;
+                f.put("pid", pid)?;
+                f.put("from_host", from_host)?;
+                f.put("from_user", from_user)?;
+                f.put("from_pid", from_pid)?;
+                f.put("silent_ms", silent_ms)?;
+                f.put("old_epoch", old_epoch)?;
+                f.put("new_epoch", new_epoch)
+            }
             EventKind::RunFinished {
                 outcome,
                 exit_code,

@@ -442,6 +442,24 @@ pub enum EventKind {
     Warning {
         message: String,
     },
+    /// This process took the run over from an owner that stopped
+    /// heartbeating (docs/team.md): the old owner's epoch no longer
+    /// writes to the journal.
+    RunTakenOver {
+        /// Who took it over (`worker HOST:PID`, or `resume by USER`).
+        by: String,
+        /// Where: this process's host and pid.
+        host: String,
+        pid: u32,
+        /// The owner it was taken from, as its row last named it.
+        from_host: String,
+        from_user: String,
+        from_pid: i64,
+        /// How long that owner had been silent, in milliseconds.
+        silent_ms: u64,
+        old_epoch: i64,
+        new_epoch: i64,
+    },
     RunFinished {
         outcome: Outcome,
         exit_code: i32,
@@ -483,6 +501,7 @@ impl EventKind {
             EventKind::BranchTaken { .. } => "branch_taken",
             EventKind::CancelRequested { .. } => "cancel_requested",
             EventKind::Warning { .. } => "warning",
+            EventKind::RunTakenOver { .. } => "run_taken_over",
             EventKind::RunFinished { .. } => "run_finished",
         }
     }
@@ -515,6 +534,7 @@ impl EventKind {
         "run_finished",
         "branch_taken",
         "approval_attempt_refused",
+        "run_taken_over",
     ];
 
     /// Events after which a durable journal must be on disk before the run

@@ -465,6 +465,22 @@ impl EventKind {
             } => text(f, taken),
             EventKind::CancelRequested { stage: _ } => {}
             EventKind::Warning { message } => text(f, message),
+            EventKind::RunTakenOver {
+                by,
+                host,
+                pid: _,
+                from_host,
+                from_user,
+                from_pid: _,
+                silent_ms: _,
+                old_epoch: _,
+                new_epoch: _,
+            } => {
+                text(f, by);
+                text(f, host);
+                text(f, from_host);
+                text(f, from_user);
+            }
             EventKind::RunFinished {
                 outcome: _,
                 exit_code: _,

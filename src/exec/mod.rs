@@ -103,6 +103,9 @@ pub struct RunOptions {
     /// Logged as `warning` events right after `run_started` (a broken
     /// lock...).
     pub start_warnings: Vec<String>,
+    /// Logged right after `run_started`, before the warnings (a takeover:
+    /// `run_taken_over`).
+    pub start_events: Vec<EventKind>,
 }
 
 impl RunOptions {
@@ -120,6 +123,7 @@ impl RunOptions {
             notes: Vec::new(),
             rollback_on_cancel: true,
             start_warnings: Vec::new(),
+            start_events: Vec::new(),
         }
     }
 }
@@ -184,6 +188,9 @@ fn start(ctx: &Arc<RunCtx>, graph: &Graph) {
             notes: ctx.opts.notes.clone(),
         },
     );
+    for kind in &ctx.opts.start_events {
+        ctx.emit(None, kind.clone());
+    }
     for message in &ctx.opts.start_warnings {
         ctx.emit(
             None,

@@ -548,6 +548,20 @@ impl Console {
                 "■ second cancel: the rollback stops here".into()
             }),
             EventKind::Warning { message } => lines.push(format!("! {message}")),
+            EventKind::RunTakenOver {
+                by,
+                host,
+                pid,
+                from_host,
+                from_user,
+                from_pid,
+                silent_ms,
+                old_epoch,
+                new_epoch,
+            } => lines.push(format!(
+                "⇄ taken over by {by} on {host} (pid {pid}) from {from_user}@{from_host} (pid {from_pid}), silent for {:.1}s; epoch {old_epoch} → {new_epoch}",
+                *silent_ms as f64 / 1000.0
+            )),
             EventKind::RunFinished {
                 outcome,
                 exit_code,

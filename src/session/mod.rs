@@ -37,6 +37,7 @@ mod resume;
 mod runtime;
 mod signals;
 mod start;
+mod takeover;
 
 pub use error::{Error, Notice};
 pub use meta::{

@@ -130,6 +130,24 @@ pub struct ResumeRequest {
     pub reporters: Vec<Box<dyn Sink>>,
     /// As in [`RunRequest`].
     pub terminal: bool,
+    /// With a PostgreSQL store: how long the run's owner must have been
+    /// silent before it is taken over (`None`: the store's `grace:`).
+    pub grace: Option<std::time::Duration>,
+    /// Set by [`Session::take_over`](super::Session::take_over): the run
+    /// was taken over from the store.
+    pub(crate) takeover: Option<TakenOver>,
+}
+
+/// What a takeover gives the resumed session.
+#[derive(Debug, Clone)]
+pub(crate) struct TakenOver {
+    /// The owner epoch claimed (every journal insert is fenced by it).
+    pub epoch: i64,
+    /// The config the run started with, as written into the run directory
+    /// (`None`: it had none).
+    pub config: Option<PathBuf>,
+    /// `run_taken_over`, for the journal.
+    pub event: crate::events::EventKind,
 }
 
 impl ResumeRequest {
@@ -147,6 +165,8 @@ impl ResumeRequest {
             store: None,
             reporters: Vec::new(),
             terminal: false,
+            grace: None,
+            takeover: None,
         }
     }
 }

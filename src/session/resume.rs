@@ -24,6 +24,22 @@ impl Session {
     pub fn resume(req: ResumeRequest, notices: &mut dyn FnMut(Notice)) -> Result<Session, Error> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         check_run_id(&req.run_id).map_err(Error::invalid)?;
+        if req.takeover.is_none() {
+            if let Some(store) = pg_store(&req)? {
+                // The store keeps the run: take it over (from any machine).
+                let by = format!(
+                    "resume by {}",
+                    crate::durable::lock::LockHolder::me("", &req.run_id).user
+                );
+                if let Some(claim) = store.claim_run(&req.run_id).map_err(Error::invalid)? {
+                    let taken = Session::take_over(&claim, &by, req, notices);
+                    if taken.is_err() {
+                        let _ = store.release_run(&claim.run_id, claim.new_epoch);
+                    }
+                    return taken;
+                }
+            }
+        }
         let runs_dir = super::runs_dir(req.runs_dir.as_deref(), None);
         let run_id = req.run_id.clone();
         let run_dir = runs_dir.join(&run_id);
@@ -37,7 +53,11 @@ impl Session {
         if let Some(w) = unchecked {
             notices(Notice::Warning(w));
         }
-        let (config, settings, _) = load_config(meta.config.as_deref(), meta.env.as_deref())?;
+        let config_path = match &req.takeover {
+            Some(t) => t.config.clone(),
+            None => meta.config.clone(),
+        };
+        let (config, settings, _) = load_config(config_path.as_deref(), meta.env.as_deref())?;
         let file = req.file.clone().unwrap_or(meta.file.clone());
         let runbook = Runbook::File(file.clone());
         let (source, compiled) = load_runbook_source(&runbook, notices)?;
@@ -119,6 +139,8 @@ impl Session {
                 runbook: &graph.runbook,
                 run_json: &run_json,
                 existing: &existing,
+                takeover: None,
+                epoch: req.takeover.as_ref().map(|t| t.epoch),
             },
         )?;
 
@@ -143,6 +165,13 @@ impl Session {
             format!("journal: {}", journal_path.display()),
         ];
         opts.start_warnings = start_warnings;
+        if let Some(t) = &req.takeover {
+            opts.notes.push(format!(
+                "taken over from the store: owner epoch {}",
+                t.epoch
+            ));
+            opts.start_events.push(t.event.clone());
+        }
         let runtime = super::start_runtime(false, group)?;
         Ok(Session {
             run_id,
@@ -162,6 +191,24 @@ impl Session {
             }),
             watch_signals: req.terminal,
         })
+    }
+}
+
+/// The PostgreSQL store a resume names (`--store`, else `store:` in
+/// ./runbook.yaml), with its `--grace`; `None`: the files.
+fn pg_store(req: &ResumeRequest) -> Result<Option<crate::store::postgres::PgStore>, Error> {
+    let config = crate::config::Config::load(None).map_err(Error::Config)?;
+    let settings = config.store.clone().unwrap_or_default();
+    let url = req.store.as_deref().or(settings.url.as_deref());
+    let store = match url {
+        None | Some("files") => return Ok(None),
+        Some(url) => {
+            crate::store::postgres::PgStore::new(url, &settings).map_err(Error::invalid)?
+        }
+    };
+    match req.grace {
+        Some(g) => store.with_grace(g).map(Some).map_err(Error::invalid),
+        None => Ok(Some(store)),
     }
 }
 

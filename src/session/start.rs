@@ -83,6 +83,8 @@ impl Session {
                 ))
             })?;
         let run_json = meta_bytes(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        let config_text = config_text(req.config.as_deref())?;
+        let inputs_json = inputs_json(&v.inputs);
         let store_journal = super::store_journal(
             store.as_deref(),
             &crate::store::JournalRun {
@@ -90,6 +92,13 @@ impl Session {
                 runbook: &graph.runbook,
                 run_json: &run_json,
                 existing: &[],
+                takeover: Some(crate::store::TakeoverData {
+                    source: &source.text,
+                    source_name: &source.name,
+                    config: config_text.as_deref(),
+                    inputs: &inputs_json,
+                }),
+                epoch: None,
             },
         )?;
 
@@ -165,6 +174,32 @@ impl Session {
             Err(Error::Invalid(errors))
         }
     }
+}
+
+/// The text of the config file a run loads (`None`: there is none), for
+/// the machine that may take the run over.
+fn config_text(path: Option<&Path>) -> Result<Option<String>, Error> {
+    let (path, required) = match path {
+        Some(p) => (p.to_owned(), true),
+        None => (std::path::PathBuf::from(crate::config::DEFAULT_FILE), false),
+    };
+    match crate::fs_read::read_to_string(&path, crate::fs_read::CONFIG) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::invalid(format!(
+            "cannot read config {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// The run's inputs as a JSON object (inputs are never secrets).
+fn inputs_json(inputs: &IndexMap<String, Value>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = inputs
+        .iter()
+        .map(|(k, v)| (k.clone(), exec::context::value_json(v)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 /// The runbook file `run.json` names: the file run, or the source text

@@ -121,6 +121,26 @@ pub struct JournalRun<'a> {
     /// one), whose chain was verified: lines the store lacks are copied
     /// first, and the store's chain goes on from the last one.
     pub existing: &'a [u8],
+    /// What another machine needs to take the run over (a new run; kept
+    /// as they are when resuming).
+    pub takeover: Option<TakeoverData<'a>>,
+    /// The owner epoch this process claimed by taking the run over
+    /// ([`postgres::takeover`]); `None`: a new run (epoch 1), or a resume
+    /// on the run's own machine, which takes the next epoch.
+    pub epoch: Option<i64>,
+}
+
+/// What a new run stores for a takeover (never a secret: those are read
+/// again from their sources on the machine that takes over).
+#[derive(Debug, Clone, Copy)]
+pub struct TakeoverData<'a> {
+    /// The runbook's source text and the name diagnostics give it.
+    pub source: &'a str,
+    pub source_name: &'a str,
+    /// The text of the runbook.yaml the run started with, if any.
+    pub config: Option<&'a str>,
+    /// The run's non-secret inputs, as a JSON object.
+    pub inputs: &'a str,
 }
 
 /// A held run lock; released when dropped.

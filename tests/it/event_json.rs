@@ -350,6 +350,17 @@ fn cases() -> Vec<Event> {
             reason: Some(s()),
             why: format!("`bob` started this run: {text}"),
         },
+        EventKind::RunTakenOver {
+            by: "worker bastion-2:4121".into(),
+            host: "bastion-2".into(),
+            pid: 4121,
+            from_host: "bastion-1".into(),
+            from_user: "alice".into(),
+            from_pid: 977,
+            silent_ms: 61_250,
+            old_epoch: 1,
+            new_epoch: 2,
+        },
     ];
     kinds
         .into_iter()

@@ -75,4 +75,5 @@ mod serve_browser;
 mod serve_drill_html;
 mod shell_start_gate;
 mod store_pg;
+mod takeover_pg;
 mod undo_when;

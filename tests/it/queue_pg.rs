@@ -270,7 +270,7 @@ runbook slow {
 "#;
 
 #[test]
-fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_is_orphaned_not_rerun() {
+fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_in_doubt_is_not_rerun() {
     let (pg, dir) = setup();
     let d = dir.path().display().to_string();
     std::fs::write(dir.path().join("slow.runbook"), SLOW).expect("write");
@@ -319,8 +319,10 @@ fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_is_orphaned_not
         worker_log(w)
     );
 
-    // SIGKILL mid-run: another worker, after the 1s lease, marks it
-    // orphaned and does not start it again.
+    // SIGKILL mid-run: another worker takes the run over after the grace
+    // (the 1s lease); its step is in doubt and has no verify, so the run
+    // cannot go on without an answer: the request is orphaned
+    // (`not_resumed`) and the step is not started again.
     let second = slow(&pg);
     let mut killed = bin()
         .args(["worker", "--runs-dir", "runs-b"])
@@ -364,16 +366,26 @@ fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_is_orphaned_not
         Some(0)
     );
     let log = worker_log(other);
-    assert!(log.contains("1 orphaned"), "{log}");
+    assert!(log.contains("taking over run"), "{log}");
+    assert!(log.contains("taken over but not resumed"), "{log}");
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT outcome FROM runbook_queue WHERE id = {second}"
+        )),
+        "not_resumed"
+    );
     let marker = std::fs::read_to_string(dir.path().join("slow.marker")).expect("marker");
     assert_eq!(
         marker.lines().count(),
         2,
         "each request started once: {marker:?}"
     );
-    assert!(
-        !dir.path().join("runs-c").exists(),
-        "the other worker ran nothing"
+    let journals = std::fs::read_dir(dir.path().join("runs-c"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        journals, 1,
+        "the other worker rebuilt the run's directory only"
     );
 }
 

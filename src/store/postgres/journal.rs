@@ -57,6 +57,12 @@ struct Start {
     run_json: Vec<u8>,
     /// (seq, line) of the file's lines.
     existing: Vec<(i64, String)>,
+    source: Option<String>,
+    source_name: Option<String>,
+    config: Option<String>,
+    inputs: Option<String>,
+    /// The epoch claimed by a takeover.
+    claimed: Option<i64>,
 }
 
 impl PgJournal {
@@ -90,6 +96,11 @@ impl PgJournal {
             runbook: run.runbook.to_owned(),
             run_json: run.run_json.to_vec(),
             existing,
+            source: run.takeover.map(|t| t.source.to_owned()),
+            source_name: run.takeover.map(|t| t.source_name.to_owned()),
+            config: run.takeover.and_then(|t| t.config.map(str::to_owned)),
+            inputs: run.takeover.map(|t| t.inputs.to_owned()),
+            claimed: run.epoch,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (ack_tx, acks) = std::sync::mpsc::channel();
@@ -230,29 +241,66 @@ async fn write(
         let me = LockHolder::me("", &run_id);
         let pid = i32::try_from(me.pid).unwrap_or(i32::MAX);
         let fresh = start.existing.is_empty();
-        let sql = if fresh {
-            "INSERT INTO runbook_runs (run_id, runbook, run_json, host, username, pid)
-             VALUES ($1, $2, $3, $4, $5, $6)"
+        let fail = |e| store.db_message(&format!("creating the journal of run {run_id}"), &e);
+        let epoch: i64 = if fresh {
+            client
+                .execute(
+                    "INSERT INTO runbook_runs (run_id, runbook, run_json, host, username, pid,
+                         epoch, source, source_name, config, inputs)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10)",
+                    &[
+                        &run_id,
+                        &start.runbook,
+                        &start.run_json,
+                        &me.host,
+                        &me.user,
+                        &pid,
+                        &start.source,
+                        &start.source_name,
+                        &start.config,
+                        &start.inputs,
+                    ],
+                )
+                .await
+                .map_err(fail)?;
+            1
+        } else if let Some(claimed) = start.claimed {
+            // Taken over: the row is ours as long as its epoch is.
+            let n = client
+                .execute(
+                    "UPDATE runbook_runs SET host = $3, username = $4, pid = $5,
+                         heartbeat = now(), ended = NULL
+                     WHERE run_id = $1 AND epoch = $2",
+                    &[&run_id, &claimed, &me.host, &me.user, &pid],
+                )
+                .await
+                .map_err(fail)?;
+            if n != 1 {
+                return Err(fenced(&run_id, claimed));
+            }
+            claimed
         } else {
-            "INSERT INTO runbook_runs (run_id, runbook, run_json, host, username, pid)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (run_id) DO UPDATE SET host = $4, username = $5, pid = $6,
-                 heartbeat = now(), ended = NULL"
+            // Resumed where it ran: the next owner epoch.
+            client
+                .query_one(
+                    "INSERT INTO runbook_runs (run_id, runbook, run_json, host, username, pid, epoch)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1)
+                     ON CONFLICT (run_id) DO UPDATE SET host = $4, username = $5, pid = $6,
+                         heartbeat = now(), ended = NULL, epoch = runbook_runs.epoch + 1
+                     RETURNING epoch",
+                    &[
+                        &run_id,
+                        &start.runbook,
+                        &start.run_json,
+                        &me.host,
+                        &me.user,
+                        &pid,
+                    ],
+                )
+                .await
+                .map_err(fail)?
+                .get(0)
         };
-        client
-            .execute(
-                sql,
-                &[
-                    &run_id,
-                    &start.runbook,
-                    &start.run_json,
-                    &me.host,
-                    &me.user,
-                    &pid,
-                ],
-            )
-            .await
-            .map_err(|e| store.db_message(&format!("creating the journal of run {run_id}"), &e))?;
         let have: i64 = client
             .query_one(
                 "SELECT coalesce(max(seq), 0) FROM runbook_journal WHERE run_id = $1",
@@ -266,13 +314,13 @@ async fn write(
             .into_iter()
             .filter(|(s, _)| *s > have)
             .unzip();
-        insert(&client, &run_id, &seqs, &lines)
+        insert(&client, &run_id, epoch, &seqs, &lines)
             .await
-            .map_err(|e| store.db_message("copying the journal's lines", &e))?;
-        Ok::<_, String>(client)
+            .map_err(|e| e.message(&store, "copying the journal's lines"))?;
+        Ok::<_, String>((client, epoch))
     }
     .await;
-    let client = match opened {
+    let (client, epoch) = match opened {
         Ok(c) => {
             let _ = acks.send(Ok(0));
             c
@@ -297,10 +345,10 @@ async fn write(
                     lines.push(l);
                 }
                 let last = seqs.last().copied().unwrap_or(0);
-                if let Err(e) = insert(&client, &run_id, &seqs, &lines).await {
-                    let _ = acks.send(Err(store.db_message(
+                if let Err(e) = insert(&client, &run_id, epoch, &seqs, &lines).await {
+                    let _ = acks.send(Err(e.message(
+                        &store,
                         &format!("writing the journal of run {run_id}"),
-                        &e,
                     )));
                     return;
                 }
@@ -309,40 +357,83 @@ async fn write(
                 lines.clear();
             }
             _ = beat.tick() => {
-                if let Err(e) = client
-                    .execute("UPDATE runbook_runs SET heartbeat = now() WHERE run_id = $1", &[&run_id])
+                match client
+                    .execute(
+                        "UPDATE runbook_runs SET heartbeat = now() WHERE run_id = $1 AND epoch = $2",
+                        &[&run_id, &epoch],
+                    )
                     .await
                 {
-                    eprintln!("{}", store.db_message("the run's heartbeat", &e));
+                    Ok(0) => {
+                        // Taken over: the next event fails, the run stops.
+                        let _ = acks.send(Err(fenced(&run_id, epoch)));
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => eprintln!("{}", store.db_message("the run's heartbeat", &e)),
                 }
             }
         }
     }
     let _ = client
         .execute(
-            "UPDATE runbook_runs SET ended = now() WHERE run_id = $1",
-            &[&run_id],
+            "UPDATE runbook_runs SET ended = now() WHERE run_id = $1 AND epoch = $2",
+            &[&run_id, &epoch],
         )
         .await;
 }
 
+/// Why a process that lost its run stops.
+fn fenced(run_id: &str, epoch: i64) -> String {
+    format!(
+        "run {run_id} was taken over by another process (its owner epoch is no longer {epoch}): \
+         this process writes nothing more to its journal and starts no new action"
+    )
+}
+
+/// Why an insert failed.
+enum InsertError {
+    Db(tokio_postgres::Error),
+    Fenced(String),
+}
+
+impl InsertError {
+    fn message(&self, store: &PgStore, what: &str) -> String {
+        match self {
+            InsertError::Db(e) => store.db_message(what, e),
+            InsertError::Fenced(m) => store.message(what, m),
+        }
+    }
+}
+
+/// Inserts lines, fenced: only while the run's row still has `epoch` (the
+/// row is share-locked for the insert, so a takeover, which updates it,
+/// waits for the insert to commit and every later insert finds the new
+/// epoch and inserts nothing).
 async fn insert(
     client: &tokio_postgres::Client,
     run_id: &str,
+    epoch: i64,
     seqs: &[i64],
     lines: &[String],
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<(), InsertError> {
     if seqs.is_empty() {
         return Ok(());
     }
-    client
+    let n = client
         .execute(
-            "INSERT INTO runbook_journal (run_id, seq, line)
-             SELECT $1, s, l FROM unnest($2::bigint[], $3::text[]) AS t(s, l)",
-            &[&run_id, &seqs, &lines],
+            "WITH owner AS (SELECT 1 FROM runbook_runs WHERE run_id = $1 AND epoch = $4 FOR SHARE)
+             INSERT INTO runbook_journal (run_id, seq, line)
+             SELECT $1, s, l FROM unnest($2::bigint[], $3::text[]) AS t(s, l), owner",
+            &[&run_id, &seqs, &lines, &epoch],
         )
         .await
-        .map(|_| ())
+        .map_err(InsertError::Db)?;
+    if usize::try_from(n).ok() == Some(seqs.len()) {
+        Ok(())
+    } else {
+        Err(InsertError::Fenced(fenced(run_id, epoch)))
+    }
 }
 
 impl PgStore {

@@ -14,6 +14,7 @@ pub mod journal;
 mod lease;
 pub mod queue;
 pub mod runs;
+pub mod takeover;
 
 pub use journal::PgJournal;
 pub use lease::Lease;
@@ -34,6 +35,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "approvals",
         include_str!("migrations/0004_approvals.sql"),
     ),
+    (5, "takeover", include_str!("migrations/0005_takeover.sql")),
 ];
 
 /// The schema version this binary needs.

@@ -6,8 +6,10 @@
 //! the worker renews `heartbeat` every third of the store's lease. A
 //! request whose heartbeat is older than the lease belongs to a worker
 //! that died: it is handed back (`queued`) when its run had not started
-//! (no `run_id`), else marked `orphaned` (the run's journal is on the dead
-//! worker's machine; it is not started a second time).
+//! (no `run_id`). A started run whose journal the store keeps is taken
+//! over by another worker once silent for the grace
+//! ([`super::takeover`]), the request with it; any other started run is
+//! marked `orphaned` (it is not started a second time).
 
 use super::PgStore;
 use futures_util::future::poll_fn;
@@ -165,11 +167,18 @@ impl PgStore {
             )
             .await
             .map_err(fail)?;
+        // A run the store can hand to another machine stays `running`: a
+        // worker takes it over ([`PgStore::claim_orphan`]) and the request
+        // with it. Only a run whose journal is not in the store (or whose
+        // row was written before migration 5, or ended) is orphaned.
         let orphaned = client
             .execute(
-                "UPDATE runbook_queue SET state = 'orphaned', finished = now()
+                "UPDATE runbook_queue q SET state = 'orphaned', finished = now()
                  WHERE state = 'running' AND run_id IS NOT NULL
-                   AND heartbeat < now() - make_interval(secs => $1)",
+                   AND heartbeat < now() - make_interval(secs => $1)
+                   AND NOT EXISTS (SELECT 1 FROM runbook_runs r
+                                   WHERE r.run_id = q.run_id AND r.source IS NOT NULL
+                                     AND r.ended IS NULL)",
                 &[&secs],
             )
             .await
@@ -233,9 +242,35 @@ impl PgStore {
 
     /// Records how a request ended (`outcome`: the run's, or `invalid` /
     /// `error` when it could not start).
+    /// Records that a run taken over by `worker` could not go on (a step
+    /// in doubt without a verify needs an answer, a secret is missing
+    /// here...): the request is `orphaned`, outcome `not_resumed`, until a
+    /// human resumes the run (`runbook resume RUN_ID --store`).
+    pub async fn not_resumed(
+        &self,
+        client: &Client,
+        worker: &str,
+        id: i64,
+        exit_code: i32,
+    ) -> Result<(), String> {
+        client
+            .execute(
+                "UPDATE runbook_queue SET state = 'orphaned', outcome = 'not_resumed',
+                        exit_code = $2, finished = now()
+                 WHERE id = $1 AND claimed_by = $3",
+                &[&id, &exit_code, &worker],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.db_message("recording an outcome", &e))
+    }
+
+    /// Only while the request is still `worker`'s: a worker whose run was
+    /// taken over from it does not overwrite the new owner's record.
     pub async fn finished(
         &self,
         client: &Client,
+        worker: &str,
         id: i64,
         outcome: &str,
         exit_code: i32,
@@ -244,8 +279,8 @@ impl PgStore {
             .execute(
                 "UPDATE runbook_queue SET state = 'done', outcome = $2, exit_code = $3,
                         finished = now()
-                 WHERE id = $1",
-                &[&id, &outcome, &exit_code],
+                 WHERE id = $1 AND claimed_by = $4",
+                &[&id, &outcome, &exit_code, &worker],
             )
             .await
             .map(|_| ())

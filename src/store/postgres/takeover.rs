@@ -1,0 +1,229 @@
+//! Taking over a run whose owner died (issue 13, docs/team.md).
+//!
+//! A run's row in `runbook_runs` names its owner (host, user, pid) and an
+//! owner **epoch**. The owner renews `heartbeat` every third of the lease
+//! while it lives and sets `ended` when it lets go. A run whose row has
+//! no `ended` and whose heartbeat is older than the store's grace is
+//! **orphaned**: its process died (or stalled longer than the grace).
+//!
+//! [`PgStore::claim_run`] / [`PgStore::claim_orphan`] take such a run in
+//! one transaction: the row is locked (`FOR UPDATE`, or `FOR UPDATE SKIP
+//! LOCKED` for a worker looking for any orphan, so two workers never take
+//! the same run), checked, and given the next epoch and the new owner;
+//! its journal rows, `run.json`, source, config and the queue request it
+//! belongs to (re-assigned to the new worker) are read in the same
+//! transaction. Every journal insert is fenced by the epoch
+//! ([`super::journal`]), so from that commit on the old owner can write
+//! nothing more: by the write-ahead rule it starts no new action.
+//!
+//! The session ([`crate::session::Session::take_over`]) then rebuilds the
+//! run directory from the rows and resumes the run with the same in-doubt
+//! rules as `runbook resume`.
+
+use super::PgStore;
+use crate::durable::lock::LockHolder;
+use tokio_postgres::Client;
+
+/// A run this process now owns.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub run_id: String,
+    pub old_epoch: i64,
+    pub new_epoch: i64,
+    /// The previous owner, as its row named it.
+    pub from_host: String,
+    pub from_user: String,
+    pub from_pid: i64,
+    /// How long the previous owner had been silent (ms; 0 if it ended).
+    pub silent_ms: u64,
+    /// The runbook's text and name, the config's text (if any).
+    pub source: String,
+    pub source_name: String,
+    pub config: Option<String>,
+    /// `run.json`'s bytes and the journal's (each row's line and `\n`).
+    pub run_json: Vec<u8>,
+    pub journal: Vec<u8>,
+    /// The queue request the run belongs to, now this worker's.
+    pub request: Option<i64>,
+}
+
+/// Which run to claim.
+#[derive(Debug, Clone, Copy)]
+enum Which<'a> {
+    /// This one (`runbook resume RUN_ID --store`): an error says why not.
+    Run(&'a str),
+    /// The longest-silent orphan, if any (`runbook worker`).
+    AnyOrphan,
+}
+
+const COLUMNS: &str = "run_id, epoch, host, username, pid, source, source_name, config, run_json,
+    ended IS NOT NULL, greatest(extract(epoch FROM now() - heartbeat) * 1000, 0)::float8";
+
+impl PgStore {
+    /// Claims run `run_id` for `by`: refused while its owner heartbeats
+    /// (younger than the grace, not ended). `Ok(None)`: the store has no
+    /// such run, or one written before migration 5 (no source kept: it is
+    /// resumed where its run directory is).
+    /// A queue request the run belongs to is left as it is (the reaper of
+    /// a worker marks it `orphaned` once the run ended).
+    pub fn claim_run(&self, run_id: &str) -> Result<Option<Claim>, String> {
+        super::block_on(async {
+            let client = self.connect().await?;
+            self.check_schema(&client).await?;
+            self.claim_takeover(&client, Which::Run(run_id), None).await
+        })?
+    }
+
+    /// Claims the longest-silent orphaned run, if there is one, for the
+    /// worker named `worker` (`SKIP LOCKED`: a run another worker is
+    /// claiming is passed over); the queue request it belongs to becomes
+    /// that worker's.
+    pub async fn claim_orphan(
+        &self,
+        client: &Client,
+        worker: &str,
+    ) -> Result<Option<Claim>, String> {
+        self.claim_takeover(client, Which::AnyOrphan, Some(worker))
+            .await
+    }
+
+    /// Lets go of a claimed run that could not be resumed (its row gets
+    /// `ended`, so no worker claims it again; `runbook resume RUN_ID
+    /// --store` still can), if the epoch is still `epoch`.
+    pub fn release_run(&self, run_id: &str, epoch: i64) -> Result<(), String> {
+        super::block_on(async {
+            let client = self.connect().await?;
+            client
+                .execute(
+                    "UPDATE runbook_runs SET ended = now() WHERE run_id = $1 AND epoch = $2",
+                    &[&run_id, &epoch],
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| self.db_message("releasing a run", &e))
+        })?
+    }
+
+    async fn claim_takeover(
+        &self,
+        client: &Client,
+        which: Which<'_>,
+        worker: Option<&str>,
+    ) -> Result<Option<Claim>, String> {
+        let fail = |e: tokio_postgres::Error| self.db_message("taking over a run", &e);
+        client.batch_execute("BEGIN").await.map_err(fail)?;
+        let result = self.claim_in_tx(client, which, worker).await;
+        let end = if matches!(result, Ok(Some(_))) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        client.batch_execute(end).await.map_err(fail)?;
+        result
+    }
+
+    async fn claim_in_tx(
+        &self,
+        client: &Client,
+        which: Which<'_>,
+        worker: Option<&str>,
+    ) -> Result<Option<Claim>, String> {
+        let fail = |e: tokio_postgres::Error| self.db_message("taking over a run", &e);
+        let grace = self.grace.as_secs_f64();
+        let row = match which {
+            Which::Run(id) => client
+                .query_opt(
+                    &format!("SELECT {COLUMNS} FROM runbook_runs WHERE run_id = $1 FOR UPDATE"),
+                    &[&id],
+                )
+                .await
+                .map_err(fail)?,
+            Which::AnyOrphan => client
+                .query_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM runbook_runs
+                         WHERE ended IS NULL AND source IS NOT NULL
+                           AND heartbeat < now() - make_interval(secs => $1)
+                         ORDER BY heartbeat LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    ),
+                    &[&grace],
+                )
+                .await
+                .map_err(fail)?,
+        };
+        let Some(row) = row else { return Ok(None) };
+        let run_id: String = row.get(0);
+        let old_epoch: i64 = row.get(1);
+        let (from_host, from_user, from_pid): (String, String, i32) =
+            (row.get(2), row.get(3), row.get(4));
+        let source: Option<String> = row.get(5);
+        let ended: bool = row.get(9);
+        let silent_ms: f64 = row.get(10);
+        if !ended && silent_ms < grace * 1000.0 {
+            return Err(format!(
+                "run {run_id} is alive: its owner (pid {from_pid} on {from_host}, user {from_user}) \
+                 heartbeated {:.1}s ago in the store {}. A run is taken over only once its owner \
+                 has been silent for the store's grace ({:.0}s)",
+                silent_ms / 1000.0,
+                self.url,
+                grace
+            ));
+        }
+        // Started before the store kept what a takeover needs (schema
+        // version 5): it is resumed where its run directory is.
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        let me = LockHolder::me("", &run_id);
+        let pid = i32::try_from(me.pid).unwrap_or(i32::MAX);
+        let new_epoch: i64 = client
+            .query_one(
+                "UPDATE runbook_runs SET epoch = epoch + 1, host = $2, username = $3, pid = $4,
+                     heartbeat = now(), ended = NULL
+                 WHERE run_id = $1 RETURNING epoch",
+                &[&run_id, &me.host, &me.user, &pid],
+            )
+            .await
+            .map_err(fail)?
+            .get(0);
+        let journal: String = client
+            .query_one(
+                "SELECT coalesce(string_agg(line || E'\\n', '' ORDER BY seq), '')
+                 FROM runbook_journal WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(fail)?
+            .get(0);
+        let request: Option<i64> = match worker {
+            Some(worker) => client
+                .query_opt(
+                    "UPDATE runbook_queue SET state = 'running', claimed_by = $2,
+                         heartbeat = now(), finished = NULL
+                     WHERE run_id = $1 AND state IN ('running', 'orphaned') RETURNING id",
+                    &[&run_id, &worker],
+                )
+                .await
+                .map_err(fail)?
+                .map(|r| r.get(0)),
+            None => None,
+        };
+        Ok(Some(Claim {
+            old_epoch,
+            new_epoch,
+            from_host,
+            from_user,
+            from_pid: i64::from(from_pid),
+            silent_ms: if ended { 0 } else { silent_ms as u64 },
+            source,
+            source_name: row
+                .get::<_, Option<String>>(6)
+                .unwrap_or_else(|| run_id.clone()),
+            config: row.get(7),
+            run_json: row.get(8),
+            journal: journal.into_bytes(),
+            request,
+            run_id,
+        }))
+    }
+}

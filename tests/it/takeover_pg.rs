@@ -1,0 +1,303 @@
+//! Takeover of dead runs through the PostgreSQL store (issue 13): a run
+//! whose owner stopped heartbeating for longer than the grace is claimed
+//! by a worker or by `runbook resume RUN_ID --store` on another machine
+//! (another runs directory), and goes on from the store's rows with the
+//! in-doubt rules of `resume`: the completed step is not run again, the
+//! step cut off is decided by its verify. The old owner, if it comes back,
+//! is fenced by the epoch and starts nothing more.
+
+use crate::support::{text, wait_exit, CliEnv, PgCluster};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `b` is cut off while it sleeps; its verify reads the marker its command
+/// wrote first.
+const RUNBOOK: &str = r#"
+runbook takeover {
+  input dir: string
+  check b_done {
+    shell "test -f {{dir}}/b.marker"
+    expect exit == 0
+  }
+  step a {
+    run "echo a >> {{dir}}/a.marker"
+  }
+  step b {
+    run "echo b >> {{dir}}/b.marker; sleep 4"
+    verify b_done within 5s every 1s
+  }
+  step c {
+    run "echo c >> {{dir}}/c.marker"
+  }
+}
+"#;
+
+fn migrated() -> PgCluster {
+    let pg = PgCluster::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["store", "migrate", "--store", &pg.url()])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("runbook store migrate runs");
+    assert!(out.status.success(), "{}", text(&out));
+    pg
+}
+
+/// A machine: a directory whose runbook.yaml names the store with a 1s
+/// lease and a 3s grace (and, for the first machine, the runbook).
+fn machine(pg: &PgCluster, with_runbook: bool) -> CliEnv {
+    let config = format!("store:\n  url: {}\n  lease: 1s\n  grace: 3s\n", pg.url());
+    let mut files = vec![("runbook.yaml", config.as_str())];
+    if with_runbook {
+        files.push(("t.runbook", RUNBOOK));
+    }
+    CliEnv::new(&files, None)
+}
+
+/// Waits until `marker` (in `m`'s directory) has a line.
+fn wait_marker(m: &CliEnv, marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m.count(marker) == 0 {
+        assert!(Instant::now() < deadline, "{marker} never written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill sends a signal to a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+/// The run's journal as the store holds it (`runbook export`), checked.
+fn exported(m: &CliEnv, pg: &PgCluster, id: &str) -> String {
+    let out = m.out(&["export", id, "--store", &pg.url()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hash chain is intact"),
+        "{}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The one `run_taken_over` line of a journal, parsed.
+fn taken_over(journal: &str) -> serde_json::Value {
+    let lines: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"run_taken_over\""))
+        .collect();
+    assert_eq!(lines.len(), 1, "one takeover recorded: {journal}");
+    serde_json::from_str(lines[0]).expect("a journal line")
+}
+
+/// Every step ran once; `b` was settled by its verify, not run again.
+fn each_step_once(m: &CliEnv, journal: &str) {
+    assert_eq!(m.count("a.marker"), 1, "a completed: not run again");
+    assert_eq!(m.count("b.marker"), 1, "b in doubt: decided by its verify");
+    assert_eq!(m.count("c.marker"), 1, "c ran once");
+    assert!(journal.contains("its verify decides"), "{journal}");
+    assert!(
+        journal
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"kind\":\"run_finished\"") && l.contains("succeeded")),
+        "{journal}"
+    );
+}
+
+fn runs_store(m: &CliEnv, pg: &PgCluster) -> String {
+    let out = m.out(&["runs", "--store", &pg.url()]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_sigkilled_workers_run_is_taken_over_by_another_worker_after_the_grace() {
+    let pg = migrated();
+    let m = machine(&pg, true);
+    let d = format!("dir={}", m.dir.display());
+    let out = m.out(&["enqueue", "t.runbook", "--input", &d]);
+    assert!(out.status.success(), "{}", text(&out));
+    let worker = |runs: &str| {
+        m.cmd(&["worker", "--runs-dir", runs])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("worker starts")
+    };
+    let mut first = worker("runs-a");
+    wait_marker(&m, "b.marker");
+    signal(&first, libc::SIGKILL);
+    let _ = first.wait();
+    let id = pg.psql("SELECT run_id FROM runbook_queue");
+    assert!(!id.is_empty(), "the request's run is recorded");
+    assert!(
+        runs_store(&m, &pg).contains("running"),
+        "within the grace the run is not orphaned yet"
+    );
+
+    let started = Instant::now();
+    let mut second = worker("runs-b");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pg.psql("SELECT state FROM runbook_queue") != "done" {
+        assert!(
+            Instant::now() < deadline,
+            "never done: {}",
+            pg.psql("SELECT * FROM runbook_queue")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "taken over only after the grace"
+    );
+    signal(&second, libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut second, Duration::from_secs(20)).code(),
+        Some(0)
+    );
+    assert_eq!(
+        pg.psql("SELECT outcome, exit_code FROM runbook_queue"),
+        "succeeded|0"
+    );
+
+    let journal = exported(&m, &pg, &id);
+    each_step_once(&m, &journal);
+    let t = taken_over(&journal);
+    assert_eq!(
+        (t["old_epoch"].as_i64(), t["new_epoch"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert!(
+        t["by"].as_str().is_some_and(|b| b.starts_with("worker ")),
+        "{t}"
+    );
+    assert_eq!(t["from_pid"].as_i64(), Some(i64::from(first.id())));
+    assert!(t["silent_ms"].as_u64().is_some_and(|ms| ms >= 3000), "{t}");
+    // The new machine's file journal is the rows.
+    let file = std::fs::read_to_string(m.dir.join("runs-b").join(&id).join("journal.jsonl"))
+        .expect("the taking worker's journal");
+    assert_eq!(file, journal);
+    let listed = runs_store(&m, &pg);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("succeeded")),
+        "{listed}"
+    );
+}
+
+/// `runbook run` on one machine, cut off mid-`b`; `runbook resume --store`
+/// from another directory with its own runs directory.
+fn cut_off_run(m: &CliEnv) -> (Child, String) {
+    let child = m
+        .run_here("t.runbook", &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runbook starts");
+    let id = m.first_run();
+    wait_marker(m, "b.marker");
+    (child, id)
+}
+
+fn resume_elsewhere(other: &CliEnv, pg: &PgCluster, id: &str) -> Output {
+    other.out(&[
+        "resume",
+        id,
+        "--store",
+        &pg.url(),
+        "--runs-dir",
+        "elsewhere",
+    ])
+}
+
+#[test]
+fn resume_store_takes_a_dead_run_over_from_another_runs_directory() {
+    let pg = migrated();
+    let m = machine(&pg, true);
+    let other = machine(&pg, false);
+    let (mut child, id) = cut_off_run(&m);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let early = resume_elsewhere(&other, &pg, &id);
+    assert_eq!(early.status.code(), Some(3), "{}", text(&early));
+    assert!(text(&early).contains("is alive"), "{}", text(&early));
+    assert!(
+        !other.dir.join("elsewhere").exists(),
+        "a refused takeover writes nothing"
+    );
+
+    std::thread::sleep(Duration::from_millis(3200));
+    let out = resume_elsewhere(&other, &pg, &id);
+    assert!(out.status.success(), "{}", text(&out));
+    let journal = exported(&other, &pg, &id);
+    each_step_once(&m, &journal);
+    let t = taken_over(&journal);
+    assert!(
+        t["by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("resume by ")),
+        "{t}"
+    );
+    assert_eq!(
+        (t["old_epoch"].as_i64(), t["new_epoch"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let file = std::fs::read_to_string(other.dir.join("elsewhere").join(&id).join("journal.jsonl"))
+        .expect("the new runs directory has the journal");
+    assert_eq!(file, journal, "the new file journal starts from the rows");
+    let v = other.out(&["verify-journal", &id, "--runs-dir", "elsewhere"]);
+    assert!(v.status.success(), "{}", text(&v));
+    let again = resume_elsewhere(&other, &pg, &id);
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
+    assert!(
+        text(&again).contains("already finished"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn the_old_owner_coming_back_after_a_takeover_starts_no_new_action() {
+    let pg = migrated();
+    let m = machine(&pg, true);
+    let other = machine(&pg, false);
+    let (mut child, id) = cut_off_run(&m);
+    signal(&child, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(3200));
+    let out = resume_elsewhere(&other, &pg, &id);
+    if !out.status.success() {
+        signal(&child, libc::SIGCONT);
+    }
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(m.count("c.marker"), 1);
+    let before = exported(&other, &pg, &id);
+
+    signal(&child, libc::SIGCONT);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let mut log = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut log);
+    }
+    assert!(
+        !status.success(),
+        "the fenced owner does not succeed: {log}"
+    );
+    assert_eq!(
+        m.count("c.marker"),
+        1,
+        "the old owner started no new action: {log}"
+    );
+    assert_eq!(m.count("b.marker"), 1, "{log}");
+    let own = m.journal(&id);
+    assert!(own.contains("was taken over by another process"), "{own}");
+    assert_eq!(
+        exported(&other, &pg, &id),
+        before,
+        "the old owner wrote no row after the takeover"
+    );
+    each_step_once(&m, &before);
+}
