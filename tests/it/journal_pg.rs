@@ -4,7 +4,7 @@
 //! dead database stops the run before the next change.
 
 use crate::support::{postgres_bin, text, wait_exit, CliEnv, PgCluster};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// `b` asks the database, from inside its command, whether its own
@@ -20,17 +20,6 @@ runbook pg_journal {
   }
 }
 "#;
-
-fn migrated() -> PgCluster {
-    let pg = PgCluster::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["store", "migrate", "--store", &pg.url()])
-        .current_dir(std::env::temp_dir())
-        .output()
-        .expect("runbook store migrate runs");
-    assert!(out.status.success(), "{}", text(&out));
-    pg
-}
 
 /// A directory with the runbook, `b.sh` and (`url`: Some) a config naming
 /// the store.
@@ -73,7 +62,7 @@ fn shape(journal: &[u8]) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn the_store_holds_the_same_journal_bytes_written_ahead_and_export_gives_them_back() {
-    let pg = migrated();
+    let pg = PgCluster::migrated();
     let url = pg.url();
     let team = machine(&pg, Some(&url));
     let out = team
@@ -173,7 +162,7 @@ fn the_store_holds_the_same_journal_bytes_written_ahead_and_export_gives_them_ba
 
 #[test]
 fn a_dead_database_stops_the_run_before_the_next_change() {
-    let pg = migrated();
+    let pg = PgCluster::migrated();
     let url = pg.url();
     let team = machine(&pg, Some(&url));
     let mut child = team
@@ -224,7 +213,7 @@ fn a_dead_database_stops_the_run_before_the_next_change() {
 
 #[test]
 fn a_resumed_run_goes_on_with_the_same_chain_in_the_store() {
-    let pg = migrated();
+    let pg = PgCluster::migrated();
     let url = pg.url();
     let team = machine_with_lease(&pg, Some(&url), "1s");
     let mut child = team

@@ -7,7 +7,7 @@
 //! is fenced by the epoch and starts nothing more.
 
 use crate::support::{text, wait_exit, CliEnv, PgCluster};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// `b` is cut off while it sleeps; its verify reads the marker its command
@@ -31,17 +31,6 @@ runbook takeover {
   }
 }
 "#;
-
-fn migrated() -> PgCluster {
-    let pg = PgCluster::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["store", "migrate", "--store", &pg.url()])
-        .current_dir(std::env::temp_dir())
-        .output()
-        .expect("runbook store migrate runs");
-    assert!(out.status.success(), "{}", text(&out));
-    pg
-}
 
 /// A machine: a directory whose runbook.yaml names the store with a 1s
 /// lease and a 3s grace (and, for the first machine, the runbook).
@@ -114,7 +103,7 @@ fn runs_store(m: &CliEnv, pg: &PgCluster) -> String {
 
 #[test]
 fn a_sigkilled_workers_run_is_taken_over_by_another_worker_after_the_grace() {
-    let pg = migrated();
+    let pg = PgCluster::migrated();
     let m = machine(&pg, true);
     let d = format!("dir={}", m.dir.display());
     let out = m.out(&["enqueue", "t.runbook", "--input", &d]);
@@ -215,7 +204,7 @@ fn resume_elsewhere(other: &CliEnv, pg: &PgCluster, id: &str) -> Output {
 
 #[test]
 fn resume_store_takes_a_dead_run_over_from_another_runs_directory() {
-    let pg = migrated();
+    let pg = PgCluster::migrated();
     let m = machine(&pg, true);
     let other = machine(&pg, false);
     let (mut child, id) = cut_off_run(&m);
@@ -262,7 +251,7 @@ fn resume_store_takes_a_dead_run_over_from_another_runs_directory() {
 
 #[test]
 fn the_old_owner_coming_back_after_a_takeover_starts_no_new_action() {
-    let pg = migrated();
+    let pg = PgCluster::migrated();
     let m = machine(&pg, true);
     let other = machine(&pg, false);
     let (mut child, id) = cut_off_run(&m);

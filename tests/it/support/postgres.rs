@@ -81,6 +81,22 @@ impl PgCluster {
         pg
     }
 
+    /// [`PgCluster::start`], then `runbook store migrate` (asserted).
+    pub fn migrated() -> PgCluster {
+        let pg = PgCluster::start();
+        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["store", "migrate", "--store", &pg.url()])
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("runbook store migrate runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg
+    }
+
     /// `postgres://runbook@127.0.0.1:PORT/postgres`
     pub fn url(&self) -> String {
         format!("postgres://runbook@127.0.0.1:{}/postgres", self.port)
