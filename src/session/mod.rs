@@ -38,6 +38,7 @@ mod runtime;
 mod signals;
 mod start;
 mod takeover;
+pub mod worker;
 
 pub use error::{Error, Notice};
 pub use meta::{
