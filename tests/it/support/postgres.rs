@@ -6,6 +6,10 @@
 //!
 //! As root (CI), `initdb` and `pg_ctl` run as the `postgres` user the
 //! package creates (initdb refuses root).
+//!
+//! `benches/store.rs` uses this file too (`#[path]`), with
+//! [`PgCluster::start_durable`]: the tests run the server with
+//! `fsync=off`, a benchmark against the file store's fdatasyncs must not.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,8 @@ pub struct PgCluster {
     dir: PathBuf,
     bin: PathBuf,
     pub port: u16,
+    /// The server's `fsync` setting (off for tests, on in the benchmark).
+    fsync: bool,
 }
 
 /// The newest `/usr/lib/postgresql/VERSION/bin` with `initdb` in it.
@@ -48,8 +54,19 @@ fn is_root() -> bool {
 }
 
 impl PgCluster {
-    /// initdb + start; the database `postgres` is empty.
+    /// initdb + start; the database `postgres` is empty. `fsync=off`:
+    /// a test needs a working server, not a durable one.
     pub fn start() -> PgCluster {
+        PgCluster::start_with(false)
+    }
+
+    /// The same with `fsync=on` (PostgreSQL's default): commits reach the
+    /// disk, as in production.
+    pub fn start_durable() -> PgCluster {
+        PgCluster::start_with(true)
+    }
+
+    fn start_with(fsync: bool) -> PgCluster {
         let bin = postgres_bin();
         let tmp = tempfile::Builder::new()
             .prefix("runbook-pg-")
@@ -62,6 +79,7 @@ impl PgCluster {
             dir,
             bin,
             port,
+            fsync,
         };
         if is_root() {
             let ok = Command::new("chown")
@@ -137,9 +155,10 @@ impl PgCluster {
     /// Starts the server (again), waiting until it accepts connections.
     pub fn start_server(&self) {
         self.sh(&format!(
-            "{}/pg_ctl -D {d}/data -o '-c listen_addresses=127.0.0.1 -p {} -k {d} -c fsync=off' -l {d}/server.log -w start >/dev/null",
+            "{}/pg_ctl -D {d}/data -o '-c listen_addresses=127.0.0.1 -p {} -k {d} -c fsync={}' -l {d}/server.log -w start >/dev/null",
             self.bin.display(),
             self.port,
+            if self.fsync { "on" } else { "off" },
             d = self.dir.display()
         ));
     }
