@@ -443,6 +443,28 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             let effect = format!("{:?}", n.effect).to_lowercase();
             let _ = writeln!(out, "{label} {} [{effect}]", n.id);
             let ind = if group.is_some() { "       " } else { "   " };
+            // A step of a `for` block: its item bound, and said.
+            let mut item = Map::new();
+            if let Some(at) = n.item {
+                if let Some(b) = graph.for_blocks.get(at.block) {
+                    if let Some(v) = b.items.get(at.index) {
+                        item.insert(b.var.clone(), value_json(v));
+                        let _ = writeln!(
+                            out,
+                            "{ind}for {} = {} (item {} of {}{})",
+                            b.var,
+                            value_json(v),
+                            at.index + 1,
+                            b.items.len(),
+                            match b.max_failures {
+                                Some(m) => format!(", up to {m} item(s) may fail"),
+                                None => String::new(),
+                            }
+                        );
+                    }
+                }
+            }
+            let none = &item;
             if let Some(w) = &n.when {
                 let _ = writeln!(out, "{ind}only when: {}", w.text);
             }

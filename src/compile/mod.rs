@@ -19,6 +19,7 @@ mod checks;
 mod conditions;
 mod declarations;
 mod escalate;
+mod foreach;
 mod handlers;
 mod http;
 mod inputs;
@@ -108,6 +109,8 @@ fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
         used: HashSet::default(),
         channels: IndexMap::default(),
         templates: IndexMap::default(),
+        for_var: None,
+        for_blocks: Vec::new(),
     };
     let graph = c.runbook(&rb);
     diags.append(&mut c.diags);
@@ -136,6 +139,10 @@ struct Compiler<'s> {
     used: HashSet<String>,
     channels: IndexMap<String, Span>,
     templates: IndexMap<String, (Span, ast::Str)>,
+    /// The loop variable of the `for` block whose steps are compiled.
+    for_var: Option<(String, plan::Type)>,
+    /// The `for` blocks with steps compiled so far.
+    for_blocks: Vec<plan::ForBlock>,
 }
 
 impl Compiler<'_> {
@@ -201,6 +208,7 @@ impl Compiler<'_> {
             on_success,
             after_rollback,
             branches,
+            for_blocks: std::mem::take(&mut self.for_blocks),
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct Bindings {
     pub failure: Option<Failure>,
     /// `run.outcome` and `run.rollback` (the `always` steps only).
     pub concluded: Option<Concluded>,
+    /// A step of a `for` block: the item's label. Its captures are kept
+    /// apart from other items' (stored as `NAME[ITEM]`).
+    pub item: Option<String>,
 }
 
 /// How the run came out, as an `always` step reads it: `run.outcome`
@@ -52,6 +55,7 @@ impl Bindings {
             loop_var: Some((var.to_owned(), item)),
             failure: self.failure.clone(),
             concluded: self.concluded.clone(),
+            item: self.item.clone(),
         }
     }
 
@@ -75,6 +79,9 @@ pub struct RunCtx {
     /// first of its nodes is reached, or read back from the journal by
     /// `runbook resume`.
     pub branches: tokio::sync::Mutex<std::collections::HashMap<usize, Option<usize>>>,
+    /// Items of `for` blocks that failed within `max_failures`, by block:
+    /// their later steps are skipped.
+    pub failed_items: Mutex<std::collections::HashMap<usize, Vec<usize>>>,
     /// When the run started (RFC 3339), `run.started`.
     pub started: String,
     base_send: Map<String, J>,
@@ -133,6 +140,7 @@ impl RunCtx {
             captures: Mutex::new(IndexMap::new()),
             cleanup: std::sync::atomic::AtomicBool::new(false),
             branches: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            failed_items: Mutex::new(std::collections::HashMap::new()),
             started,
             base_send,
             base_display,
@@ -209,6 +217,11 @@ impl RunCtx {
                     for w in words {
                         if let Some((k, v)) = caps.get_key_value(*w) {
                             insert(&mut m, k, v);
+                        }
+                        // A `for` step reads its own item's capture.
+                        if let Some(v) = scope.item.as_ref().and_then(|i| caps.get(&item_key(w, i)))
+                        {
+                            insert(&mut m, &(*w).to_owned(), v);
                         }
                     }
                 }
@@ -288,11 +301,60 @@ impl RunCtx {
         self.captures.lock().ok().and_then(|c| c.get(name).cloned())
     }
 
+    /// Counts a failed item of a `for` block against its `max_failures`:
+    /// `true` if the run may go on (its later steps are then skipped).
+    pub fn tolerate_item_failure(&self, item: crate::plan::ItemRef) -> bool {
+        let Some(max) = self
+            .graph
+            .for_blocks
+            .get(item.block)
+            .and_then(|b| b.max_failures)
+        else {
+            return false;
+        };
+        let Ok(mut failed) = self.failed_items.lock() else {
+            return false;
+        };
+        let list = failed.entry(item.block).or_default();
+        if list.contains(&item.index) {
+            return true;
+        }
+        if list.len() < max {
+            list.push(item.index);
+            return true;
+        }
+        false
+    }
+
+    /// An item of a `for` block that failed earlier (within its
+    /// `max_failures`): its later steps do not run.
+    pub fn item_failed(&self, item: crate::plan::ItemRef) -> bool {
+        self.failed_items
+            .lock()
+            .is_ok_and(|f| f.get(&item.block).is_some_and(|l| l.contains(&item.index)))
+    }
+
+    /// A failed item read back from the journal by `runbook resume`.
+    pub fn note_failed_item(&self, item: crate::plan::ItemRef) {
+        if let Ok(mut f) = self.failed_items.lock() {
+            let list = f.entry(item.block).or_default();
+            if !list.contains(&item.index) {
+                list.push(item.index);
+            }
+        }
+    }
+
     pub fn store_capture(&self, name: &str, v: V) {
         if let Ok(mut c) = self.captures.lock() {
             c.insert(name.to_owned(), v);
         }
     }
+}
+
+/// Where the capture `name` of a `for` step of item `item` is stored:
+/// `NAME[ITEM]`, so that items running at once keep their own.
+pub fn item_key(name: &str, item: &str) -> String {
+    format!("{name}[{item}]")
 }
 
 /// Every distinct identifier-like word of `template` (letters, digits, `_`;
@@ -338,7 +400,13 @@ impl Resolve for Resolver<'_> {
                     None => return Err(format!("input `{}` has no value", r.name)),
                 },
             },
-            RefRoot::Capture => match self.ctx.capture(&r.name) {
+            RefRoot::Capture => match self
+                .scope
+                .item
+                .as_ref()
+                .and_then(|i| self.ctx.capture(&item_key(&r.name, i)))
+                .or_else(|| self.ctx.capture(&r.name))
+            {
                 Some(v) => v,
                 None => {
                     return Err(format!(

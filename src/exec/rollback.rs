@@ -204,7 +204,7 @@ pub async fn rollback_resumed(
             // The undo's own timeout: the step's bounds its action only.
             timeout: node.undo_timeout.or(ctx.settings().default_timeout),
         };
-        let scope = Bindings::default();
+        let scope = super::scheduler::item_scope(ctx, node, Bindings::default());
         let (ok, attempts, error) = match undo {
             Action::ForEach {
                 var, list, body, ..

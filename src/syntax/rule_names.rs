@@ -57,6 +57,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::on_error_clause => "`on_error continue`",
         Rule::action => "an action (run, http, notify, approve, wait, for)",
         Rule::for_action => "`for X in LIST { ... }`",
+        Rule::for_block => "`for X in [...] { steps }`",
         Rule::for_parallel => "`parallel N`",
         Rule::for_max_failures => "`max_failures N`",
         Rule::run_action => "`run \"COMMAND\"`",

@@ -1,0 +1,216 @@
+//! `for X in [...] { steps }`: per-item bodies, run by the real binary.
+//! Each step appends a marker line (`STEP ITEM`) to a file; the tests read
+//! the order of those lines: an item's steps in order, one item after
+//! another (or `parallel N` at once), a failed item's later steps not run
+//! within `max_failures`, each item's capture its own, rollback in reverse
+//! completion order, and `resume` after a SIGKILL mid-body not running a
+//! finished step again.
+
+use crate::support;
+
+use std::process::Stdio;
+use std::time::Duration;
+use support::{text, CliEnv};
+
+const BODY: &str = r#"
+runbook rings {
+  input dir: string
+  input bad: string = "none"
+  input pause: string = "0"
+  for ring in ["canary", "early", "broad"] PARALLEL {
+    step locate {
+      run "echo ep-{{ring}}" readonly
+      capture text as endpoint
+    }
+    step deploy {
+      run "echo \"deploy {{ring}} {{endpoint}}\" >> {{dir}}/m; test {{ring}} != {{bad}}"
+      undo "echo \"undo-deploy {{ring}} {{endpoint}}\" >> {{dir}}/m"
+    }
+    step soak {
+      run "echo \"soak {{ring}}\" >> {{dir}}/m; sleep {{pause}}"
+      undo "echo \"undo-soak {{ring}}\" >> {{dir}}/m"
+    }
+  }
+  step announce {
+    run "echo announce >> {{dir}}/m; test {{bad}} != announce"
+    undo "echo undo-announce >> {{dir}}/m"
+  }
+}
+"#;
+
+fn env(parallel: &str) -> CliEnv {
+    CliEnv::new(&[("r.runbook", &BODY.replace("PARALLEL", parallel))], None)
+}
+
+fn marks(e: &CliEnv) -> Vec<String> {
+    std::fs::read_to_string(e.dir.join("m"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn items_run_one_after_another_each_reading_its_own_capture() {
+    let e = env("");
+    let o = e.run_here("r.runbook", &[]).output().expect("runbook runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        marks(&e),
+        [
+            "deploy canary ep-canary",
+            "soak canary",
+            "deploy early ep-early",
+            "soak early",
+            "deploy broad ep-broad",
+            "soak broad",
+            "announce",
+        ]
+    );
+    let out = text(&o);
+    for id in ["locate[canary]", "deploy[early]", "soak[broad]"] {
+        assert!(out.contains(id), "{id} not shown:\n{out}");
+    }
+}
+
+#[test]
+fn a_failure_later_rolls_back_every_item_in_reverse_completion_order() {
+    let e = env("");
+    let o = e
+        .run_here("r.runbook", &["-i", "bad=announce"])
+        .output()
+        .expect("runbook runs");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let m = marks(&e);
+    let undo: Vec<&str> = m
+        .iter()
+        .map(String::as_str)
+        .skip_while(|l| !l.starts_with("undo"))
+        .collect();
+    assert_eq!(
+        undo,
+        [
+            "undo-announce",
+            "undo-soak broad",
+            "undo-deploy broad ep-broad",
+            "undo-soak early",
+            "undo-deploy early ep-early",
+            "undo-soak canary",
+            "undo-deploy canary ep-canary",
+        ],
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_failed_item_stops_its_own_steps_and_fails_the_run_without_max_failures() {
+    let e = env("");
+    let o = e
+        .run_here("r.runbook", &["-i", "bad=early"])
+        .output()
+        .expect("runbook runs");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let m = marks(&e);
+    assert!(
+        !m.iter().any(|l| l == "soak early" || l.contains("broad")),
+        "{m:?}"
+    );
+    assert!(
+        m.contains(&"undo-deploy early ep-early".to_owned()),
+        "{m:?}"
+    );
+    assert!(
+        m.contains(&"undo-deploy canary ep-canary".to_owned()),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn parallel_two_with_max_failures_one_goes_on_past_a_failed_item() {
+    let e = env("parallel 2 max_failures 1");
+    let o = e
+        .run_here("r.runbook", &["-i", "bad=canary"])
+        .output()
+        .expect("runbook runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m = marks(&e);
+    // canary failed: its soak is skipped, nothing is undone, the others ran.
+    assert!(
+        !m.iter()
+            .any(|l| l == "soak canary" || l.starts_with("undo")),
+        "{m:?}"
+    );
+    for l in ["soak early", "soak broad", "announce"] {
+        assert!(m.contains(&l.to_owned()), "{l} missing: {m:?}");
+    }
+    // At most two items at once: broad starts after canary has ended.
+    let pos = |s: &str| m.iter().position(|l| l.starts_with(s));
+    assert!(pos("deploy broad") > pos("deploy canary"), "{m:?}");
+    let out = text(&o);
+    assert!(
+        out.contains("an earlier step of item `canary` failed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_second_failed_item_is_over_max_failures_and_fails_the_run() {
+    let e = CliEnv::new(
+        &[(
+            "r.runbook",
+            &BODY
+                .replace("PARALLEL", "max_failures 1")
+                .replace("test {{ring}} != {{bad}}", "test {{ring}} = broad"),
+        )],
+        None,
+    );
+    let o = e.run_here("r.runbook", &[]).output().expect("runbook runs");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let m = marks(&e);
+    assert!(
+        !m.iter().any(|l| l.contains("broad") || l == "announce"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn resume_after_kill_mid_body_runs_no_finished_step_again() {
+    let e = env("");
+    let mut child = e
+        .run_here("r.runbook", &["-i", "pause=3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook starts");
+    let id = e.first_run();
+    // Killed while `soak[early]` sleeps: locate, deploy of canary and early
+    // and soak[canary] have ended.
+    e.wait_for(&id, &["soak[early]", "action_started"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    // The killed shell's sleep ends on its own; its line is already written.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = marks(&e);
+    assert_eq!(
+        before.last().map(String::as_str),
+        Some("soak early"),
+        "{before:?}"
+    );
+    let o = e.out(&[
+        "resume",
+        &id,
+        "--runs-dir",
+        "runs",
+        "--assume-done",
+        "soak[early]",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after = marks(&e);
+    assert_eq!(
+        &after[before.len()..],
+        ["deploy broad ep-broad", "soak broad", "announce"],
+        "{}",
+        text(&o)
+    );
+}
