@@ -59,7 +59,46 @@ pub struct Runbook {
     pub always: Vec<Always>,
     /// Metadata written more than once: (what, first, again).
     pub repeated_meta: Vec<(&'static str, Span, Span)>,
+    /// Durations and counts written as an input's name (`wait soak`,
+    /// `retry attempts`), in the order written.
+    pub input_slots: Vec<InputSlot>,
 }
+
+/// A duration or a count that names a typed input: `wait soak`,
+/// `parallel batch`. The AST holds the input's value there when it was
+/// known to the parser (see [`SlotValues`]), else zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSlot {
+    pub input: Ident,
+    pub kind: SlotKind,
+    /// Whether the parser had the input's value (the AST holds it).
+    pub bound: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    Duration,
+    Count,
+}
+
+impl SlotKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            SlotKind::Duration => "a duration",
+            SlotKind::Count => "a whole number",
+        }
+    }
+}
+
+/// An input's value, for a slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SlotValue {
+    Duration(Duration),
+    Int(i64),
+}
+
+/// Values of inputs by name, for the slots that name them.
+pub type SlotValues = std::collections::HashMap<String, SlotValue>;
 
 impl Runbook {
     /// A runbook with only its name: the parsers fill in the rest.
@@ -82,6 +121,7 @@ impl Runbook {
             after_rollback: Vec::new(),
             always: Vec::new(),
             repeated_meta: Vec::new(),
+            input_slots: Vec::new(),
         }
     }
 }
@@ -229,6 +269,8 @@ pub enum Action {
     Approve {
         message: Str,
         timeout: Option<Spanned<Duration>>,
+        /// `by other`: whoever started the run may not approve.
+        by_other: bool,
     },
     Wait(Spanned<Duration>),
     /// `escalate "reason"`: stop the run and hand over to a human.
@@ -296,6 +338,9 @@ pub struct Step {
     pub undo_none: Option<Box<Spanned<Str>>>,
     /// `undo timeout D ACTION`: the undo's own timeout per attempt.
     pub undo_timeout: Option<Spanned<Duration>>,
+    /// `undo when COND ACTION`: the undo runs only if COND holds when
+    /// the rollback reaches the step.
+    pub undo_when: Option<Box<Expr>>,
     pub capture: Option<Box<Capture>>,
     pub continue_on_error: Option<Spanned<bool>>,
     /// `keep`: a keep point (its span).
@@ -320,6 +365,7 @@ impl Step {
             undo: None,
             undo_none: None,
             undo_timeout: None,
+            undo_when: None,
             capture: None,
             continue_on_error: None,
             keep: None,

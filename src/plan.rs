@@ -43,6 +43,11 @@ pub struct Graph {
     /// The `for` blocks with steps, by index (a node's [`ItemRef::block`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub for_blocks: Vec<ForBlock>,
+    /// Inputs that durations and counts name (`wait soak`): the graph holds
+    /// their defaults; a run compiles the runbook again with its values
+    /// (`compile::compile_with_inputs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slot_inputs: Vec<String>,
 }
 
 /// `for X in [...] { steps }`: each step is one node per item, named
@@ -414,6 +419,9 @@ pub enum Action {
         message: Text,
         #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
         timeout: Option<Duration>,
+        /// `by other`: whoever started the run may not approve.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_other: bool,
     },
     Wait {
         #[serde(with = "dur")]
@@ -549,6 +557,11 @@ pub struct Node {
     /// is shown by `plan` and written in the journal's rollback plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo_none: Option<String>,
+    /// `undo when COND`: the undo runs only if COND holds when the
+    /// rollback reaches the step; otherwise the rollback plan lists the
+    /// step as not undone, with the values COND read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_when: Option<Box<Expr>>,
     /// `undo timeout D`: the undo's timeout per attempt (default: the
     /// run's default timeout, never the step's `timeout`).
     #[serde(default, with = "dur::option", skip_serializing_if = "Option::is_none")]
@@ -685,6 +698,10 @@ pub enum RefRoot {
     Run,
     /// `failure.step`, `failure.reason` (in `on failure`).
     Failure,
+    /// `self.outcome`, `self.attempts`: the step being undone (in its
+    /// `undo` and `undo when`).
+    #[serde(rename = "self")]
+    SelfStep,
     /// Inside a check's `expect`: the probe's observation.
     Probe,
 }

@@ -343,6 +343,8 @@ mod tests {
             message: "Drain eu-west?".into(),
             timeout,
             preapproved,
+            by_other: false,
+            attempts: None,
         }
     }
 

@@ -437,6 +437,23 @@ pub struct ApprovalRequest {
     pub timeout: Option<Duration>,
     /// The step was pre-approved with `--approve STEP`.
     pub preapproved: bool,
+    /// `approve ... by other`: whoever started the run may not approve.
+    pub by_other: bool,
+    /// Where the approver reports attempts it refused while waiting (the
+    /// executor journals each as `approval_attempt_refused`).
+    pub attempts: Option<tokio::sync::mpsc::UnboundedSender<RefusedNote>>,
+}
+
+/// An attempt to approve that was refused without answering (the run's
+/// starter approving an `approve ... by other` step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedNote {
+    pub by: String,
+    /// `command`, `web`, `terminal`.
+    pub via: String,
+    pub reason: Option<String>,
+    /// Why it was refused.
+    pub why: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 mod approve;
 mod check;
 mod drill;
+mod export;
 mod fmt;
 mod graph;
 mod lsp;
@@ -64,6 +65,8 @@ pub enum Command {
     Queue(queue::QueueArgs),
     /// Run queued run requests until SIGTERM.
     Worker(worker::WorkerArgs),
+    /// Write a run's journal kept in the PostgreSQL store as JSONL.
+    Export(export::ExportArgs),
 }
 
 pub fn main() -> i32 {
@@ -101,6 +104,7 @@ pub fn main() -> i32 {
         Command::Enqueue(a) => queue::enqueue(a),
         Command::Queue(a) => queue::list(a),
         Command::Worker(a) => worker::execute(a),
+        Command::Export(a) => export::execute(a),
     }
 }
 
@@ -188,4 +192,16 @@ fn print_error(error: crate::session::Error) -> i32 {
 fn stderr_color() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
+}
+
+/// The single-threaded tokio runtime a command talking to the store runs
+/// on; `Err` is the exit code, the reason already printed.
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start a runtime: {e}");
+            crate::exit::INTERNAL
+        })
 }

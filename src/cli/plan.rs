@@ -26,9 +26,12 @@ pub struct PlanArgs {
 }
 
 pub(super) fn execute(args: PlanArgs) -> i32 {
-    let Some(compiled) = super::load(&args.file) else {
-        return crate::exit::INVALID;
-    };
+    let runbook = crate::session::Runbook::File(args.file.clone());
+    let (source, compiled) =
+        match crate::session::load_runbook_source(&runbook, &mut super::print_notice) {
+            Ok(x) => x,
+            Err(e) => return super::print_error(e),
+        };
     let graph = compiled.graph;
     let mut errors = Vec::new();
     let mut cli = Vec::new();
@@ -67,6 +70,10 @@ pub(super) fn execute(args: PlanArgs) -> i32 {
                 .for_each(|e| eprintln!("error: {e}"));
             return crate::exit::INVALID;
         }
+    };
+    let graph = match crate::session::bind_inputs(&runbook, &source, graph.into(), &values) {
+        Ok(g) => g,
+        Err(e) => return super::print_error(e),
     };
     print!("{}", render_plan(&graph, &values));
     0
@@ -200,11 +207,24 @@ impl Renderer<'_> {
                     text.trim_end().replace('\n', &format!("\n{indent}  "))
                 );
             }
-            Action::Approve { message, timeout } => {
+            Action::Approve {
+                message,
+                timeout,
+                by_other,
+            } => {
                 let t = timeout
                     .map(|t| format!(" (timeout {})", humantime::format_duration(t)))
                     .unwrap_or_default();
-                let _ = writeln!(out, "{indent}approve: {}{t}", self.text(message, extra));
+                let other = if *by_other {
+                    " (by someone other than whoever started the run)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "{indent}approve: {}{other}{t}",
+                    self.text(message, extra)
+                );
             }
             Action::Escalate { reason } => {
                 let _ = writeln!(out, "{indent}escalate: {}", self.text(reason, extra));
@@ -371,6 +391,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             shown.join(" ")
         }
     );
+    if !graph.slot_inputs.is_empty() {
+        let _ = writeln!(
+            out,
+            "durations and counts from inputs: {}",
+            graph.slot_inputs.join(", ")
+        );
+    }
     if !graph.secrets.is_empty() {
         let _ = writeln!(
             out,
@@ -503,6 +530,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     out,
                     "{ind}undo: {}",
                     s.trim_end().replace('\n', &format!("\n{ind}      "))
+                );
+            }
+            if let (Some(c), Some(_)) = (&n.undo_when, &n.undo) {
+                let _ = writeln!(
+                    out,
+                    "{ind}undo only when {} (evaluated at rollback)",
+                    c.text
                 );
             }
             if let (Some(t), Some(_)) = (n.undo_timeout, &n.undo) {

@@ -117,6 +117,9 @@ pub(super) fn execute(args: RunArgs) -> i32 {
         rollback_on_cancel: !args.no_rollback_on_cancel,
         reporters: vec![output.sink()],
         terminal: true,
+        // The OS user: what `runbook approve` from the same account
+        // carries too (docs/team.md, "Identities").
+        started_by: None,
     };
     let session = match Session::start(request, &mut super::print_notice) {
         Ok(s) => s,

@@ -72,6 +72,12 @@ pub(super) fn execute(args: RunsArgs) -> i32 {
         if let Some(p) = &r.problem {
             println!("    warning: {p}");
         }
+        if r.handler_failed > 0 {
+            println!(
+                "    warning: {} handler action(s) failed (the outcome stands; see the journal's warnings)",
+                r.handler_failed
+            );
+        }
     }
     if runs
         .iter()

@@ -8,7 +8,12 @@ use std::path::PathBuf;
 /// first broken link is shown; 3: no such run).
 #[derive(clap::Args, Debug, Clone)]
 pub struct VerifyJournalArgs {
-    pub run_id: String,
+    #[arg(required_unless_present = "journal")]
+    pub run_id: Option<String>,
+    /// Check this journal file instead (e.g. one `runbook export` wrote):
+    /// its chain only, there is no run.json beside it to check.
+    #[arg(long, value_name = "FILE", conflicts_with = "run_id")]
+    pub journal: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
@@ -16,13 +21,31 @@ pub struct VerifyJournalArgs {
 }
 
 pub(super) fn execute(args: VerifyJournalArgs) -> i32 {
-    if let Err(e) = super::runs::check_run_id(&args.run_id) {
+    let run_id = match (&args.run_id, &args.journal) {
+        (_, Some(file)) => return verify_file(file),
+        (Some(id), None) => id,
+        (None, None) => {
+            eprintln!("error: give a RUN_ID or --journal FILE");
+            return exit::USAGE;
+        }
+    };
+    if let Err(e) = super::runs::check_run_id(run_id) {
         eprintln!("error: {e}");
         return exit::INVALID;
     }
     let dir = super::runs::runs_dir(args.runs_dir.as_deref(), args.config.as_deref());
-    let path = dir.join(&args.run_id).join(JOURNAL_FILE);
-    match crate::durable::run_meta::check(&dir.join(&args.run_id)) {
+    let path = dir.join(run_id).join(JOURNAL_FILE);
+    report(&path, crate::durable::run_meta::check(&dir.join(run_id)))
+}
+
+/// `--journal FILE`: the chain of a journal file on its own.
+fn verify_file(path: &std::path::Path) -> i32 {
+    report(path, crate::durable::journal::verify_chain(path))
+}
+
+/// Prints what the check of the journal at `path` found; its exit code.
+fn report<T: std::fmt::Display>(path: &std::path::Path, checked: Result<T, JournalError>) -> i32 {
+    match checked {
         Ok(v) => {
             println!("{}: {v}", path.display());
             exit::SUCCESS

@@ -45,15 +45,9 @@ pub(super) fn execute(args: WorkerArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::current_thread_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start a runtime: {e}");
-            return crate::exit::INTERNAL;
-        }
+        Err(code) => return code,
     };
     let worker = Worker {
         name: format!("{}:{}", crate::durable::sys::hostname(), std::process::id()),
@@ -84,8 +78,8 @@ struct Worker {
 impl Worker {
     async fn work(self) -> Result<(), String> {
         use tokio::signal::unix::{signal, SignalKind};
-        let client = self.store.connect_checked().await?;
-        let (_listening, mut notified) = match self.store.listen().await {
+        let mut client = self.store.connect_checked().await?;
+        let (mut _listening, mut notified) = match self.store.listen().await {
             Ok((client, rx)) => (Some(client), Some(rx)),
             Err(e) => {
                 eprintln!("worker {}: {e}; polling only", self.name);
@@ -103,12 +97,41 @@ impl Worker {
             self.name,
             self.store.url()
         );
+        // Records of runs that could not be written (the connection was
+        // lost): written again once it is back.
+        let mut unrecorded: Vec<Event> = Vec::new();
         loop {
-            if !stopping {
+            if client.is_closed() {
+                // The database restarted or the network dropped: connect
+                // again, at most once a heartbeat (no busy loop); runs in
+                // progress go on meanwhile.
+                match self.store.connect_checked().await {
+                    Ok(c) => {
+                        eprintln!("worker {}: reconnected to {}", self.name, self.store.url());
+                        client = c;
+                        if notified.is_none() {
+                            if let Ok((c, rx)) = self.store.listen().await {
+                                _listening = Some(c);
+                                notified = Some(rx);
+                            }
+                        }
+                    }
+                    Err(e) => eprintln!("worker {}: {e}", self.name),
+                }
+            }
+            if !client.is_closed() {
+                for event in std::mem::take(&mut unrecorded) {
+                    if let Err(e) = self.record(&client, &event).await {
+                        eprintln!("worker {}: {e}", self.name);
+                        unrecorded.push(event);
+                    }
+                }
+            }
+            if !stopping && !client.is_closed() {
                 if let Err(e) = self.claim_all(&client, &mut running, &tx).await {
                     eprintln!("worker {}: {e}", self.name);
                 }
-            } else if running == 0 {
+            } else if stopping && running == 0 {
                 eprintln!("worker {}: stopped", self.name);
                 return Ok(());
             }
@@ -117,19 +140,18 @@ impl Worker {
                 _ = interrupt.recv(), if !stopping => stopping = self.stop(running),
                 n = next(&mut notified) => if n.is_none() { notified = None },
                 Some(event) = events.recv() => {
-                    let recorded = match event {
+                    match &event {
                         Event::Started(id, run_id) => {
                             eprintln!("worker {}: request {id}: run {run_id}", self.name);
-                            self.store.started(&client, id, &run_id).await
                         }
                         Event::Finished(id, outcome, code) => {
                             running -= 1;
                             eprintln!("worker {}: request {id}: {outcome} (exit {code})", self.name);
-                            self.store.finished(&client, id, &outcome, code).await
                         }
-                    };
-                    if let Err(e) = recorded {
+                    }
+                    if let Err(e) = self.record(&client, &event).await {
                         eprintln!("worker {}: {e}", self.name);
+                        unrecorded.push(event);
                     }
                 }
                 _ = beat.tick() => {
@@ -137,6 +159,16 @@ impl Worker {
                         eprintln!("worker {}: {e}", self.name);
                     }
                 }
+            }
+        }
+    }
+
+    /// Writes a run's start or outcome into its request's row.
+    async fn record(&self, client: &tokio_postgres::Client, event: &Event) -> Result<(), String> {
+        match event {
+            Event::Started(id, run_id) => self.store.started(client, *id, run_id).await,
+            Event::Finished(id, outcome, code) => {
+                self.store.finished(client, *id, outcome, *code).await
             }
         }
     }

@@ -22,7 +22,11 @@ impl Compiler<'_> {
                 message,
                 args,
             } => self.notify(channel, message, args, scope),
-            ast::Action::Approve { message, timeout } => {
+            ast::Action::Approve {
+                message,
+                timeout,
+                by_other,
+            } => {
                 if let Some(t) = timeout {
                     self.positive(t, "an approval timeout");
                     self.lint_approval_timeout(message, t);
@@ -34,6 +38,7 @@ impl Compiler<'_> {
                 plan::Action::Approve {
                     message: self.text(message, Escape::Plain, &scope),
                     timeout: timeout.as_ref().map(|t| t.node),
+                    by_other: *by_other,
                 }
             }
             ast::Action::Wait(d) => {
@@ -74,7 +79,7 @@ impl Compiler<'_> {
                     );
                 }
                 if let Some(p) = parallel {
-                    if p.node == 0 {
+                    if p.node == 0 && !self.invalid_literals.contains(&p.span) {
                         self.diags.push(
                             Diag::error(
                                 Code::InvalidParallel,

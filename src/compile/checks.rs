@@ -2,7 +2,7 @@
 //! probe's exit code does not decide, expectations over the probe's
 //! observations.
 
-use super::scope::Scope;
+use super::scope::{Globals, Scope, Sym};
 use super::Compiler;
 use crate::ast::{self, EffectMark};
 use crate::diagnostics::Code;
@@ -11,7 +11,12 @@ use crate::plan::{self, Escape};
 
 impl Compiler<'_> {
     pub(super) fn check(&mut self, c: &ast::Check) -> plan::CheckSpec {
-        let text_scope = Scope::default();
+        // A check may read captures (`promql "...{{live.revision}}..."`):
+        // wherever it is used, they must be set (`Scope::check_reads`).
+        let text_scope = Scope {
+            captures: true,
+            ..Scope::default()
+        };
         let (probe, kind) = match &c.probe.node {
             ast::Probe::Http(req) => (plan::Probe::Http(self.http(req, &text_scope)), "http"),
             ast::Probe::Promql(q) => (
@@ -60,14 +65,19 @@ impl Compiler<'_> {
         }
         let scope = Scope {
             probe: Some(kind),
+            captures: true,
             no_secrets: Some("expectations are logged with the values they read"),
             ..Scope::default()
         };
-        let expects = c
+        let expects: Vec<plan::Expr> = c
             .expects
             .iter()
             .map(|e| self.lowering().condition(e, &scope))
             .collect();
+        let reads = captures_read(&self.globals, &probe, &expects);
+        self.globals
+            .check_captures
+            .insert(c.name.node.clone(), reads);
         plan::CheckSpec {
             name: c.name.node.clone(),
             probe,
@@ -79,4 +89,51 @@ impl Compiler<'_> {
             span: c.span,
         }
     }
+}
+
+/// The captures a check's texts and expectations read, once each.
+fn captures_read(globals: &Globals, probe: &plan::Probe, expects: &[plan::Expr]) -> Vec<String> {
+    let mut texts: Vec<&plan::Text> = Vec::new();
+    match probe {
+        plan::Probe::Http(h) => {
+            texts.push(&h.url);
+            texts.extend(h.headers.iter().map(|hd| &hd.value));
+            texts.extend(h.body.as_ref().map(|b| &b.text));
+        }
+        plan::Probe::Promql { query } => texts.push(query),
+        plan::Probe::Shell { command } => texts.push(command),
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &str| {
+        let is_capture = matches!(globals.syms.get(n), Some((Sym::Capture { .. }, _)));
+        if is_capture && !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    };
+    for t in texts {
+        for p in super::placeholders::scan(&t.template).0 {
+            if let Some(first) = p.path.first() {
+                add(first);
+            }
+        }
+    }
+    let mut stack: Vec<&plan::Expr> = expects.iter().collect();
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            plan::ExprKind::Ref(r) if r.root == plan::RefRoot::Capture => add(&r.name),
+            plan::ExprKind::Ref(_) | plan::ExprKind::Literal { .. } => {}
+            plan::ExprKind::Not { operand } => stack.push(operand),
+            plan::ExprKind::Binary { lhs, rhs, .. } => {
+                stack.push(lhs);
+                stack.push(rhs);
+            }
+            plan::ExprKind::Index { value, index } => {
+                stack.push(value);
+                stack.push(index);
+            }
+            plan::ExprKind::Field { value, .. } => stack.push(value),
+            plan::ExprKind::Call { args, .. } => stack.extend(args.iter()),
+        }
+    }
+    names
 }

@@ -2,8 +2,8 @@
 //! compile regexes, and lower to [`plan::Expr`].
 
 use super::scope::{
-    not_here_label, Globals, Resolved, Scope, CLEANUP_RUN_FIELDS, FAILURE_FIELDS, RUN_FIELDS,
-    RUN_FIELDS_IN_ALWAYS,
+    builtin_field_type, builtin_fields, not_here_label, Globals, Resolved, Scope,
+    CLEANUP_RUN_FIELDS,
 };
 use super::{an, mark_used};
 use crate::ast::{self, BinOp, ExprKind, LiteralKind};
@@ -140,12 +140,7 @@ impl Lowering<'_> {
                     );
                     return (make(kind), None);
                 }
-                let allowed_fields: Option<&[&str]> = match kind {
-                    RefRoot::Run if scope.cleanup => Some(RUN_FIELDS_IN_ALWAYS),
-                    RefRoot::Run => Some(RUN_FIELDS),
-                    RefRoot::Failure => Some(FAILURE_FIELDS),
-                    _ => None,
-                };
+                let allowed_fields = builtin_fields(kind, scope);
                 if let Some(allowed) = allowed_fields {
                     match parts.get(1) {
                         Some(f)
@@ -196,8 +191,8 @@ impl Lowering<'_> {
                         Some(_) => {}
                     }
                     let ty = match parts.get(1) {
-                        Some(f) if kind == RefRoot::Run && f.node == "started" => Type::Time,
-                        _ => Type::String,
+                        Some(f) => builtin_field_type(kind, &f.node),
+                        None => Type::String,
                     };
                     return (make(kind), Some(ty));
                 }

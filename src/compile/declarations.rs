@@ -9,7 +9,7 @@ use crate::diagnostics::Code;
 use crate::diagnostics::Diag;
 use crate::span::Span;
 
-const RESERVED: &[&str] = &["run", "failure", "this", "now"];
+const RESERVED: &[&str] = &["run", "failure", "this", "now", "self"];
 
 impl Compiler<'_> {
     fn duplicate(&mut self, what: &str, name: &ast::Ident, first: Span) {

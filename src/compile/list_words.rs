@@ -30,7 +30,12 @@ pub(super) fn spread_lists(text: &str, tags: &[Tag], types: &[(usize, Type)]) ->
             .iter()
             .any(|(start, ty)| *start == name_start && matches!(ty, Type::List(_)));
         // A bare name only: a helper call (`len pods`) writes one value.
-        if !is_list || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        // (`failure.undone`: a built-in record's list field.)
+        if !is_list
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
             continue;
         }
         out.push_str(&text[at..tag.open]);

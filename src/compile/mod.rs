@@ -22,6 +22,7 @@ mod escalate;
 mod foreach;
 mod handlers;
 mod http;
+mod input_slots;
 mod inputs;
 mod limits;
 mod lints;
@@ -32,6 +33,7 @@ mod scope;
 mod steps;
 mod texts;
 mod undo_none;
+mod undo_when;
 mod values;
 
 use crate::ast;
@@ -65,7 +67,25 @@ pub struct Compiled {
 /// Compiles one runbook. On error, the report holds every error found (and
 /// the warnings).
 pub fn compile(source: &Source) -> Result<Compiled, Report> {
-    let (graph, diags) = compile_diags(&source.text);
+    compile_inputs::<Hasher>(source, None)
+}
+
+/// [`compile`] for a run: durations and counts that name an input (`wait
+/// soak`, `retry attempts`) take the run's values, and the clauses' rules
+/// check them (`retry 0` is as wrong from an input as written), located
+/// where the input is named.
+pub fn compile_with_inputs<S: std::hash::BuildHasher>(
+    source: &Source,
+    inputs: &indexmap::IndexMap<String, plan::Value, S>,
+) -> Result<Compiled, Report> {
+    compile_inputs(source, Some(inputs))
+}
+
+fn compile_inputs<S: std::hash::BuildHasher>(
+    source: &Source,
+    inputs: Option<&indexmap::IndexMap<String, plan::Value, S>>,
+) -> Result<Compiled, Report> {
+    let (graph, diags) = compile_diags(&source.text, inputs);
     match graph {
         Some(graph) if !diags.iter().any(Diag::is_error) => Ok(Compiled {
             graph,
@@ -77,7 +97,7 @@ pub fn compile(source: &Source) -> Result<Compiled, Report> {
 
 /// All diagnostics for a source, errors and warnings, in one report.
 pub fn check(source: &Source) -> Report {
-    let (_, diags) = compile_diags(&source.text);
+    let (_, diags) = compile_diags::<Hasher>(&source.text, None);
     Report::new(source.clone(), diags)
 }
 
@@ -91,11 +111,26 @@ pub fn check_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Report {
     }
 }
 
-fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
-    let (rb, mut diags) = match crate::syntax::parse(text) {
+fn compile_diags<S: std::hash::BuildHasher>(
+    text: &str,
+    inputs: Option<&indexmap::IndexMap<String, plan::Value, S>>,
+) -> (Option<Graph>, Vec<Diag>) {
+    let (mut rb, mut diags) = match crate::syntax::parse(text) {
         Ok(x) => x,
         Err(d) => return (None, d),
     };
+    let mut values = ast::SlotValues::new();
+    if !rb.input_slots.is_empty() {
+        // Durations and counts that name inputs: read again with their
+        // values (defaults, then the run's).
+        values = input_slots::slot_values(&rb, inputs);
+        if !values.is_empty() {
+            match crate::syntax::parse_bound(text, Some(&values)) {
+                Ok((bound, d)) => (rb, diags) = (bound, d),
+                Err(d) => return (None, d),
+            }
+        }
+    }
     // Literals already reported as invalid (a duration of `10x` reads as
     // zero): later passes must not report them again.
     let invalid_literals = diags.iter().filter_map(Diag::primary_span).collect();
@@ -114,6 +149,7 @@ fn compile_diags(text: &str) -> (Option<Graph>, Vec<Diag>) {
     };
     let graph = c.runbook(&rb);
     diags.append(&mut c.diags);
+    input_slots::name_inputs(&rb, &values, &mut diags);
     dedup(&mut diags);
     (Some(graph), diags)
 }
@@ -165,6 +201,7 @@ impl Compiler<'_> {
         let inputs = self.inputs(&rb.inputs);
         let secrets = self.secrets(&rb.secrets);
         self.declarations(rb);
+        let slot_inputs = self.input_slots(rb);
 
         let channels = rb.channels.iter().map(|c| self.channel(c)).collect();
         let checks = rb.checks.iter().map(|c| self.check(c)).collect();
@@ -209,6 +246,7 @@ impl Compiler<'_> {
             after_rollback,
             branches,
             for_blocks: std::mem::take(&mut self.for_blocks),
+            slot_inputs,
         }
     }
 }

@@ -37,6 +37,9 @@ impl Sym {
 #[derive(Debug, Default)]
 pub(super) struct Globals {
     pub syms: IndexMap<String, (Sym, Span)>,
+    /// The captures each check's probe and expectations read: a condition
+    /// may use the check only where they are set.
+    pub check_captures: IndexMap<String, Vec<String>>,
 }
 
 /// The probe observations a check's `expect` can read.
@@ -74,6 +77,8 @@ pub(super) struct Scope {
     /// `Some(kind)` inside a check's `expect`.
     pub probe: Option<&'static str>,
     pub failure: bool,
+    /// In a step's `undo` (its action and `undo when`): `self.*` is known.
+    pub own_step: bool,
     /// In a step of `always { ... }`: `run.outcome` and `run.rollback` are
     /// known.
     pub cleanup: bool,
@@ -109,7 +114,31 @@ pub const CLEANUP_RUN_FIELDS: &[&str] = &["outcome", "rollback"];
 /// Every field of `run` in an `always` step.
 pub(super) const RUN_FIELDS_IN_ALWAYS: &[&str] =
     &["id", "runbook", "mode", "started", "outcome", "rollback"];
-pub const FAILURE_FIELDS: &[&str] = &["step", "reason", "rollback"];
+pub const FAILURE_FIELDS: &[&str] = &["step", "reason", "rollback", "completed", "undone", "kept"];
+/// Fields of `self` in a step's `undo` and `undo when`: how the step
+/// being undone went.
+pub(super) const SELF_FIELDS: &[&str] = &["outcome", "attempts"];
+
+/// The fields a built-in record has here (`None`: not a built-in record).
+pub(super) fn builtin_fields(kind: RefRoot, scope: &Scope) -> Option<&'static [&'static str]> {
+    match kind {
+        RefRoot::Run if scope.cleanup => Some(RUN_FIELDS_IN_ALWAYS),
+        RefRoot::Run => Some(RUN_FIELDS),
+        RefRoot::Failure => Some(FAILURE_FIELDS),
+        RefRoot::SelfStep => Some(SELF_FIELDS),
+        _ => None,
+    }
+}
+
+/// The type of a built-in record's field.
+pub(super) fn builtin_field_type(kind: RefRoot, field: &str) -> Type {
+    match (kind, field) {
+        (RefRoot::Run, "started") => Type::Time,
+        (RefRoot::Failure, "completed" | "undone" | "kept") => Type::List(Box::new(Type::String)),
+        (RefRoot::SelfStep, "attempts") => Type::Int,
+        _ => Type::String,
+    }
+}
 
 impl Scope {
     pub(super) fn resolve(&self, globals: &Globals, name: &str) -> Resolved {
@@ -128,6 +157,16 @@ impl Scope {
         }
         if name == "run" {
             return Resolved::Found(RefRoot::Run, Type::Json);
+        }
+        if name == "self" {
+            if self.own_step {
+                return Resolved::Found(RefRoot::SelfStep, Type::Json);
+            }
+            return Resolved::NotHere(
+                Code::NotInScope,
+                "`self` is only known in a step's `undo` and `undo when`".into(),
+                Some("`self.outcome` and `self.attempts` say how the step being undone went; elsewhere, read a step's capture".into()),
+            );
         }
         if name == "failure" {
             if self.failure {
@@ -154,7 +193,7 @@ impl Scope {
             },
             Sym::Check => {
                 if self.checks {
-                    Resolved::Found(RefRoot::Check, Type::Bool)
+                    self.check_reads(globals, name)
                 } else {
                     Resolved::NotHere(
                         Code::NotInScope,
@@ -177,7 +216,7 @@ impl Scope {
                     return Resolved::NotHere(
                         Code::NotInScope,
                         format!("capture `{name}` cannot be read here"),
-                        Some("checks run independently of steps: pass what they need as inputs".into()),
+                        Some("captures are set by steps, and this is read outside them: pass what it needs as an input".into()),
                     );
                 }
                 if let Some(end) = body_end {
@@ -212,6 +251,20 @@ impl Scope {
                 }
             }
         }
+    }
+
+    /// A check used here: every capture it reads must be set by now.
+    fn check_reads(&self, globals: &Globals, name: &str) -> Resolved {
+        for cap in globals.check_captures.get(name).into_iter().flatten() {
+            if let Resolved::NotHere(code, _, help) = self.resolve(globals, cap) {
+                return Resolved::NotHere(
+                    code,
+                    format!("check `{name}` reads capture `{cap}`, which is not set here"),
+                    help,
+                );
+            }
+        }
+        Resolved::Found(RefRoot::Check, Type::Bool)
     }
 
     /// Every name visible here, for "did you mean".

@@ -309,10 +309,12 @@ impl Compiler<'_> {
             }
             let scope = Scope {
                 own_capture: s.capture.as_ref().map(|c| c.name.node.clone()),
+                own_step: true,
                 ..base.clone()
             };
             self.action(u, &scope)
         });
+        let undo_when = super::undo_when::check(self, s, &base);
         let undo_none = s
             .undo_none
             .as_ref()
@@ -363,6 +365,7 @@ impl Compiler<'_> {
             repeat: repeat.map(Box::new),
             undo: undo.map(Box::new),
             undo_none,
+            undo_when,
             undo_timeout: s.undo_timeout.as_ref().map(|t| {
                 self.positive(t, "an undo timeout");
                 t.node

@@ -2,9 +2,7 @@
 //! and every `{{name}}` must resolve where the text is used.
 
 use super::placeholders;
-use super::scope::{
-    not_here_label, Resolved, Scope, FAILURE_FIELDS, RUN_FIELDS, RUN_FIELDS_IN_ALWAYS,
-};
+use super::scope::{not_here_label, Resolved, Scope};
 use super::{mark_used, Compiler};
 use crate::ast;
 use crate::diagnostics::Code;
@@ -130,12 +128,7 @@ impl Compiler<'_> {
                             )),
                         );
                     }
-                    let allowed: Option<&[&str]> = match kind {
-                        RefRoot::Run if scope.cleanup => Some(RUN_FIELDS_IN_ALWAYS),
-                        RefRoot::Run => Some(RUN_FIELDS),
-                        RefRoot::Failure => Some(FAILURE_FIELDS),
-                        _ => None,
-                    };
+                    let allowed = super::scope::builtin_fields(kind, scope);
                     if let Some(allowed) = allowed {
                         let field = p.path.get(1).map(String::as_str).unwrap_or("");
                         let fields: Vec<String> =
@@ -154,7 +147,9 @@ impl Compiler<'_> {
                                     fields.first().map(String::as_str).unwrap_or("run.id")
                                 )),
                             );
-                        } else if !allowed.contains(&field) || p.path.len() > 2 {
+                        } else if allowed.contains(&field) && p.path.len() == 2 {
+                            types.push((p.start, super::scope::builtin_field_type(kind, field)));
+                        } else {
                             self.diags.push(
                                 Diag::error(
                                     Code::UnknownField,

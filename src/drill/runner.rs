@@ -125,6 +125,14 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
     if !diags.is_empty() {
         return Err(DrillError::on(scenario_name, loaded.text.clone(), diags));
     }
+    // Durations and counts that name inputs take the scenario's values.
+    let graph = if graph.slot_inputs.is_empty() {
+        graph
+    } else {
+        let bound = compile::compile_with_inputs(&source, &inputs)
+            .map_err(|r| DrillError { reports: vec![r] })?;
+        Arc::new(bound.graph)
+    };
 
     let secrets: indexmap::IndexMap<String, Option<String>> = graph
         .secrets

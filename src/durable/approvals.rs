@@ -36,7 +36,8 @@
 use super::sys;
 use crate::adapters::approve::PromptWriter;
 use crate::adapters::{
-    AdapterError, AdapterResult, ApprovalDecision, ApprovalRequest, ApproveAdapter, Call, ErrorKind,
+    AdapterError, AdapterResult, ApprovalDecision, ApprovalRequest, ApproveAdapter, Call,
+    ErrorKind, RefusedNote,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,12 @@ pub struct RequestRecord {
     /// The process waiting for the answer.
     pub pid: u32,
     pub host: String,
+    /// Who started the run (see docs/team.md, "Identities").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// `approve ... by other`: whoever started the run may not approve.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_other: bool,
 }
 
 /// How a question was closed.
@@ -175,6 +182,10 @@ pub enum ApprovalError {
     },
     #[error("{} is not a valid approval file: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{why}; the attempt is recorded")]
+    SelfApproval { key: String, why: String },
+    #[error("{0}")]
+    Store(String),
 }
 
 fn pending_list(p: &[String]) -> String {
@@ -282,26 +293,51 @@ pub fn request_with(
     message: &str,
     timeout: Option<Duration>,
 ) -> io::Result<RequestRecord> {
-    std::fs::create_dir_all(dir(run_dir))?;
-    let key = approval_key(node, item);
-    let record = RequestRecord {
+    ask_file(
+        run_dir,
+        &Ask {
+            run_id,
+            node,
+            item,
+            message,
+            timeout,
+            started_by: None,
+            by_other: false,
+        },
+    )
+}
+
+/// A fresh request record for `ask`.
+pub fn new_request(ask: &Ask<'_>) -> RequestRecord {
+    let key = approval_key(ask.node, ask.item);
+    RequestRecord {
         id: fresh_id(&key),
-        key: key.clone(),
-        run_id: run_id.to_owned(),
-        node: node.to_owned(),
-        item: item.map(str::to_owned),
-        message: message.to_owned(),
+        key,
+        run_id: ask.run_id.to_owned(),
+        node: ask.node.to_owned(),
+        item: ask.item.map(str::to_owned),
+        message: ask.message.to_owned(),
         asked: sys::now_rfc3339(),
-        timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        timeout_ms: ask
+            .timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         pid: std::process::id(),
         host: sys::hostname(),
-    };
-    let dpath = decision_path(run_dir, &key);
+        started_by: ask.started_by.map(str::to_owned),
+        by_other: ask.by_other,
+    }
+}
+
+fn ask_file(run_dir: &Path, ask: &Ask<'_>) -> io::Result<RequestRecord> {
+    std::fs::create_dir_all(dir(run_dir))?;
+    let record = new_request(ask);
+    let key = &record.key;
+    let dpath = decision_path(run_dir, key);
     if dpath.exists() {
         let old = read_json::<DecisionRecord>(&dpath).ok().flatten();
-        archive_decision(run_dir, &key, old.as_ref())?;
+        archive_decision(run_dir, key, old.as_ref())?;
     }
-    sys::write_atomic(&request_path(run_dir, &key), &to_json(&record)?, true)?;
+    sys::write_atomic(&request_path(run_dir, key), &to_json(&record)?, true)?;
     Ok(record)
 }
 
@@ -398,6 +434,26 @@ pub fn decide_via(
     reason: Option<&str>,
     via: Via,
 ) -> Result<DecisionRecord, ApprovalError> {
+    decide_give(
+        run_dir,
+        key,
+        &Give {
+            approve,
+            by,
+            reason,
+            via,
+        },
+    )
+}
+
+/// [`decide_via`], the decision given as a [`Give`]. A self-approval of
+/// an `approve ... by other` step is refused
+/// ([`ApprovalError::SelfApproval`]) and kept as a [`RefusedAttempt`].
+pub fn decide_give(
+    run_dir: &Path,
+    key: &str,
+    give: &Give<'_>,
+) -> Result<DecisionRecord, ApprovalError> {
     let rpath = request_path(run_dir, key);
     let Some(request) = read_json::<RequestRecord>(&rpath)? else {
         return Err(ApprovalError::NoRequest {
@@ -411,25 +467,21 @@ pub fn decide_via(
             record: Box::new(existing),
         });
     }
-    if request.host == sys::hostname() && sys::pid_alive(request.pid) == Some(false) {
-        return Err(ApprovalError::NotWaiting {
+    if let Some(gone) = asker_gone(&request) {
+        return Err(gone);
+    }
+    if let Some(why) = self_approval(&request, give) {
+        append_refused(
+            run_dir,
+            &request.key,
+            &refused_attempt(&request, give, &why),
+        )?;
+        return Err(ApprovalError::SelfApproval {
             key: key.to_owned(),
-            pid: request.pid,
-            run_id: request.run_id,
+            why,
         });
     }
-    let by = sys::clean_text(by, MAX_BY);
-    let record = DecisionRecord {
-        request_id: request.id.clone(),
-        key: request.key.clone(),
-        approved: approve,
-        by: if by.is_empty() { sys::user() } else { by },
-        reason: reason
-            .map(|r| sys::clean_text(r, MAX_REASON))
-            .filter(|r| !r.is_empty()),
-        decided: sys::now_rfc3339(),
-        via,
-    };
+    let record = decision_record(&request, give);
     match place(run_dir, &request, &record)? {
         Ok(placed) => {
             // Asked again meanwhile? Then this answered a question that no
@@ -448,48 +500,330 @@ pub fn decide_via(
     }
 }
 
+// --------------------------------------------------------------- boxes --
+
+/// A question to ask: [`ApprovalBox::ask`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub run_id: &'a str,
+    pub node: &'a str,
+    pub item: Option<&'a str>,
+    pub message: &'a str,
+    pub timeout: Option<Duration>,
+    /// Who started the run.
+    pub started_by: Option<&'a str>,
+    /// `approve ... by other`.
+    pub by_other: bool,
+}
+
+/// A decision someone gives: [`ApprovalBox::decide`].
+#[derive(Debug, Clone, Copy)]
+pub struct Give<'a> {
+    pub approve: bool,
+    pub by: &'a str,
+    pub reason: Option<&'a str>,
+    pub via: Via,
+}
+
+/// An attempt to approve that was refused without answering the question
+/// (the run's starter approving an `approve ... by other` step). Kept
+/// beside the request; the waiting run records it in its journal
+/// (`approval_attempt_refused`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedAttempt {
+    pub request_id: String,
+    pub by: String,
+    pub via: Via,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why it was refused.
+    pub why: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+}
+
+/// Where approval requests and decisions are kept: the run directory's
+/// files ([`FileBox`]) or the rows of a PostgreSQL store
+/// (`store::postgres::approvals`). The waiting run asks and waits; any
+/// process that reaches the same place decides.
+#[async_trait]
+pub trait ApprovalBox: Send + Sync {
+    /// Records a question (a fresh request id; it supersedes an older
+    /// question of the same key).
+    async fn ask(&self, ask: &Ask<'_>) -> Result<RequestRecord, ApprovalError>;
+
+    /// The decision answering `request`, if there is one.
+    async fn decision_for(
+        &self,
+        request: &RequestRecord,
+    ) -> Result<Option<DecisionRecord>, ApprovalError>;
+
+    /// The refused attempts on `request`, after the first `seen`.
+    async fn refused_since(
+        &self,
+        request: &RequestRecord,
+        seen: usize,
+    ) -> Result<Vec<RefusedAttempt>, ApprovalError>;
+
+    /// Places `record` (the waiting run closing its question) unless a
+    /// decision got there first: `Ok(record)`, or `Err(the one in force)`.
+    async fn close(
+        &self,
+        request: &RequestRecord,
+        record: &DecisionRecord,
+    ) -> Result<Result<DecisionRecord, DecisionRecord>, ApprovalError>;
+
+    /// Answers the pending question `key` of run `run_id` (see [`decide`]).
+    async fn decide(
+        &self,
+        run_id: &str,
+        key: &str,
+        give: &Give<'_>,
+    ) -> Result<DecisionRecord, ApprovalError>;
+
+    /// The questions of `run_id` that have no decision yet.
+    async fn pending(&self, run_id: &str) -> Result<Vec<RequestRecord>, ApprovalError>;
+
+    /// Resolves when an answer may have come (a notification); never, for
+    /// a box that is polled.
+    async fn changed(&self) {
+        std::future::pending::<()>().await
+    }
+
+    /// How often a waiting run looks for an answer.
+    fn poll(&self) -> Duration {
+        POLL_EVERY
+    }
+}
+
+/// Why `give` may not answer `request`: the run's starter approving an
+/// `approve ... by other` step (denying stays allowed: it stops the run).
+/// The check is the same on every store.
+pub fn self_approval(request: &RequestRecord, give: &Give<'_>) -> Option<String> {
+    if !request.by_other || !give.approve {
+        return None;
+    }
+    match request.started_by.as_deref() {
+        Some(starter) if starter != give.by => None,
+        Some(starter) => Some(format!(
+            "`{starter}` started this run, and step `{}` must be approved by someone else \
+             (`approve ... by other`)",
+            request.key
+        )),
+        None => Some(format!(
+            "step `{}` must be approved by someone other than whoever started the run \
+             (`approve ... by other`), and who started it is not known",
+            request.key
+        )),
+    }
+}
+
+/// The decision record `give` makes for `request` (free text cleaned).
+pub fn decision_record(request: &RequestRecord, give: &Give<'_>) -> DecisionRecord {
+    let by = sys::clean_text(give.by, MAX_BY);
+    DecisionRecord {
+        request_id: request.id.clone(),
+        key: request.key.clone(),
+        approved: give.approve,
+        by: if by.is_empty() { sys::user() } else { by },
+        reason: give
+            .reason
+            .map(|r| sys::clean_text(r, MAX_REASON))
+            .filter(|r| !r.is_empty()),
+        decided: sys::now_rfc3339(),
+        via: give.via,
+    }
+}
+
+/// The attempt record of a refused `give`.
+pub fn refused_attempt(request: &RequestRecord, give: &Give<'_>, why: &str) -> RefusedAttempt {
+    let d = decision_record(request, give);
+    RefusedAttempt {
+        request_id: request.id.clone(),
+        by: d.by,
+        via: give.via,
+        reason: d.reason,
+        why: why.to_owned(),
+        at: d.decided,
+    }
+}
+
+/// The process that asked is known gone (same host, pid dead).
+pub fn asker_gone(request: &RequestRecord) -> Option<ApprovalError> {
+    (request.host == sys::hostname() && sys::pid_alive(request.pid) == Some(false)).then(|| {
+        ApprovalError::NotWaiting {
+            key: request.key.clone(),
+            pid: request.pid,
+            run_id: request.run_id.clone(),
+        }
+    })
+}
+
+/// The run directory's files (the default store): see the module docs.
+#[derive(Debug, Clone)]
+pub struct FileBox {
+    pub run_dir: PathBuf,
+}
+
+fn refused_path(run_dir: &Path, key: &str) -> PathBuf {
+    dir(run_dir).join(format!("{}.refused.jsonl", sys::file_name_for(key)))
+}
+
+/// Appends a refused attempt (one line, one `write` on an `O_APPEND`
+/// file: concurrent appends do not interleave).
+fn append_refused(
+    run_dir: &Path,
+    key: &str,
+    attempt: &RefusedAttempt,
+) -> Result<(), ApprovalError> {
+    use std::io::Write;
+    let path = refused_path(run_dir, key);
+    let io_err = |source| ApprovalError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut line = serde_json::to_vec(attempt)
+        .map_err(io::Error::other)
+        .map_err(io_err)?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_err)?;
+    f.write_all(&line).map_err(io_err)?;
+    f.sync_data().map_err(io_err)
+}
+
+/// The refused attempts on `request` (files).
+pub fn refused_for(run_dir: &Path, request: &RequestRecord) -> Vec<RefusedAttempt> {
+    let Ok(bytes) = crate::fs_read::read(
+        &refused_path(run_dir, &request.key),
+        crate::fs_read::APPROVAL,
+    ) else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<RefusedAttempt>(l).ok())
+        .filter(|a| a.request_id == request.id)
+        .collect()
+}
+
+#[async_trait]
+impl ApprovalBox for FileBox {
+    async fn ask(&self, ask: &Ask<'_>) -> Result<RequestRecord, ApprovalError> {
+        ask_file(&self.run_dir, ask).map_err(|source| ApprovalError::Io {
+            path: dir(&self.run_dir),
+            source,
+        })
+    }
+
+    async fn decision_for(
+        &self,
+        request: &RequestRecord,
+    ) -> Result<Option<DecisionRecord>, ApprovalError> {
+        decision_for(&self.run_dir, request)
+    }
+
+    async fn refused_since(
+        &self,
+        request: &RequestRecord,
+        seen: usize,
+    ) -> Result<Vec<RefusedAttempt>, ApprovalError> {
+        Ok(refused_for(&self.run_dir, request)
+            .into_iter()
+            .skip(seen)
+            .collect())
+    }
+
+    async fn close(
+        &self,
+        request: &RequestRecord,
+        record: &DecisionRecord,
+    ) -> Result<Result<DecisionRecord, DecisionRecord>, ApprovalError> {
+        place(&self.run_dir, request, record)
+    }
+
+    async fn decide(
+        &self,
+        _run_id: &str,
+        key: &str,
+        give: &Give<'_>,
+    ) -> Result<DecisionRecord, ApprovalError> {
+        decide_give(&self.run_dir, key, give)
+    }
+
+    async fn pending(&self, _run_id: &str) -> Result<Vec<RequestRecord>, ApprovalError> {
+        Ok(pending(&self.run_dir))
+    }
+}
+
 // ------------------------------------------------------------ approver --
 
 /// An approver that asks its inner approver (the terminal prompt) and, at
 /// the same time, waits for `runbook approve` / `deny` from another
-/// terminal; the first answer wins. See the module docs.
+/// terminal (or the web page), through its [`ApprovalBox`]; the first
+/// answer wins. See the module docs.
 ///
 /// * Pre-approved (`--approve STEP`): the inner approver answers, nothing
 ///   is written.
+/// * `approve ... by other`: the inner approver (the terminal of whoever
+///   started the run) is not asked; only another identity can approve.
+///   Refused attempts are passed to the executor as they happen.
 /// * The inner approver failing to ask (`Refused`: no terminal; or any
 ///   error but a timeout or a cancellation) is not an answer: the wait goes
 ///   on for another terminal's decision.
 /// * The request's timeout: `Err(Timeout)`; `Call::cancel`:
 ///   `Err(Cancelled)`. Both close the request (a late decision is refused).
 pub struct InboxApprover {
-    run_dir: PathBuf,
+    inbox: Arc<dyn ApprovalBox>,
     inner: Arc<dyn ApproveAdapter>,
     poll: Duration,
     notice: Option<PromptWriter>,
+    started_by: Option<String>,
 }
 
 impl std::fmt::Debug for InboxApprover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InboxApprover")
-            .field("run_dir", &self.run_dir)
             .field("poll", &self.poll)
+            .field("started_by", &self.started_by)
             .finish_non_exhaustive()
     }
 }
 
 impl InboxApprover {
+    /// Requests and decisions in the files of `run_dir`.
     pub fn new(run_dir: impl Into<PathBuf>, inner: Arc<dyn ApproveAdapter>) -> Self {
-        InboxApprover {
-            run_dir: run_dir.into(),
+        Self::with_box(
+            Arc::new(FileBox {
+                run_dir: run_dir.into(),
+            }),
             inner,
-            poll: POLL_EVERY,
+        )
+    }
+
+    /// Requests and decisions in `inbox` (a store's).
+    pub fn with_box(inbox: Arc<dyn ApprovalBox>, inner: Arc<dyn ApproveAdapter>) -> Self {
+        InboxApprover {
+            poll: inbox.poll(),
+            inbox,
+            inner,
             notice: None,
+            started_by: None,
         }
     }
 
-    /// Polls every `every` instead of [`POLL_EVERY`].
+    /// Polls every `every` instead of the box's interval.
     pub fn poll_every(mut self, every: Duration) -> Self {
         self.poll = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Who started the run (checked by `approve ... by other`).
+    pub fn started_by(mut self, who: impl Into<String>) -> Self {
+        self.started_by = Some(who.into());
         self
     }
 
@@ -508,8 +842,8 @@ impl InboxApprover {
 
     /// Closes the request with `record` unless a decision got there first;
     /// returns the decision in force.
-    fn close(&self, request: &RequestRecord, record: DecisionRecord) -> DecisionRecord {
-        match place(&self.run_dir, request, &record) {
+    async fn close(&self, request: &RequestRecord, record: DecisionRecord) -> DecisionRecord {
+        match self.inbox.close(request, &record).await {
             Ok(Ok(placed)) => placed,
             Ok(Err(existing)) => existing,
             // Cannot write: the answer stands; a late `approve` will be
@@ -535,13 +869,15 @@ impl InboxApprover {
 
     /// The decision in force after closing on a timeout or cancellation:
     /// `Ok` if a real decision got there first, else `err`.
-    fn close_refused(
+    async fn close_refused(
         &self,
         request: &RequestRecord,
         via: Via,
         err: AdapterError,
     ) -> AdapterResult<ApprovalDecision> {
-        let d = self.close(request, Self::closing(request, via, &err.message));
+        let d = self
+            .close(request, Self::closing(request, via, &err.message))
+            .await;
         if d.via == via {
             Err(err)
         } else {
@@ -558,6 +894,44 @@ impl InboxApprover {
             ));
         }
     }
+
+    /// Passes on the refused attempts not seen yet; how many there are.
+    async fn report_refused(
+        &self,
+        request: &RequestRecord,
+        req: &ApprovalRequest,
+        seen: usize,
+    ) -> usize {
+        let Ok(new) = self.inbox.refused_since(request, seen).await else {
+            return seen;
+        };
+        for a in &new {
+            self.say(&format!(
+                "Refused: {} tried to approve step `{}` ({})\n",
+                a.by, request.key, a.why
+            ));
+            if let Some(tx) = &req.attempts {
+                let _ = tx.send(RefusedNote {
+                    by: a.by.clone(),
+                    via: via_name(a.via).to_owned(),
+                    reason: a.reason.clone(),
+                    why: a.why.clone(),
+                });
+            }
+        }
+        seen + new.len()
+    }
+}
+
+/// The journal's name of a [`Via`].
+pub fn via_name(via: Via) -> &'static str {
+    match via {
+        Via::Command => "command",
+        Via::Web => "web",
+        Via::Terminal => "terminal",
+        Via::Timeout => "timeout",
+        Via::Cancelled => "cancelled",
+    }
 }
 
 fn step_of(call: &Call) -> String {
@@ -570,37 +944,46 @@ fn step_of(call: &Call) -> String {
 #[async_trait]
 impl ApproveAdapter for InboxApprover {
     async fn ask(&self, call: &Call, req: &ApprovalRequest) -> AdapterResult<ApprovalDecision> {
-        if req.preapproved {
+        if req.preapproved && !req.by_other {
             return self.inner.ask(call, req).await;
         }
         if call.cancel.is_cancelled() {
             return Err(AdapterError::cancelled());
         }
-        let request = request_with(
-            &self.run_dir,
-            &call.run_id,
-            &call.node,
-            call.item.as_deref(),
-            &req.message,
-            req.timeout,
-        )
-        .map_err(|e| {
-            AdapterError::new(
-                ErrorKind::Other,
-                format!(
-                    "cannot record the approval request of step {}: {e}",
-                    step_of(call)
-                ),
-            )
-        })?;
+        let request = self
+            .inbox
+            .ask(&Ask {
+                run_id: &call.run_id,
+                node: &call.node,
+                item: call.item.as_deref(),
+                message: &req.message,
+                timeout: req.timeout,
+                started_by: self.started_by.as_deref(),
+                by_other: req.by_other,
+            })
+            .await
+            .map_err(|e| {
+                AdapterError::new(
+                    ErrorKind::Other,
+                    format!(
+                        "cannot record the approval request of step {}: {e}",
+                        step_of(call)
+                    ),
+                )
+            })?;
         let key_arg = shlex::try_quote(&request.key)
             .map(|q| q.into_owned())
             .unwrap_or_else(|_| request.key.clone());
         let run_arg = shlex::try_quote(&call.run_id)
             .map(|q| q.into_owned())
             .unwrap_or_else(|_| call.run_id.clone());
+        let who = match (req.by_other, &self.started_by) {
+            (true, Some(starter)) => format!(" (by someone other than {starter})"),
+            (true, None) => " (by someone other than whoever started the run)".to_owned(),
+            (false, _) => String::new(),
+        };
         self.say(&format!(
-            "Waiting for approval of step {}: from another terminal, \
+            "Waiting for approval of step {}{who}: from another terminal, \
              `runbook approve {run_arg} {key_arg}` or `runbook deny {run_arg} {key_arg}`\n",
             step_of(call)
         ));
@@ -616,9 +999,11 @@ impl ApproveAdapter for InboxApprover {
                 ),
             )
         };
+        // The run's own terminal is its starter's: not asked when the step
+        // needs someone else.
         let inner = self.inner.ask(call, req);
         tokio::pin!(inner);
-        let mut inner_live = true;
+        let mut inner_live = !req.by_other;
         let deadline = async {
             match req.timeout {
                 Some(t) => tokio::time::sleep(t).await,
@@ -628,11 +1013,12 @@ impl ApproveAdapter for InboxApprover {
         tokio::pin!(deadline);
         let mut tick = tokio::time::interval(self.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refused_seen = 0;
         loop {
-            tokio::select! {
+            let look = tokio::select! {
                 biased;
                 _ = call.cancel.cancelled() => {
-                    return self.close_refused(&request, Via::Cancelled, AdapterError::cancelled());
+                    return self.close_refused(&request, Via::Cancelled, AdapterError::cancelled()).await;
                 }
                 answer = &mut inner, if inner_live => match answer {
                     Ok(d) => {
@@ -645,7 +1031,7 @@ impl ApproveAdapter for InboxApprover {
                             decided: sys::now_rfc3339(),
                             via: Via::Terminal,
                         };
-                        let in_force = self.close(&request, record);
+                        let in_force = self.close(&request, record).await;
                         if in_force.via == Via::Terminal {
                             return Ok(d);
                         }
@@ -653,21 +1039,29 @@ impl ApproveAdapter for InboxApprover {
                         return Ok(in_force.decision());
                     }
                     Err(e) if e.kind == ErrorKind::Timeout => {
-                        return self.close_refused(&request, Via::Timeout, timeout_err());
+                        return self.close_refused(&request, Via::Timeout, timeout_err()).await;
                     }
                     Err(e) if e.kind == ErrorKind::Cancelled => {
-                        return self.close_refused(&request, Via::Cancelled, e);
+                        return self.close_refused(&request, Via::Cancelled, e).await;
                     }
-                    Err(_) => inner_live = false,
+                    Err(_) => {
+                        inner_live = false;
+                        false
+                    }
                 },
-                _ = tick.tick() => {
-                    if let Ok(Some(d)) = decision_for(&self.run_dir, &request) {
-                        self.said_elsewhere(&d);
-                        return Ok(d.decision());
-                    }
-                }
+                _ = tick.tick() => true,
+                _ = self.inbox.changed() => true,
                 _ = &mut deadline => {
-                    return self.close_refused(&request, Via::Timeout, timeout_err());
+                    return self.close_refused(&request, Via::Timeout, timeout_err()).await;
+                }
+            };
+            if look {
+                if req.by_other {
+                    refused_seen = self.report_refused(&request, req, refused_seen).await;
+                }
+                if let Ok(Some(d)) = self.inbox.decision_for(&request).await {
+                    self.said_elsewhere(&d);
+                    return Ok(d.decision());
                 }
             }
         }

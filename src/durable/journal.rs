@@ -163,6 +163,141 @@ pub fn chain_line(prev: &str, event_json: &[u8]) -> Vec<u8> {
     line
 }
 
+/// A hash chain being written: the next line's `prev`, the last `seq`, and
+/// the SHA-256 of `run.json` that the first line records. It builds the
+/// lines of every journal, the file ([`JournalWriter`]) and the rows of a
+/// PostgreSQL store (`store::postgres::journal`), so both hold the same
+/// bytes.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// 64 lower-case hex digits.
+    prev: [u8; 64],
+    last_seq: u64,
+    /// Written into the first line ([`RUN_JSON_KEY`]), so that the chain
+    /// covers `run.json`.
+    run_json_sha256: Option<String>,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain::new()
+    }
+}
+
+impl Chain {
+    /// A chain with no line yet.
+    pub fn new() -> Self {
+        Chain {
+            prev: genesis(),
+            last_seq: 0,
+            run_json_sha256: None,
+        }
+    }
+
+    /// A chain going on after a verified last line (`last_hash`, which is
+    /// 64 hex digits, else the chain starts over from [`GENESIS`]).
+    pub fn continuing(last_hash: &str, last_seq: u64) -> Self {
+        Chain {
+            prev: last_hash
+                .as_bytes()
+                .try_into()
+                .unwrap_or_else(|_| genesis()),
+            last_seq,
+            run_json_sha256: None,
+        }
+    }
+
+    /// See [`JournalWriter::record_run_json`].
+    pub fn record_run_json(&mut self, sha256: &str) -> io::Result<()> {
+        if self.last_seq != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "run.json's hash goes into the journal's first line, which is already written",
+            ));
+        }
+        if !is_hex64(sha256.as_bytes()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "run.json's hash must be 64 lower-case hex digits",
+            ));
+        }
+        self.run_json_sha256 = Some(sha256.to_owned());
+        Ok(())
+    }
+
+    /// The `seq` of the last line (0: none).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The next line's `prev`.
+    pub fn last_hash(&self) -> &str {
+        std::str::from_utf8(&self.prev).unwrap_or(GENESIS)
+    }
+
+    /// Appends `ev`'s line and its `\n` to `buf`; returns the line's hash.
+    /// The chain moves on only with [`advance`](Self::advance), once the
+    /// line is stored. Refuses an event whose `seq` does not follow the
+    /// last one (`buf` is then left as it was).
+    pub fn line(&self, ev: &Event, buf: &mut Vec<u8>) -> io::Result<[u8; 64]> {
+        if ev.seq != self.last_seq.wrapping_add(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "event seq {} does not follow the journal's last seq {} \
+                     (on resume, number events from JournalWriter::last_seq() + 1)",
+                    ev.seq, self.last_seq
+                ),
+            ));
+        }
+        // The line is built in place: the prefix without its `,`, then the
+        // event's JSON (its `{` turned into that `,` once it is hashed).
+        let start = buf.len();
+        buf.extend_from_slice(PREV_KEY);
+        buf.extend_from_slice(&self.prev);
+        buf.extend_from_slice(HASH_KEY);
+        let hash_at = buf.len();
+        buf.extend_from_slice(&[b'0'; 64]);
+        buf.push(b'"');
+        let json_at = buf.len();
+        if let Err(e) = serde_json::to_writer(&mut *buf, ev) {
+            buf.truncate(start);
+            return Err(io::Error::other(e));
+        }
+        let json = &buf[json_at..];
+        if json.len() < 3 || json.first() != Some(&b'{') || json.last() != Some(&b'}') {
+            buf.truncate(start);
+            return Err(io::Error::other("an event did not serialize as an object"));
+        }
+        if self.last_seq == 0 {
+            if let Some(sha) = &self.run_json_sha256 {
+                // One more key at the end of the first event's object,
+                // inside what the hash covers (readers of events ignore it).
+                buf.pop();
+                buf.extend_from_slice(b",\"");
+                buf.extend_from_slice(RUN_JSON_KEY.as_bytes());
+                buf.extend_from_slice(b"\":\"");
+                buf.extend_from_slice(sha.as_bytes());
+                buf.extend_from_slice(b"\"}");
+            }
+        }
+        let json = &buf[json_at..];
+        let mut hash = [0u8; 64];
+        hash_into(&self.prev, json, &mut hash);
+        buf[hash_at..hash_at + 64].copy_from_slice(&hash);
+        buf[json_at] = b',';
+        buf.push(b'\n');
+        Ok(hash)
+    }
+
+    /// The line of `seq`, whose hash is `hash`, is stored.
+    pub fn advance(&mut self, hash: [u8; 64], seq: u64) {
+        self.prev = hash;
+        self.last_seq = seq;
+        self.run_json_sha256 = None;
+    }
+}
+
 // ------------------------------------------------------------- writer --
 
 /// Appends events to `journal.jsonl` with the hash chain; a [`Sink`].
@@ -170,9 +305,8 @@ pub fn chain_line(prev: &str, event_json: &[u8]) -> Vec<u8> {
 pub struct JournalWriter {
     file: File,
     path: PathBuf,
-    /// The next line's `prev`: 64 lower-case hex digits.
-    prev: [u8; 64],
-    last_seq: u64,
+    /// The next line's `prev`, the last `seq`, `run.json`'s hash.
+    chain: Chain,
     durability: Durability,
     /// Lines not written yet (buffered), or the line being written.
     buf: Vec<u8>,
@@ -185,9 +319,6 @@ pub struct JournalWriter {
     /// Set by [`JournalWriter::group_commit`]: such an outcome's fsync is
     /// deferred (see `durable::group_commit`).
     group: Option<GroupCommit>,
-    /// The SHA-256 of the run's `run.json`, written into the first line
-    /// ([`RUN_JSON_KEY`]) so that the chain covers it.
-    run_json_sha256: Option<String>,
 }
 
 /// What an event asks of the disk once it is written.
@@ -243,15 +374,13 @@ impl JournalWriter {
         Ok(JournalWriter {
             file,
             path,
-            prev: genesis(),
-            last_seq: 0,
+            chain: Chain::new(),
             durability,
             buf: Vec::with_capacity(1024),
             dirty: false,
             syncs: 0,
             changing: Vec::new(),
             group: None,
-            run_json_sha256: None,
         })
     }
 
@@ -301,19 +430,13 @@ impl JournalWriter {
             JournalWriter {
                 file,
                 path,
-                prev: verified
-                    .last_hash
-                    .as_bytes()
-                    .try_into()
-                    .unwrap_or_else(|_| genesis()),
-                last_seq: verified.last_seq,
+                chain: Chain::continuing(&verified.last_hash, verified.last_seq),
                 durability,
                 buf: Vec::with_capacity(1024),
                 dirty: false,
                 syncs: 0,
                 changing: Vec::new(),
                 group: None,
-                run_json_sha256: None,
             },
             read,
         ))
@@ -328,20 +451,7 @@ impl JournalWriter {
     /// written yet. `runbook resume` and `verify-journal` then refuse a
     /// `run.json` that does not match (`durable::run_meta`).
     pub fn record_run_json(&mut self, sha256: &str) -> io::Result<()> {
-        if self.last_seq != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "run.json's hash goes into the journal's first line, which is already written",
-            ));
-        }
-        if !is_hex64(sha256.as_bytes()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "run.json's hash must be 64 lower-case hex digits",
-            ));
-        }
-        self.run_json_sha256 = Some(sha256.to_owned());
-        Ok(())
+        self.chain.record_run_json(sha256)
     }
 
     pub fn durability(&self) -> Durability {
@@ -350,13 +460,13 @@ impl JournalWriter {
 
     /// The `seq` of the last event written (0: none).
     pub fn last_seq(&self) -> u64 {
-        self.last_seq
+        self.chain.last_seq
     }
 
     /// The next line's `prev` (the last line's `hash`; [`GENESIS`] before
     /// the first): the value to print or send elsewhere to anchor the chain.
     pub fn last_hash(&self) -> &str {
-        std::str::from_utf8(&self.prev).unwrap_or(GENESIS)
+        self.chain.last_hash()
     }
 
     /// Turns on group commit (a write-ahead writer only; a buffered one
@@ -408,57 +518,10 @@ impl JournalWriter {
         if let Some(e) = self.group.as_ref().and_then(GroupCommit::failure) {
             return Err(e);
         }
-        if ev.seq != self.last_seq.wrapping_add(1) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "event seq {} does not follow the journal's last seq {} \
-                     (on resume, number events from JournalWriter::last_seq() + 1)",
-                    ev.seq, self.last_seq
-                ),
-            ));
-        }
         if self.durability == Durability::WriteAhead {
             self.buf.clear();
         }
-        // The line is built in place: the prefix without its `,`, then the
-        // event's JSON (its `{` turned into that `,` once it is hashed).
-        let start = self.buf.len();
-        self.buf.extend_from_slice(PREV_KEY);
-        self.buf.extend_from_slice(&self.prev);
-        self.buf.extend_from_slice(HASH_KEY);
-        let hash_at = self.buf.len();
-        self.buf.extend_from_slice(&[b'0'; 64]);
-        self.buf.push(b'"');
-        let json_at = self.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, ev) {
-            self.buf.truncate(start);
-            return Err(io::Error::other(e));
-        }
-        let json = &self.buf[json_at..];
-        if json.len() < 3 || json.first() != Some(&b'{') || json.last() != Some(&b'}') {
-            self.buf.truncate(start);
-            return Err(io::Error::other("an event did not serialize as an object"));
-        }
-        if self.last_seq == 0 {
-            if let Some(sha) = self.run_json_sha256.take() {
-                // One more key at the end of the first event's object,
-                // inside what the hash covers (readers of events ignore it).
-                self.buf.pop();
-                self.buf.extend_from_slice(b",\"");
-                self.buf.extend_from_slice(RUN_JSON_KEY.as_bytes());
-                self.buf.extend_from_slice(b"\":\"");
-                self.buf.extend_from_slice(sha.as_bytes());
-                self.buf.extend_from_slice(b"\"}");
-            }
-        }
-        let json = &self.buf[json_at..];
-        let mut hash = [0u8; 64];
-        hash_into(&self.prev, json, &mut hash);
-        self.buf[hash_at..hash_at + 64].copy_from_slice(&hash);
-        self.buf[json_at] = b',';
-        let next_prev = hash;
-        self.buf.push(b'\n');
+        let next_prev = self.chain.line(ev, &mut self.buf)?;
         match self.durability {
             Durability::WriteAhead => {
                 let r = self.file.write_all(&self.buf);
@@ -471,8 +534,7 @@ impl JournalWriter {
                 }
             }
         }
-        self.prev = next_prev;
-        self.last_seq = ev.seq;
+        self.chain.advance(next_prev, ev.seq);
         self.dirty = true;
         if self.durability == Durability::WriteAhead {
             match self.must_sync(ev, durable_later) {

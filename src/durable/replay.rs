@@ -186,6 +186,8 @@ pub struct RunState {
     pub cancelled: Vec<String>,
     /// `run_finished`: outcome and exit code.
     pub finished: Option<(Outcome, i32)>,
+    /// `run_finished`: handler actions that failed.
+    pub handler_failed: usize,
     /// Events that did not fit (an `action_finished` with no start...).
     pub warnings: Vec<String>,
 }
@@ -513,8 +515,14 @@ pub fn replay(events: &[Event]) -> RunState {
             }
             EventKind::CancelRequested { stage } => st.cancelled.push(stage.clone()),
             EventKind::RunFinished {
-                outcome, exit_code, ..
-            } => st.finished = Some((*outcome, *exit_code)),
+                outcome,
+                exit_code,
+                counts,
+                ..
+            } => {
+                st.finished = Some((*outcome, *exit_code));
+                st.handler_failed = counts.handler_failed;
+            }
             _ => {}
         }
     }

@@ -114,6 +114,14 @@ pub struct RunListing {
     /// torn last line), said plainly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Actions of `on failure` / `on success` that failed (the outcome
+    /// stands; a human should look at what they were to do).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handler_failed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Summarizes one run directory (which must hold a journal).
@@ -169,6 +177,7 @@ pub fn read_run(run_dir: &Path) -> RunRead {
             node: ev.node.as_deref().map(str::to_owned),
         }),
         problem,
+        handler_failed: st.handler_failed,
     };
     RunRead {
         listing,

@@ -295,6 +295,17 @@ impl EventKind {
                 f.put("by", by)?;
                 f.opt("reason", reason)
             }
+            EventKind::ApprovalAttemptRefused {
+                by,
+                via,
+                reason,
+                why,
+            } => {
+                f.put("by", by)?;
+                f.put("via", via)?;
+                f.opt("reason", reason)?;
+                f.put("why", why)
+            }
             EventKind::HandlerStarted { handler, actions } => {
                 f.put("handler", handler)?;
                 f.put("actions", actions)

@@ -128,6 +128,8 @@ pub enum ConditionPurpose {
     Branch,
     /// `loop until`: whether to run the action again.
     Until,
+    /// `undo when`: whether the rollback runs a step's undo.
+    UndoWhen,
 }
 
 /// A value a condition read, as it was when read.
@@ -213,6 +215,14 @@ pub struct Counts {
     pub not_run: usize,
     pub undone: usize,
     pub undo_failed: usize,
+    /// Actions of `on failure` / `on success` that failed: reported, they
+    /// do not change the outcome or the exit code.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handler_failed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Every kind of event. Serialized as `"kind": "<snake_case name>"` with
@@ -398,6 +408,17 @@ pub enum EventKind {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// An attempt to approve refused without answering the question (the
+    /// run's starter approving an `approve ... by other` step); the step
+    /// goes on waiting.
+    ApprovalAttemptRefused {
+        by: String,
+        /// `command`, `web` or `terminal`.
+        via: String,
+        #[serde(default)]
+        reason: Option<String>,
+        why: String,
+    },
     HandlerStarted {
         /// `on_failure` or `on_success`.
         handler: String,
@@ -457,6 +478,7 @@ impl EventKind {
             EventKind::ApprovalAsked { .. } => "approval_asked",
             EventKind::ApprovalGiven { .. } => "approval_given",
             EventKind::ApprovalRefused { .. } => "approval_refused",
+            EventKind::ApprovalAttemptRefused { .. } => "approval_attempt_refused",
             EventKind::HandlerStarted { .. } => "handler_started",
             EventKind::BranchTaken { .. } => "branch_taken",
             EventKind::CancelRequested { .. } => "cancel_requested",
@@ -492,6 +514,7 @@ impl EventKind {
         "warning",
         "run_finished",
         "branch_taken",
+        "approval_attempt_refused",
     ];
 
     /// Events after which a durable journal must be on disk before the run

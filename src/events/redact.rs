@@ -443,6 +443,16 @@ impl EventKind {
                 text(f, by);
                 opt(f, reason);
             }
+            EventKind::ApprovalAttemptRefused {
+                by,
+                via: _,
+                reason,
+                why,
+            } => {
+                text(f, by);
+                opt(f, reason);
+                text(f, why);
+            }
             EventKind::HandlerStarted {
                 handler: _,
                 actions: _,

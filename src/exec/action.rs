@@ -288,7 +288,11 @@ impl RunCtx {
                 args,
                 ..
             } => self.notify(&mut a, channel, message, args).await,
-            Action::Approve { message, timeout } => self.approve(&mut a, message, *timeout).await,
+            Action::Approve {
+                message,
+                timeout,
+                by_other,
+            } => self.approve(&mut a, message, *timeout, *by_other).await,
             Action::Wait { duration } => self.wait(&mut a, *duration).await,
             Action::Escalate { reason } => self.escalate(&mut a, reason),
             Action::ForEach { .. } => Attempt::fail(ActionStatus::Error, "internal: nested `for`"),
@@ -521,6 +525,7 @@ impl RunCtx {
         a: &mut AttemptCtx<'_>,
         message: &Text,
         timeout: Option<Duration>,
+        by_other: bool,
     ) -> Attempt {
         let message = match self.render_message(message, a.scope, None) {
             Ok(m) => m.display,
@@ -542,17 +547,41 @@ impl RunCtx {
             Ok(s) => s,
             Err(refused) => return refused,
         };
+        let (attempts, mut refused) = tokio::sync::mpsc::unbounded_channel();
         let req = ApprovalRequest {
             message,
             timeout,
             preapproved,
+            by_other,
+            attempts: Some(attempts),
         };
         // The prompt goes straight to the terminal: what the console holds
         // back must be there above it.
         self.emitter.flush();
-        let r = self
-            .guarded(self.adapters.approve.ask(&a.call, &req), timeout, a.cancel)
-            .await;
+        // Attempts refused while it waits (self-approval of a `by other`
+        // step) go to the journal as they happen.
+        let journal_refused = |note: crate::adapters::RefusedNote| {
+            self.emit(
+                node,
+                EventKind::ApprovalAttemptRefused {
+                    by: note.by,
+                    via: note.via,
+                    reason: note.reason,
+                    why: note.why,
+                },
+            )
+        };
+        let asking = self.guarded(self.adapters.approve.ask(&a.call, &req), timeout, a.cancel);
+        tokio::pin!(asking);
+        let r = loop {
+            tokio::select! {
+                r = &mut asking => break r,
+                Some(note) = refused.recv() => journal_refused(note),
+            }
+        };
+        while let Ok(note) = refused.try_recv() {
+            journal_refused(note);
+        }
         let mut answer = match r {
             Ok(d) if d.approved => {
                 self.emit(

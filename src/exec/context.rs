@@ -25,6 +25,17 @@ pub struct Bindings {
     /// A step of a `for` block: the item's label. Its captures are kept
     /// apart from other items' (stored as `NAME[ITEM]`).
     pub item: Option<String>,
+    /// `self.*` (a step's `undo` and `undo when` only).
+    pub own: Option<OwnStep>,
+}
+
+/// How the step being undone went, as its `undo` reads it: `self.outcome`
+/// (`succeeded`, or `failed` when its action completed but its `verify`
+/// or `capture` did not) and `self.attempts` (attempts of its action).
+#[derive(Debug, Clone)]
+pub struct OwnStep {
+    pub outcome: &'static str,
+    pub attempts: u32,
 }
 
 /// How the run came out, as an `always` step reads it: `run.outcome`
@@ -47,6 +58,16 @@ pub struct Failure {
     /// `incomplete` (an undo failed or health did not come back), or
     /// `skipped` (cancelled with `--no-rollback-on-cancel`).
     pub rollback: &'static str,
+    /// `failure.completed`: steps that completed (succeeded), in order.
+    pub completed: Vec<String>,
+    /// `failure.undone`: steps whose undo succeeded.
+    pub undone: Vec<String>,
+    /// `failure.kept`: changes a keep point left in place.
+    pub kept: Vec<String>,
+}
+
+fn names(v: &[String]) -> J {
+    J::Array(v.iter().cloned().map(J::String).collect())
 }
 
 impl Bindings {
@@ -56,6 +77,7 @@ impl Bindings {
             failure: self.failure.clone(),
             concluded: self.concluded.clone(),
             item: self.item.clone(),
+            own: self.own.clone(),
         }
     }
 
@@ -242,7 +264,16 @@ impl RunCtx {
             f.insert("step".into(), J::String(failure.step.clone()));
             f.insert("reason".into(), J::String(failure.reason.clone()));
             f.insert("rollback".into(), J::String(failure.rollback.into()));
+            f.insert("completed".into(), names(&failure.completed));
+            f.insert("undone".into(), names(&failure.undone));
+            f.insert("kept".into(), names(&failure.kept));
             m.insert("failure".into(), J::Object(f));
+        }
+        if let Some(own) = &scope.own {
+            let mut o = Map::new();
+            o.insert("outcome".into(), J::String(own.outcome.into()));
+            o.insert("attempts".into(), J::from(own.attempts));
+            m.insert("self".into(), J::Object(o));
         }
         if let Some(args) = args {
             for (k, r) in args {
@@ -456,13 +487,31 @@ impl Resolve for Resolver<'_> {
                     return Err("`failure` is only defined in `on failure`".into());
                 };
                 let (field, rest) = split_field(r);
+                let list = |v: &[String]| V::List(v.iter().cloned().map(V::Str).collect());
                 let s = match field {
                     "step" => failure.step.clone(),
                     "reason" => failure.reason.clone(),
                     "rollback" => failure.rollback.to_owned(),
+                    "completed" => {
+                        return follow(list(&failure.completed), "failure.completed", rest)
+                    }
+                    "undone" => return follow(list(&failure.undone), "failure.undone", rest),
+                    "kept" => return follow(list(&failure.kept), "failure.kept", rest),
                     other => return Err(format!("`failure.{other}` does not exist")),
                 };
                 return follow(V::Str(s), &format!("failure.{field}"), rest);
+            }
+            RefRoot::SelfStep => {
+                let Some(own) = &self.scope.own else {
+                    return Err("`self` is only defined in a step's `undo`".into());
+                };
+                let (field, rest) = split_field(r);
+                let v = match field {
+                    "outcome" => V::Str(own.outcome.to_owned()),
+                    "attempts" => V::Int(i64::from(own.attempts)),
+                    other => return Err(format!("`self.{other}` does not exist")),
+                };
+                return follow(v, &format!("self.{field}"), rest);
             }
             RefRoot::Probe => match self.probe.and_then(|p| p.get(&r.name)) {
                 Some(v) => v.clone(),
@@ -475,7 +524,7 @@ impl Resolve for Resolver<'_> {
 
 /// `run.id` is written as name `run`, path `["id"]`; accept both shapes.
 fn split_field(r: &Ref) -> (&str, &[String]) {
-    if r.name == "run" || r.name == "failure" {
+    if r.name == "run" || r.name == "failure" || r.name == "self" {
         match r.path.split_first() {
             Some((f, rest)) => (f.as_str(), rest),
             None => ("", &[]),

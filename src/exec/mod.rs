@@ -239,7 +239,9 @@ pub(crate) async fn conclude(
         None => {
             cleanup(ctx, &mut g, cleanup_done, Outcome::Succeeded, "none").await;
             if run_handler("on_success") {
-                rollback::handler(ctx, "on_success", &graph.on_success, &Bindings::default()).await;
+                counts.handler_failed =
+                    rollback::handler(ctx, "on_success", &graph.on_success, &Bindings::default())
+                        .await;
             }
             Outcome::Succeeded
         }
@@ -309,11 +311,24 @@ pub(crate) async fn conclude(
                     step: step.clone(),
                     reason: reason.clone(),
                     rollback,
+                    completed: g
+                        .results
+                        .iter()
+                        .filter(|r| r.state == NodeState::Succeeded && !graph.nodes[r.idx].cleanup)
+                        .map(|r| graph.nodes[r.idx].id.clone())
+                        .collect(),
+                    undone: undos
+                        .iter()
+                        .filter(|(_, ok)| *ok)
+                        .map(|(n, _)| n.clone())
+                        .collect(),
+                    kept: kept.clone(),
                 }),
                 ..Bindings::default()
             };
             if run_handler("on_failure") {
-                rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
+                counts.handler_failed =
+                    rollback::handler(ctx, "on_failure", &graph.on_failure, &scope).await;
             }
             outcome
         }

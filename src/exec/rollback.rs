@@ -3,8 +3,8 @@
 
 use super::action::Site;
 use super::cond::V;
-use super::context::{Bindings, RunCtx};
-use super::scheduler::NodeResult;
+use super::context::{Bindings, OwnStep, RunCtx};
+use super::scheduler::{NodeResult, NodeState};
 use crate::events::Phase;
 use crate::events::{ConditionPurpose, EventKind, NotUndone, UndoPlanEntry};
 use crate::plan::{Action, Effect, RetryPolicy};
@@ -54,6 +54,50 @@ fn effect_of(a: &Action) -> Effect {
         Action::Notify { .. } => Effect::Notify,
         Action::Approve { .. } | Action::Wait { .. } | Action::Escalate { .. } => Effect::None,
         Action::ForEach { body, .. } => effect_of(body),
+    }
+}
+
+/// `self.*` for the undo of the step that gave `r`.
+fn own_scope(r: &NodeResult) -> Bindings {
+    Bindings {
+        own: Some(OwnStep {
+            outcome: if r.state == NodeState::Succeeded {
+                "succeeded"
+            } else {
+                "failed"
+            },
+            attempts: r.attempts,
+        }),
+        ..Bindings::default()
+    }
+}
+
+enum UndoWhen {
+    Run,
+    /// The condition was false: why, for the rollback plan.
+    Skip(String),
+    /// It could not be evaluated: the undo is not run, and the rollback
+    /// cannot say the world is back as it was.
+    Unknown(String),
+}
+
+/// Evaluates a node's `undo when` (logged as `condition_evaluated`, purpose
+/// `undo_when`). Undecided (a dry run's simulated value): the undo runs,
+/// as a dry run shows every undo that may run.
+async fn undo_wanted(ctx: &Arc<RunCtx>, node: &crate::plan::Node, scope: &Bindings) -> UndoWhen {
+    let Some(cond) = node.undo_when.as_deref() else {
+        return UndoWhen::Run;
+    };
+    let out = ctx
+        .condition(Some(&node.id), cond, ConditionPurpose::UndoWhen, scope, 1)
+        .await;
+    match out.result {
+        Ok(Some(true)) | Ok(None) => UndoWhen::Run,
+        Ok(Some(false)) => UndoWhen::Skip(format!("undo when {}: false", cond.text)),
+        Err(e) => UndoWhen::Unknown(format!(
+            "undo when {}: could not be evaluated ({e}); not undone, check it by hand",
+            cond.text
+        )),
     }
 }
 
@@ -120,6 +164,25 @@ pub async fn rollback_resumed(
         }
         match &node.undo {
             Some(_) => {
+                let scope = super::scheduler::item_scope(ctx, node, own_scope(r));
+                match undo_wanted(ctx, node, &scope).await {
+                    UndoWhen::Run => {}
+                    UndoWhen::Skip(reason) => {
+                        not_undone.push(NotUndone {
+                            node: node.id.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
+                    UndoWhen::Unknown(reason) => {
+                        left_in_doubt = true;
+                        not_undone.push(NotUndone {
+                            node: node.id.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
+                }
                 let items = r.items.as_ref().map(|items| {
                     items
                         .iter()
@@ -204,7 +267,7 @@ pub async fn rollback_resumed(
             // The undo's own timeout: the step's bounds its action only.
             timeout: node.undo_timeout.or(ctx.settings().default_timeout),
         };
-        let scope = super::scheduler::item_scope(ctx, node, Bindings::default());
+        let scope = super::scheduler::item_scope(ctx, node, own_scope(p.result));
         let (ok, attempts, error) = match undo {
             Action::ForEach {
                 var, list, body, ..
@@ -293,11 +356,13 @@ pub async fn rollback_resumed(
 }
 
 /// Runs `on failure` or `on success`. A failing handler action is logged
-/// (as a warning) and never changes the outcome.
-pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &Bindings) {
+/// (as a warning) and never changes the outcome; how many failed is
+/// returned, for `run_finished`'s counts.
+pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &Bindings) -> usize {
     if actions.is_empty() {
-        return;
+        return 0;
     }
+    let mut failed = 0;
     ctx.emit(
         Some(name),
         EventKind::HandlerStarted {
@@ -341,6 +406,7 @@ pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &
                 }
             }
         };
+        failed += usize::from(!failures.is_empty());
         for f in failures {
             ctx.emit(
                 Some(name),
@@ -350,4 +416,5 @@ pub async fn handler(ctx: &Arc<RunCtx>, name: &str, actions: &[Action], scope: &
             );
         }
     }
+    failed
 }

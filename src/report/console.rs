@@ -243,6 +243,7 @@ impl Console {
                     ConditionPurpose::ForList => "for",
                     ConditionPurpose::Branch => "branch",
                     ConditionPurpose::Until => "loop until",
+                    ConditionPurpose::UndoWhen => "undo when",
                 };
                 let r = match (result, error) {
                     (_, Some(e)) => format!("error: {e}"),
@@ -527,6 +528,9 @@ impl Console {
                 "  [{node}] refused by {by}{}",
                 reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
             )),
+            EventKind::ApprovalAttemptRefused { by, why, .. } => {
+                lines.push(format!("  [{node}] approval by {by} refused: {why}"))
+            }
             EventKind::HandlerStarted { handler, .. } => {
                 lines.push(format!("• {}", handler.replace('_', " ")));
             }
@@ -550,8 +554,14 @@ impl Console {
                 elapsed_ms,
                 failed_step,
                 failure_reason,
-                ..
+                counts,
             } => {
+                if counts.handler_failed > 0 {
+                    lines.push(format!(
+                        "! {} handler action(s) failed: the outcome and exit code stand, but what they were to do is not done",
+                        counts.handler_failed
+                    ));
+                }
                 self.finished = Some((*outcome, *exit_code, *elapsed_ms, failed_step.clone(), failure_reason.clone()));
             }
         }

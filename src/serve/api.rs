@@ -6,7 +6,7 @@
 use super::auth::{cookie_value, Identity, COOKIE};
 use super::{alertmanager, page, sse, svg, App};
 use crate::config::Role;
-use crate::durable::approvals::{decide_via, pending, Via};
+use crate::durable::approvals::{decide_via, pending, ApprovalError, Via};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -263,6 +263,11 @@ async fn decide_approval(
             &format!("/runs/{id}"),
             serde_json::to_value(&record).unwrap_or_default(),
         ),
+        // The run's starter approving a `by other` step: forbidden, and
+        // recorded (the run's journal gets `approval_attempt_refused`).
+        Ok(Err(e @ ApprovalError::SelfApproval { .. })) => {
+            error(StatusCode::FORBIDDEN, e.to_string())
+        }
         Ok(Err(e)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -310,9 +315,10 @@ async fn post_run(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
             "POST /runs takes `Authorization: Bearer TOKEN`",
         );
     }
-    if let Err(r) = caller(&app, &headers, Role::Trigger) {
-        return r;
-    }
+    let by = match caller(&app, &headers, Role::Trigger) {
+        Ok(c) => c.identity.name.clone(),
+        Err(r) => return r,
+    };
     let b: RunBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -323,9 +329,10 @@ async fn post_run(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
         }
     };
     let app2 = app.clone();
-    let r =
-        tokio::task::spawn_blocking(move || app2.trigger.run_route(&b.route, b.inputs, b.dry_run))
-            .await;
+    let r = tokio::task::spawn_blocking(move || {
+        app2.trigger.run_route(&b.route, b.inputs, b.dry_run, &by)
+    })
+    .await;
     match r {
         Ok(Ok(id)) => (
             StatusCode::CREATED,

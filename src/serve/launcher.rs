@@ -18,6 +18,9 @@ pub struct Job {
     /// Structured values (a JSON body), checked against the types.
     pub values: indexmap::IndexMap<String, yaml_serde::Value>,
     pub dry_run: bool,
+    /// Who starts it: the token's name (`POST /runs`, an approved
+    /// proposal), or `alertmanager`.
+    pub started_by: String,
 }
 
 /// Called once when a started run ends (with how it ended).
@@ -73,6 +76,7 @@ impl Launcher for Embedded {
         request.env = self.env.clone();
         request.runs_dir = Some(self.runs_dir.clone());
         request.locks_dir = self.locks_dir.clone();
+        request.started_by = Some(job.started_by);
         let session = Session::start(request, &mut |_| {})?;
         let run_id = session.run_id().to_owned();
         if let Ok(mut live) = self.live.lock() {

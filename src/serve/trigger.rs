@@ -119,6 +119,7 @@ impl Trigger {
             inputs.clone(),
             dry,
             route.mode != RouteMode::Propose,
+            "alertmanager",
         ) {
             Ok(run_id) => {
                 rec.run_id = Some(run_id.clone());
@@ -161,12 +162,14 @@ impl Trigger {
         inputs: Vec<String>,
         dry_run: bool,
         hold: bool,
+        started_by: &str,
     ) -> Result<String, String> {
         let job = Job {
             runbook: route.runbook.clone(),
             inputs,
             values: IndexMap::new(),
             dry_run,
+            started_by: started_by.to_owned(),
         };
         let dedup = self.dedup.clone();
         let k = key.clone();
@@ -256,7 +259,7 @@ impl Trigger {
                 .get(&p.route)
                 .ok_or_else(|| format!("the route `{}` is gone", p.route))?;
             self.dedup.set(&key, Active::Starting);
-            let run_id = self.start(route, &key, p.inputs.clone(), false, true)?;
+            let run_id = self.start(route, &key, p.inputs.clone(), false, true, by)?;
             rec.action = Action::ProposalApproved;
             rec.run_id = Some(run_id.clone());
             ProposalState::Approved {
@@ -288,6 +291,7 @@ impl Trigger {
         route: &str,
         values: IndexMap<String, yaml_serde::Value>,
         dry_run: bool,
+        started_by: &str,
     ) -> Result<String, RunError> {
         let route = self
             .routes
@@ -298,6 +302,7 @@ impl Trigger {
             inputs: Vec::new(),
             values,
             dry_run,
+            started_by: started_by.to_owned(),
         };
         self.launcher
             .launch(job, Box::new(|_, _| {}))

@@ -40,8 +40,12 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
 /// Writes `run.json`; returns its SHA-256, which the journal's first line
 /// records (`JournalWriter::record_run_json`).
 pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<String> {
-    let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
-    crate::durable::run_meta::write(run_dir, &json)
+    crate::durable::run_meta::write(run_dir, &meta_bytes(meta)?)
+}
+
+/// `run.json`'s bytes, as [`write_meta`] writes them.
+pub(crate) fn meta_bytes(meta: &RunMeta) -> std::io::Result<Vec<u8>> {
+    serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)
 }
 
 /// Reads `run.json` after checking the journal's chain and that the file

@@ -189,23 +189,62 @@ pub(crate) fn load_config(
 
 /// Reads and compiles a runbook; its warnings are a [`Notice`].
 pub fn load_runbook(runbook: &Runbook, notices: &mut dyn FnMut(Notice)) -> Result<Compiled, Error> {
+    load_runbook_source(runbook, notices).map(|(_, c)| c)
+}
+
+/// [`load_runbook`], with the source it compiled (to compile it again with
+/// a run's inputs: [`bind_inputs`]).
+pub fn load_runbook_source(
+    runbook: &Runbook,
+    notices: &mut dyn FnMut(Notice),
+) -> Result<(Source, Compiled), Error> {
     let source = match runbook {
         Runbook::File(path) => Source::read(path).map_err(Error::invalid)?,
         Runbook::Text { name, text } => Source::new(name.clone(), text.clone()),
     };
-    let name = match runbook {
-        Runbook::File(path) => path.display().to_string(),
-        Runbook::Text { name, .. } => name.clone(),
-    };
     match crate::compile::compile(&source) {
         Ok(c) => {
             if !c.warnings.is_empty() {
-                let report = Report::new(source, c.warnings.clone());
-                notices(Notice::CompileWarnings { name, report });
+                let report = Report::new(source.clone(), c.warnings.clone());
+                notices(Notice::CompileWarnings {
+                    name: runbook_name(runbook),
+                    report,
+                });
             }
-            Ok(c)
+            Ok((source, c))
         }
-        Err(report) => Err(Error::Runbook { name, report }),
+        Err(report) => Err(Error::Runbook {
+            name: runbook_name(runbook),
+            report,
+        }),
+    }
+}
+
+fn runbook_name(runbook: &Runbook) -> String {
+    match runbook {
+        Runbook::File(path) => path.display().to_string(),
+        Runbook::Text { name, .. } => name.clone(),
+    }
+}
+
+/// The graph a run executes: durations and counts that name an input
+/// (`wait soak`, `retry attempts`) take the run's values, checked by the
+/// clauses' rules; a bad value is a located error naming the input.
+pub fn bind_inputs(
+    runbook: &Runbook,
+    source: &Source,
+    graph: Arc<Graph>,
+    inputs: &IndexMap<String, crate::plan::Value>,
+) -> Result<Arc<Graph>, Error> {
+    if graph.slot_inputs.is_empty() {
+        return Ok(graph);
+    }
+    match crate::compile::compile_with_inputs(source, inputs) {
+        Ok(c) => Ok(Arc::new(c.graph)),
+        Err(report) => Err(Error::Runbook {
+            name: runbook_name(runbook),
+            report,
+        }),
     }
 }
 
@@ -224,15 +263,36 @@ fn real_adapters(settings: &exec::Settings, terminal: bool) -> Adapters {
 }
 
 /// Wraps the approver so that `runbook approve` / `deny` from another
-/// terminal (or process) can answer (live runs).
-fn inbox(adapters: &mut Adapters, run_dir: &Path, terminal: bool) {
-    let mut approver = InboxApprover::new(run_dir.to_owned(), adapters.approve.clone());
+/// terminal, process or machine can answer (live runs), through the
+/// store's approvals (the run directory's files, or PostgreSQL rows).
+fn inbox(
+    adapters: &mut Adapters,
+    run_dir: &Path,
+    terminal: bool,
+    place: LockPlace<'_>,
+    config: &Config,
+    started_by: Option<&str>,
+) -> Result<(), Error> {
+    let store = crate::store::open(&crate::store::Choice {
+        flag: place.store,
+        config: config.store.as_ref(),
+        locks_dir_flag: place.locks_dir,
+        locks_dir_config: config.locks_dir.as_deref(),
+    })
+    .map_err(Error::invalid)?;
+    let mut approver = InboxApprover::with_box(store.approvals(run_dir), adapters.approve.clone())
+        .started_by(
+            started_by
+                .map(str::to_owned)
+                .unwrap_or_else(crate::durable::sys::user),
+        );
     if terminal {
         let stderr: crate::adapters::approve::PromptWriter =
             Arc::new(std::sync::Mutex::new(std::io::stderr()));
         approver = approver.with_notice(stderr);
     }
     adapters.approve = Arc::new(approver);
+    Ok(())
 }
 
 /// Where a request says to take its lock: `--store`, `--locks-dir`,
@@ -273,7 +333,7 @@ fn take_lock(
     key: &str,
     run_id: &str,
     opts: &RunOptions,
-) -> Result<crate::store::RunLock, Error> {
+) -> Result<(crate::store::RunLock, Box<dyn crate::store::Store>), Error> {
     let LockPlace {
         store: flag,
         locks_dir,
@@ -295,14 +355,33 @@ fn take_lock(
         cancel.stop_rollback();
         cancel.cancel();
     });
-    store
+    let lock = store
         .lock(key, run_id, break_lock, on_lost)
-        .map_err(Error::invalid)
+        .map_err(Error::invalid)?;
+    Ok((lock, store))
 }
 
-/// The journal first (its failure stops the run), then the reporters.
-fn sinks(journal: Box<dyn Sink>, reporters: Vec<Box<dyn Sink>>) -> Vec<(Box<dyn Sink>, bool)> {
+/// The store's copy of the journal, if it keeps one (PostgreSQL): a
+/// second critical sink, written ahead like the file.
+fn store_journal(
+    store: Option<&dyn crate::store::Store>,
+    run: &crate::store::JournalRun<'_>,
+) -> Result<Option<Box<dyn Sink>>, Error> {
+    match store {
+        Some(s) => s.journal(run).map_err(Error::invalid),
+        None => Ok(None),
+    }
+}
+
+/// The journal first, then the store's copy of it (the failure of either
+/// stops the run), then the reporters.
+fn sinks(
+    journal: Box<dyn Sink>,
+    store_journal: Option<Box<dyn Sink>>,
+    reporters: Vec<Box<dyn Sink>>,
+) -> Vec<(Box<dyn Sink>, bool)> {
     let mut all = vec![(journal, true)];
+    all.extend(store_journal.map(|j| (j, true)));
     all.extend(reporters.into_iter().map(|r| (r, false)));
     all
 }

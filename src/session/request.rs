@@ -76,6 +76,10 @@ pub struct RunRequest {
     /// Without: approvals come only from `runbook approve` / `deny`, and
     /// the caller cancels through [`Session::cancel_handle`](super::Session::cancel_handle).
     pub terminal: bool,
+    /// Who starts the run (`approve ... by other` refuses their approval);
+    /// `None`: the OS user of this process (see docs/team.md,
+    /// "Identities").
+    pub started_by: Option<String>,
 }
 
 impl RunRequest {
@@ -98,6 +102,7 @@ impl RunRequest {
             rollback_on_cancel: true,
             reporters: Vec::new(),
             terminal: false,
+            started_by: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::meta::{check_run_id, lock_key, read_meta};
 use super::request::{ResumeRequest, Runbook};
-use super::{load_config, load_runbook, Error, Notice, Resumed, Session};
+use super::{bind_inputs, load_config, load_runbook_source, Error, Notice, Resumed, Session};
 use crate::durable::journal::{read_journal, Durability, JournalWriter, JOURNAL_FILE};
 use crate::durable::replay::{replay, RunState};
 use crate::durable::runs::RunStatus;
@@ -39,7 +39,9 @@ impl Session {
         }
         let (config, settings, _) = load_config(meta.config.as_deref(), meta.env.as_deref())?;
         let file = req.file.clone().unwrap_or(meta.file.clone());
-        let graph = Arc::new(load_runbook(&Runbook::File(file.clone()), notices)?.graph);
+        let runbook = Runbook::File(file.clone());
+        let (source, compiled) = load_runbook_source(&runbook, notices)?;
+        let graph = Arc::new(compiled.graph);
 
         // The journal as it stands (a torn last line is reported and ignored).
         let read = read_journal(&run_dir.join(JOURNAL_FILE)).map_err(Error::invalid)?;
@@ -71,6 +73,7 @@ impl Session {
         }
         let input_values =
             inputs::resolve(&graph.inputs, &[], Some(&journal_inputs)).map_err(Error::Invalid)?;
+        let graph = bind_inputs(&runbook, &source, graph, &input_values)?;
         let secrets = inputs::load_secrets(&graph.secrets, true).map_err(Error::Invalid)?;
 
         let mut resume = Resume::new(st);
@@ -89,7 +92,7 @@ impl Session {
             None => lock_key(&graph, &input_values, &run_id).map_err(Error::invalid)?,
         };
         let opts = RunOptions::new(run_id.clone(), Mode::Live);
-        let guard = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
+        let (guard, store) = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
         start_warnings.extend(guard.broke_message());
 
         let (mut writer, reread) =
@@ -102,10 +105,34 @@ impl Session {
         }
         let last_seq = writer.last_seq();
         let journal_path = writer.path().to_path_buf();
+        // The store's copy (PostgreSQL) catches up with the file's lines,
+        // then goes on with the same chain.
+        let read_file = |p: &Path| {
+            crate::fs_read::read(p, crate::fs_read::JOURNAL)
+                .map_err(|e| Error::invalid(format!("cannot read {}: {e}", p.display())))
+        };
+        let existing = read_file(&journal_path)?;
+        let run_json = read_file(&run_dir.join(crate::durable::run_meta::RUN_META))?;
+        let store_journal = super::store_journal(
+            Some(store.as_ref()),
+            &crate::store::JournalRun {
+                run_id: &run_id,
+                runbook: &graph.runbook,
+                run_json: &run_json,
+                existing: &existing,
+            },
+        )?;
 
         let redactor = super::redactor(&secrets);
         let mut adapters = super::real_adapters(&settings, req.terminal);
-        super::inbox(&mut adapters, &run_dir, req.terminal);
+        super::inbox(
+            &mut adapters,
+            &run_dir,
+            req.terminal,
+            req.lock_place(),
+            &config,
+            None,
+        )?;
 
         let mut opts = opts;
         opts.parallel = meta.parallel.max(1);
@@ -127,7 +154,7 @@ impl Session {
             opts,
             adapters,
             redactor,
-            sinks: super::sinks(Box::new(writer), req.reporters),
+            sinks: super::sinks(Box::new(writer), store_journal, req.reporters),
             runtime,
             lock: Some(guard),
             resumed: Some(Resumed {

@@ -1,8 +1,8 @@
 //! [`Session::start`]: a fresh run, from a [`RunRequest`].
 
-use super::meta::{absolute, lock_key, write_meta, RunMeta, RUN_META, RUN_SOURCE};
+use super::meta::{absolute, lock_key, meta_bytes, write_meta, RunMeta, RUN_META, RUN_SOURCE};
 use super::request::{DryRun, Inputs, RunRequest, Runbook};
-use super::{load_config, load_runbook, Error, Notice, Session};
+use super::{bind_inputs, load_config, load_runbook_source, Error, Notice, Session};
 use crate::adapters::{dry_run::Assumptions, Adapters};
 use crate::diagnostics::did_you_mean;
 use crate::durable::journal::{Durability, JournalWriter};
@@ -28,8 +28,10 @@ impl Session {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (config, settings, env_inputs) =
             load_config(req.config.as_deref(), req.env.as_deref())?;
-        let graph = Arc::new(load_runbook(&req.runbook, notices)?.graph);
+        let (source, compiled) = load_runbook_source(&req.runbook, notices)?;
+        let graph = Arc::new(compiled.graph);
         let v = validate(&graph, &req, env_inputs)?;
+        let graph = bind_inputs(&req.runbook, &source, graph, &v.inputs)?;
 
         let mode = if req.dry_run.is_some() {
             Mode::DryRun
@@ -43,14 +45,14 @@ impl Session {
         let mut start_warnings = Vec::new();
         let mut lock_name = None;
         let mut opts = RunOptions::new(run_id.clone(), mode);
-        let guard = if req.dry_run.is_some() {
-            None
+        let (guard, store) = if req.dry_run.is_some() {
+            (None, None)
         } else {
             let key = lock_key(&graph, &v.inputs, &run_id).map_err(Error::invalid)?;
-            let g = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
+            let (g, store) = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
             start_warnings.extend(g.broke_message());
             lock_name = Some(key);
-            Some(g)
+            (Some(g), Some(store))
         };
         let journal = JournalWriter::create(&run_dir, Durability::for_mode(mode))
             .and_then(|mut j| {
@@ -80,6 +82,16 @@ impl Session {
                     run_dir.join(RUN_META).display()
                 ))
             })?;
+        let run_json = meta_bytes(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        let store_journal = super::store_journal(
+            store.as_deref(),
+            &crate::store::JournalRun {
+                run_id: &run_id,
+                runbook: &graph.runbook,
+                run_json: &run_json,
+                existing: &[],
+            },
+        )?;
 
         let mut notes = match &req.dry_run {
             Some(dry) => dry_run_notes(dry, &v),
@@ -90,7 +102,14 @@ impl Session {
             Some(dry) => dry_run_adapters(dry, v.assume, &settings),
             None => {
                 let mut a = super::real_adapters(&settings, req.terminal);
-                super::inbox(&mut a, &run_dir, req.terminal);
+                super::inbox(
+                    &mut a,
+                    &run_dir,
+                    req.terminal,
+                    req.lock_place(),
+                    &config,
+                    req.started_by.as_deref(),
+                )?;
                 a
             }
         };
@@ -119,7 +138,7 @@ impl Session {
             opts,
             adapters,
             redactor,
-            sinks: super::sinks(Box::new(journal), req.reporters),
+            sinks: super::sinks(Box::new(journal), store_journal, req.reporters),
             runtime,
             lock: guard,
             resumed: None,
@@ -135,12 +154,13 @@ impl Session {
     /// that runs it). For `runbook enqueue`.
     pub fn check(req: &RunRequest, notices: &mut dyn FnMut(Notice)) -> Result<(), Error> {
         let (_, _, env_inputs) = load_config(req.config.as_deref(), req.env.as_deref())?;
-        let graph = load_runbook(&req.runbook, notices)?.graph;
+        let (source, compiled) = load_runbook_source(&req.runbook, notices)?;
+        let graph = Arc::new(compiled.graph);
         let mut errors = Vec::new();
-        resolve_inputs(&graph, &req.inputs, env_inputs, &mut errors);
+        let values = resolve_inputs(&graph, &req.inputs, env_inputs, &mut errors);
         check_approvals(&graph, &req.approve, &mut errors);
         if errors.is_empty() {
-            Ok(())
+            bind_inputs(&req.runbook, &source, graph, &values).map(|_| ())
         } else {
             Err(Error::Invalid(errors))
         }
@@ -201,6 +221,17 @@ fn check_approvals(graph: &Graph, approve: &[String], errors: &mut Vec<String>) 
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             errors.push(format!("--approve: no step named `{s}`{hint}"));
+        }
+        let by_other = graph.node(s).is_some_and(|n| {
+            [n.action.as_ref(), n.approval.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|a| matches!(a, crate::plan::Action::Approve { by_other: true, .. }))
+        });
+        if by_other {
+            errors.push(format!(
+                "--approve: step `{s}` must be approved by someone other than whoever starts the run (`approve ... by other`): it cannot be pre-approved"
+            ));
         }
     }
 }

@@ -15,8 +15,11 @@
 //!   (it no longer holds the lock). Schema in versioned migrations,
 //!   applied by `runbook store migrate`.
 //!
-//! Journals, approvals and the run queue are still the run directory's
-//! files on both stores (docs/team.md says what is and is not shared).
+//! A PostgreSQL store also keeps a copy of each live run's journal
+//! ([`Store::journal`]: the same lines, written ahead like the file's);
+//! `journal.jsonl` stays the one `runs` and `resume` read. Approvals
+//! ([`Store::approvals`]) are the run directory's files or PostgreSQL rows
+//! (docs/team.md says what is and is not shared).
 //!
 //! The password of a PostgreSQL store never appears in a URL (a URL is
 //! shown in messages and in `ps`): it comes from the environment variable
@@ -26,9 +29,11 @@
 
 pub mod postgres;
 
+use crate::durable::approvals::{ApprovalBox, FileBox};
 use crate::durable::lock::{self, LockError, LockGuard};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The environment variable holding the store's password (unless the
@@ -80,6 +85,36 @@ pub trait Store: Send + Sync {
         break_stale: bool,
         on_lost: Box<dyn FnOnce() + Send>,
     ) -> Result<RunLock, String>;
+
+    /// The store's own copy of a live run's journal, a second critical
+    /// [`Sink`](crate::events::Sink) beside `journal.jsonl` that writes
+    /// the same lines (same bytes, same hash chain) and holds the
+    /// write-ahead rule too; `None` for the files (the journal file is
+    /// the journal). See [`postgres::journal`].
+    fn journal(
+        &self,
+        _run: &JournalRun<'_>,
+    ) -> Result<Option<Box<dyn crate::events::Sink>>, String> {
+        Ok(None)
+    }
+
+    /// Where the approvals of the run in `run_dir` are asked and answered
+    /// (files: `run_dir/approvals/`; PostgreSQL: rows, by run id).
+    fn approvals(&self, run_dir: &Path) -> Arc<dyn ApprovalBox>;
+}
+
+/// A run whose journal a store keeps ([`Store::journal`]).
+#[derive(Debug, Clone, Copy)]
+pub struct JournalRun<'a> {
+    pub run_id: &'a str,
+    /// The runbook's name.
+    pub runbook: &'a str,
+    /// `run.json`'s bytes (its SHA-256 is in the first line).
+    pub run_json: &'a [u8],
+    /// The journal file's lines so far (a resumed run; empty for a new
+    /// one), whose chain was verified: lines the store lacks are copied
+    /// first, and the store's chain goes on from the last one.
+    pub existing: &'a [u8],
 }
 
 /// A held run lock; released when dropped.
@@ -126,6 +161,12 @@ impl Store for Files {
             }
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    fn approvals(&self, run_dir: &Path) -> Arc<dyn ApprovalBox> {
+        Arc::new(FileBox {
+            run_dir: run_dir.to_owned(),
+        })
     }
 }
 

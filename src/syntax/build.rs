@@ -21,10 +21,13 @@ pub(super) const MAX_EXPR_DEPTH: usize = 64;
 
 /// The tree builder's state: the conversion errors found so far.
 #[derive(Default)]
-struct Builder {
+struct Builder<'v> {
     errors: Vec<Diag>,
     /// Where the condition being built first grew too deep.
     too_deep: Option<Span>,
+    /// Inputs' values for durations and counts that name an input.
+    slot_values: Option<&'v SlotValues>,
+    slots: Vec<InputSlot>,
 }
 
 /// The children of a pair, comments left out. The grammar keeps comments
@@ -36,13 +39,22 @@ fn children(p: P<'_>) -> impl Iterator<Item = P<'_>> {
     p.into_inner().filter(|c| c.as_rule() != Rule::COMMENT)
 }
 
-pub(super) fn file(pair: P<'_>) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
-    let mut b = Builder::default();
+pub(super) fn file(
+    pair: P<'_>,
+    slot_values: Option<&SlotValues>,
+) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
+    let mut b = Builder {
+        slot_values,
+        ..Builder::default()
+    };
     let rb = children(pair)
         .find(|p| p.as_rule() == Rule::runbook)
         .map(|p| b.runbook(p));
     match rb {
-        Some(rb) => Ok((rb, b.errors)),
+        Some(mut rb) => {
+            rb.input_slots = std::mem::take(&mut b.slots);
+            Ok((rb, b.errors))
+        }
         None => Err(vec![Diag::error(Code::Syntax, "no runbook block found")]),
     }
 }
@@ -117,7 +129,25 @@ fn once<T>(
     *slot = Some(value);
 }
 
-impl Builder {
+impl Builder<'_> {
+    /// A duration or count written as an input's name: its value if the
+    /// parser was given it (else `None`), the slot recorded.
+    fn slot(&mut self, p: &P<'_>, kind: SlotKind) -> Option<SlotValue> {
+        let name = p.as_str();
+        let value = self.slot_values.and_then(|v| v.get(name)).copied();
+        let bound = matches!(
+            (kind, value),
+            (SlotKind::Duration, Some(SlotValue::Duration(_)))
+                | (SlotKind::Count, Some(SlotValue::Int(_)))
+        );
+        self.slots.push(InputSlot {
+            input: Spanned::new(name.to_string(), span(p)),
+            kind,
+            bound,
+        });
+        value.filter(|_| bound)
+    }
+
     fn str(&mut self, p: P<'_>) -> Str {
         // `string` wraps one of the two string rules.
         let inner = if p.as_rule() == Rule::string {
@@ -137,6 +167,12 @@ impl Builder {
 
     fn duration(&mut self, p: P<'_>) -> Spanned<Duration> {
         let (text, sp) = (p.as_str(), span(&p));
+        if let Some(r) = children(p).find(|c| c.as_rule() == Rule::input_ref) {
+            return match self.slot(&r, SlotKind::Duration) {
+                Some(SlotValue::Duration(d)) => Spanned::new(d, sp),
+                _ => Spanned::new(Duration::ZERO, sp),
+            };
+        }
         match parse_duration(text) {
             Ok(d) => Spanned::new(d, sp),
             Err(why) => {
@@ -152,6 +188,24 @@ impl Builder {
 
     fn int(&mut self, p: P<'_>) -> Spanned<u64> {
         let (text, sp) = (p.as_str(), span(&p));
+        if let Some(r) = children(p).find(|c| c.as_rule() == Rule::input_ref) {
+            return match self.slot(&r, SlotKind::Count) {
+                Some(SlotValue::Int(n)) => match u64::try_from(n) {
+                    Ok(n) => Spanned::new(n, sp),
+                    Err(_) => {
+                        self.errors.push(
+                            Diag::error(
+                                Code::InvalidNumber,
+                                format!("input `{text}` is {n}: a count cannot be negative"),
+                            )
+                            .label(sp, format!("`{text}` is {n} in this run")),
+                        );
+                        Spanned::new(0, sp)
+                    }
+                },
+                _ => Spanned::new(0, sp),
+            };
+        }
         match text.parse::<u64>() {
             Ok(n) => Spanned::new(n, sp),
             Err(_) => {
@@ -627,16 +681,19 @@ impl Builder {
             Rule::approve_action => {
                 let mut message = None;
                 let mut timeout = None;
+                let mut by_other = false;
                 for part in children(p) {
                     match part.as_rule() {
                         Rule::string => message = Some(self.str(part)),
                         Rule::duration => timeout = Some(self.duration(part)),
+                        Rule::approve_by_other => by_other = true,
                         _ => {}
                     }
                 }
                 Action::Approve {
                     message: message?,
                     timeout,
+                    by_other,
                 }
             }
             Rule::wait_action => {
@@ -889,6 +946,12 @@ impl Builder {
                         .and_then(|t| children(t).find(|p| p.as_rule() == Rule::duration))
                     {
                         step.undo_timeout = Some(self.duration(t));
+                    }
+                    if let Some(e) = children(part.clone())
+                        .find(|p| p.as_rule() == Rule::undo_when)
+                        .and_then(|w| children(w).find(|p| p.as_rule() == Rule::expr))
+                    {
+                        step.undo_when = Some(Box::new(self.condition(e)));
                     }
                     // `undo "cmd"` is short for `undo run "cmd"`.
                     let undo = children(part)

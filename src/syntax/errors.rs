@@ -97,7 +97,10 @@ pub(super) fn specific(text: &str, span: Span, expected: &[Rule]) -> Option<Diag
     }
 
     // `5 minutes`, `30 s`: a duration written with a space or a long unit.
-    if expected.contains(&Rule::duration) || after_number(text, span.start) {
+    if expected.contains(&Rule::duration)
+        || expected.contains(&Rule::duration_lit)
+        || after_number(text, span.start)
+    {
         if let Some(d) = spaced_duration(text, span) {
             return Some(d);
         }

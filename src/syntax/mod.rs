@@ -30,6 +30,15 @@ pub const MAX_NESTING: usize = 64;
 /// Parses a runbook. Returns the tree and any errors found while building it
 /// (invalid escapes, durations, numbers); a syntax error returns no tree.
 pub fn parse(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
+    parse_bound(text, None)
+}
+
+/// [`parse`] with the values of inputs that durations and counts name
+/// (`wait soak`): the AST holds them there (see [`crate::ast::InputSlot`]).
+pub fn parse_bound(
+    text: &str,
+    slot_values: Option<&crate::ast::SlotValues>,
+) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     if text.trim().is_empty() {
         return Err(vec![Diag::error(Code::EmptyFile, "the file is empty")
             .label(Span::new(0, text.len()), "nothing here")
@@ -43,7 +52,7 @@ pub fn parse(text: &str) -> Result<(Runbook, Vec<Diag>), Vec<Diag>> {
     let file = pairs
         .next()
         .ok_or_else(|| vec![Diag::error(Code::Syntax, "empty parse")])?;
-    build::file(file)
+    build::file(file, slot_values)
 }
 
 fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> Diag {

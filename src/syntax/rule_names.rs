@@ -50,6 +50,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::verify_clause => "`verify CONDITION within D every D`",
         Rule::undo_clause => "`undo ACTION`",
         Rule::undo_none => "`undo none \"REASON\"`",
+        Rule::undo_when => "`when CONDITION`",
         Rule::keep_clause => "`keep`",
         Rule::undo_timeout => "`timeout DURATION`",
         Rule::capture_clause => "`capture json|text as NAME`",
@@ -72,6 +73,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::notify_args => "`{ name: \"value\", ... }`",
         Rule::notify_arg => "`name: \"value\"`",
         Rule::approve_action => "`approve \"MESSAGE\"`",
+        Rule::approve_by_other => "`by other`",
         Rule::wait_action => "`wait DURATION`",
         Rule::escalate_action => "`escalate \"REASON\"`",
         Rule::handler => "`on failure { ... }` or `on success { ... }`",
@@ -105,8 +107,9 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::list_lit => "a list `[...]`",
         Rule::bool_lit => "`true` or `false`",
         Rule::number => "a number",
-        Rule::duration => "a duration (like `30s`, `5m`, `800ms`)",
-        Rule::int => "a whole number",
+        Rule::duration | Rule::duration_lit => "a duration (like `30s`, `5m`, `800ms`)",
+        Rule::int | Rule::int_lit => "a whole number",
+        Rule::input_ref => "an input's name",
         Rule::string => "a string in double quotes",
         Rule::triple_string => "a `\"\"\"` string",
         Rule::plain_string => "a string in double quotes",
@@ -168,6 +171,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_body => "`body`",
         Rule::kw_notify => "`notify`",
         Rule::kw_approve => "`approve`",
+        Rule::kw_by => "`by`",
+        Rule::kw_other => "`other`",
         Rule::kw_wait => "`wait`",
         Rule::kw_failure => "`failure`",
         Rule::kw_success => "`success`",
@@ -342,7 +347,7 @@ pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Op
         let line = if line.is_empty() { found } else { line };
         return Some(format!("put the text in double quotes: \"{line}\""));
     }
-    if expected.contains(&Rule::duration) {
+    if expected.contains(&Rule::duration) || expected.contains(&Rule::duration_lit) {
         return Some(
             "durations are a number and a unit: `800ms`, `30s`, `5m`, `2h`, `1d`".to_string(),
         );

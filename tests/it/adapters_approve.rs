@@ -34,6 +34,8 @@ async fn tty_child_helper() {
                 message: "Drain eu-west now?".into(),
                 timeout,
                 preapproved: false,
+                by_other: false,
+                attempts: None,
             },
         )
         .await;
@@ -200,6 +202,8 @@ async fn without_a_terminal_the_real_adapter_refuses() {
                 message: "Drain?".into(),
                 timeout: None,
                 preapproved: false,
+                by_other: false,
+                attempts: None,
             },
         )
         .await

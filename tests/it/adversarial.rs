@@ -418,6 +418,96 @@ runbook adversarial_promql {
     }
 }
 
+/// The real PromQL adapter, keeping every query and answer.
+struct RecordingPromql {
+    inner: RealPromql,
+    seen: std::sync::Mutex<Vec<(String, PromqlResult)>>,
+}
+
+#[async_trait::async_trait]
+impl PromqlAdapter for RecordingPromql {
+    async fn query(
+        &self,
+        call: &Call,
+        req: &PromqlQuery,
+    ) -> runbook::adapters::AdapterResult<runbook::adapters::PromqlAnswer> {
+        let answer = self.inner.query(call, req).await?;
+        self.seen
+            .lock()
+            .unwrap()
+            .push((req.query.send.clone(), answer.result.clone()));
+        Ok(answer)
+    }
+}
+
+/// A check that reads a capture (issue 12 item 9): a value a step captured
+/// from the world reaches a real Prometheus as one string, through the
+/// whole engine (real shell, real capture, real PromQL adapter).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capture_read_by_a_check_reaches_a_real_prometheus_as_one_string() {
+    let prom = Prometheus::start().expect("prometheus is required (see .ci/run)");
+    let graph = compile(
+        r#"
+runbook capture_in_check {
+  input v: string
+  check echoes {
+    promql "absent(runbook_adv_missing{got=\"{{found}}\"})"
+    expect value == 1
+  }
+  check attack {
+    promql "sum(up{job=\"{{found}}\"}) or vector(0)"
+    expect value == 0
+  }
+  step find {
+    run "printf '%s' {{v}}" readonly
+    capture text as found
+  }
+  step probe { verify echoes and attack within 1s every 1s }
+}
+"#,
+    );
+    for v in hostile() {
+        if v.contains('\0') || v.len() > 64 * 1024 {
+            // No shell argument holds a NUL (refused: see above); a capture
+            // keeps only the start of a very long output.
+            continue;
+        }
+        let recording = std::sync::Arc::new(RecordingPromql {
+            inner: RealPromql::default(),
+            seen: std::sync::Mutex::new(Vec::new()),
+        });
+        let mut adapters: Adapters = real::real(real::RealSettings {
+            prometheus_url: Some(prom.url()),
+            ..Default::default()
+        });
+        adapters.probes.promql = recording.clone();
+        let mut opts = options(Mode::Live);
+        opts.settings.prometheus_url = Some(prom.url());
+        let ran = run(graph.clone(), opts, &[("v", &v)], adapters).await;
+        assert_eq!(
+            ran.summary.outcome,
+            Outcome::Succeeded,
+            "{}: {}",
+            shown(&v),
+            ran.console
+        );
+        let seen = recording.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{}: {:?}", shown(&v), seen.len());
+        for (query, result) in seen.iter() {
+            let PromqlResult::Vector { samples } = result else {
+                panic!("{}: not a vector", shown(&v));
+            };
+            assert_eq!(samples.len(), 1, "{}: {query}", shown(&v));
+            if query.starts_with("absent") {
+                let got = samples[0].labels.get("got").map(String::as_str);
+                assert_eq!(got, (!v.is_empty()).then_some(v.as_str()), "{}", shown(&v));
+            } else {
+                assert_eq!(samples[0].value, 0.0, "{}", shown(&v));
+            }
+        }
+    }
+}
+
 // ---- the shipped runbooks ----------------------------------------------------
 
 #[test]

@@ -50,6 +50,8 @@ fn req(timeout: Option<Duration>) -> ApprovalRequest {
         message: "Drain eu-west?".into(),
         timeout,
         preapproved: false,
+        by_other: false,
+        attempts: None,
     }
 }
 

@@ -319,6 +319,7 @@ fn cases() -> Vec<Event> {
                 not_run: 4,
                 undone: 5,
                 undo_failed: 6,
+                handler_failed: 0,
             },
         },
         EventKind::RunFinished {
@@ -342,6 +343,12 @@ fn cases() -> Vec<Event> {
             arm: None,
             taken: "none".into(),
             skipped: Vec::new(),
+        },
+        EventKind::ApprovalAttemptRefused {
+            by: "bob".into(),
+            via: "web".into(),
+            reason: Some(s()),
+            why: format!("`bob` started this run: {text}"),
         },
     ];
     kinds

@@ -329,6 +329,18 @@ fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_is_orphaned_not
         .spawn()
         .expect("worker starts");
     running(&pg, &second);
+    // Killed mid-step: once its command has written the marker (the run id
+    // is recorded before the step starts).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(dir.path().join("slow.marker")).map_or(0, |m| m.lines().count())
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the second run's step never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     killed.kill().expect("SIGKILL");
     let _ = killed.wait();
     let mut other = bin()
@@ -363,4 +375,49 @@ fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_is_orphaned_not
         !dir.path().join("runs-c").exists(),
         "the other worker ran nothing"
     );
+}
+
+#[test]
+fn a_worker_reconnects_after_the_database_restarts_and_runs_what_is_queued_then() {
+    let (pg, dir) = setup();
+    std::fs::write(
+        dir.path().join("runbook.yaml"),
+        format!("store:\n  url: {}\n  lease: 1s\n", pg.url()),
+    )
+    .expect("write config");
+    let mut w = worker(&pg, dir.path(), "r", "1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !worker_started(&pg) {
+        assert!(Instant::now() < deadline, "the worker never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pg.stop_server();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        w.try_wait().expect("try_wait").is_none(),
+        "the worker outlives the database"
+    );
+    pg.start_server();
+    let d = dir.path().display().to_string();
+    let out = enqueue(&pg, dir.path(), &[format!("dir={d}"), "n=after".to_owned()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pg
+        .psql("SELECT count(*) FROM runbook_queue WHERE state = 'done' AND outcome = 'succeeded'")
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "never run: {}", queue(&pg));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("after.marker"))
+            .map(|m| m.lines().count())
+            .unwrap_or(0),
+        1
+    );
+    sigterm(&w);
+    assert_eq!(wait_exit(&mut w, Duration::from_secs(20)).code(), Some(0));
+    let log = worker_log(w);
+    assert!(log.contains("reconnected to"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
 }

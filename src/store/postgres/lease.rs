@@ -47,23 +47,14 @@ impl Lease {
         let (result_tx, result_rx) = std::sync::mpsc::channel::<Result<Taken, String>>();
         let (stop_tx, stop_rx) = oneshot::channel();
         let me = LockHolder::me(key, run_id);
-        let thread = std::thread::Builder::new()
-            .name("runbook-lease".to_owned())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ =
-                            result_tx.send(Err(format!("cannot start the lease's runtime: {e}")));
-                        return;
-                    }
-                };
-                rt.block_on(hold(store, me, result_tx, stop_rx, on_lost));
-            })
-            .map_err(|e| format!("cannot start the lease's thread: {e}"))?;
+        let failed = result_tx.clone();
+        let thread = super::spawn_on_runtime(
+            "runbook-lease",
+            move |e| {
+                let _ = failed.send(Err(e));
+            },
+            move || hold(store, me, result_tx, stop_rx, on_lost),
+        )?;
         match result_rx.recv() {
             Ok(Ok((epoch, took_over))) => Ok(Lease {
                 stop: Some(stop_tx),

@@ -9,12 +9,16 @@
 //!   fencing epoch, held by a thread of its own that renews it every third
 //!   of the lease and calls the run's `on_lost` when it cannot.
 
+pub mod approvals;
+pub mod journal;
 mod lease;
 pub mod queue;
 
+pub use journal::PgJournal;
 pub use lease::Lease;
 
 use super::{StoreConfig, DEFAULT_LEASE, PASSWORD_ENV};
+use crate::durable::approvals::ApprovalBox;
 use crate::events::redact::Redactor;
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +27,12 @@ use std::time::Duration;
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "locks", include_str!("migrations/0001_locks.sql")),
     (2, "queue", include_str!("migrations/0002_queue.sql")),
+    (3, "journal", include_str!("migrations/0003_journal.sql")),
+    (
+        4,
+        "approvals",
+        include_str!("migrations/0004_approvals.sql"),
+    ),
 ];
 
 /// The schema version this binary needs.
@@ -210,6 +220,18 @@ impl super::Store for PgStore {
     ) -> Result<super::RunLock, String> {
         Lease::acquire(self.clone(), key, run_id, on_lost).map(super::RunLock::Postgres)
     }
+
+    fn journal(
+        &self,
+        run: &super::JournalRun<'_>,
+    ) -> Result<Option<Box<dyn crate::events::Sink>>, String> {
+        PgJournal::open(self.clone(), run)
+            .map(|j| Some(Box::new(j) as Box<dyn crate::events::Sink>))
+    }
+
+    fn approvals(&self, _run_dir: &std::path::Path) -> std::sync::Arc<dyn ApprovalBox> {
+        std::sync::Arc::new(approvals::PgApprovals::new(self.clone()))
+    }
 }
 
 /// The password: the config's environment variable (or
@@ -245,6 +267,30 @@ fn shown_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Starts a thread named `name` that runs `f` on a current-thread runtime
+/// of its own; if that runtime cannot be built, `failed` gets the reason.
+fn spawn_on_runtime<F>(
+    name: &str,
+    failed: impl FnOnce(String) + Send + 'static,
+    f: impl FnOnce() -> F + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, String>
+where
+    F: std::future::Future<Output = ()>,
+{
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(f()),
+                Err(e) => failed(format!("cannot start a runtime for the store: {e}")),
+            }
+        })
+        .map_err(|e| format!("cannot start the thread {name}: {e}"))
 }
 
 /// Runs a future on a current-thread runtime of its own (for callers

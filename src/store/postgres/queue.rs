@@ -122,6 +122,14 @@ impl PgStore {
     pub async fn listen(
         &self,
     ) -> Result<(Client, tokio::sync::mpsc::UnboundedReceiver<()>), String> {
+        self.listen_on(CHANNEL).await
+    }
+
+    /// A connection listening on `channel` (see [`PgStore::listen`]).
+    pub async fn listen_on(
+        &self,
+        channel: &str,
+    ) -> Result<(Client, tokio::sync::mpsc::UnboundedReceiver<()>), String> {
         let (client, mut connection) = self
             .config
             .connect(tokio_postgres::NoTls)
@@ -136,7 +144,7 @@ impl PgStore {
             }
         });
         client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .batch_execute(&format!("LISTEN {channel}"))
             .await
             .map_err(|e| self.db_message("LISTEN", &e))?;
         Ok((client, rx))

@@ -17,6 +17,8 @@ pub const TRIGGER: &str = "trigger-token-aaaaaaaaaaaaaaaa";
 pub const ALICE: &str = "alice-token-bbbbbbbbbbbbbbbbbb";
 /// `view` only.
 pub const VIEWER: &str = "viewer-token-cccccccccccccccccc";
+/// `view`, `approve` and `trigger`: a person who starts runs too.
+pub const BOB: &str = "bob-token-dddddddddddddddddddddd";
 
 /// A program the test needs: its path, or a panic saying how to install it.
 pub fn require(program: &str, package: &str) -> PathBuf {
@@ -59,7 +61,8 @@ impl Serve {
             "runs_dir: runs\nserve:\n  tokens:\n    \
              - { name: alertmanager, roles: [trigger], env: T_TRIGGER }\n    \
              - { name: alice, roles: [view, approve], env: T_ALICE }\n    \
-             - { name: viewer, roles: [view], env: T_VIEWER }\n",
+             - { name: viewer, roles: [view], env: T_VIEWER }\n    \
+             - { name: bob, roles: [view, approve, trigger], env: T_BOB }\n",
         )
         .expect("write config");
         for (name, text) in files {
@@ -82,6 +85,7 @@ impl Serve {
             .env("T_TRIGGER", TRIGGER)
             .env("T_ALICE", ALICE)
             .env("T_VIEWER", VIEWER)
+            .env("T_BOB", BOB)
             .env("RUNBOOK_STATE_DIR", dir.join("state"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

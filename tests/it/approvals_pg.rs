@@ -1,0 +1,146 @@
+//! Approvals through a PostgreSQL store ([`PgCluster`], real server): a
+//! run waiting on `approve` on one "machine" is answered by `runbook
+//! approve --store` from another process with another runs directory; the
+//! decision is a row (approver, reason, via) and goes to the journal.
+
+use crate::support::{wait_exit, CliEnv, PgCluster};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNBOOK: &str = r#"
+runbook gated {
+  input dir: string
+  step ask {
+    approve "Drain eu-west?" timeout 60s
+  }
+  step after {
+    run "echo x >> {{dir}}/after.marker"
+  }
+}
+"#;
+
+fn machine(url: &str) -> CliEnv {
+    let config = format!("store:\n  url: {url}\n");
+    CliEnv::new(&[("g.runbook", RUNBOOK), ("runbook.yaml", &config)], None)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A migrated cluster.
+fn cluster() -> PgCluster {
+    let pg = PgCluster::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["store", "migrate", "--store", &pg.url()])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("runbook store migrate runs");
+    assert!(out.status.success(), "{}", text(&out));
+    pg
+}
+
+/// The run id and key of the first pending approval row, once there is one.
+fn wait_pending_row(pg: &PgCluster) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = pg.psql(
+            "SELECT run_id || ' ' || key FROM runbook_approvals WHERE approved IS NULL LIMIT 1",
+        );
+        if let Some((run, key)) = row.split_once(' ') {
+            return (run.to_owned(), key.to_owned());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no approval was asked: {}",
+            pg.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn approval_given_from_another_process_and_runs_directory_while_the_run_waits() {
+    let pg = cluster();
+    let here = machine(&pg.url());
+    let mut run = here
+        .run_here("g.runbook", &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runbook starts");
+    let (run_id, key) = wait_pending_row(&pg);
+    assert_eq!(key, "ask");
+
+    // Another machine: its own directory, no runs of its own, no config.
+    let there = CliEnv::new(&[], None);
+    let url = pg.url();
+    let listed = there.out(&["approve", &run_id, "--store", &url]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(text(&listed).contains("ask  asked"), "{}", text(&listed));
+
+    let approved = there.out(&[
+        "approve",
+        &run_id,
+        "ask",
+        "--store",
+        &url,
+        "--as",
+        "bob",
+        "--reason",
+        "looks safe",
+    ]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    assert!(
+        text(&approved).contains("approved by bob"),
+        "{}",
+        text(&approved)
+    );
+
+    let status = wait_exit(&mut run, Duration::from_secs(30));
+    let mut out = String::new();
+    if let Some(mut e) = run.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut out);
+    }
+    assert!(status.success(), "{out}");
+    assert_eq!(here.count("after.marker"), 1, "the step after ran once");
+
+    let journal = here.journal(&run_id);
+    let given = journal
+        .lines()
+        .find(|l| l.contains("\"approval_given\""))
+        .unwrap_or_else(|| panic!("no approval_given in {journal}"));
+    assert!(given.contains("\"by\":\"bob\""), "{given}");
+    assert!(given.contains("\"reason\":\"looks safe\""), "{given}");
+    assert_eq!(
+        pg.psql("SELECT decided_by || '|' || reason || '|' || via FROM runbook_approvals"),
+        "bob|looks safe|command"
+    );
+
+    // A second answer is refused, saying who decided.
+    let again = there.out(&["deny", &run_id, "ask", "--store", &url, "--as", "eve"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("already closed: approved by bob"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn approve_with_the_store_names_a_run_nobody_asked_about() {
+    let pg = cluster();
+    let there = CliEnv::new(&[], None);
+    let out = there.out(&["approve", "r-nope", "ask", "--store", &pg.url()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no approval is pending for `ask`"),
+        "{}",
+        text(&out)
+    );
+}
