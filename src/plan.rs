@@ -56,6 +56,14 @@ pub struct Graph {
 pub struct ForBlock {
     pub var: String,
     pub items: Vec<Value>,
+    /// The list input the items are the value of (`for m in members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The input has no value yet (`runbook check`, `graph` of a required
+    /// input): the body is laid out once, for the item `*`; a run binds
+    /// the value first (`compile::compile_with_inputs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// Items at once (1: one after another).
     pub parallel: usize,
     /// Items that may fail before the run fails; `None`: none may.
@@ -70,10 +78,22 @@ impl ForBlock {
     /// How item `index` is shown in node ids and capture names: the item's
     /// text.
     pub fn item_label(&self, index: usize) -> String {
+        if self.pending {
+            return "*".into();
+        }
         match self.items.get(index) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Int(i)) => i.to_string(),
             _ => (index + 1).to_string(),
+        }
+    }
+
+    /// Items the body is laid out for: one (`*`) while pending.
+    pub fn item_count(&self) -> usize {
+        if self.pending {
+            1
+        } else {
+            self.items.len()
         }
     }
 }

@@ -391,12 +391,24 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             shown.join(" ")
         }
     );
-    if !graph.slot_inputs.is_empty() {
-        let _ = writeln!(
-            out,
-            "durations and counts from inputs: {}",
-            graph.slot_inputs.join(", ")
-        );
+    // Inputs bound into the plan: `for` lists apart from durations and
+    // counts.
+    let is_list = |name: &String| {
+        graph
+            .inputs
+            .iter()
+            .any(|i| i.name == *name && matches!(i.ty, crate::plan::Type::List(_)))
+    };
+    let (lists, slots): (Vec<&String>, Vec<&String>) =
+        graph.slot_inputs.iter().partition(|n| is_list(n));
+    for (what, names) in [
+        ("durations and counts from inputs", slots),
+        ("`for` blocks laid out from inputs", lists),
+    ] {
+        if !names.is_empty() {
+            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+            let _ = writeln!(out, "{what}: {}", names.join(", "));
+        }
     }
     if !graph.secrets.is_empty() {
         let _ = writeln!(
@@ -474,6 +486,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             let mut item = Map::new();
             if let Some(at) = n.item {
                 if let Some(b) = graph.for_blocks.get(at.block) {
+                    if let Some(input) = b.input.as_ref().filter(|_| b.pending) {
+                        let _ = writeln!(
+                            out,
+                            "{ind}for {} in {input}: one step per item of input `{input}`, laid out when its value is given",
+                            b.var
+                        );
+                    }
                     if let Some(v) = b.items.get(at.index) {
                         item.insert(b.var.clone(), value_json(v));
                         let _ = writeln!(
@@ -491,7 +510,7 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     }
                 }
             }
-            let none = &item;
+            let none = item; // the item bound, as the actions read it
             if let Some(w) = &n.when {
                 let _ = writeln!(out, "{ind}only when: {}", w.text);
             }

@@ -11,7 +11,7 @@
 //! [`plan::ForBlock`], keeps each item's captures apart, and counts failed
 //! items against `max_failures` (`exec::scheduler`).
 
-use super::scope::Scope;
+use super::scope::{Scope, Sym};
 use super::{an, Compiler};
 use crate::ast;
 use crate::diagnostics::{Code, Diag};
@@ -28,7 +28,7 @@ impl Compiler<'_> {
         nodes: &mut Vec<plan::Node>,
         edges: &mut Vec<plan::Edge>,
     ) -> Vec<usize> {
-        let (items, elem) = self.for_items(f);
+        let items = self.for_items(f);
         self.for_var_name(&f.var);
         if let Some(p) = f.parallel.as_ref().filter(|p| p.node == 0) {
             self.diags.push(
@@ -45,7 +45,7 @@ impl Compiler<'_> {
             );
         }
         // Each step compiled once, with the loop variable in scope.
-        self.for_var = Some((f.var.node.clone(), elem));
+        self.for_var = Some((f.var.node.clone(), items.elem.clone()));
         let body: Vec<plan::Node> = f
             .steps
             .iter()
@@ -58,14 +58,16 @@ impl Compiler<'_> {
         let parallel = f.parallel.as_ref().map_or(1, |p| p.node.max(1) as usize);
         let fb = plan::ForBlock {
             var: f.var.node.clone(),
-            items,
+            items: items.values,
+            input: items.input,
+            pending: items.pending,
             parallel,
             max_failures: f.max_failures.as_ref().map(|m| m.node as usize),
             steps: body.iter().map(|n| n.id.clone()).collect(),
             span: f.span,
         };
         let mut last: Vec<usize> = Vec::with_capacity(fb.items.len());
-        for index in 0..fb.items.len() {
+        for index in 0..fb.item_count() {
             let label = fb.item_label(index);
             let mut before: Vec<usize> = prev.to_vec();
             if index >= parallel {
@@ -95,18 +97,67 @@ impl Compiler<'_> {
         last
     }
 
-    /// The items of the block's list: a list written out, of distinct
-    /// strings or integers (they name the nodes).
-    fn for_items(&mut self, f: &ast::ForBlock) -> (Vec<Value>, Type) {
+    /// The items of the block's list: a list written out, or a list input
+    /// (its value in this run, else its default; `pending` when neither is
+    /// known, as under `runbook check`), of distinct strings or integers
+    /// (they name the nodes).
+    fn for_items(&mut self, f: &ast::ForBlock) -> Items {
         let scope = Scope {
             no_secrets: Some("the items of a `for` block are shown in step names"),
             ..Scope::default()
         };
+        // A capture (`listed.members`, `pods[0]`...) is refused as such,
+        // before the scope rules would call it out of reach.
+        if let Some(step) = self.captured_root(&f.list) {
+            self.diags.push(
+                Diag::error(
+                    Code::ForBodyList,
+                    "the list of a `for` block with steps must be known before the run starts",
+                )
+                .label(
+                    f.list.span,
+                    format!("captured by step `{step}`: known only once it has run"),
+                )
+                .help("the steps of every item are laid out before the run starts (the journal, `resume` and drills name them), so the items must be known then: write them out, `for member in [\"etcd-1\", \"etcd-2\"] { ... }`, or take them as an input (`input members: list<string>`, given with `--input`); a list known only at run time can drive a one-action `for` inside a step"),
+            );
+            return Items {
+                values: Vec::new(),
+                elem: Type::String,
+                input: None,
+                pending: false,
+            };
+        }
         let (lowered, ty) = self.lowering().expr(&f.list, &scope);
+        let elem_of = |ty: &Option<Type>| match ty {
+            Some(Type::List(e)) if **e == Type::Int => Type::Int,
+            _ => Type::String,
+        };
+        let mut input = None;
         let items = match &lowered.kind {
             plan::ExprKind::Literal {
                 value: Value::List(items),
             } => items.clone(),
+            plan::ExprKind::Ref(r)
+                if r.root == plan::RefRoot::Input
+                    && r.path.is_empty()
+                    && matches!(ty, Some(Type::List(_))) =>
+            {
+                if !self.list_inputs.contains(&r.name) {
+                    self.list_inputs.push(r.name.clone());
+                }
+                input = Some(r.name.clone());
+                match self.given.get(&r.name) {
+                    Some(Value::List(items)) => items.clone(),
+                    _ => {
+                        return Items {
+                            values: Vec::new(),
+                            elem: elem_of(&ty),
+                            input,
+                            pending: true,
+                        }
+                    }
+                }
+            }
             _ => {
                 let what = match &ty {
                     Some(t) => an(t),
@@ -115,16 +166,27 @@ impl Compiler<'_> {
                 self.diags.push(
                     Diag::error(
                         Code::ForBodyList,
-                        "the list of a `for` block with steps must be written out",
+                        "the list of a `for` block with steps must be known before the run starts",
                     )
-                    .label(f.list.span, format!("{what} known only when the run starts"))
-                    .help("each step becomes one step per item, so the items are needed to build the plan: write them, `for member in [\"etcd-1\", \"etcd-2\"] { ... }`; a list known only at run time can drive a one-action `for` inside a step"),
+                    .label(f.list.span, format!("{what}, not a list written out or a list input"))
+                    .help("write the items out, `for member in [\"etcd-1\", \"etcd-2\"] { ... }`, or name a list input (`input members: list<string>`)"),
                 );
-                return (Vec::new(), Type::String);
+                return Items {
+                    values: Vec::new(),
+                    elem: Type::String,
+                    input: None,
+                    pending: false,
+                };
             }
         };
+        let from = |help: &str| {
+            match &input {
+            Some(name) => format!("{help} (the items are the value of input `{name}`: give another with `--input {name}=...`, or change its default)"),
+            None => help.to_owned(),
+        }
+        };
         let mut seen: Vec<String> = Vec::new();
-        let mut elem = Type::String;
+        let mut elem = elem_of(&ty);
         for (i, v) in items.iter().enumerate() {
             let shown = match v {
                 Value::String(s) if !s.is_empty() && !s.contains([']', '[']) => s.clone(),
@@ -139,7 +201,7 @@ impl Compiler<'_> {
                             format!("item {} of this `for` block cannot name a step", i + 1),
                         )
                         .label(f.list.span, "items must be non-empty strings without brackets, or integers")
-                        .help("each item names the steps it runs (`defrag[etcd-2]`): use plain words such as `\"etcd-2\"`"),
+                        .help(from("each item names the steps it runs (`defrag[etcd-2]`): use plain words such as `\"etcd-2\"`")),
                     );
                     continue;
                 }
@@ -151,7 +213,9 @@ impl Compiler<'_> {
                         format!("item `{shown}` is listed twice"),
                     )
                     .label(f.list.span, "each item once")
-                    .help("each item names the steps it runs: remove the repeated item"),
+                    .help(from(
+                        "each item names the steps it runs: remove the repeated item",
+                    )),
                 );
             }
             seen.push(shown);
@@ -160,10 +224,32 @@ impl Compiler<'_> {
             self.diags.push(
                 Diag::error(Code::ForBodyList, "this `for` block has no items")
                     .label(f.list.span, "empty list")
-                    .help("list the items to run the steps for, or remove the block"),
+                    .help(from(
+                        "list the items to run the steps for, or remove the block",
+                    )),
             );
         }
-        (items, elem)
+        Items {
+            values: items,
+            elem,
+            input,
+            pending: false,
+        }
+    }
+
+    /// The step that captures the value `e` is read from, if any.
+    fn captured_root(&self, e: &ast::Expr) -> Option<String> {
+        match &e.kind {
+            ast::ExprKind::Path(p) => {
+                match p.first().and_then(|n| self.globals.syms.get(&n.node)) {
+                    Some((Sym::Capture { step, .. }, _)) => Some(step.clone()),
+                    _ => None,
+                }
+            }
+            ast::ExprKind::Index(v, _) | ast::ExprKind::Field(v, _) => self.captured_root(v),
+            ast::ExprKind::Call(_, args) => args.iter().find_map(|a| self.captured_root(a)),
+            _ => None,
+        }
     }
 
     /// A loop variable's name: not reserved, not hiding a runbook name.
@@ -187,4 +273,15 @@ impl Compiler<'_> {
             );
         }
     }
+}
+
+/// A `for` block's items, as [`Compiler::for_items`] found them.
+struct Items {
+    values: Vec<Value>,
+    elem: Type,
+    /// The list input they come from, if any.
+    input: Option<String>,
+    /// From an input whose value is not known yet: the body is laid out
+    /// once, for the item `*`.
+    pending: bool,
 }

@@ -18,6 +18,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Default)]
 pub struct Bindings {
     pub loop_var: Option<(String, V)>,
+    /// A step of a `for` block: its variable and item. Kept apart from
+    /// `loop_var` (a fan-out inside the step), so that journal events of
+    /// the step name no fan-out item: the node id names the item.
+    pub body_var: Option<(String, V)>,
     /// `failure.*` (the `on failure` handler only).
     pub failure: Option<Failure>,
     /// `run.outcome` and `run.rollback` (the `always` steps only).
@@ -74,6 +78,7 @@ impl Bindings {
     pub fn with_item(&self, var: &str, item: V) -> Bindings {
         Bindings {
             loop_var: Some((var.to_owned(), item)),
+            body_var: self.body_var.clone(),
             failure: self.failure.clone(),
             concluded: self.concluded.clone(),
             item: self.item.clone(),
@@ -250,7 +255,7 @@ impl RunCtx {
                 None => caps.iter().for_each(|(k, v)| insert(&mut m, k, v)),
             }
         }
-        if let Some((var, v)) = &scope.loop_var {
+        for (var, v) in scope.body_var.iter().chain(&scope.loop_var) {
             m.insert(var.clone(), v.to_json());
         }
         if let Some(c) = &scope.concluded {
@@ -450,9 +455,13 @@ impl Resolve for Resolver<'_> {
                 Some(v) => v.clone()?,
                 None => return Err(format!("check `{}` was not evaluated", r.name)),
             },
-            RefRoot::LoopVar => match &self.scope.loop_var {
-                Some((var, v)) if *var == r.name => v.clone(),
-                _ => return Err(format!("`{}` is not bound here", r.name)),
+            RefRoot::LoopVar => match [&self.scope.loop_var, &self.scope.body_var]
+                .into_iter()
+                .flatten()
+                .find(|(var, _)| *var == r.name)
+            {
+                Some((_, v)) => v.clone(),
+                None => return Err(format!("`{}` is not bound here", r.name)),
             },
             RefRoot::Run if r.name == "now" => {
                 return Ok(V::Time(self.ctx.emitter.clock().wall_now()));

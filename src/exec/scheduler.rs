@@ -231,6 +231,19 @@ async fn run_node_in(
     };
 
     let resumed = so_far.is_some();
+    // A graph compiled without the value of a `for` block's list input
+    // (`runbook check`) is never run: a run binds its inputs first.
+    if let Some(b) = node
+        .item
+        .and_then(|i| ctx.graph.for_blocks.get(i.block))
+        .filter(|b| b.pending)
+    {
+        let input = b.input.clone().unwrap_or_default();
+        return fail(
+            res,
+            format!("the items of input `{input}` were not bound before the run started"),
+        );
+    }
     if let Some(item) = node.item.filter(|i| ctx.item_failed(*i)) {
         let label = ctx
             .graph
@@ -459,7 +472,7 @@ pub(super) fn item_scope(ctx: &RunCtx, node: &crate::plan::Node, mut scope: Bind
     if let Some(item) = node.item {
         if let Some(b) = ctx.graph.for_blocks.get(item.block) {
             if let Some(v) = b.items.get(item.index) {
-                scope.loop_var = Some((b.var.clone(), V::from_value(v)));
+                scope.body_var = Some((b.var.clone(), V::from_value(v)));
             }
             scope.item = Some(b.item_label(item.index));
         }

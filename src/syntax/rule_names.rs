@@ -252,6 +252,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_step,
     Rule::kw_parallel,
     Rule::kw_if,
+    Rule::kw_for,
     Rule::kw_on,
     Rule::kw_after,
     Rule::kw_always,

@@ -50,6 +50,14 @@ fn marks(e: &CliEnv) -> Vec<String> {
         .collect()
 }
 
+/// The marker lines from the first undo on.
+fn undos(m: &[String]) -> Vec<&str> {
+    m.iter()
+        .map(String::as_str)
+        .skip_while(|l| !l.starts_with("undo"))
+        .collect()
+}
+
 #[test]
 fn items_run_one_after_another_each_reading_its_own_capture() {
     let e = env("");
@@ -82,15 +90,11 @@ fn a_failure_later_rolls_back_every_item_in_reverse_completion_order() {
         .expect("runbook runs");
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
     let m = marks(&e);
-    let undo: Vec<&str> = m
-        .iter()
-        .map(String::as_str)
-        .skip_while(|l| !l.starts_with("undo"))
-        .collect();
+    let undo = undos(&m);
+    // `announce`'s action failed: it changed nothing, so it is not undone.
     assert_eq!(
         undo,
         [
-            "undo-announce",
             "undo-soak broad",
             "undo-deploy broad ep-broad",
             "undo-soak early",
@@ -116,12 +120,12 @@ fn a_failed_item_stops_its_own_steps_and_fails_the_run_without_max_failures() {
         !m.iter().any(|l| l == "soak early" || l.contains("broad")),
         "{m:?}"
     );
-    assert!(
-        m.contains(&"undo-deploy early ep-early".to_owned()),
-        "{m:?}"
-    );
-    assert!(
-        m.contains(&"undo-deploy canary ep-canary".to_owned()),
+    // The failed action of `deploy[early]` is not undone; canary's
+    // completed steps are, latest first.
+    let undo = undos(&m);
+    assert_eq!(
+        undo,
+        ["undo-soak canary", "undo-deploy canary ep-canary"],
         "{m:?}"
     );
 }
@@ -213,4 +217,82 @@ fn resume_after_kill_mid_body_runs_no_finished_step_again() {
         "{}",
         text(&o)
     );
+}
+
+/// The members of an etcd cluster as an input: the body is laid out per
+/// item of the run's value (`--input`), and `plan` shows it so.
+const FROM_INPUT: &str = r#"
+runbook members {
+  input dir: string
+  input members: list<string>
+  for member in members {
+    step defrag {
+      run "echo \"defrag {{member}}\" >> {{dir}}/m"
+      undo none "defragmentation changes no data"
+    }
+    step check {
+      run "echo \"check {{member}}\" >> {{dir}}/m" readonly
+    }
+  }
+}
+"#;
+
+/// `FROM_INPUT` run with `--input members=VALUE`.
+fn run_members(value: &str) -> (CliEnv, std::process::Output) {
+    let e = CliEnv::new(&[("r.runbook", FROM_INPUT)], None);
+    let members = format!("members={value}");
+    let o = e
+        .run_here("r.runbook", &["-i", &members])
+        .output()
+        .expect("runbook runs");
+    (e, o)
+}
+
+#[test]
+fn items_from_a_list_input_are_the_runs_value() {
+    let (e, o) = run_members(r#"["etcd-2", "etcd-1"]"#);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        marks(&e),
+        [
+            "defrag etcd-2",
+            "check etcd-2",
+            "defrag etcd-1",
+            "check etcd-1"
+        ]
+    );
+    assert!(text(&o).contains("defrag[etcd-1]"), "{}", text(&o));
+
+    // Without the value, `check` accepts the runbook and `plan` with it
+    // lays the steps out per item.
+    let c = e.out(&["check", "r.runbook"]);
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    let p = e.out(&[
+        "plan",
+        "r.runbook",
+        "-i",
+        "dir=/tmp",
+        "-i",
+        r#"members=["etcd-1", "etcd-3"]"#,
+    ]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    let shown = text(&p);
+    for id in [
+        "defrag[etcd-1]",
+        "check[etcd-3]",
+        "`for` blocks laid out from inputs: members",
+    ] {
+        assert!(shown.contains(id), "{id} not in plan:\n{shown}");
+    }
+    assert!(!shown.contains("[*]"), "{shown}");
+}
+
+#[test]
+fn a_list_input_item_that_cannot_name_a_step_is_refused_before_anything_runs() {
+    let (e, o) = run_members(r#"["etcd-1", "etcd-1"]"#);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("item `etcd-1` is listed twice"), "{out}");
+    assert!(out.contains("--input members="), "{out}");
+    assert!(marks(&e).is_empty());
 }
