@@ -296,3 +296,64 @@ fn a_list_input_item_that_cannot_name_a_step_is_refused_before_anything_runs() {
     assert!(out.contains("--input members="), "{out}");
     assert!(marks(&e).is_empty());
 }
+
+const RINGS: &str = r#"
+runbook rings {
+  input rings: list<string>
+  for ring in rings {
+    step widen {
+      when ring == "broad"
+      approve "publish to {{ring}}?"
+    }
+    step publish {
+      run "contentctl publish --ring {{ring}}"
+      undo "contentctl revert --ring {{ring}}"
+    }
+  }
+}
+"#;
+
+/// A drill targets a body step for one item (`publish[canary]`), and
+/// coverage counts a body step once for all items (`widen[*]`: its `when`
+/// holds for one item only), from every drill's items, and each item of
+/// the first drill's value as reached.
+#[test]
+fn drills_target_one_items_step_and_coverage_counts_body_steps() {
+    let drill = |name: &str, rings: &str, extra: &str| {
+        format!("runbook: r.runbook\nname: {name}\ninputs:\n  rings: {rings}\n{extra}")
+    };
+    let e = CliEnv::new(
+        &[
+            ("r.runbook", RINGS),
+            (
+                "r.canary_fails.drill.yaml",
+                &drill(
+                    "canary fails",
+                    r#"["internal", "canary"]"#,
+                    "actions:\n  publish[canary]: {result: fail}\nexpect:\n  outcome: rolled_back\n  failed: [\"publish[canary]\"]\n  rollback: [\"publish[internal]\"]\n",
+                ),
+            ),
+            (
+                "r.wide.drill.yaml",
+                &drill(
+                    "goes wide",
+                    r#"["internal", "broad"]"#,
+                    "approvals:\n  widen[broad]: {approve: true, after: 1m}\nexpect:\n  outcome: succeeded\n  skipped: [\"widen[internal]\"]\n",
+                ),
+            ),
+        ],
+        None,
+    );
+    let o = e.out(&["test", ".", "--coverage"]);
+    let out = text(&o);
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+    let missing: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("never rehearsed: "))
+        .collect();
+    // The clauses of `widen` count once (its `when` true in one drill,
+    // false in the other), and only its refusal was never rehearsed; the
+    // items listed are the first drill's (internal, canary).
+    assert_eq!(missing, ["refused approval of widen[*]"], "{out}");
+    assert!(out.contains("coverage of rings: 7/8"), "{out}");
+}
