@@ -497,11 +497,15 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                         item.insert(b.var.clone(), value_json(v));
                         let _ = writeln!(
                             out,
-                            "{ind}for {} = {} (item {} of {}{})",
+                            "{ind}for {} = {} (item {} of {}{}{})",
                             b.var,
                             value_json(v),
                             at.index + 1,
                             b.items.len(),
+                            match b.parallel {
+                                1 => String::new(),
+                                p => format!(", up to {p} items at once"),
+                            },
                             match b.max_failures {
                                 Some(m) => format!(", up to {m} item(s) may fail"),
                                 None => String::new(),
@@ -610,6 +614,21 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                 );
             } else if n.continue_on_error {
                 let _ = writeln!(out, "{ind}if it fails: recorded, and the run goes on");
+            } else if let Some(m) = n
+                .item
+                .and_then(|i| graph.for_blocks.get(i.block))
+                .and_then(|b| b.max_failures)
+                .filter(|m| *m > 0)
+            {
+                let _ = writeln!(
+                    out,
+                    "{ind}if it fails: the later steps of its item are skipped; past {m} failed item(s), the run stops{}",
+                    if rollback.is_empty() {
+                        "; nothing to roll back".to_owned()
+                    } else {
+                        format!(" and rolls back {}", rollback.join(", then "))
+                    }
+                );
             } else if rollback.is_empty() {
                 let _ = writeln!(out, "{ind}if it fails: the run stops; nothing to roll back");
             } else {

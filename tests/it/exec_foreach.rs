@@ -357,3 +357,19 @@ fn drills_target_one_items_step_and_coverage_counts_body_steps() {
     assert_eq!(missing, ["refused approval of widen[*]"], "{out}");
     assert!(out.contains("coverage of rings: 7/8"), "{out}");
 }
+
+/// `plan` says how the items run and what a failed item does.
+#[test]
+fn plan_shows_items_at_once_and_what_a_failed_item_does() {
+    let e = env("parallel 2 max_failures 1");
+    let dir = format!("dir={}", e.dir.display());
+    let o = e.out(&["plan", "r.runbook", "-i", &dir]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    for line in [
+        r#"for ring = "early" (item 2 of 3, up to 2 items at once, up to 1 item(s) may fail)"#,
+        "if it fails: the later steps of its item are skipped; past 1 failed item(s), the run stops and rolls back",
+    ] {
+        assert!(out.contains(line), "{line} not in:\n{out}");
+    }
+}
