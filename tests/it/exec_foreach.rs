@@ -373,3 +373,47 @@ fn plan_shows_items_at_once_and_what_a_failed_item_does() {
         assert!(out.contains(line), "{line} not in:\n{out}");
     }
 }
+
+/// A run over a list input killed mid-body resumes with the journal's
+/// value of the input: the same steps, none that ended run again.
+#[test]
+fn resume_of_a_run_over_a_list_input_binds_the_journals_value() {
+    let e = CliEnv::new(
+        &[(
+            "r.runbook",
+            &FROM_INPUT.replace(
+                r#"run "echo \"check {{member}}\" >> {{dir}}/m" readonly"#,
+                r#"run "echo \"check {{member}}\" >> {{dir}}/m; sleep 3" readonly"#,
+            ),
+        )],
+        None,
+    );
+    let mut child = e
+        .run_here("r.runbook", &["-i", "members=etcd-1,etcd-2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook starts");
+    let id = e.first_run();
+    e.wait_for(&id, &["check[etcd-1]", "action_started"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(marks(&e), ["defrag etcd-1", "check etcd-1"]);
+    // No --input: the members come from the journal. `check[etcd-1]` only
+    // reads: cut off, it runs again; `defrag[etcd-1]` had ended: it does not.
+    let o = e.out(&["resume", &id, "--runs-dir", "runs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        marks(&e),
+        [
+            "defrag etcd-1",
+            "check etcd-1",
+            "check etcd-1",
+            "defrag etcd-2",
+            "check etcd-2"
+        ],
+        "{}",
+        text(&o)
+    );
+}
