@@ -103,6 +103,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::postfix => "an index `[N]` or a field `.name`",
         Rule::path => "a name",
         Rule::reserved => "a reserved word",
+        Rule::clause_word => "a step clause keyword",
         Rule::literal => "a value (string, number, duration, bool or list)",
         Rule::list_lit => "a list `[...]`",
         Rule::bool_lit => "`true` or `false`",
