@@ -392,6 +392,20 @@ pub enum Block {
         arms: Vec<Arm>,
         span: Span,
     },
+    /// `for X in [...] parallel N max_failures N { steps }`: the steps run
+    /// for each item. Boxed: rare, and larger than the other variants.
+    For(Box<ForBlock>),
+}
+
+/// A per-item body: `for member in ["a", "b"] { step ... step ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForBlock {
+    pub var: Ident,
+    pub list: Expr,
+    pub parallel: Option<Spanned<u64>>,
+    pub max_failures: Option<Spanned<u64>>,
+    pub steps: Vec<Step>,
+    pub span: Span,
 }
 
 /// One arm of an `if`: its condition (`None`: `else`) and how many of the
@@ -409,6 +423,7 @@ impl Block {
         match self {
             Block::Step(s) => std::slice::from_ref(&**s),
             Block::Parallel { steps, .. } | Block::If { steps, .. } => steps,
+            Block::For(f) => &f.steps,
         }
     }
 }

@@ -40,11 +40,69 @@ pub struct Graph {
     /// The `if` blocks, by index (a node's [`BranchRef::branch`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches: Vec<Branch>,
+    /// The `for` blocks with steps, by index (a node's [`ItemRef::block`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub for_blocks: Vec<ForBlock>,
     /// Inputs that durations and counts name (`wait soak`): the graph holds
     /// their defaults; a run compiles the runbook again with its values
     /// (`compile::compile_with_inputs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slot_inputs: Vec<String>,
+}
+
+/// `for X in [...] { steps }`: each step is one node per item, named
+/// `STEP[ITEM]`; an item's nodes run one after another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForBlock {
+    pub var: String,
+    pub items: Vec<Value>,
+    /// The list input the items are the value of (`for m in members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The input has no value yet (`runbook check`, `graph` of a required
+    /// input): the body is laid out once, for the item `*`; a run binds
+    /// the value first (`compile::compile_with_inputs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+    /// Items at once (1: one after another).
+    pub parallel: usize,
+    /// Items that may fail before the run fails; `None`: none may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<usize>,
+    /// The body's step names, in order.
+    pub steps: Vec<String>,
+    pub span: Span,
+}
+
+impl ForBlock {
+    /// How item `index` is shown in node ids and capture names: the item's
+    /// text.
+    pub fn item_label(&self, index: usize) -> String {
+        if self.pending {
+            return "*".into();
+        }
+        match self.items.get(index) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Int(i)) => i.to_string(),
+            _ => (index + 1).to_string(),
+        }
+    }
+
+    /// Items the body is laid out for: one (`*`) while pending.
+    pub fn item_count(&self) -> usize {
+        if self.pending {
+            1
+        } else {
+            self.items.len()
+        }
+    }
+}
+
+/// Where a node sits in a `for` block: item `index` of block `block`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRef {
+    pub block: usize,
+    pub index: usize,
 }
 
 /// An `if ... else if ... else` block: the first arm whose condition holds
@@ -544,6 +602,9 @@ pub struct Node {
     /// The `if` arm the node belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<BranchRef>,
+    /// The `for` block item the node runs for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemRef>,
     pub span: Span,
 }
 

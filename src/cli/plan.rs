@@ -391,12 +391,24 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             shown.join(" ")
         }
     );
-    if !graph.slot_inputs.is_empty() {
-        let _ = writeln!(
-            out,
-            "durations and counts from inputs: {}",
-            graph.slot_inputs.join(", ")
-        );
+    // Inputs bound into the plan: `for` lists apart from durations and
+    // counts.
+    let is_list = |name: &String| {
+        graph
+            .inputs
+            .iter()
+            .any(|i| i.name == *name && matches!(i.ty, crate::plan::Type::List(_)))
+    };
+    let (lists, slots): (Vec<&String>, Vec<&String>) =
+        graph.slot_inputs.iter().partition(|n| is_list(n));
+    for (what, names) in [
+        ("durations and counts from inputs", slots),
+        ("`for` blocks laid out from inputs", lists),
+    ] {
+        if !names.is_empty() {
+            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+            let _ = writeln!(out, "{what}: {}", names.join(", "));
+        }
     }
     if !graph.secrets.is_empty() {
         let _ = writeln!(
@@ -470,6 +482,39 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             let effect = format!("{:?}", n.effect).to_lowercase();
             let _ = writeln!(out, "{label} {} [{effect}]", n.id);
             let ind = if group.is_some() { "       " } else { "   " };
+            // A step of a `for` block: its item bound, and said.
+            let mut item = Map::new();
+            if let Some(at) = n.item {
+                if let Some(b) = graph.for_blocks.get(at.block) {
+                    if let Some(input) = b.input.as_ref().filter(|_| b.pending) {
+                        let _ = writeln!(
+                            out,
+                            "{ind}for {} in {input}: one step per item of input `{input}`, laid out when its value is given",
+                            b.var
+                        );
+                    }
+                    if let Some(v) = b.items.get(at.index) {
+                        item.insert(b.var.clone(), value_json(v));
+                        let _ = writeln!(
+                            out,
+                            "{ind}for {} = {} (item {} of {}{}{})",
+                            b.var,
+                            value_json(v),
+                            at.index + 1,
+                            b.items.len(),
+                            match b.parallel {
+                                1 => String::new(),
+                                p => format!(", up to {p} items at once"),
+                            },
+                            match b.max_failures {
+                                Some(m) => format!(", up to {m} item(s) may fail"),
+                                None => String::new(),
+                            }
+                        );
+                    }
+                }
+            }
+            let none = item; // the item bound, as the actions read it
             if let Some(w) = &n.when {
                 let _ = writeln!(out, "{ind}only when: {}", w.text);
             }
@@ -569,6 +614,21 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                 );
             } else if n.continue_on_error {
                 let _ = writeln!(out, "{ind}if it fails: recorded, and the run goes on");
+            } else if let Some(m) = n
+                .item
+                .and_then(|i| graph.for_blocks.get(i.block))
+                .and_then(|b| b.max_failures)
+                .filter(|m| *m > 0)
+            {
+                let _ = writeln!(
+                    out,
+                    "{ind}if it fails: the later steps of its item are skipped; past {m} failed item(s), the run stops{}",
+                    if rollback.is_empty() {
+                        "; nothing to roll back".to_owned()
+                    } else {
+                        format!(" and rolls back {}", rollback.join(", then "))
+                    }
+                );
             } else if rollback.is_empty() {
                 let _ = writeln!(out, "{ind}if it fails: the run stops; nothing to roll back");
             } else {

@@ -71,19 +71,7 @@ impl Compiler<'_> {
                         Type::Json
                     }
                 };
-                if var.node == "now" {
-                    self.diags.push(
-                        Diag::error(Code::ReservedName, "`now` is a reserved name")
-                            .label(var.span, "reserved for the current time in conditions")
-                            .help("choose another name for the loop variable"),
-                    );
-                } else if self.globals.syms.contains_key(&var.node) {
-                    self.diags.push(
-                        Diag::error(Code::ShadowedName, format!("loop variable `{}` hides a runbook name", var.node))
-                            .label(var.span, "choose another name")
-                            .help("a loop variable must not reuse the name of an input, secret, check or capture"),
-                    );
-                }
+                self.for_var_name(var);
                 if matches!(body.node, ast::Action::Approve { .. }) {
                     self.diags.push(
                         Diag::error(Code::ApproveInFor, "`approve` cannot be fanned out")

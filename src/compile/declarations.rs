@@ -140,15 +140,22 @@ impl Compiler<'_> {
                     );
                 }
             }
+            // A capture of a `for` body is one per item: only the later
+            // steps of the body read it (the same item's).
+            let body_end = match block {
+                Block::For(f) => Some(start + f.steps.len()),
+                _ => None,
+            };
             for (k, s) in block.steps().iter().enumerate() {
-                self.declare_step(&mut steps, s, super::steps::step_index(block, start, k));
+                let at = super::steps::step_index(block, start, k);
+                self.declare_step(&mut steps, s, at, body_end);
             }
         }
         // `always` steps come after every block, one block each (see
         // `always_to_nodes`).
         let cleanup = rb.always.first().into_iter().flat_map(|a| &a.steps);
         for (i, s) in cleanup.enumerate() {
-            self.declare_step(&mut steps, s, after + i);
+            self.declare_step(&mut steps, s, after + i, None);
         }
     }
 
@@ -157,6 +164,7 @@ impl Compiler<'_> {
         steps: &mut HashMap<&'a str, Span>,
         s: &'a ast::Step,
         block: usize,
+        body_end: Option<usize>,
     ) {
         if let Some(first) = steps.get(s.name.node.as_str()) {
             let first = *first;
@@ -170,6 +178,7 @@ impl Compiler<'_> {
                 Sym::Capture {
                     format: c.format,
                     block,
+                    body_end,
                     step: s.name.node.clone(),
                 },
             );

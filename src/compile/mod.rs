@@ -19,6 +19,7 @@ mod checks;
 mod conditions;
 mod declarations;
 mod escalate;
+mod foreach;
 mod handlers;
 mod http;
 mod input_slots;
@@ -143,6 +144,14 @@ fn compile_diags<S: std::hash::BuildHasher>(
         used: HashSet::default(),
         channels: IndexMap::default(),
         templates: IndexMap::default(),
+        for_var: None,
+        for_blocks: Vec::new(),
+        given: inputs
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        list_inputs: Vec::new(),
     };
     let graph = c.runbook(&rb);
     diags.append(&mut c.diags);
@@ -172,6 +181,17 @@ struct Compiler<'s> {
     used: HashSet<String>,
     channels: IndexMap<String, Span>,
     templates: IndexMap<String, (Span, ast::Str)>,
+    /// The loop variable of the `for` block whose steps are compiled.
+    for_var: Option<(String, plan::Type)>,
+    /// The `for` blocks with steps compiled so far.
+    for_blocks: Vec<plan::ForBlock>,
+    /// The run's input values (`compile_with_inputs`); defaults are added
+    /// once the inputs are compiled. A `for` block's list from an input
+    /// is read here.
+    given: HashMap<String, plan::Value>,
+    /// Inputs whose lists `for` blocks unrolled (bound again for a run,
+    /// like the slots).
+    list_inputs: Vec<String>,
 }
 
 impl Compiler<'_> {
@@ -192,9 +212,16 @@ impl Compiler<'_> {
         self.name_lengths(rb);
         // Declarations first: names may be used before they are declared.
         let inputs = self.inputs(&rb.inputs);
+        for i in &inputs {
+            if let Some(d) = &i.default {
+                self.given
+                    .entry(i.name.clone())
+                    .or_insert_with(|| d.clone());
+            }
+        }
         let secrets = self.secrets(&rb.secrets);
         self.declarations(rb);
-        let slot_inputs = self.input_slots(rb);
+        let mut slot_inputs = self.input_slots(rb);
 
         let channels = rb.channels.iter().map(|c| self.channel(c)).collect();
         let checks = rb.checks.iter().map(|c| self.check(c)).collect();
@@ -214,6 +241,11 @@ impl Compiler<'_> {
         };
 
         let (nodes, edges, branches) = self.steps_to_nodes(rb);
+        for name in std::mem::take(&mut self.list_inputs) {
+            if !slot_inputs.contains(&name) {
+                slot_inputs.push(name);
+            }
+        }
         let (on_failure, on_success, after_rollback) = self.handlers(rb);
 
         self.escalate_placement(rb);
@@ -238,6 +270,7 @@ impl Compiler<'_> {
             on_success,
             after_rollback,
             branches,
+            for_blocks: std::mem::take(&mut self.for_blocks),
             slot_inputs,
         }
     }

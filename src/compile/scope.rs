@@ -16,6 +16,9 @@ pub(super) enum Sym {
         format: CaptureFormat,
         /// Index of the top-level block that sets it.
         block: usize,
+        /// Set in a `for` body: the scope index where the body ends (each
+        /// item has its own value, read by the body's later steps only).
+        body_end: Option<usize>,
         step: String,
     },
 }
@@ -199,7 +202,12 @@ impl Scope {
                     )
                 }
             }
-            Sym::Capture { format, block, step } => {
+            Sym::Capture {
+                format,
+                block,
+                body_end,
+                step,
+            } => {
                 let ty = match format {
                     CaptureFormat::Json => Type::Json,
                     CaptureFormat::Text => Type::String,
@@ -210,6 +218,19 @@ impl Scope {
                         format!("capture `{name}` cannot be read here"),
                         Some("captures are set by steps, and this is read outside them: pass what it needs as an input".into()),
                     );
+                }
+                if let Some(end) = body_end {
+                    let outside = match self.block {
+                        None => true,
+                        Some(b) => b >= *end,
+                    };
+                    if outside && self.own_capture.as_deref() != Some(name) {
+                        return Resolved::NotHere(
+                            Code::CaptureInForBody,
+                            format!("capture `{name}` is set by step `{step}` of a `for` body: each item has its own"),
+                            Some(format!("read `{name}` in a later step of the same `for` body, or capture what you need after the block")),
+                        );
+                    }
                 }
                 let visible = match self.block {
                     None => true,

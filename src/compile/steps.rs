@@ -29,6 +29,13 @@ impl Compiler<'_> {
         let mut group = 0;
         let (starts, _) = block_indices(rb);
         for (block, &start) in rb.body.iter().zip(&starts) {
+            if let Block::For(f) = block {
+                let last = self.for_to_nodes(f, start, &prev, &mut nodes, &mut edges);
+                if !last.is_empty() {
+                    prev = last;
+                }
+                continue;
+            }
             if let Block::If { steps, arms, span } = block {
                 let last = self.if_to_nodes(
                     steps,
@@ -180,7 +187,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn step(&mut self, s: &ast::Step, block: usize, cleanup: bool) -> plan::Node {
+    pub(super) fn step(&mut self, s: &ast::Step, block: usize, cleanup: bool) -> plan::Node {
         for (what, first, again) in &s.repeated {
             let what = if *what == "action" { "an action" } else { what };
             self.diags.push(
@@ -206,6 +213,7 @@ impl Compiler<'_> {
             captures: true,
             cleanup,
             no_secrets: None,
+            loop_var: self.for_var.clone(),
             ..Scope::default()
         };
         if cleanup {
@@ -367,6 +375,7 @@ impl Compiler<'_> {
             keep: s.keep.is_some(),
             cleanup,
             branch: None,
+            item: None,
             span: s.span,
         }
     }
@@ -522,6 +531,7 @@ pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
         out.push(next);
         next += match block {
             Block::If { steps, .. } => steps.len(),
+            Block::For(f) => f.steps.len().max(1),
             _ => 1,
         };
     }
@@ -531,7 +541,7 @@ pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
 /// The scope index of the `k`th step of `block`, which starts at `start`.
 pub(super) fn step_index(block: &Block, start: usize, k: usize) -> usize {
     match block {
-        Block::If { .. } => start + k,
+        Block::If { .. } | Block::For(_) => start + k,
         _ => start,
     }
 }

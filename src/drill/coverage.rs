@@ -51,6 +51,20 @@ struct Seen {
     arms: BTreeSet<(usize, Option<usize>)>,
 }
 
+/// How a node is named in coverage: a step of a `for` block as `STEP[*]`.
+fn shown_id(graph: &Graph, n: &crate::plan::Node) -> String {
+    match n.item.and_then(|i| graph.for_blocks.get(i.block)) {
+        Some(b) => {
+            let label = b.item_label(n.item.map_or(0, |i| i.index));
+            match n.id.strip_suffix(&format!("[{label}]")) {
+                Some(step) => format!("{step}[*]"),
+                None => n.id.clone(),
+            }
+        }
+        None => n.id.clone(),
+    }
+}
+
 /// Coverage of `graph` by the events of several runs of it.
 pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -> Coverage {
     let mut s = Seen::default();
@@ -104,35 +118,63 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
             }
         }
     }
-    let mut items = Vec::new();
-    let mut add = |what: String, covered: bool| items.push(Item { what, covered });
+    let mut items: Vec<Item> = Vec::new();
+    // A step of a `for` block counts once for all its items (`defrag[*]`):
+    // covered if a drill did it for any item. Its clauses are the same for
+    // every item, and a `when` on the item (`when ring == "broad"`) can
+    // hold for one item only. Each item is counted as reached, below.
+    let mut add = |what: String, covered: bool| match items.iter_mut().find(|i| i.what == what) {
+        Some(i) => i.covered |= covered,
+        None => items.push(Item { what, covered }),
+    };
     for n in &graph.nodes {
-        add(format!("step {}", n.id), s.ran.contains(&n.id));
+        let shown = shown_id(graph, n);
+        let shown = shown.as_str();
+        // A body step: done for any item, in any drill (the items of a list
+        // input may differ from one drill to the next).
+        let step = shown.strip_suffix("[*]").filter(|_| n.item.is_some());
+        let done = |set: &BTreeSet<String>| match step {
+            Some(step) => set.iter().any(|id| {
+                id.strip_prefix(step)
+                    .is_some_and(|r| r.starts_with('[') && r.ends_with(']'))
+            }),
+            None => set.contains(&n.id),
+        };
+        add(format!("step {shown}"), done(&s.ran));
         if n.when.is_some() {
-            add(
-                format!("when of {} is true", n.id),
-                s.when_true.contains(&n.id),
-            );
-            add(
-                format!("when of {} is false", n.id),
-                s.when_false.contains(&n.id),
-            );
+            add(format!("when of {shown} is true"), done(&s.when_true));
+            add(format!("when of {shown} is false"), done(&s.when_false));
         }
         if n.retry.retries > 0 {
-            add(format!("retry of {}", n.id), s.retried.contains(&n.id));
+            add(format!("retry of {shown}"), done(&s.retried));
         }
         if n.verify.is_some() {
-            add(format!("verify of {}", n.id), s.verified.contains(&n.id));
+            add(format!("verify of {shown}"), done(&s.verified));
         }
         if n.undo.is_some() {
-            add(format!("undo of {}", n.id), s.undone.contains(&n.id));
+            add(format!("undo of {shown}"), done(&s.undone));
         }
         let asks =
             n.approval.is_some() || matches!(n.action, Some(crate::plan::Action::Approve { .. }));
         if asks {
             add(
-                format!("refused approval of {}", n.id),
-                s.approvals_refused.contains(&n.id),
+                format!("refused approval of {shown}"),
+                done(&s.approvals_refused),
+            );
+        }
+    }
+    // Each item of each `for` block reached: one of its steps ran or was
+    // skipped by its `when`.
+    for (b, block) in graph.for_blocks.iter().enumerate() {
+        for index in 0..block.item_count() {
+            let reached = graph
+                .nodes
+                .iter()
+                .filter(|n| n.item.is_some_and(|i| i.block == b && i.index == index))
+                .any(|n| s.ran.contains(&n.id) || s.when_false.contains(&n.id));
+            add(
+                format!("item {} of `for {}`", block.item_label(index), block.var),
+                reached,
             );
         }
     }

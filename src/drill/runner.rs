@@ -102,7 +102,7 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
     let compiled = compile::compile(&source).map_err(|r| DrillError { reports: vec![r] })?;
     let graph = Arc::new(compiled.graph);
 
-    let mut diags = scenario::validate(loaded, &graph);
+    let mut diags = Vec::new();
     let inputs_map: indexmap::IndexMap<String, yaml_serde::Value> = loaded.scenario.inputs.clone();
     let inputs = match exec::inputs::resolve(&graph.inputs, &[], Some(&inputs_map)) {
         Ok(i) => i,
@@ -122,17 +122,20 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
             Default::default()
         }
     };
-    if !diags.is_empty() {
-        return Err(DrillError::on(scenario_name, loaded.text.clone(), diags));
-    }
-    // Durations and counts that name inputs take the scenario's values.
-    let graph = if graph.slot_inputs.is_empty() {
+    // Durations, counts and `for` lists that name inputs take the
+    // scenario's values, before the scenario is checked against the steps
+    // (a `for` block over an input names its steps after the items).
+    let graph = if graph.slot_inputs.is_empty() || !diags.is_empty() {
         graph
     } else {
         let bound = compile::compile_with_inputs(&source, &inputs)
             .map_err(|r| DrillError { reports: vec![r] })?;
         Arc::new(bound.graph)
     };
+    diags.splice(0..0, scenario::validate(loaded, &graph));
+    if !diags.is_empty() {
+        return Err(DrillError::on(scenario_name, loaded.text.clone(), diags));
+    }
 
     let secrets: indexmap::IndexMap<String, Option<String>> = graph
         .secrets

@@ -18,10 +18,17 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Default)]
 pub struct Bindings {
     pub loop_var: Option<(String, V)>,
+    /// A step of a `for` block: its variable and item. Kept apart from
+    /// `loop_var` (a fan-out inside the step), so that journal events of
+    /// the step name no fan-out item: the node id names the item.
+    pub body_var: Option<(String, V)>,
     /// `failure.*` (the `on failure` handler only).
     pub failure: Option<Failure>,
     /// `run.outcome` and `run.rollback` (the `always` steps only).
     pub concluded: Option<Concluded>,
+    /// A step of a `for` block: the item's label. Its captures are kept
+    /// apart from other items' (stored as `NAME[ITEM]`).
+    pub item: Option<String>,
     /// `self.*` (a step's `undo` and `undo when` only).
     pub own: Option<OwnStep>,
 }
@@ -71,8 +78,10 @@ impl Bindings {
     pub fn with_item(&self, var: &str, item: V) -> Bindings {
         Bindings {
             loop_var: Some((var.to_owned(), item)),
+            body_var: self.body_var.clone(),
             failure: self.failure.clone(),
             concluded: self.concluded.clone(),
+            item: self.item.clone(),
             own: self.own.clone(),
         }
     }
@@ -97,6 +106,9 @@ pub struct RunCtx {
     /// first of its nodes is reached, or read back from the journal by
     /// `runbook resume`.
     pub branches: tokio::sync::Mutex<std::collections::HashMap<usize, Option<usize>>>,
+    /// Items of `for` blocks that failed within `max_failures`, by block:
+    /// their later steps are skipped.
+    pub failed_items: Mutex<std::collections::HashMap<usize, Vec<usize>>>,
     /// When the run started (RFC 3339), `run.started`.
     pub started: String,
     base_send: Map<String, J>,
@@ -155,6 +167,7 @@ impl RunCtx {
             captures: Mutex::new(IndexMap::new()),
             cleanup: std::sync::atomic::AtomicBool::new(false),
             branches: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            failed_items: Mutex::new(std::collections::HashMap::new()),
             started,
             base_send,
             base_display,
@@ -232,12 +245,17 @@ impl RunCtx {
                         if let Some((k, v)) = caps.get_key_value(*w) {
                             insert(&mut m, k, v);
                         }
+                        // A `for` step reads its own item's capture.
+                        if let Some(v) = scope.item.as_ref().and_then(|i| caps.get(&item_key(w, i)))
+                        {
+                            insert(&mut m, &(*w).to_owned(), v);
+                        }
                     }
                 }
                 None => caps.iter().for_each(|(k, v)| insert(&mut m, k, v)),
             }
         }
-        if let Some((var, v)) = &scope.loop_var {
+        for (var, v) in scope.body_var.iter().chain(&scope.loop_var) {
             m.insert(var.clone(), v.to_json());
         }
         if let Some(c) = &scope.concluded {
@@ -319,11 +337,60 @@ impl RunCtx {
         self.captures.lock().ok().and_then(|c| c.get(name).cloned())
     }
 
+    /// Counts a failed item of a `for` block against its `max_failures`:
+    /// `true` if the run may go on (its later steps are then skipped).
+    pub fn tolerate_item_failure(&self, item: crate::plan::ItemRef) -> bool {
+        let Some(max) = self
+            .graph
+            .for_blocks
+            .get(item.block)
+            .and_then(|b| b.max_failures)
+        else {
+            return false;
+        };
+        let Ok(mut failed) = self.failed_items.lock() else {
+            return false;
+        };
+        let list = failed.entry(item.block).or_default();
+        if list.contains(&item.index) {
+            return true;
+        }
+        if list.len() < max {
+            list.push(item.index);
+            return true;
+        }
+        false
+    }
+
+    /// An item of a `for` block that failed earlier (within its
+    /// `max_failures`): its later steps do not run.
+    pub fn item_failed(&self, item: crate::plan::ItemRef) -> bool {
+        self.failed_items
+            .lock()
+            .is_ok_and(|f| f.get(&item.block).is_some_and(|l| l.contains(&item.index)))
+    }
+
+    /// A failed item read back from the journal by `runbook resume`.
+    pub fn note_failed_item(&self, item: crate::plan::ItemRef) {
+        if let Ok(mut f) = self.failed_items.lock() {
+            let list = f.entry(item.block).or_default();
+            if !list.contains(&item.index) {
+                list.push(item.index);
+            }
+        }
+    }
+
     pub fn store_capture(&self, name: &str, v: V) {
         if let Ok(mut c) = self.captures.lock() {
             c.insert(name.to_owned(), v);
         }
     }
+}
+
+/// Where the capture `name` of a `for` step of item `item` is stored:
+/// `NAME[ITEM]`, so that items running at once keep their own.
+pub fn item_key(name: &str, item: &str) -> String {
+    format!("{name}[{item}]")
 }
 
 /// Every distinct identifier-like word of `template` (letters, digits, `_`;
@@ -369,7 +436,13 @@ impl Resolve for Resolver<'_> {
                     None => return Err(format!("input `{}` has no value", r.name)),
                 },
             },
-            RefRoot::Capture => match self.ctx.capture(&r.name) {
+            RefRoot::Capture => match self
+                .scope
+                .item
+                .as_ref()
+                .and_then(|i| self.ctx.capture(&item_key(&r.name, i)))
+                .or_else(|| self.ctx.capture(&r.name))
+            {
                 Some(v) => v,
                 None => {
                     return Err(format!(
@@ -382,9 +455,13 @@ impl Resolve for Resolver<'_> {
                 Some(v) => v.clone()?,
                 None => return Err(format!("check `{}` was not evaluated", r.name)),
             },
-            RefRoot::LoopVar => match &self.scope.loop_var {
-                Some((var, v)) if *var == r.name => v.clone(),
-                _ => return Err(format!("`{}` is not bound here", r.name)),
+            RefRoot::LoopVar => match [&self.scope.loop_var, &self.scope.body_var]
+                .into_iter()
+                .flatten()
+                .find(|(var, _)| *var == r.name)
+            {
+                Some((_, v)) => v.clone(),
+                None => return Err(format!("`{}` is not bound here", r.name)),
             },
             RefRoot::Run if r.name == "now" => {
                 return Ok(V::Time(self.ctx.emitter.clock().wall_now()));

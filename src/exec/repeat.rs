@@ -41,7 +41,8 @@ pub(super) async fn run(
         }
         res.action_done = true;
         if let Some(cap) = &node.capture {
-            capture(ctx, id, cap.format, &cap.name, a.output)?;
+            let name = super::scheduler::stored_as(&cap.name, scope);
+            capture(ctx, id, cap.format, &name, a.output)?;
         }
         let out = ctx
             .condition(

@@ -88,6 +88,22 @@ impl Target {
     }
 }
 
+impl Target {
+    /// `STEP[ITEM]` naming a step of a `for` block (a node of its own,
+    /// `defrag[etcd-2]`) rather than an item of a fan-out.
+    fn for_step(self, graph: &Graph) -> Target {
+        let whole = self.to_string();
+        if self.item.is_some() && graph.node(&whole).is_some() {
+            Target {
+                node: whole,
+                item: None,
+            }
+        } else {
+            self
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.item {
@@ -108,6 +124,17 @@ pub struct Resume {
 }
 
 impl Resume {
+    /// Reads `--assume-*` values that name a step of a `for` block
+    /// (`soak[etcd-2]`) as that step.
+    pub fn name_for_steps(&mut self, graph: &Graph) {
+        for set in [&mut self.assume_done, &mut self.assume_failed] {
+            *set = std::mem::take(set)
+                .into_iter()
+                .map(|t| t.for_step(graph))
+                .collect();
+        }
+    }
+
     /// A run to resume from its [`replay`](crate::durable::replay::replay)ed
     /// state, no answers given yet.
     pub fn new(state: RunState) -> Self {
@@ -427,6 +454,9 @@ async fn resume_flushed(
                 res.reason = reason.clone();
             }
             Some(Completed::FailedContinued { reason }) => {
+                if let Some(item) = node.item.filter(|_| !node.continue_on_error) {
+                    ctx.note_failed_item(item);
+                }
                 res.state = NodeState::FailedContinued;
                 res.reason = reason.clone();
                 res.action_done = st.action_ok.contains(id);

@@ -164,7 +164,7 @@ pub async fn rollback_resumed(
         }
         match &node.undo {
             Some(_) => {
-                let scope = own_scope(r);
+                let scope = super::scheduler::item_scope(ctx, node, own_scope(r));
                 match undo_wanted(ctx, node, &scope).await {
                     UndoWhen::Run => {}
                     UndoWhen::Skip(reason) => {
@@ -267,7 +267,7 @@ pub async fn rollback_resumed(
             // The undo's own timeout: the step's bounds its action only.
             timeout: node.undo_timeout.or(ctx.settings().default_timeout),
         };
-        let scope = own_scope(p.result);
+        let scope = super::scheduler::item_scope(ctx, node, own_scope(p.result));
         let (ok, attempts, error) = match undo {
             Action::ForEach {
                 var, list, body, ..

@@ -202,13 +202,15 @@ async fn run_node_in(
     let node = &ctx.graph.nodes[idx];
     let id = node.id.as_str();
     let mut res = NodeResult::new(idx);
+    let scope = item_scope(&ctx, node, scope);
     let t0 = ctx.emitter.emit_with(Some(id), |_| EventKind::NodeReady {
         deps: node.deps.clone(),
     });
     let fail = |mut res: NodeResult, reason: String| -> NodeResult {
         let cancelled =
             res.state == NodeState::Cancelled || ctx.cancel_for(Phase::Action).is_cancelled();
-        let continued = node.continue_on_error && !cancelled;
+        let continued = !cancelled
+            && (node.continue_on_error || node.item.is_some_and(|i| ctx.tolerate_item_failure(i)));
         ctx.emit(
             Some(id),
             EventKind::NodeFailed {
@@ -229,6 +231,38 @@ async fn run_node_in(
     };
 
     let resumed = so_far.is_some();
+    // A graph compiled without the value of a `for` block's list input
+    // (`runbook check`) is never run: a run binds its inputs first.
+    if let Some(b) = node
+        .item
+        .and_then(|i| ctx.graph.for_blocks.get(i.block))
+        .filter(|b| b.pending)
+    {
+        let input = b.input.clone().unwrap_or_default();
+        return fail(
+            res,
+            format!("the items of input `{input}` were not bound before the run started"),
+        );
+    }
+    if let Some(item) = node.item.filter(|i| ctx.item_failed(*i)) {
+        let label = ctx
+            .graph
+            .for_blocks
+            .get(item.block)
+            .map(|b| b.item_label(item.index))
+            .unwrap_or_default();
+        let reason = format!("an earlier step of item `{label}` failed");
+        ctx.emit(
+            Some(id),
+            EventKind::NodeSkipped {
+                reason: reason.clone(),
+                values: Vec::new(),
+            },
+        );
+        res.state = NodeState::Skipped;
+        res.reason = reason;
+        return res;
+    }
     if let Some(b) = node.branch.filter(|_| !resumed) {
         match ctx.branch_taken(id, b.branch).await {
             Ok(Some(arm)) if arm == b.arm => {}
@@ -384,7 +418,7 @@ async fn run_node_in(
 
     // A loop captured each round's output itself.
     if let Some(cap) = node.capture.as_ref().filter(|_| node.repeat.is_none()) {
-        if let Err(e) = capture(&ctx, id, cap.format, &cap.name, output) {
+        if let Err(e) = capture(&ctx, id, cap.format, &stored_as(&cap.name, &scope), output) {
             return fail(res, e);
         }
     }
@@ -430,6 +464,28 @@ async fn run_node_in(
         });
     res.state = NodeState::Succeeded;
     res
+}
+
+/// `scope` with a `for` step's item bound: its loop variable, and its
+/// own captures (for its action, verify and undo alike).
+pub(super) fn item_scope(ctx: &RunCtx, node: &crate::plan::Node, mut scope: Bindings) -> Bindings {
+    if let Some(item) = node.item {
+        if let Some(b) = ctx.graph.for_blocks.get(item.block) {
+            if let Some(v) = b.items.get(item.index) {
+                scope.body_var = Some((b.var.clone(), V::from_value(v)));
+            }
+            scope.item = Some(b.item_label(item.index));
+        }
+    }
+    scope
+}
+
+/// The name a capture is stored under: `NAME[ITEM]` in a `for` block.
+pub(super) fn stored_as(name: &str, scope: &Bindings) -> String {
+    match &scope.item {
+        Some(i) => super::context::item_key(name, i),
+        None => name.to_owned(),
+    }
 }
 
 /// A node whose run panicked: failed, as the executor's fault.

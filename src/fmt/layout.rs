@@ -112,6 +112,7 @@ fn is_block(rule: Rule) -> bool {
             | Rule::header_block
             | Rule::request_block
             | Rule::for_action
+            | Rule::for_block
     )
 }
 
@@ -128,7 +129,7 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
         }
         Rule::always_block => child != Rule::kw_always,
         Rule::if_block | Rule::else_if => child == Rule::step_decl,
-        Rule::else_arm => child == Rule::step_decl,
+        Rule::else_arm | Rule::for_block => child == Rule::step_decl,
         Rule::for_action => matches!(
             child,
             Rule::run_action

@@ -99,6 +99,7 @@ impl Session {
         let mut resume = Resume::new(st);
         resume.assume_done = targets(&req.assume_done, "--assume-done")?;
         resume.assume_failed = targets(&req.assume_failed, "--assume-failed")?;
+        resume.name_for_steps(&graph);
         let questions = exec::resume::questions(&graph, &resume);
         if !questions.is_empty() {
             return Err(Error::Unanswered(questions));

@@ -297,6 +297,11 @@ impl Builder<'_> {
                     rb.body.push(Block::Parallel { steps, span: isp });
                 }
                 Rule::if_block => rb.body.push(self.if_block(item, isp)),
+                Rule::for_block => {
+                    if let Some(f) = self.for_block(item, isp) {
+                        rb.body.push(Block::For(Box::new(f)));
+                    }
+                }
                 Rule::always_block => {
                     let steps = children(item)
                         .filter(|p| p.as_rule() == Rule::step_decl)
@@ -776,6 +781,41 @@ impl Builder<'_> {
             arms,
             span: sp,
         }
+    }
+
+    /// `for X in LIST parallel N max_failures N { steps }`.
+    fn for_block(&mut self, p: P<'_>, sp: Span) -> Option<ForBlock> {
+        let mut var = None;
+        let mut list = None;
+        let mut parallel = None;
+        let mut max_failures = None;
+        let mut steps = Vec::new();
+        for part in children(p) {
+            match part.as_rule() {
+                Rule::ident => var = Some(ident(part)),
+                Rule::operand => list = Some(self.top_operand(part)),
+                Rule::for_parallel => {
+                    if let Some(n) = children(part).find(|p| p.as_rule() == Rule::int) {
+                        parallel = Some(self.int(n));
+                    }
+                }
+                Rule::for_max_failures => {
+                    if let Some(n) = children(part).find(|p| p.as_rule() == Rule::int) {
+                        max_failures = Some(self.int(n));
+                    }
+                }
+                Rule::step_decl => steps.push(self.step(part)),
+                _ => {}
+            }
+        }
+        Some(ForBlock {
+            var: var?,
+            list: list?,
+            parallel,
+            max_failures,
+            steps,
+            span: sp,
+        })
     }
 
     /// One arm: its condition (none for `else`) and its steps.

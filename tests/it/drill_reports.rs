@@ -295,7 +295,9 @@ fn every_example_runbook_is_fully_rehearsed() {
         [
             "api_config_rollback",
             "cert_expiry",
+            "content_update_ring_rollback",
             "db_primary_failover",
+            "etcd_defrag_member_by_member",
             "feature_flag_kill_switch",
             "junos_commit_confirmed",
             "k8s_deployment_rollback",

@@ -16,7 +16,8 @@ fn example_value(ty: &Type) -> String {
         Type::Float => "0.5".into(),
         Type::Bool => "true".into(),
         Type::Duration => "1m".into(),
-        Type::List(inner) => format!("{},{}", example_value(inner), example_value(inner)),
+        // Distinct items: a `for` block's items name its steps.
+        Type::List(inner) => format!("{0}-1,{0}-2", example_value(inner)),
         Type::OneOf(v) => v.first().cloned().unwrap_or_default(),
         Type::Json => "{}".into(),
         Type::Time => unreachable!("no input can be declared as a time"),
@@ -29,6 +30,22 @@ fn required_inputs(g: &Graph) -> Vec<(String, String)> {
         .filter(|i| i.default.is_none())
         .map(|i| (i.name.clone(), example_value(&i.ty)))
         .collect()
+}
+
+/// The graph a run of the example compiles: what names inputs (a `for`
+/// list, `wait soak`) bound to the example's inputs, as `runbook run`
+/// binds them (`session::bind_inputs`).
+fn bound(text: &str, g: std::sync::Arc<Graph>) -> std::sync::Arc<Graph> {
+    if g.slot_inputs.is_empty() {
+        return g;
+    }
+    let values = runbook::exec::inputs::resolve(&g.inputs, &required_inputs(&g), None)
+        .expect("valid inputs");
+    let source = runbook::source::Source::new("example", text);
+    match runbook::compile::compile_with_inputs(&source, &values) {
+        Ok(c) => std::sync::Arc::new(c.graph),
+        Err(r) => panic!("{}", r.render(false)),
+    }
 }
 
 async fn dry_run(g: std::sync::Arc<Graph>, assume: &[(&str, bool)]) -> Ran {
@@ -65,7 +82,8 @@ async fn every_example_runbook_dry_runs_and_executes_nothing() {
     assert!(!examples.is_empty());
     for path in examples {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let g = compile(&std::fs::read_to_string(&path).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let g = bound(&text, compile(&text));
         let ran = dry_run(g, &[]).await;
         // Checks pass by default: a runbook whose verify expects a check to
         // fail (e.g. "confirm the canary is failing") rolls back in a dry

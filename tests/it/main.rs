@@ -42,6 +42,7 @@ mod exec_cli;
 mod exec_decision_log;
 mod exec_dry_run;
 mod exec_flow;
+mod exec_foreach;
 mod exec_injection;
 mod exec_policy;
 mod exec_rollback;
