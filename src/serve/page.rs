@@ -391,6 +391,9 @@ pub struct RunView {
     pub pending: Vec<RequestRecord>,
     pub rows: Vec<Row>,
     pub svg: String,
+    /// Who started the run (`run.json`; `None` for runs started before
+    /// it was kept).
+    pub started_by: Option<String>,
 }
 
 impl RunView {
@@ -412,12 +415,16 @@ impl RunView {
             Ok(g) => super::svg::render(&g, &state, &keys),
             Err(e) => format!(r#"<p class="error">cannot draw the graph: {}</p>"#, esc(&e)),
         };
+        let started_by = crate::session::read_meta(dir)
+            .ok()
+            .and_then(|(m, _)| m.started_by);
         Ok(RunView {
             listing,
             state,
             pending,
             rows,
             svg,
+            started_by,
         })
     }
 }
@@ -445,11 +452,16 @@ pub async fn run_page(
     };
     let st = v.listing.state.as_str();
     let mut b = format!(
-        r#"<h1>Run <code>{id}</code></h1><p>{rb} · mode {mode} · started {started} · <span class="state {st}" id="run-state">{st}</span></p>"#,
+        r#"<h1>Run <code>{id}</code></h1><p>{rb} · mode {mode} · started {started}{by} · <span class="state {st}" id="run-state">{st}</span></p>"#,
         id = esc(&id),
         rb = esc(v.listing.runbook.as_deref().unwrap_or("?")),
         mode = esc(&v.state.mode.map(|m| format!("{m:?}")).unwrap_or_default()),
         started = esc(v.listing.started.as_deref().unwrap_or("")),
+        by = v
+            .started_by
+            .as_deref()
+            .map(|who| format!(r#" by <span id="started-by">{}</span>"#, esc(who)))
+            .unwrap_or_default(),
     );
     if let Some((node, reason)) = &v.state.failed {
         let _ = write!(

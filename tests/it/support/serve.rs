@@ -141,6 +141,12 @@ impl Serve {
         http_request(method, &format!("{}{path}", self.url), &h, body).expect("request to serve")
     }
 
+    /// Kills the server (SIGKILL), and with it the runs it runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn runs_dir(&self) -> PathBuf {
         self.dir.join("runs")
     }
