@@ -88,13 +88,17 @@ impl App {
             opts.config.clone(),
             opts.env.clone(),
         );
+        let dedup: Arc<dedup::Dedup> = Arc::default();
+        let proposals_file = runs_dir.join(trigger::PROPOSALS_FILE);
+        let proposals = trigger::load_proposals(&proposals_file, &dedup).map_err(StartError)?;
         Ok(App {
             trigger: trigger::Trigger {
                 routes,
                 launcher: Arc::new(launcher),
-                dedup: Arc::default(),
+                dedup,
                 log: Arc::new(alert_log::AlertLog::new(&runs_dir)),
-                proposals: Default::default(),
+                proposals: std::sync::Mutex::new(proposals),
+                proposals_file,
             },
             runs_dir,
             auth,
