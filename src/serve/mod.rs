@@ -15,6 +15,17 @@
 // bytes) as their error: once per request, never in a loop.
 #![allow(clippy::result_large_err)]
 
+/// The value of a `Result<T, Response>`, or returns the response (the
+/// handlers' refusals).
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
 pub mod alert_log;
 pub mod alertmanager;
 pub mod api;
@@ -52,6 +63,8 @@ pub struct App {
     pub runs_dir: PathBuf,
     pub auth: auth::Auth,
     pub trigger: trigger::Trigger,
+    /// The runs' graphs, compiled once per runbook source.
+    pub graphs: svg::GraphCache,
 }
 
 /// Why the server did not start.
@@ -102,6 +115,7 @@ impl App {
             },
             runs_dir,
             auth,
+            graphs: svg::GraphCache::default(),
         })
     }
 }
