@@ -274,30 +274,70 @@ impl NotifyAdapter for DrillWorld {
 
 #[async_trait]
 impl ApproveAdapter for DrillWorld {
+    /// The scripted answers in order, each at its virtual time; the
+    /// starter's approval of an `approve ... by other` step is refused
+    /// (reported like a real inbox does) and the next answer is waited for.
     async fn ask(&self, call: &Call, req: &ApprovalRequest) -> AdapterResult<ApprovalDecision> {
-        let Some(script) = self.scenario.approvals.get(&call.node) else {
+        let Some(answers) = self.scenario.approvals.get(&call.node) else {
             return Ok(ApprovalDecision {
                 approved: true,
                 by: "drill (not scripted: approved)".into(),
                 reason: None,
             });
         };
-        let after = script.after.map(|d| d.0).unwrap_or_default();
-        if let Some(t) = req.timeout {
-            if after > t {
-                tokio::time::sleep(t).await;
-                return Err(AdapterError::new(
-                    ErrorKind::Timeout,
-                    format!("approval timed out after {}", humantime::format_duration(t)),
-                ));
+        let timed_out = || {
+            AdapterError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "approval timed out after {}",
+                    humantime::format_duration(req.timeout.unwrap_or_default())
+                ),
+            )
+        };
+        let start = tokio::time::Instant::now();
+        for script in &answers.0 {
+            let after = script.after.map(|d| d.0).unwrap_or_default();
+            if let Some(t) = req.timeout {
+                if after > t {
+                    tokio::time::sleep_until(start + t).await;
+                    return Err(timed_out());
+                }
             }
+            tokio::time::sleep_until(start + after).await;
+            let by = script.by.clone().unwrap_or_else(|| "drill".into());
+            let starter = self.scenario.started_by.as_deref();
+            if req.by_other && script.approve && starter == Some(by.as_str()) {
+                if let Some(tx) = &req.attempts {
+                    let _ = tx.send(RefusedNote {
+                        by: by.clone(),
+                        via: "drill".into(),
+                        reason: script.reason.clone(),
+                        why: crate::durable::approvals::starter_refused(&by, &call.node),
+                    });
+                }
+                continue;
+            }
+            return Ok(ApprovalDecision {
+                approved: script.approve,
+                by,
+                reason: script.reason.clone(),
+            });
         }
-        tokio::time::sleep(after).await;
-        Ok(ApprovalDecision {
-            approved: script.approve,
-            by: script.by.clone().unwrap_or_else(|| "drill".into()),
-            reason: script.reason.clone(),
-        })
+        // Only the starter answered: nobody else does.
+        match req.timeout {
+            Some(t) => {
+                tokio::time::sleep_until(start + t).await;
+                Err(timed_out())
+            }
+            None => Err(AdapterError::new(
+                ErrorKind::Refused,
+                format!(
+                    "drill: step `{}` must be approved by someone other than the run's \
+                     starter, and no other answer is scripted",
+                    call.node
+                ),
+            )),
+        }
     }
 }
 

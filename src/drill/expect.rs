@@ -30,6 +30,9 @@ pub struct Facts {
     pub notifications: Vec<(String, String, bool)>,
     /// Retries of step actions (not of their undos), one entry each.
     pub retries: Vec<String>,
+    /// Steps where the run's starter tried to approve an `approve ... by
+    /// other` and was refused.
+    pub self_approval_refused: Vec<String>,
 }
 
 impl Facts {
@@ -55,6 +58,7 @@ impl Facts {
                     channel, text, ok, ..
                 } => f.notifications.push((channel.clone(), text.clone(), *ok)),
                 EventKind::RetryScheduled { .. } => f.retries.push(node),
+                EventKind::ApprovalAttemptRefused { .. } => f.self_approval_refused.push(node),
                 EventKind::RunFinished {
                     outcome,
                     exit_code,
@@ -143,6 +147,11 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
         ("skipped", &exp.skipped, &f.skipped),
         ("failed", &exp.failed, &f.failed),
         ("undo_failed", &exp.undo_failed, &f.undo_failed),
+        (
+            "self_approval_refused",
+            &exp.self_approval_refused,
+            &f.self_approval_refused,
+        ),
     ] {
         if want.is_empty() {
             continue;

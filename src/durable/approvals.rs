@@ -596,6 +596,15 @@ pub trait ApprovalBox: Send + Sync {
     }
 }
 
+/// Why the run's starter may not approve step `key` (`approve ... by
+/// other`), in the words every store and the drills use.
+pub fn starter_refused(starter: &str, key: &str) -> String {
+    format!(
+        "`{starter}` started this run, and step `{key}` must be approved by someone else \
+         (`approve ... by other`)"
+    )
+}
+
 /// Why `give` may not answer `request`: the run's starter approving an
 /// `approve ... by other` step (denying stays allowed: it stops the run).
 /// The check is the same on every store.
@@ -605,11 +614,7 @@ pub fn self_approval(request: &RequestRecord, give: &Give<'_>) -> Option<String>
     }
     match request.started_by.as_deref() {
         Some(starter) if starter != give.by => None,
-        Some(starter) => Some(format!(
-            "`{starter}` started this run, and step `{}` must be approved by someone else \
-             (`approve ... by other`)",
-            request.key
-        )),
+        Some(starter) => Some(starter_refused(starter, &request.key)),
         None => Some(format!(
             "step `{}` must be approved by someone other than whoever started the run \
              (`approve ... by other`), and who started it is not known",

@@ -186,6 +186,18 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
     Redirect::to("/login").into_response()
 }
 
+/// Runs `f` off the async threads (it reads files, compiles, starts
+/// runs); its error, or a lost task, is a 500.
+pub async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
 /// A view-role caller's run directory.
 pub fn view_run(app: &App, headers: &HeaderMap, id: &str) -> Result<std::path::PathBuf, Response> {
     caller(app, headers, Role::View)?;
@@ -244,14 +256,8 @@ async fn decide_approval(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (c, approve, reason) = match read_decision(&app, &headers, &body) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let dir = match run_dir(&app, &id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let (c, approve, reason) = or_return!(read_decision(&app, &headers, &body));
+    let dir = or_return!(run_dir(&app, &id));
     let by = c.identity.name.clone();
     let result = tokio::task::spawn_blocking(move || {
         decide_via(&dir, &key, approve, &by, Some(&reason), Via::Web)
@@ -279,10 +285,7 @@ async fn decide_proposal(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (c, approve, reason) = match read_decision(&app, &headers, &body) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let (c, approve, reason) = or_return!(read_decision(&app, &headers, &body));
     let app2 = app.clone();
     let by = c.identity.name.clone();
     let r = tokio::task::spawn_blocking(move || {
@@ -386,10 +389,9 @@ async fn api_runs(State(app): State<AppState>, headers: HeaderMap) -> Response {
         return r;
     }
     let dir = app.runs_dir.clone();
-    match tokio::task::spawn_blocking(move || crate::durable::runs::list_runs(&dir)).await {
-        Ok(Ok(runs)) => Json(runs).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    match blocking(move || crate::durable::runs::list_runs(&dir)).await {
+        Ok(runs) => Json(runs).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -398,10 +400,7 @@ async fn api_run(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let dir = match view_run(&app, &headers, &id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let dir = or_return!(view_run(&app, &headers, &id));
     let r = tokio::task::spawn_blocking(move || {
         let read = crate::durable::runs::read_run(&dir);
         let state = read.unreadable.is_none().then_some(read.state);

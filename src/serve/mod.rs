@@ -15,6 +15,17 @@
 // bytes) as their error: once per request, never in a loop.
 #![allow(clippy::result_large_err)]
 
+/// The value of a `Result<T, Response>`, or returns the response (the
+/// handlers' refusals).
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
 pub mod alert_log;
 pub mod alertmanager;
 pub mod api;
@@ -52,6 +63,8 @@ pub struct App {
     pub runs_dir: PathBuf,
     pub auth: auth::Auth,
     pub trigger: trigger::Trigger,
+    /// The runs' graphs, compiled once per runbook source.
+    pub graphs: svg::GraphCache,
 }
 
 /// Why the server did not start.
@@ -88,16 +101,21 @@ impl App {
             opts.config.clone(),
             opts.env.clone(),
         );
+        let dedup: Arc<dedup::Dedup> = Arc::default();
+        let proposals_file = runs_dir.join(trigger::PROPOSALS_FILE);
+        let proposals = trigger::load_proposals(&proposals_file, &dedup).map_err(StartError)?;
         Ok(App {
             trigger: trigger::Trigger {
                 routes,
                 launcher: Arc::new(launcher),
-                dedup: Arc::default(),
+                dedup,
                 log: Arc::new(alert_log::AlertLog::new(&runs_dir)),
-                proposals: Default::default(),
+                proposals: std::sync::Mutex::new(proposals),
+                proposals_file,
             },
             runs_dir,
             auth,
+            graphs: svg::GraphCache::default(),
         })
     }
 }

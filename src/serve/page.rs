@@ -129,10 +129,7 @@ pub async fn runs_page(
     Query(f): Query<Filters>,
     headers: HeaderMap,
 ) -> Response {
-    let c = match page_caller(&app, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let c = or_return!(page_caller(&app, &headers));
     let dir = app.runs_dir.clone();
     let runs = tokio::task::spawn_blocking(move || crate::durable::runs::list_runs(&dir))
         .await
@@ -242,6 +239,10 @@ pub struct Row {
     pub kind: String,
     pub node: String,
     pub detail: String,
+    /// The approval's key (`node`, or `node[item]` in a fan-out), on the
+    /// approval rows: the live page adds or removes its form by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 fn text(v: &Value) -> String {
@@ -364,12 +365,17 @@ pub fn row(e: &Value) -> Row {
             Value::Object(rest).to_string()
         }
     };
+    let key = kind.starts_with("approval_").then(|| {
+        let item = e.get("item").and_then(Value::as_str);
+        crate::durable::approvals::approval_key(&s("node"), item)
+    });
     Row {
         seq: e["seq"].as_u64().unwrap_or(0),
         ts: s("ts"),
         kind,
         node: s("node"),
         detail,
+        key,
     }
 }
 
@@ -391,10 +397,14 @@ pub struct RunView {
     pub pending: Vec<RequestRecord>,
     pub rows: Vec<Row>,
     pub svg: String,
+    /// Who started the run (`run.json`; `None` for runs started before
+    /// it was kept).
+    pub started_by: Option<String>,
 }
 
 impl RunView {
-    pub fn load(dir: &std::path::Path) -> Result<RunView, String> {
+    /// Reads the run in `dir`; its graph from `graphs`.
+    pub fn load(dir: &std::path::Path, graphs: &super::svg::GraphCache) -> Result<RunView, String> {
         let read = read_run(dir);
         if let Some(e) = read.unreadable {
             return Err(e);
@@ -408,16 +418,19 @@ impl RunView {
             .filter_map(|ev| serde_json::to_value(ev).ok())
             .map(|v| row(&v))
             .collect();
-        let svg = match super::svg::run_graph(dir) {
+        let meta = crate::session::read_meta(dir).ok().map(|(m, _)| m);
+        let svg = match graphs.run_graph(dir, meta.as_ref()) {
             Ok(g) => super::svg::render(&g, &state, &keys),
             Err(e) => format!(r#"<p class="error">cannot draw the graph: {}</p>"#, esc(&e)),
         };
+        let started_by = meta.and_then(|m| m.started_by);
         Ok(RunView {
             listing,
             state,
             pending,
             rows,
             svg,
+            started_by,
         })
     }
 }
@@ -428,28 +441,22 @@ pub async fn run_page(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let c = match page_caller(&app, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let dir = match run_dir(&app, &id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let v = match tokio::task::spawn_blocking(move || RunView::load(&dir)).await {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return super::api::error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => {
-            return super::api::error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        }
-    };
+    let c = or_return!(page_caller(&app, &headers));
+    let dir = or_return!(run_dir(&app, &id));
+    let app2 = app.clone();
+    let v = or_return!(super::api::blocking(move || RunView::load(&dir, &app2.graphs)).await);
     let st = v.listing.state.as_str();
     let mut b = format!(
-        r#"<h1>Run <code>{id}</code></h1><p>{rb} · mode {mode} · started {started} · <span class="state {st}" id="run-state">{st}</span></p>"#,
+        r#"<h1>Run <code>{id}</code></h1><p>{rb} · mode {mode} · started {started}{by} · <span class="state {st}" id="run-state">{st}</span></p>"#,
         id = esc(&id),
         rb = esc(v.listing.runbook.as_deref().unwrap_or("?")),
         mode = esc(&v.state.mode.map(|m| format!("{m:?}")).unwrap_or_default()),
         started = esc(v.listing.started.as_deref().unwrap_or("")),
+        by = v
+            .started_by
+            .as_deref()
+            .map(|who| format!(r#" by <span id="started-by">{}</span>"#, esc(who)))
+            .unwrap_or_default(),
     );
     if let Some((node, reason)) = &v.state.failed {
         let _ = write!(
@@ -472,8 +479,15 @@ pub async fn run_page(
         b.push_str("</table>");
     }
     let _ = write!(b, r#"<h2>Steps</h2><div class="graph-box">{}</div>"#, v.svg);
-    if !v.pending.is_empty() {
-        b.push_str("<h2>Waiting for approval</h2>");
+    // The questions waiting; the live page adds a question asked later
+    // from the template (the caller's form, its action set by the script).
+    let _ = write!(
+        b,
+        r#"<template id="decide-template">{}</template><div id="pending"{}><h2>Waiting for approval</h2>"#,
+        decision_form("", &c),
+        if v.pending.is_empty() { " hidden" } else { "" },
+    );
+    {
         for p in &v.pending {
             let _ = write!(
                 b,
@@ -485,6 +499,7 @@ pub async fn run_page(
             );
         }
     }
+    b.push_str("</div>");
     if !v.state.approvals.is_empty() {
         b.push_str(r#"<h2>Approvals</h2><ul class="approvals">"#);
         for (node, (ok, by)) in &v.state.approvals {

@@ -76,10 +76,7 @@ pub async fn events(
     Query(q): Query<After>,
     headers: HeaderMap,
 ) -> Response {
-    let dir = match view_run(&app, &headers, &id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let dir = or_return!(view_run(&app, &headers, &id));
     let last_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

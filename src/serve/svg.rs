@@ -124,19 +124,62 @@ pub fn render(graph: &Graph, state: &RunState, pending: &[String]) -> String {
     s
 }
 
-/// The graph of a run: its runbook compiled again (the source kept in the
-/// run directory, else the file it was started from).
-pub fn run_graph(dir: &std::path::Path) -> Result<Graph, String> {
-    let kept = dir.join(crate::session::RUN_SOURCE);
-    let runbook = if kept.is_file() {
-        crate::session::Runbook::File(kept)
-    } else {
-        let (meta, _) = crate::session::read_meta(dir)?;
-        crate::session::Runbook::File(meta.file)
-    };
-    crate::session::load_runbook(&runbook, &mut |_| {})
-        .map(|c| c.graph)
-        .map_err(|e| e.to_string())
+/// Most graphs kept; beyond, the cache starts again (a server shows the
+/// runs of a few runbooks, each compiled once per source).
+const CACHED_GRAPHS: usize = 256;
+
+/// The graphs of the runs shown, by the SHA-256 of their runbook's source:
+/// the run page and `graph.svg` compile a runbook once per source, not
+/// once per request.
+#[derive(Default)]
+pub struct GraphCache {
+    graphs: std::sync::Mutex<HashMap<String, std::sync::Arc<Graph>>>,
+    compiled: std::sync::atomic::AtomicUsize,
+}
+
+impl GraphCache {
+    /// The graph of the run in `dir`: its runbook (the source kept in the
+    /// run directory, else the file `run.json` names) compiled, or taken
+    /// from the cache when that source was compiled before.
+    pub fn run_graph(
+        &self,
+        dir: &std::path::Path,
+        meta: Option<&crate::session::RunMeta>,
+    ) -> Result<std::sync::Arc<Graph>, String> {
+        let kept = dir.join(crate::session::RUN_SOURCE);
+        let path = match meta {
+            _ if kept.is_file() => kept,
+            Some(m) => m.file.clone(),
+            None => return Err("run.json is missing or does not match the journal".into()),
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let key = crate::digest::sha256_hex(text.as_bytes());
+        if let Some(g) = self.graphs.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(g);
+        }
+        let runbook = crate::session::Runbook::Text {
+            name: path.display().to_string(),
+            text,
+        };
+        let graph = crate::session::load_runbook(&runbook, &mut |_| {})
+            .map(|c| std::sync::Arc::new(c.graph))
+            .map_err(|e| e.to_string())?;
+        self.compiled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut c) = self.graphs.lock() {
+            if c.len() >= CACHED_GRAPHS {
+                c.clear();
+            }
+            c.insert(key, graph.clone());
+        }
+        Ok(graph)
+    }
+
+    /// How many runbooks were compiled (not taken from the cache).
+    pub fn compiled(&self) -> usize {
+        self.compiled.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// `GET /runs/{id}/graph.svg`.
@@ -145,13 +188,38 @@ pub async fn graph_svg(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let dir = match view_run(&app, &headers, &id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    match tokio::task::spawn_blocking(move || super::page::RunView::load(&dir)).await {
-        Ok(Ok(v)) => ([(header::CONTENT_TYPE, "image/svg+xml")], v.svg).into_response(),
-        Ok(Err(e)) => super::api::error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => super::api::error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let dir = or_return!(view_run(&app, &headers, &id));
+    let app2 = app.clone();
+    match super::api::blocking(move || super::page::RunView::load(&dir, &app2.graphs)).await {
+        Ok(v) => ([(header::CONTENT_TYPE, "image/svg+xml")], v.svg).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GraphCache;
+
+    const RUNBOOK: &str = "runbook cached {\n  step a {\n    run \"true\" readonly\n  }\n}\n";
+
+    #[test]
+    fn a_runbook_is_compiled_once_per_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = |name: &str, text: &str| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(crate::session::RUN_SOURCE), text).unwrap();
+            dir
+        };
+        let (one, two) = (run("r1", RUNBOOK), run("r2", RUNBOOK));
+        let cache = GraphCache::default();
+        let g = cache.run_graph(&one, None).unwrap();
+        assert_eq!(g.runbook, "cached");
+        cache.run_graph(&one, None).unwrap();
+        cache.run_graph(&two, None).unwrap();
+        assert_eq!(cache.compiled(), 1, "one source, one compile");
+        let changed = run("r3", &RUNBOOK.replace("true", "false"));
+        cache.run_graph(&changed, None).unwrap();
+        assert_eq!(cache.compiled(), 2, "another source is compiled");
     }
 }

@@ -10,11 +10,16 @@ use super::launcher::{Job, Launcher};
 use super::routes::{Route, RouteMode, Routes};
 use crate::durable::sys::now_rfc3339;
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Where the proposals are kept, in the runs directory (the whole list,
+/// rewritten atomically at each change; reloaded at start).
+pub const PROPOSALS_FILE: &str = "proposals.json";
+
 /// A dry run waiting for someone to approve the live run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Proposal {
     pub id: String,
     pub route: String,
@@ -26,7 +31,7 @@ pub struct Proposal {
     pub state: ProposalState,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum ProposalState {
     Pending,
@@ -51,6 +56,31 @@ pub struct Trigger {
     pub dedup: Arc<Dedup>,
     pub log: Arc<AlertLog>,
     pub proposals: Mutex<IndexMap<String, Proposal>>,
+    /// [`PROPOSALS_FILE`] in the runs directory.
+    pub proposals_file: PathBuf,
+}
+
+/// The proposals kept in `file` (none if it does not exist yet); a
+/// pending one holds its route and alert again (deduplication).
+pub fn load_proposals(file: &Path, dedup: &Dedup) -> Result<IndexMap<String, Proposal>, String> {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(IndexMap::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+    };
+    let list: Vec<Proposal> = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not readable: {e}", file.display()))?;
+    let mut out = IndexMap::new();
+    for p in list {
+        if p.state == ProposalState::Pending {
+            dedup.set(
+                &(p.route.clone(), p.fingerprint.clone()),
+                Active::Proposal(p.id.clone()),
+            );
+        }
+        out.insert(p.id.clone(), p);
+    }
+    Ok(out)
 }
 
 /// What was done with one alert (the webhook's answer).
@@ -138,6 +168,7 @@ impl Trigger {
                     };
                     if let Ok(mut ps) = self.proposals.lock() {
                         ps.insert(id.clone(), p);
+                        self.keep(&ps);
                     }
                     self.dedup.set(&key, Active::Proposal(id.clone()));
                     rec.action = Action::Proposed;
@@ -216,6 +247,7 @@ impl Trigger {
                 p.state = ProposalState::Cancelled {
                     why: "the alert resolved".into(),
                 };
+                self.keep(&ps);
                 self.dedup.release(key, &Active::Proposal(pid.to_owned()));
                 true
             }
@@ -279,6 +311,7 @@ impl Trigger {
             q.state = state;
             q.clone()
         });
+        self.keep(&ps);
         drop(ps);
         self.done(rec);
         out.ok_or_else(|| format!("no proposal `{pid}`"))
@@ -314,6 +347,22 @@ impl Trigger {
             .lock()
             .map(|p| p.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Writes the proposals to [`PROPOSALS_FILE`] (called with the lock
+    /// held, so that writes come in the order of the changes).
+    fn keep(&self, ps: &IndexMap<String, Proposal>) {
+        let list: Vec<&Proposal> = ps.values().collect();
+        let dir = self.log_dir();
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| serde_json::to_vec_pretty(&list).map_err(std::io::Error::other))
+            .and_then(|b| crate::durable::sys::write_atomic(&self.proposals_file, &b, true));
+        if let Err(e) = written {
+            eprintln!(
+                "warning: cannot write {}: {e} (pending proposals would be lost on a restart)",
+                self.proposals_file.display()
+            );
+        }
     }
 
     fn done(&self, rec: Record) -> Outcome {

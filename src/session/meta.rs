@@ -21,6 +21,11 @@ pub struct RunMeta {
     /// The lock key the run holds (live runs).
     #[serde(default)]
     pub lock_key: Option<String>,
+    /// Who started the run (web token name, queued request's submitter,
+    /// else the OS user): `approve ... by other` refuses their approval,
+    /// after a resume too. `None` in runs started before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
 }
 
 pub const RUN_META: &str = crate::durable::run_meta::RUN_META;

@@ -153,7 +153,8 @@ impl Session {
             req.terminal,
             req.lock_place(),
             &config,
-            None,
+            // The run's starter, not whoever resumes it.
+            meta.started_by.as_deref(),
         )?;
 
         let mut opts = opts;

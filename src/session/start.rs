@@ -67,12 +67,17 @@ impl Session {
             });
         let (mut journal, group) = journal?;
         let journal_path = journal.path().to_path_buf();
+        let started_by = req
+            .started_by
+            .clone()
+            .unwrap_or_else(crate::durable::sys::user);
         let meta = RunMeta {
             file: runbook_file(&req.runbook, &run_dir)?,
             config: req.config.as_deref().map(absolute),
             env: req.env.clone(),
             parallel: req.parallel,
             lock_key: lock_name,
+            started_by: Some(started_by.clone()),
         };
         write_meta(&run_dir, &meta)
             .and_then(|sha| journal.record_run_json(&sha))
@@ -117,7 +122,7 @@ impl Session {
                     req.terminal,
                     req.lock_place(),
                     &config,
-                    req.started_by.as_deref(),
+                    Some(&started_by),
                 )?;
                 a
             }

@@ -23,10 +23,8 @@ const ROUTES: &str = "routes:\n  - name: failover\n    alertname: Never\n    run
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
-#[test]
-fn the_same_web_user_is_refused_with_a_reason_and_another_user_approves() {
-    let s = Serve::start(&[("two.runbook", RUNBOOK), ("routes.yaml", ROUTES)], &[]);
-    // bob starts the run.
+/// bob starts the run over `POST /runs`; its id, once it waits on `gate`.
+fn bob_starts_the_run(s: &Serve) -> String {
     let r = s.request(
         "POST",
         "/runs",
@@ -37,6 +35,13 @@ fn the_same_web_user_is_refused_with_a_reason_and_another_user_approves() {
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["run_id"].as_str().unwrap().to_string();
     s.wait_pending(&id);
+    id
+}
+
+#[test]
+fn the_same_web_user_is_refused_with_a_reason_and_another_user_approves() {
+    let s = Serve::start(&[("two.runbook", RUNBOOK), ("routes.yaml", ROUTES)], &[]);
+    let id = bob_starts_the_run(&s);
     let path = format!("/runs/{id}/approvals/gate");
 
     // bob approving his own run: 403 with the reason, nothing resumed.
@@ -154,4 +159,83 @@ fn the_cli_user_who_started_the_run_is_refused_another_name_approves() {
     let status = crate::support::wait_exit(&mut run, Duration::from_secs(30));
     assert!(status.success());
     assert_eq!(env.count("after.marker"), 1);
+}
+
+/// The starter is kept in `run.json`: a run bob started from the web and
+/// resumed from the command line by the OS user still refuses bob's
+/// approval, and the OS user (not the starter) may approve.
+#[test]
+fn the_starter_survives_a_resume_and_is_shown_on_the_run_page() {
+    let mut s = Serve::start(&[("two.runbook", RUNBOOK), ("routes.yaml", ROUTES)], &[]);
+    let id = bob_starts_the_run(&s);
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.runs_dir().join(&id).join("run.json")).expect("run.json"),
+    )
+    .expect("run.json is JSON");
+    assert_eq!(meta["started_by"], "bob", "{meta}");
+    let page = s.request("GET", &format!("/runs/{id}"), Some(ALICE), &[], b"");
+    assert!(
+        page.text()
+            .contains(r#"by <span id="started-by">bob</span>"#),
+        "{}",
+        page.text()
+    );
+
+    // The server dies; the OS user resumes the run from a terminal.
+    s.kill();
+    let dir = s.dir.clone();
+    let cli = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"));
+        c.current_dir(&dir)
+            .args(args)
+            .env("RUNBOOK_STATE_DIR", dir.join("state"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    };
+    let mut resumed = crate::support::serve::Killed(
+        cli(&["resume", &id, "--runs-dir", "runs"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("runbook resume starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(
+        &cli(&["approve", &id, "--runs-dir", "runs"])
+            .output()
+            .expect("approve lists")
+            .stdout,
+    )
+    .contains("gate  asked")
+        || s.journal(&id).matches("\"approval_asked\"").count() < 2
+    {
+        assert!(Instant::now() < deadline, "never asked again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // bob is still the starter after the resume...
+    let bob = cli(&["approve", &id, "gate", "--runs-dir", "runs", "--as", "bob"])
+        .output()
+        .expect("approve runs");
+    assert_eq!(bob.status.code(), Some(1), "{bob:?}");
+    assert!(
+        String::from_utf8_lossy(&bob.stderr).contains("`bob` started this run"),
+        "{bob:?}"
+    );
+    // ...and the user who resumed it is not: their approval goes through.
+    let me = cli(&[
+        "approve",
+        &id,
+        "gate",
+        "--runs-dir",
+        "runs",
+        "--reason",
+        "ok",
+    ])
+    .output()
+    .expect("approve runs");
+    assert!(me.status.success(), "{me:?}");
+    let status = crate::support::wait_exit(&mut resumed.0, Duration::from_secs(30));
+    assert!(status.success(), "{}", s.journal(&id));
+    assert!(s.journal(&id).contains("\"outcome\":\"succeeded\""));
 }

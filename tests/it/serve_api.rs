@@ -291,6 +291,35 @@ fn proposal_waits_for_approval_and_a_resolved_alert_cancels_it() {
     assert_eq!(approved["detail"], "dry run looks right");
 }
 
+/// Proposals are kept in the runs directory: after a restart a pending
+/// one is still listed, still holds its alert (a re-sent alert starts
+/// nothing), and a resolved alert still cancels it.
+#[test]
+fn a_pending_proposal_survives_a_restart_and_a_resolved_alert_still_cancels_it() {
+    let mut s = Serve::start(&files(), &[]);
+    let out = alert(&s, "firing", "Proposed", "rs1");
+    assert_eq!(out["action"], "proposed", "{out}");
+    let pid = format!("p-{}", out["run_id"].as_str().unwrap());
+    s.restart(&[]);
+    let ps = s
+        .request("GET", "/api/proposals", Some(VIEWER), &[], b"")
+        .json();
+    assert_eq!(ps[0]["id"], pid.as_str(), "{ps}");
+    assert_eq!(ps[0]["state"]["state"], "pending", "{ps}");
+    let runs = s.run_ids().len();
+    let again = alert(&s, "firing", "Proposed", "rs1");
+    assert_eq!(again["action"], "duplicate", "{again}");
+    assert_eq!(s.run_ids().len(), runs, "a re-sent alert started nothing");
+    let out = alert(&s, "resolved", "Proposed", "rs1");
+    assert_eq!(out["action"], "proposal_cancelled", "{out}");
+    // The cancellation is kept too.
+    s.restart(&[]);
+    let ps = s
+        .request("GET", "/api/proposals", Some(VIEWER), &[], b"")
+        .json();
+    assert_eq!(ps[0]["state"]["state"], "cancelled", "{ps}");
+}
+
 #[test]
 fn approving_over_the_api_records_who_and_why_in_the_journal() {
     let s = Serve::start(&files(), &[]);

@@ -101,6 +101,17 @@ impl Browser {
         (status, v["value"].clone())
     }
 
+    /// Runs `script` in the page; what it returns.
+    fn execute(&self, script: &str) -> Value {
+        let (s, v) = self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        );
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
     fn go(&self, url: &str) {
         let (s, v) = self.call("POST", "/url", json!({ "url": url }));
         assert_eq!(s, 200, "{v}");
@@ -257,6 +268,67 @@ fn approve_from_the_page_resumes_the_run_and_the_journal_says_who() {
     let j = s.journal(&id);
     assert!(
         j.contains(r#""kind":"approval_given","by":"alice","reason":"dashboards agree""#),
+        "{j}"
+    );
+}
+
+/// A question asked while the run page is open arrives over the live log:
+/// its form appears without the page being reloaded (a marker set in the
+/// page survives), and approving from it resumes the run.
+#[test]
+fn a_question_asked_while_the_page_is_open_gets_its_form_without_a_reload() {
+    let runbook = "runbook later_gate {\n  step work {\n    run \"sleep 3\" readonly\n  }\n  \
+                   step gate {\n    approve \"Go on?\" timeout 2m\n  }\n}\n";
+    let routes = "routes:\n  - name: later\n    alertname: Never\n    runbook: later.runbook\n    mode: run\n";
+    let s = Serve::start(&[("later.runbook", runbook), ("routes.yaml", routes)], &[]);
+    let b = Browser::start();
+    b.go(&format!("{}/login", s.url));
+    let token = b.wait_for("input[name=token]", Duration::from_secs(10));
+    b.type_in(&token, ALICE);
+    let submit = b.wait_for("form[action='/login'] button", Duration::from_secs(5));
+    b.click(&submit);
+    b.wait_for("table", Duration::from_secs(10));
+
+    let r = s.request(
+        "POST",
+        "/runs",
+        Some(TRIGGER),
+        &[("Content-Type", "application/json")],
+        br#"{"route":"later"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["run_id"].as_str().unwrap().to_string();
+    b.go(&format!("{}/runs/{id}", s.url));
+    b.wait_for(
+        "svg.graph g.node.running[data-node='work']",
+        Duration::from_secs(10),
+    );
+    assert!(
+        b.find(".approval[data-key='gate']").is_none(),
+        "asked too early"
+    );
+    b.execute("window.__kept = 'same page'; return null;");
+
+    let reason = b.wait_for(
+        ".approval[data-key='gate'] input[name=reason]",
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        b.execute("return window.__kept || null;"),
+        json!("same page")
+    );
+    b.type_in(&reason, "looked fine");
+    let approve = b.wait_for(
+        ".approval[data-key='gate'] button.approve",
+        Duration::from_secs(5),
+    );
+    b.click(&approve);
+    s.wait("the run to finish", Duration::from_secs(30), || {
+        s.journal(&id).contains("run_finished")
+    });
+    let j = s.journal(&id);
+    assert!(
+        j.contains(r#""kind":"approval_given","by":"alice","reason":"looked fine""#),
         "{j}"
     );
 }

@@ -47,9 +47,15 @@ pub struct Scenario {
     /// How each step's undo answers (default: succeeds at once).
     #[serde(default)]
     pub undo: IndexMap<String, ActionScript>,
-    /// How each approval is decided (default: approved at once).
+    /// How each approval is decided (default: approved at once): one
+    /// answer, or several tried in order (a self-approval the step refuses
+    /// goes on to the next).
     #[serde(default)]
-    pub approvals: IndexMap<String, ApprovalScript>,
+    pub approvals: IndexMap<String, ApprovalAnswers>,
+    /// Who starts the drilled run (`approve ... by other` refuses their
+    /// approval); default: nobody who answers.
+    #[serde(default)]
+    pub started_by: Option<String>,
     /// Handler actions (`on_failure`, `on_success`) answer like `actions`.
     #[serde(default)]
     pub expect: Expectations,
@@ -204,6 +210,38 @@ pub struct ApprovalScript {
     pub reason: Option<String>,
 }
 
+/// `{approve: true, by: bob}`, or a list of such answers in the order they
+/// come (each `after` counts from the question).
+#[derive(Debug, Clone)]
+pub struct ApprovalAnswers(pub Vec<ApprovalScript>);
+
+/// Told apart by shape, so that a mistake inside an answer is reported as
+/// itself rather than as "did not match any variant".
+impl<'de> Deserialize<'de> for ApprovalAnswers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use yaml_serde::Value;
+        let one = |v: Value| {
+            yaml_serde::from_value::<ApprovalScript>(v).map_err(|e| D::Error::custom(e.to_string()))
+        };
+        match Value::deserialize(d)? {
+            Value::Sequence(items) if items.is_empty() => Err(D::Error::custom(
+                "an empty list of answers: give at least one",
+            )),
+            Value::Sequence(items) => items
+                .into_iter()
+                .map(one)
+                .collect::<Result<Vec<_>, _>>()
+                .map(ApprovalAnswers),
+            v @ Value::Mapping(_) => one(v).map(|a| ApprovalAnswers(vec![a])),
+            _ => Err(D::Error::custom(
+                "an approval is scripted as `{approve: true|false, after: D, by: NAME, reason: TEXT}` \
+                 or a list of those",
+            )),
+        }
+    }
+}
+
 /// What the runbook must have done. Every field is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,6 +277,10 @@ pub struct Expectations {
     /// Retries of a step: `{revert_config: 2}`.
     #[serde(default)]
     pub retries: IndexMap<String, u32>,
+    /// Steps where the run's starter (`started_by`) approving was refused
+    /// (`approve ... by other`), at least these.
+    #[serde(default)]
+    pub self_approval_refused: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -161,6 +161,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         ("failed", &e.failed),
         ("not_run", &e.not_run),
         ("undo_failed", &e.undo_failed),
+        ("self_approval_refused", &e.self_approval_refused),
     ] {
         for name in list {
             if !steps.contains(&name.as_str()) {

@@ -68,54 +68,7 @@ impl Serve {
         for (name, text) in files {
             std::fs::write(dir.join(name), text).expect("write a test file");
         }
-        let mut args = vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            "runbook.yaml",
-        ];
-        if dir.join("routes.yaml").is_file() {
-            args.extend(["--routes", "routes.yaml"]);
-        }
-        args.extend_from_slice(extra);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .current_dir(&dir)
-            .args(&args)
-            .env("T_TRIGGER", TRIGGER)
-            .env("T_ALICE", ALICE)
-            .env("T_VIEWER", VIEWER)
-            .env("T_BOB", BOB)
-            .env("RUNBOOK_STATE_DIR", dir.join("state"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn runbook serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut sent = false;
-            let mut all = String::new();
-            for line in lines.by_ref().map_while(Result::ok) {
-                all.push_str(&line);
-                all.push('\n');
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(Ok(url.to_string()));
-                    sent = true;
-                }
-            }
-            if !sent {
-                let _ = tx.send(Err(all));
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(url)) => url,
-            Ok(Err(stderr)) => panic!("runbook serve did not start:\n{stderr}"),
-            Err(_) => panic!("runbook serve did not say where it listens within 30 s"),
-        };
+        let (child, url) = spawn(&dir, extra);
         Serve {
             child,
             url,
@@ -139,6 +92,21 @@ impl Serve {
             h.push(("Authorization", a));
         }
         http_request(method, &format!("{}{path}", self.url), &h, body).expect("request to serve")
+    }
+
+    /// Kills the server (SIGKILL), and with it the runs it runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server and starts it again in the same directory, with
+    /// the same files (it listens on a new port).
+    pub fn restart(&mut self, extra: &[&str]) {
+        self.kill();
+        let (child, url) = spawn(&self.dir, extra);
+        self.child = child;
+        self.url = url;
     }
 
     pub fn runs_dir(&self) -> PathBuf {
@@ -195,6 +163,60 @@ impl Serve {
         }
         panic!("timed out after {limit:?} waiting for {what}");
     }
+}
+
+/// Starts `runbook serve` in `dir` (see [`Serve::start`]); the child and
+/// the URL it listens on.
+fn spawn(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        "runbook.yaml",
+    ];
+    if dir.join("routes.yaml").is_file() {
+        args.extend(["--routes", "routes.yaml"]);
+    }
+    args.extend_from_slice(extra);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .current_dir(dir)
+        .args(&args)
+        .env("T_TRIGGER", TRIGGER)
+        .env("T_ALICE", ALICE)
+        .env("T_VIEWER", VIEWER)
+        .env("T_BOB", BOB)
+        .env("RUNBOOK_STATE_DIR", dir.join("state"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn runbook serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut sent = false;
+        let mut all = String::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(Ok(url.to_string()));
+                sent = true;
+            }
+        }
+        if !sent {
+            let _ = tx.send(Err(all));
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(url)) => url,
+        Ok(Err(stderr)) => panic!("runbook serve did not start:\n{stderr}"),
+        Err(_) => panic!("runbook serve did not say where it listens within 30 s"),
+    };
+    (child, url)
 }
 
 impl Drop for Serve {
