@@ -45,6 +45,36 @@ pub struct Graph {
     /// (`compile::compile_with_inputs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slot_inputs: Vec<String>,
+    /// `every D notify ...` at runbook level: sent while the run is in
+    /// progress (its steps, rollback and `always` steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_updates: Vec<StatusUpdate>,
+}
+
+/// The first status update goes out after this long at the latest (incident
+/// guides ask for a first update within five minutes), then one every
+/// `every`.
+pub const FIRST_STATUS_UPDATE: Duration = Duration::from_secs(300);
+
+/// `every D notify ...`: a periodic status update while the run, or a step,
+/// is in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    #[serde(with = "dur")]
+    pub every: Duration,
+    /// Always an [`Action::Notify`].
+    pub notify: Action,
+    pub span: Span,
+}
+
+impl StatusUpdate {
+    /// When the `n`th update (from 1) is due, after the run or step
+    /// started: the first after `every` or five minutes, whichever is
+    /// shorter; then one every `every`.
+    pub fn due(&self, n: u32) -> Duration {
+        let first = self.every.min(FIRST_STATUS_UPDATE);
+        first + self.every.saturating_mul(n.saturating_sub(1))
+    }
 }
 
 /// An `if ... else if ... else` block: the first arm whose condition holds
@@ -544,6 +574,9 @@ pub struct Node {
     /// The `if` arm the node belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<BranchRef>,
+    /// `every D notify ...`: sent while the step is in progress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_updates: Vec<StatusUpdate>,
     pub span: Span,
 }
 

@@ -29,6 +29,7 @@ mod list_words;
 mod placeholders;
 mod repeat;
 mod scope;
+mod status;
 mod steps;
 mod texts;
 mod undo_none;
@@ -215,6 +216,8 @@ impl Compiler<'_> {
 
         let (nodes, edges, branches) = self.steps_to_nodes(rb);
         let (on_failure, on_success, after_rollback) = self.handlers(rb);
+        // Sent while any step may be running: they read inputs, not captures.
+        let status_updates = self.status_updates(&rb.status_updates, &Scope::default());
 
         self.escalate_placement(rb);
         self.lint_unused(rb);
@@ -239,6 +242,7 @@ impl Compiler<'_> {
             after_rollback,
             branches,
             slot_inputs,
+            status_updates,
         }
     }
 }

@@ -220,6 +220,7 @@ impl Compiler<'_> {
         });
         let approval = s.approval.as_ref().map(|a| self.action(a, &base));
         let action = s.action.as_ref().map(|a| self.action(a, &base));
+        let status_updates = self.status_updates(&s.status_updates, &base);
         let effect = s
             .action
             .as_ref()
@@ -367,6 +368,7 @@ impl Compiler<'_> {
             keep: s.keep.is_some(),
             cleanup,
             branch: None,
+            status_updates,
             span: s.span,
         }
     }

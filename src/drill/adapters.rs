@@ -51,11 +51,14 @@ impl DrillWorld {
     }
 
     fn script(&self, call: &Call) -> ActionScript {
-        let table = match call.phase {
-            Phase::Undo => &self.scenario.undo,
-            _ => &self.scenario.actions,
+        let (table, node) = match call.phase {
+            Phase::Undo => (&self.scenario.undo, call.node.as_str()),
+            // A status update (the run's or a step's) answers as scripted
+            // under `status_update`, not as the step's action.
+            Phase::Status => (&self.scenario.actions, crate::exec::status::RUN_NODE),
+            _ => (&self.scenario.actions, call.node.as_str()),
         };
-        let Some(base) = table.get(&call.node) else {
+        let Some(base) = table.get(node) else {
             return ActionScript::default();
         };
         match call.item.as_ref().and_then(|i| base.items.get(i)) {

@@ -78,6 +78,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::handler => "`on failure { ... }` or `on success { ... }`",
         Rule::handler_kind => "`failure` or `success`",
         Rule::after_rollback => "`after rollback verify ...`",
+        Rule::status_update => "`every DURATION notify CHANNEL MESSAGE`",
         Rule::expr => "a condition",
         Rule::operand => "a value or a name",
         Rule::op_not => "`not`",

@@ -74,5 +74,6 @@ mod serve_api;
 mod serve_browser;
 mod serve_drill_html;
 mod shell_start_gate;
+mod status_updates;
 mod store_pg;
 mod undo_when;

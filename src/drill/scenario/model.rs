@@ -229,6 +229,10 @@ pub struct Expectations {
     /// Undos that failed.
     #[serde(default)]
     pub undo_failed: Vec<String>,
+    /// Steps whose undo never ran (kept, skipped by `undo when`, or never
+    /// reached by a rollback).
+    #[serde(default)]
+    pub not_undone: Vec<String>,
     /// Notifications that must have been sent (and delivered: a send that
     /// failed does not count), in this order (others may come between).
     #[serde(default)]
@@ -249,6 +253,10 @@ pub struct NotificationExpect {
     pub contains: Option<String>,
     #[serde(default)]
     pub matches: Option<String>,
+    /// Sent at exactly this virtual time after the run started (a status
+    /// update's schedule).
+    #[serde(default)]
+    pub at: Option<Dur>,
 }
 
 /// A scenario read from disk, with its text for diagnostics.

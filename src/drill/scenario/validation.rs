@@ -100,7 +100,8 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             }
         }
     }
-    let handler_names = ["on_failure", "on_success"];
+    // `status_update`: how every status update answers (`every D notify`).
+    let handler_names = ["on_failure", "on_success", crate::exec::status::RUN_NODE];
     for k in sc.actions.keys() {
         if !steps.contains(&k.as_str()) && !handler_names.contains(&k.as_str()) {
             unknown(
@@ -161,6 +162,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         ("failed", &e.failed),
         ("not_run", &e.not_run),
         ("undo_failed", &e.undo_failed),
+        ("not_undone", &e.not_undone),
     ] {
         for name in list {
             if !steps.contains(&name.as_str()) {
