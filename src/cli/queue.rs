@@ -43,6 +43,19 @@ pub struct QueueArgs {
 }
 
 impl StoreArgs {
+    /// The PostgreSQL store of a command whose `--store` and `--config`
+    /// are its own, or the exit code after saying why not.
+    pub(super) fn named(
+        store: &Option<String>,
+        config: &Option<PathBuf>,
+    ) -> Result<crate::store::postgres::PgStore, i32> {
+        let args = StoreArgs {
+            store: store.clone(),
+            config: config.clone(),
+        };
+        args.open().map(|(_, s)| s)
+    }
+
     /// The config and the PostgreSQL store, or the exit code after saying
     /// why not.
     pub(super) fn open(

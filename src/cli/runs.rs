@@ -13,11 +13,29 @@ pub struct RunsArgs {
     /// The config file (default: ./runbook.yaml if present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// List the runs a PostgreSQL store holds instead
+    /// (`postgres://USER@HOST:PORT/DB`, the password in
+    /// $RUNBOOK_STORE_PASSWORD; see docs/team.md).
+    #[arg(long, value_name = "URL", conflicts_with = "runs_dir")]
+    pub store: Option<String>,
 }
 
 pub(super) use crate::session::{check_run_id, runs_dir};
 
 pub(super) fn execute(args: RunsArgs) -> i32 {
+    if args.store.is_some() {
+        let store = match super::queue::StoreArgs::named(&args.store, &args.config) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        return match store.list_runs() {
+            Ok(runs) => print(&runs, &format!("in the store {}", store.url()), true),
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::INTERNAL
+            }
+        };
+    }
     let dir = runs_dir(args.runs_dir.as_deref(), args.config.as_deref());
     let runs = match list_runs(&dir) {
         Ok(r) => r,
@@ -26,8 +44,14 @@ pub(super) fn execute(args: RunsArgs) -> i32 {
             return exit::INTERNAL;
         }
     };
+    print(&runs, &format!("under {}", dir.display()), false)
+}
+
+/// Prints the runs (`place`: where they are, for "no runs ..."); `store`:
+/// they were read from a store, where an interrupted run can be taken over.
+fn print(runs: &[crate::durable::runs::RunListing], place: &str, store: bool) -> i32 {
     if runs.is_empty() {
-        println!("no runs under {}", dir.display());
+        println!("no runs {place}");
         return exit::SUCCESS;
     }
     let rows: Vec<[String; 5]> = runs
@@ -67,7 +91,7 @@ pub(super) fn execute(args: RunsArgs) -> i32 {
         s.trim_end().to_owned()
     };
     println!("{}", line(header));
-    for (row, r) in rows.iter().zip(&runs) {
+    for (row, r) in rows.iter().zip(runs) {
         println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
         if let Some(p) = &r.problem {
             println!("    warning: {p}");
@@ -83,7 +107,11 @@ pub(super) fn execute(args: RunsArgs) -> i32 {
         .iter()
         .any(|r| r.state == crate::durable::runs::RunStatus::Interrupted)
     {
-        println!("\ninterrupted runs can be picked up with `runbook resume RUN_ID` (see docs/operations.md)");
+        if store {
+            println!("\ninterrupted runs can be taken over from any machine with `runbook resume RUN_ID --store URL`, or by a `runbook worker` (see docs/team.md)");
+        } else {
+            println!("\ninterrupted runs can be picked up with `runbook resume RUN_ID` (see docs/operations.md)");
+        }
     }
     exit::SUCCESS
 }

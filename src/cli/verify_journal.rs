@@ -18,6 +18,10 @@ pub struct VerifyJournalArgs {
     pub runs_dir: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Check the run's rows in a PostgreSQL store instead
+    /// (`postgres://USER@HOST:PORT/DB`; see docs/team.md).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["runs_dir", "journal"])]
+    pub store: Option<String>,
 }
 
 pub(super) fn execute(args: VerifyJournalArgs) -> i32 {
@@ -32,6 +36,21 @@ pub(super) fn execute(args: VerifyJournalArgs) -> i32 {
     if let Err(e) = super::runs::check_run_id(run_id) {
         eprintln!("error: {e}");
         return exit::INVALID;
+    }
+    if args.store.is_some() {
+        let store = match super::queue::StoreArgs::named(&args.store, &args.config) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let run = match store.stored_run(run_id) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        };
+        let place = std::path::PathBuf::from(format!("run {run_id} in the store {}", store.url()));
+        return report(&place, run.check());
     }
     let dir = super::runs::runs_dir(args.runs_dir.as_deref(), args.config.as_deref());
     let path = dir.join(run_id).join(JOURNAL_FILE);

@@ -69,6 +69,26 @@ pub fn check(run_dir: &Path) -> Result<CheckedRun, JournalError> {
         path: path.clone(),
         source,
     })?;
+    check_verified(verified, run_json, &path)
+}
+
+/// [`check`] of a journal and `run.json` held elsewhere (a store's rows);
+/// `path` names `run.json` in messages.
+pub fn check_bytes(
+    journal: &[u8],
+    run_json: Vec<u8>,
+    path: &Path,
+) -> Result<CheckedRun, JournalError> {
+    let verified = super::journal::verify_bytes(journal).map_err(JournalError::Chain)?;
+    check_verified(verified, run_json, path)
+}
+
+fn check_verified(
+    verified: Verified,
+    run_json: Vec<u8>,
+    path: &Path,
+) -> Result<CheckedRun, JournalError> {
+    let path = path.to_owned();
     let actual = crate::digest::sha256_hex(&run_json);
     let warning = match &verified.run_json_sha256 {
         Some(recorded) if *recorded == actual => None,

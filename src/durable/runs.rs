@@ -148,7 +148,23 @@ pub fn read_run(run_dir: &Path) -> RunRead {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let in_use = journal_in_use(run_dir);
-    let (read, problem, unreadable) = match journal::read_journal(&run_dir.join(JOURNAL_FILE)) {
+    summarize(
+        id,
+        journal::read_journal(&run_dir.join(JOURNAL_FILE)),
+        in_use,
+    )
+}
+
+/// One run from its journal as read (a file, or a store's rows) and
+/// whether a live process holds it (`alive`): without a `run_finished`, a
+/// run is `running` if so, else `interrupted`. The store reads its runs
+/// through this too ([`crate::store`] is above this layer).
+pub fn summarize(
+    id: String,
+    read: Result<JournalRead, journal::JournalError>,
+    alive: bool,
+) -> RunRead {
+    let (read, problem, unreadable) = match read {
         Ok(r) => {
             let problem = r.warnings.first().cloned();
             (r, problem, None)
@@ -162,7 +178,7 @@ pub fn read_run(run_dir: &Path) -> RunRead {
     let st = replay(&read.events);
     let state = match st.finished {
         Some((o, _)) => RunStatus::from_outcome(o),
-        None if in_use => RunStatus::Running,
+        None if alive => RunStatus::Running,
         None => RunStatus::Interrupted,
     };
     let listing = RunListing {
@@ -187,6 +203,12 @@ pub fn read_run(run_dir: &Path) -> RunRead {
     }
 }
 
+/// Newest first (by `run_started` time, then id), as `runbook runs` shows
+/// them.
+pub fn sort_newest_first(runs: &mut [RunListing]) {
+    runs.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
+}
+
 /// Every run under `runs_dir` (each subdirectory with a journal), newest
 /// first (by `run_started` time, then id). A missing `runs_dir` is no runs.
 pub fn list_runs(runs_dir: &Path) -> std::io::Result<Vec<RunListing>> {
@@ -204,6 +226,6 @@ pub fn list_runs(runs_dir: &Path) -> std::io::Result<Vec<RunListing>> {
         }
         runs.push(run_summary(&path));
     }
-    runs.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
+    sort_newest_first(&mut runs);
     Ok(runs)
 }

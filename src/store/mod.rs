@@ -50,6 +50,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 ///   url: postgres://runbook@db.internal:5432/runbook
 ///   password_file: /etc/runbook/store-password   # or password_env: NAME
 ///   lease: 30s
+///   grace: 60s     # a run silent this long is orphaned: taken over
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +67,11 @@ pub struct StoreConfig {
     /// How long a run's lock outlives its last heartbeat.
     #[serde(default, with = "crate::plan::dur::option")]
     pub lease: Option<Duration>,
+    /// How long a run's heartbeat may be silent before the run is
+    /// orphaned and another machine may take it over (default: the lease;
+    /// never shorter than it).
+    #[serde(default, with = "crate::plan::dur::option")]
+    pub grace: Option<Duration>,
 }
 
 /// A store: where a run's lock is taken.

@@ -114,6 +114,30 @@ fn the_store_holds_the_same_journal_bytes_written_ahead_and_export_gives_them_ba
         "t|t",
         "one row per seq, and the run row says the run's process let go"
     );
+    // The store is where runs are read from: any directory, no runs dir.
+    let elsewhere = machine(&pg, None);
+    let runs = elsewhere.out(&["runs", "--store", &url]);
+    assert!(runs.status.success(), "{}", text(&runs));
+    let listed = String::from_utf8_lossy(&runs.stdout).into_owned();
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("runs --store lists {id}: {listed}"));
+    assert!(
+        row.contains("pg_journal") && row.contains("succeeded") && row.contains("run_finished"),
+        "{listed}"
+    );
+    let verified = elsewhere.out(&["verify-journal", &id, "--store", &url]);
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(
+        text(&verified).contains("hash chain is intact")
+            && text(&verified).contains("run.json matches the journal"),
+        "{}",
+        text(&verified)
+    );
+    let unknown = elsewhere.out(&["verify-journal", "nope", "--store", &url]);
+    assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown));
+
     // An edited row breaks the chain of the export.
     pg.psql(&format!(
         "UPDATE runbook_journal SET line = replace(line, '\"a\"', '\"z\"') WHERE run_id = '{id}' AND seq = 3"
@@ -125,6 +149,13 @@ fn the_store_holds_the_same_journal_bytes_written_ahead_and_export_gives_them_ba
         text(&out).contains("hash chain breaks at line 3"),
         "{}",
         text(&out)
+    );
+    let broken = elsewhere.out(&["verify-journal", &id, "--store", &url]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    assert!(
+        text(&broken).contains("hash chain breaks at line 3"),
+        "{}",
+        text(&broken)
     );
 
     // The same runbook on the file store: the same events, in the same

@@ -13,6 +13,7 @@ pub mod approvals;
 pub mod journal;
 mod lease;
 pub mod queue;
+pub mod runs;
 
 pub use journal::PgJournal;
 pub use lease::Lease;
@@ -48,6 +49,8 @@ pub struct PgStore {
     url: String,
     redactor: Redactor,
     lease: Duration,
+    /// How long a run's heartbeat may be silent before it is orphaned.
+    grace: Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -85,12 +88,38 @@ impl PgStore {
         if lease < Duration::from_millis(300) {
             return Err("store `lease:` must be at least 300ms".to_owned());
         }
-        Ok(PgStore {
+        let store = PgStore {
             config,
             url: url.to_owned(),
             redactor: Redactor::new(password.as_deref()),
             lease,
-        })
+            grace: lease,
+        };
+        match settings.grace {
+            Some(grace) => store.with_grace(grace),
+            None => Ok(store),
+        }
+    }
+
+    /// The store with another grace (`--grace`): how long a run's
+    /// heartbeat may be silent before the run is orphaned. Never shorter
+    /// than the lease: by then the dead owner's lock has run out too, so
+    /// the lock moves with the run.
+    pub fn with_grace(mut self, grace: Duration) -> Result<PgStore, String> {
+        if grace < self.lease {
+            return Err(format!(
+                "store grace {} is shorter than its lease {}: a run is orphaned only once its lock's lease ran out",
+                humantime::format_duration(grace),
+                humantime::format_duration(self.lease)
+            ));
+        }
+        self.grace = grace;
+        Ok(self)
+    }
+
+    /// How long a run's heartbeat may be silent before it is orphaned.
+    pub fn grace(&self) -> Duration {
+        self.grace
     }
 
     /// The URL (it has no password).
