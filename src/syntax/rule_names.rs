@@ -237,6 +237,7 @@ const STEP_CLAUSES: &[Rule] = &[
     Rule::kw_on_error,
     Rule::kw_keep,
     Rule::kw_loop,
+    Rule::kw_every,
 ];
 
 const ITEMS: &[Rule] = &[
@@ -255,6 +256,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_on,
     Rule::kw_after,
     Rule::kw_always,
+    Rule::kw_every,
 ];
 
 /// What was expected, in words: groups of alternatives (every operator,
@@ -420,7 +422,7 @@ mod tests {
         let clauses = describe_expected(STEP_CLAUSES);
         assert_eq!(
             clauses,
-            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep, loop) or `}`"
+            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep, loop, every) or `}`"
         );
         assert_eq!(
             describe_expected(OPERATORS),
