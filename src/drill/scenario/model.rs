@@ -56,8 +56,7 @@ pub struct Scenario {
 }
 
 /// Check status a script can give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     Pass,
     Fail,
@@ -85,6 +84,29 @@ fn answer(s: &str) -> Result<Answer, String> {
         _ => Err(format!(
             "unknown answer `{s}`: a check answers `pass`, `fail`, `no_data` or `error`"
         )),
+    }
+}
+
+/// One word; any other shape (a list, a mapping, a number) is named as
+/// what it is, not as serde's "expected a Value::Tagged enum".
+impl<'de> Deserialize<'de> for Answer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use yaml_serde::Value;
+        let shape = match Value::deserialize(d)? {
+            Value::String(s) => return answer(&s).map_err(D::Error::custom),
+            Value::Sequence(_) => "a list".to_owned(),
+            Value::Mapping(_) => "a mapping".to_owned(),
+            Value::Null => "empty".to_owned(),
+            other => format!(
+                "`{}`",
+                yaml_serde::to_string(&other).unwrap_or_default().trim_end()
+            ),
+        };
+        Err(D::Error::custom(format!(
+            "an answer is one word, `pass`, `fail`, `no_data` or `error`, but this one is {shape} \
+             (a list of answers by probe goes directly under the check's name, not under `answer:` or `default:`)"
+        )))
     }
 }
 
