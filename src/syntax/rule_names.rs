@@ -324,6 +324,28 @@ fn expected_keywords(expected: &[Rule]) -> Vec<&'static str> {
         .collect()
 }
 
+/// `run "echo "hi" there"`: a `"` meant to be inside a string ended it, and
+/// the parser stopped at what followed. Recognised by a string that ends
+/// right against the unexpected text, with another `"` later on the line.
+fn quote_inside_string(text: &str, span: Span) -> Option<String> {
+    let before = text.get(..span.start)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let head = &before[line_start..];
+    let rest = text.get(span.start..)?;
+    let rest = rest.split('\n').next().unwrap_or("");
+    let ends_against = head.ends_with('"') && !rest.starts_with(char::is_whitespace);
+    // Quotes on the line before the error: a closed string then one more.
+    let quotes_before = head.matches('"').count() - head.matches("\\\"").count();
+    if ends_against && quotes_before >= 2 && rest.contains('"') {
+        return Some(
+            "a `\"` inside a string ends it: write it as `\\\"`, use single quotes inside a shell \
+             command (`run \"echo 'hi'\"`), or write the text as a `\"\"\"...\"\"\"` string"
+                .to_string(),
+        );
+    }
+    None
+}
+
 /// A fix for common slips, keyed on what was expected and what was found.
 pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Option<String> {
     let is_word = !found.is_empty()
@@ -331,6 +353,9 @@ pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Op
         && !found.starts_with(|c: char| c.is_ascii_digit());
     if found == "runbook" && expected.contains(&Rule::EOI) {
         return Some("a file holds one runbook: move the second one to a file of its own".into());
+    }
+    if let Some(h) = quote_inside_string(text, span) {
+        return Some(h);
     }
     if is_word {
         let keywords = expected_keywords(expected);
