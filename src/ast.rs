@@ -302,6 +302,8 @@ pub struct Retry {
     pub attempts: Spanned<u64>,
     pub backoff: Option<Spanned<Duration>>,
     pub exponential: bool,
+    /// `jitter`: each delay drawn between half and all of the backoff.
+    pub jitter: bool,
     pub span: Span,
 }
 

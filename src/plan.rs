@@ -463,6 +463,10 @@ pub struct RetryPolicy {
     #[serde(with = "dur")]
     pub backoff: Duration,
     pub exponential: bool,
+    /// `jitter`: each delay is drawn between half and all of the backoff
+    /// (see [`RetryPolicy::jittered`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub jitter: bool,
 }
 
 impl RetryPolicy {
@@ -470,9 +474,28 @@ impl RetryPolicy {
         retries: 0,
         backoff: Duration::ZERO,
         exponential: false,
+        jitter: false,
     };
 
     /// Delay before attempt `attempt` (1-based; attempt 2 is the first retry).
+    /// The delay before `attempt`, jittered when the policy says so: from
+    /// half to all of [`RetryPolicy::delay_before`], drawn from `seed` (a
+    /// hash of the run id, the step, the item and the attempt), so that one
+    /// run, and every drill of it, waits the same.
+    pub fn jittered(&self, attempt: u32, seed: &str) -> Duration {
+        let full = self.delay_before(attempt);
+        if !self.jitter || full.is_zero() {
+            return full;
+        }
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(format!("{seed}\u{0}{attempt}").as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[..8]);
+        // A fraction in [0, 1) with 53 bits.
+        let u = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
+        full.mul_f64(0.5 + 0.5 * u)
+    }
+
     pub fn delay_before(&self, attempt: u32) -> Duration {
         if attempt <= 1 {
             return Duration::ZERO;
@@ -716,5 +739,40 @@ impl Ref {
             s.push_str(p);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryPolicy;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_draws_between_half_and_all_of_the_backoff_the_same_for_one_seed() {
+        let p = RetryPolicy {
+            retries: 5,
+            backoff: Duration::from_secs(10),
+            exponential: true,
+            jitter: true,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for run in 0..50 {
+            let seed = format!("run-{run}\u{0}step");
+            for attempt in 2..=6 {
+                let full = p.delay_before(attempt);
+                let d = p.jittered(attempt, &seed);
+                assert!(d >= full / 2 && d <= full, "{d:?} for {full:?}");
+                assert_eq!(
+                    d,
+                    p.jittered(attempt, &seed),
+                    "the same seed, the same wait"
+                );
+                seen.insert(d);
+            }
+        }
+        // Spread, not one value per attempt.
+        assert!(seen.len() > 200, "{}", seen.len());
+        let plain = RetryPolicy { jitter: false, ..p };
+        assert_eq!(plain.jittered(3, "x"), Duration::from_secs(20));
     }
 }

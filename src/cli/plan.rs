@@ -341,8 +341,13 @@ fn policy(n: &Node) -> Vec<String> {
         let delays: Vec<String> = (2..=n.retry.retries + 1)
             .map(|a| humantime::format_duration(n.retry.delay_before(a)).to_string())
             .collect();
+        let jitter = if n.retry.jitter {
+            ", each jittered to between half and all of it"
+        } else {
+            ""
+        };
         p.push(format!(
-            "retry {} (waits {})",
+            "retry {} (waits {}{jitter})",
             n.retry.retries,
             delays.join(", ")
         ));

@@ -261,6 +261,7 @@ impl Compiler<'_> {
                         .map(|b| b.node)
                         .unwrap_or(DEFAULT_BACKOFF),
                     exponential: r.exponential,
+                    jitter: r.jitter,
                 }
             }
         };

@@ -834,11 +834,13 @@ impl Builder<'_> {
                     let mut attempts = Spanned::new(0, csp);
                     let mut backoff = None;
                     let mut exponential = false;
+                    let mut jitter = false;
                     for r in children(part) {
                         match r.as_rule() {
                             Rule::int => attempts = self.int(r),
                             Rule::duration => backoff = Some(self.duration(r)),
                             Rule::exponential => exponential = true,
+                            Rule::jitter => jitter = true,
                             _ => {}
                         }
                     }
@@ -846,6 +848,7 @@ impl Builder<'_> {
                         attempts,
                         backoff,
                         exponential,
+                        jitter,
                         span: csp,
                     };
                     once(

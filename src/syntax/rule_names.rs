@@ -43,6 +43,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::when_clause => "`when CONDITION`",
         Rule::loop_clause => "`loop until CONDITION every D within D`",
         Rule::kw_loop => "`loop`",
+        Rule::kw_jitter => "`jitter`",
+        Rule::jitter => "`jitter`",
         Rule::kw_until => "`until`",
         Rule::retry_clause => "`retry N`",
         Rule::exponential => "`exponential`",
