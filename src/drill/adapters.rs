@@ -143,9 +143,12 @@ impl DrillWorld {
                     if let Some(n) = rule.from_probe {
                         ok &= probe >= n;
                     }
+                    let plus = rule.plus.map(|d| d.0).unwrap_or_default();
                     if let Some(step) = &rule.succeeded {
-                        let plus = rule.plus.map(|d| d.0).unwrap_or_default();
                         ok &= self.succeeded_at(step).is_some_and(|t| now >= t + plus);
+                    }
+                    if let Some(step) = &rule.undone {
+                        ok &= self.undone_at(step).is_some_and(|t| now >= t + plus);
                     }
                     if ok {
                         return (rule.answer, format!("drill: scripted (rule {})", i + 1));
@@ -154,6 +157,17 @@ impl DrillWorld {
                 (rules.default, "drill: scripted (default)".into())
             }
         }
+    }
+
+    /// When the step's undo finished well, if it has.
+    fn undone_at(&self, step: &str) -> Option<Duration> {
+        let events = self.events.lock().ok()?;
+        events.iter().find_map(|e| match (&e.kind, &e.node) {
+            (EventKind::UndoFinished { ok: true, .. }, Some(n)) if &**n == step => {
+                Some(Duration::from_millis(e.t_ms))
+            }
+            _ => None,
+        })
     }
 
     fn succeeded_at(&self, step: &str) -> Option<Duration> {

@@ -167,7 +167,12 @@ pub struct CheckRule {
     /// `verify`, which may be waiting for this very answer)...
     #[serde(default)]
     pub succeeded: Option<String>,
-    /// ...and this much longer has passed since (with `succeeded`).
+    /// Matches once this step's undo has run and succeeded (the rollback
+    /// restored it)...
+    #[serde(default)]
+    pub undone: Option<String>,
+    /// ...and this much longer has passed since (with `succeeded` or
+    /// `undone`).
     #[serde(default)]
     pub plus: Option<Dur>,
     /// Matches from this probe number of the check on (1-based).

@@ -86,7 +86,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         }
         if let CheckScript::Rules(r) = script {
             for rule in &r.rules {
-                if let Some(step) = &rule.succeeded {
+                for step in rule.succeeded.iter().chain(&rule.undone) {
                     if !steps.contains(&step.as_str()) {
                         unknown(
                             &mut diags,
@@ -94,6 +94,23 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                             step,
                             &steps,
                             word_in(&s.text, &["checks", k], step),
+                        );
+                    }
+                }
+                if let Some(step) = &rule.undone {
+                    if graph.node(step).is_some_and(|n| n.undo.is_none()) {
+                        diags.push(
+                            Diag::error(
+                                Code::DrillNoUndo,
+                                format!(
+                                    "step `{step}` has no undo, so `undone: {step}` never matches"
+                                ),
+                            )
+                            .label(
+                                word_in(&s.text, &["checks", k], step),
+                                "no `undo` in the runbook",
+                            )
+                            .help("name a step that has an `undo`"),
                         );
                     }
                 }
