@@ -728,6 +728,18 @@ fn write_safe(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
 /// Where `render` puts the lines of an event.
 struct Lines<'a>(&'a mut String);
 
+/// Each line of `lines` prefixed with `+H:MM:SS` since the run started.
+fn virtual_stamp(t_ms: u64, lines: &str) -> String {
+    let secs = t_ms / 1000;
+    let stamp = format!("+{}:{:02}:{:02} ", secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::with_capacity(lines.len() + 16);
+    for l in lines.split_inclusive('\n') {
+        out.push_str(&stamp);
+        out.push_str(l);
+    }
+    out
+}
+
 impl Lines<'_> {
     fn push(&mut self, line: String) {
         self.0.push_str(&line);
@@ -740,6 +752,19 @@ impl Sink for Console {
         let mut text = std::mem::take(&mut self.text);
         let start = text.len();
         self.render(ev, &mut text);
+        if self.mode == Mode::Drill
+            && !matches!(
+                ev.kind,
+                EventKind::RunStarted { .. } | EventKind::RunFinished { .. }
+            )
+            && text.len() > start
+        {
+            // A drill's log says when each thing happened on its virtual
+            // clock: minutes of incident in milliseconds of test.
+            let stamped = virtual_stamp(ev.t_ms, &text[start..]);
+            text.truncate(start);
+            text.push_str(&stamped);
+        }
         self.text = text;
         if let Some((mp, _)) = &self.bars {
             let lines = self.text[start..].strip_suffix('\n').unwrap_or_default();

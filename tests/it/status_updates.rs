@@ -260,3 +260,30 @@ fn an_update_after_after_rollback_every_is_its_own_line_and_zero_is_refused() {
         report.diags
     );
 }
+
+/// `runbook drill` stamps each line with the virtual time it happened at.
+#[test]
+fn a_drill_log_shows_virtual_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = SOAK.replace("run \"soak 45m\"", "wait 45m");
+    std::fs::write(dir.path().join("soak.runbook"), rb).unwrap();
+    std::fs::write(
+        dir.path().join("soak.drill.yaml"),
+        "runbook: soak.runbook\nexpect:\n  outcome: succeeded\n",
+    )
+    .unwrap();
+    let out = run_cli(
+        ["drill", "soak.runbook", "--scenario", "soak.drill.yaml"],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "+0:00:00   [pause] ",
+        "+0:05:00   [soak] ✉ ",
+        "+0:35:00   [soak] ✉ ",
+        "+0:45:00 ✓ soak (45m)",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+}
