@@ -27,6 +27,9 @@ pub struct DrillRun {
     pub verdicts: Vec<Verdict>,
     /// Wall-clock time the drill took.
     pub wall: Duration,
+    /// Warnings about the scenario (a check rule that never answers...),
+    /// located in it; `None` when there are none.
+    pub warnings: Option<Report>,
 }
 
 impl DrillRun {
@@ -122,9 +125,15 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
             Default::default()
         }
     };
-    if !diags.is_empty() {
+    if diags.iter().any(Diag::is_error) {
         return Err(DrillError::on(scenario_name, loaded.text.clone(), diags));
     }
+    let warnings = (!diags.is_empty()).then(|| {
+        Report::new(
+            Source::new(scenario_name.clone(), loaded.text.clone()),
+            diags,
+        )
+    });
     // Durations and counts that name inputs take the scenario's values.
     let graph = if graph.slot_inputs.is_empty() {
         graph
@@ -193,5 +202,6 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
         events,
         verdicts,
         wall: wall.elapsed(),
+        warnings,
     })
 }

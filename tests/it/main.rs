@@ -28,6 +28,7 @@ mod compile_snapshots;
 mod console_buffering;
 mod docs_coverage;
 mod drill_reports;
+mod drill_rules;
 mod durable_approvals;
 mod durable_journal;
 mod durable_lock;
