@@ -62,6 +62,18 @@ pub struct Runbook {
     /// Durations and counts written as an input's name (`wait soak`,
     /// `retry attempts`), in the order written.
     pub input_slots: Vec<InputSlot>,
+    /// `every D notify ...` at runbook level: while the run is in progress.
+    pub status_updates: Vec<StatusUpdate>,
+}
+
+/// `every 20m notify CHANNEL TEMPLATE {...}`: a periodic status update
+/// while the run (or the step it is written in) is in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub every: Spanned<Duration>,
+    /// Always an `Action::Notify`.
+    pub notify: Spanned<Action>,
+    pub span: Span,
 }
 
 /// A duration or a count that names a typed input: `wait soak`,
@@ -122,6 +134,7 @@ impl Runbook {
             always: Vec::new(),
             repeated_meta: Vec::new(),
             input_slots: Vec::new(),
+            status_updates: Vec::new(),
         }
     }
 }
@@ -289,6 +302,8 @@ pub struct Retry {
     pub attempts: Spanned<u64>,
     pub backoff: Option<Spanned<Duration>>,
     pub exponential: bool,
+    /// `jitter`: each delay drawn between half and all of the backoff.
+    pub jitter: bool,
     pub span: Span,
 }
 
@@ -347,6 +362,8 @@ pub struct Step {
     pub keep: Option<Span>,
     /// `approve "..."` written beside another action: a gate before it.
     pub approval: Option<Box<Spanned<Action>>>,
+    /// `every D notify ...`: while the step is in progress.
+    pub status_updates: Vec<StatusUpdate>,
     pub repeated: Vec<(&'static str, Span, Span)>,
 }
 
@@ -370,6 +387,7 @@ impl Step {
             continue_on_error: None,
             keep: None,
             approval: None,
+            status_updates: Vec::new(),
             repeated: Vec::new(),
         }
     }

@@ -38,6 +38,7 @@ codes! {
     DrillNoUndo => "drill::no_undo",
     DrillRunbookUnreadable => "drill::runbook_unreadable",
     DrillRuntime => "drill::runtime",
+    DrillShadowedRule => "drill::shadowed_rule",
     DrillUnknownName => "drill::unknown_name",
     DrillUnknownOutcome => "drill::unknown_outcome",
     DrillUnreadable => "drill::unreadable",

@@ -48,6 +48,36 @@ pub struct Graph {
     /// (`compile::compile_with_inputs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slot_inputs: Vec<String>,
+    /// `every D notify ...` at runbook level: sent while the run is in
+    /// progress (its steps, rollback and `always` steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_updates: Vec<StatusUpdate>,
+}
+
+/// The first status update goes out after this long at the latest (incident
+/// guides ask for a first update within five minutes), then one every
+/// `every`.
+pub const FIRST_STATUS_UPDATE: Duration = Duration::from_secs(300);
+
+/// `every D notify ...`: a periodic status update while the run, or a step,
+/// is in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    #[serde(with = "dur")]
+    pub every: Duration,
+    /// Always an [`Action::Notify`].
+    pub notify: Action,
+    pub span: Span,
+}
+
+impl StatusUpdate {
+    /// When the `n`th update (from 1) is due, after the run or step
+    /// started: the first after `every` or five minutes, whichever is
+    /// shorter; then one every `every`.
+    pub fn due(&self, n: u32) -> Duration {
+        let first = self.every.min(FIRST_STATUS_UPDATE);
+        first + self.every.saturating_mul(n.saturating_sub(1))
+    }
 }
 
 /// `for X in [...] { steps }`: each step is one node per item, named
@@ -491,6 +521,10 @@ pub struct RetryPolicy {
     #[serde(with = "dur")]
     pub backoff: Duration,
     pub exponential: bool,
+    /// `jitter`: each delay is drawn between half and all of the backoff
+    /// (see [`RetryPolicy::jittered`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub jitter: bool,
 }
 
 impl RetryPolicy {
@@ -498,9 +532,28 @@ impl RetryPolicy {
         retries: 0,
         backoff: Duration::ZERO,
         exponential: false,
+        jitter: false,
     };
 
     /// Delay before attempt `attempt` (1-based; attempt 2 is the first retry).
+    /// The delay before `attempt`, jittered when the policy says so: from
+    /// half to all of [`RetryPolicy::delay_before`], drawn from `seed` (a
+    /// hash of the run id, the step, the item and the attempt), so that one
+    /// run, and every drill of it, waits the same.
+    pub fn jittered(&self, attempt: u32, seed: &str) -> Duration {
+        let full = self.delay_before(attempt);
+        if !self.jitter || full.is_zero() {
+            return full;
+        }
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(format!("{seed}\u{0}{attempt}").as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[..8]);
+        // A fraction in [0, 1) with 53 bits.
+        let u = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
+        full.mul_f64(0.5 + 0.5 * u)
+    }
+
     pub fn delay_before(&self, attempt: u32) -> Duration {
         if attempt <= 1 {
             return Duration::ZERO;
@@ -605,6 +658,9 @@ pub struct Node {
     /// The `for` block item the node runs for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemRef>,
+    /// `every D notify ...`: sent while the step is in progress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_updates: Vec<StatusUpdate>,
     pub span: Span,
 }
 
@@ -744,5 +800,40 @@ impl Ref {
             s.push_str(p);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryPolicy;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_draws_between_half_and_all_of_the_backoff_the_same_for_one_seed() {
+        let p = RetryPolicy {
+            retries: 5,
+            backoff: Duration::from_secs(10),
+            exponential: true,
+            jitter: true,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for run in 0..50 {
+            let seed = format!("run-{run}\u{0}step");
+            for attempt in 2..=6 {
+                let full = p.delay_before(attempt);
+                let d = p.jittered(attempt, &seed);
+                assert!(d >= full / 2 && d <= full, "{d:?} for {full:?}");
+                assert_eq!(
+                    d,
+                    p.jittered(attempt, &seed),
+                    "the same seed, the same wait"
+                );
+                seen.insert(d);
+            }
+        }
+        // Spread, not one value per attempt.
+        assert!(seen.len() > 200, "{}", seen.len());
+        let plain = RetryPolicy { jitter: false, ..p };
+        assert_eq!(plain.jittered(3, "x"), Duration::from_secs(20));
     }
 }

@@ -147,6 +147,9 @@ pub(super) fn execute_drill(args: DrillArgs) -> i32 {
             crate::exit::INVALID
         }
         Ok(run) => {
+            if let Some(w) = &run.warnings {
+                eprint!("{}", w.render(std::io::stderr().is_terminal()));
+            }
             if !args.quiet {
                 println!();
             }
@@ -245,6 +248,9 @@ pub(super) fn execute_test(args: TestArgs) -> i32 {
     for (file, result) in files.iter().zip(results) {
         match result {
             Ok(run) => {
+                if let Some(w) = &run.warnings {
+                    eprint!("{}", w.render(std::io::stderr().is_terminal()));
+                }
                 let ok = run.passed();
                 let label = format!("{}/{}", run.graph.runbook, run.name);
                 if ok {

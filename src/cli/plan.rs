@@ -341,8 +341,13 @@ fn policy(n: &Node) -> Vec<String> {
         let delays: Vec<String> = (2..=n.retry.retries + 1)
             .map(|a| humantime::format_duration(n.retry.delay_before(a)).to_string())
             .collect();
+        let jitter = if n.retry.jitter {
+            ", each jittered to between half and all of it"
+        } else {
+            ""
+        };
         p.push(format!(
-            "retry {} (waits {})",
+            "retry {} (waits {}{jitter})",
             n.retry.retries,
             delays.join(", ")
         ));
@@ -423,6 +428,16 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         );
     }
     let _ = writeln!(out, "lock: {}", r.text(&graph.lock, &none));
+    if !graph.status_updates.is_empty() {
+        let _ = writeln!(out);
+        status_plan(
+            &r,
+            &graph.status_updates,
+            "while the run is in progress",
+            "",
+            &mut out,
+        );
+    }
     let mut undoable: Vec<String> = Vec::new();
     let mut step_no = 0;
     let mut i = 0;
@@ -572,6 +587,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             if let Some(why) = &n.undo_none {
                 let _ = writeln!(out, "{ind}undo: none ({why})");
             }
+            status_plan(
+                &r,
+                &n.status_updates,
+                "while the step is in progress",
+                ind,
+                &mut out,
+            );
             if n.keep {
                 let _ = writeln!(
                     out,
@@ -670,6 +692,25 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         let _ = writeln!(out, "\nafter a rollback, verify: {}", verify_text(v));
     }
     out
+}
+
+/// `every D notify ...`: the schedule, then the message.
+fn status_plan(
+    r: &Renderer<'_>,
+    updates: &[crate::plan::StatusUpdate],
+    while_: &str,
+    ind: &str,
+    out: &mut String,
+) {
+    for u in updates {
+        let first = humantime::format_duration(u.due(1));
+        let every = humantime::format_duration(u.every);
+        let _ = writeln!(
+            out,
+            "{ind}status update every {every} {while_} (first at {first}):"
+        );
+        r.action(&u.notify, &Map::new(), &format!("{ind}  "), out);
+    }
 }
 
 /// The `always` steps: after the steps and any rollback, in order.

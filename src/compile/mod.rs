@@ -30,6 +30,7 @@ mod list_words;
 mod placeholders;
 mod repeat;
 mod scope;
+mod status;
 mod steps;
 mod texts;
 mod undo_none;
@@ -247,6 +248,8 @@ impl Compiler<'_> {
             }
         }
         let (on_failure, on_success, after_rollback) = self.handlers(rb);
+        // Sent while any step may be running: they read inputs, not captures.
+        let status_updates = self.status_updates(&rb.status_updates, &Scope::default());
 
         self.escalate_placement(rb);
         self.lint_unused(rb);
@@ -272,6 +275,7 @@ impl Compiler<'_> {
             branches,
             for_blocks: std::mem::take(&mut self.for_blocks),
             slot_inputs,
+            status_updates,
         }
     }
 }

@@ -228,6 +228,7 @@ impl Compiler<'_> {
         });
         let approval = s.approval.as_ref().map(|a| self.action(a, &base));
         let action = s.action.as_ref().map(|a| self.action(a, &base));
+        let status_updates = self.status_updates(&s.status_updates, &base);
         let effect = s
             .action
             .as_ref()
@@ -268,6 +269,7 @@ impl Compiler<'_> {
                         .map(|b| b.node)
                         .unwrap_or(DEFAULT_BACKOFF),
                     exponential: r.exponential,
+                    jitter: r.jitter,
                 }
             }
         };
@@ -376,6 +378,7 @@ impl Compiler<'_> {
             cleanup,
             branch: None,
             item: None,
+            status_updates,
             span: s.span,
         }
     }

@@ -51,11 +51,14 @@ impl DrillWorld {
     }
 
     fn script(&self, call: &Call) -> ActionScript {
-        let table = match call.phase {
-            Phase::Undo => &self.scenario.undo,
-            _ => &self.scenario.actions,
+        let (table, node) = match call.phase {
+            Phase::Undo => (&self.scenario.undo, call.node.as_str()),
+            // A status update (the run's or a step's) answers as scripted
+            // under `status_update`, not as the step's action.
+            Phase::Status => (&self.scenario.actions, crate::exec::status::RUN_NODE),
+            _ => (&self.scenario.actions, call.node.as_str()),
         };
-        let Some(base) = table.get(&call.node) else {
+        let Some(base) = table.get(node) else {
             return ActionScript::default();
         };
         match call.item.as_ref().and_then(|i| base.items.get(i)) {
@@ -140,9 +143,12 @@ impl DrillWorld {
                     if let Some(n) = rule.from_probe {
                         ok &= probe >= n;
                     }
+                    let plus = rule.plus.map(|d| d.0).unwrap_or_default();
                     if let Some(step) = &rule.succeeded {
-                        let plus = rule.plus.map(|d| d.0).unwrap_or_default();
                         ok &= self.succeeded_at(step).is_some_and(|t| now >= t + plus);
+                    }
+                    if let Some(step) = &rule.undone {
+                        ok &= self.undone_at(step).is_some_and(|t| now >= t + plus);
                     }
                     if ok {
                         return (rule.answer, format!("drill: scripted (rule {})", i + 1));
@@ -151,6 +157,17 @@ impl DrillWorld {
                 (rules.default, "drill: scripted (default)".into())
             }
         }
+    }
+
+    /// When the step's undo finished well, if it has.
+    fn undone_at(&self, step: &str) -> Option<Duration> {
+        let events = self.events.lock().ok()?;
+        events.iter().find_map(|e| match (&e.kind, &e.node) {
+            (EventKind::UndoFinished { ok: true, .. }, Some(n)) if &**n == step => {
+                Some(Duration::from_millis(e.t_ms))
+            }
+            _ => None,
+        })
     }
 
     fn succeeded_at(&self, step: &str) -> Option<Duration> {

@@ -25,9 +25,9 @@ pub struct Facts {
     pub failed: Vec<String>,
     pub undone: Vec<String>,
     pub undo_failed: Vec<String>,
-    /// (channel, text, delivered): a send that failed is kept to be shown,
-    /// but never satisfies an expectation.
-    pub notifications: Vec<(String, String, bool)>,
+    /// (channel, text, delivered, virtual ms since the start): a send that
+    /// failed is kept to be shown, but never satisfies an expectation.
+    pub notifications: Vec<(String, String, bool, u64)>,
     /// Retries of step actions (not of their undos), one entry each.
     pub retries: Vec<String>,
     /// Steps where the run's starter tried to approve an `approve ... by
@@ -56,7 +56,9 @@ impl Facts {
                 }
                 EventKind::NotificationSent {
                     channel, text, ok, ..
-                } => f.notifications.push((channel.clone(), text.clone(), *ok)),
+                } => f
+                    .notifications
+                    .push((channel.clone(), text.clone(), *ok, e.t_ms)),
                 EventKind::RetryScheduled { .. } => f.retries.push(node),
                 EventKind::ApprovalAttemptRefused { .. } => f.self_approval_refused.push(node),
                 EventKind::RunFinished {
@@ -104,6 +106,16 @@ impl Facts {
         [&self.succeeded, &self.failed, &self.skipped]
             .iter()
             .any(|l| l.iter().any(|s| s == step))
+    }
+}
+
+/// ` at +5m` when the expectation names a time, else nothing.
+fn shown_at(wanted: bool, t_ms: u64) -> String {
+    if wanted {
+        let t = std::time::Duration::from_millis(t_ms);
+        format!(" at +{}", humantime::format_duration(t))
+    } else {
+        String::new()
     }
 }
 
@@ -179,21 +191,40 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
             },
         });
     }
-    if !exp.not_run.is_empty() {
-        let ran: Vec<String> = exp
-            .not_run
+    let none_of = [
+        (
+            "not_run",
+            &exp.not_run,
+            ("never started", "none of them started", "started"),
+        ),
+        (
+            "not_undone",
+            &exp.not_undone,
+            ("never undone", "none of them was undone", "undo ran"),
+        ),
+    ];
+    for (what, want, (expected, none, some)) in none_of {
+        if want.is_empty() {
+            continue;
+        }
+        let hit: Vec<String> = want
             .iter()
-            .filter(|s| f.ran(s))
-            .map(|s| format!("{s} ({})", f.state(s)))
+            .filter_map(|s| match what {
+                "not_run" => f.ran(s).then(|| format!("{s} ({})", f.state(s))),
+                _ => f
+                    .undone
+                    .contains(s)
+                    .then(|| format!("{s} ({})", f.undo_state(s))),
+            })
             .collect();
         out.push(Verdict {
-            name: "not_run".into(),
-            passed: ran.is_empty(),
-            expected: format!("never started: {}", list(&exp.not_run)),
-            observed: if ran.is_empty() {
-                "none of them started".into()
+            name: what.into(),
+            passed: hit.is_empty(),
+            expected: format!("{expected}: {}", list(want)),
+            observed: if hit.is_empty() {
+                none.into()
             } else {
-                format!("started: {}", ran.join(", "))
+                format!("{some}: {}", hit.join(", "))
             },
         });
     }
@@ -208,8 +239,10 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
     let mut from = 0;
     for (i, n) in exp.notifications.iter().enumerate() {
         let re = n.matches.as_ref().and_then(|r| regex::Regex::new(r).ok());
-        let fits = |(ch, text, ok): &(String, String, bool)| {
+        let at_ms = n.at.map(|d| crate::clock::ms(d.0));
+        let fits = |(ch, text, ok, t): &(String, String, bool, u64)| {
             *ok && ch == &n.channel
+                && at_ms.is_none_or(|a| a == *t)
                 && n.contains
                     .as_ref()
                     .is_none_or(|c| text.contains(c.as_str()))
@@ -224,19 +257,22 @@ pub fn evaluate(exp: &Expectations, events: &[Event]) -> Vec<Verdict> {
             // One line: a newline in the pattern is shown as `\n`.
             expected.push_str(&format!(" matching /{}/", m.replace('\n', "\\n")));
         }
+        if let Some(a) = n.at {
+            expected.push_str(&format!(" at +{}", humantime::format_duration(a.0)));
+        }
         let observed = match found {
             Some(at) => {
-                let (ch, text, _) = &f.notifications[from + at];
+                let (ch, text, _, t) = &f.notifications[from + at];
                 from += at + 1;
-                format!("to {ch}: {text:?}")
+                format!("to {ch}: {text:?}{}", shown_at(n.at.is_some(), *t))
             }
             None => {
                 let sent: Vec<String> = f
                     .notifications
                     .iter()
-                    .map(|(c, t, ok)| {
+                    .map(|(c, text, ok, t)| {
                         let failed = if *ok { "" } else { " (sending FAILED)" };
-                        format!("{c}: {t:?}{failed}")
+                        format!("{c}: {text:?}{}{failed}", shown_at(n.at.is_some(), *t))
                     })
                     .collect();
                 format!("not found (in order); sent: {}", list(&sent))

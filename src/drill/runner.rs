@@ -27,6 +27,9 @@ pub struct DrillRun {
     pub verdicts: Vec<Verdict>,
     /// Wall-clock time the drill took.
     pub wall: Duration,
+    /// Warnings about the scenario (a check rule that never answers...),
+    /// located in it; `None` when there are none.
+    pub warnings: Option<Report>,
 }
 
 impl DrillRun {
@@ -125,7 +128,7 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
     // Durations, counts and `for` lists that name inputs take the
     // scenario's values, before the scenario is checked against the steps
     // (a `for` block over an input names its steps after the items).
-    let graph = if graph.slot_inputs.is_empty() || !diags.is_empty() {
+    let graph = if graph.slot_inputs.is_empty() || diags.iter().any(Diag::is_error) {
         graph
     } else {
         let bound = compile::compile_with_inputs(&source, &inputs)
@@ -133,9 +136,15 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
         Arc::new(bound.graph)
     };
     diags.splice(0..0, scenario::validate(loaded, &graph));
-    if !diags.is_empty() {
+    if diags.iter().any(Diag::is_error) {
         return Err(DrillError::on(scenario_name, loaded.text.clone(), diags));
     }
+    let warnings = (!diags.is_empty()).then(|| {
+        Report::new(
+            Source::new(scenario_name.clone(), loaded.text.clone()),
+            diags,
+        )
+    });
 
     let secrets: indexmap::IndexMap<String, Option<String>> = graph
         .secrets
@@ -196,5 +205,6 @@ pub fn run(loaded: &LoadedScenario, extra: Vec<Box<dyn Sink>>) -> Result<DrillRu
         events,
         verdicts,
         wall: wall.elapsed(),
+        warnings,
     })
 }

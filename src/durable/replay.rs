@@ -226,6 +226,7 @@ fn phase_tag(p: Phase) -> u8 {
         Phase::Undo => 1,
         Phase::Check => 2,
         Phase::Handler => 3,
+        Phase::Status => 4,
     }
 }
 

@@ -164,6 +164,8 @@ pub enum Phase {
     Check,
     /// An action of `on failure` / `on success`.
     Handler,
+    /// A periodic status update (`every D notify ...`).
+    Status,
 }
 
 /// How a check came out.

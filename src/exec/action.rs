@@ -702,7 +702,13 @@ impl RunCtx {
                 return a;
             }
             attempt += 1;
-            let delay = retry.delay_before(attempt);
+            let seed = format!(
+                "{}\u{0}{}\u{0}{}",
+                self.opts.run_id,
+                site.node,
+                scope.item_display().unwrap_or_default()
+            );
+            let delay = retry.jittered(attempt, &seed);
             self.emit(
                 Some(site.node),
                 EventKind::RetryScheduled {

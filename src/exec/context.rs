@@ -111,6 +111,8 @@ pub struct RunCtx {
     pub failed_items: Mutex<std::collections::HashMap<usize, Vec<usize>>>,
     /// When the run started (RFC 3339), `run.started`.
     pub started: String,
+    /// The run's status updates in progress (`every D notify ...`).
+    pub(crate) run_updates: std::sync::Mutex<Option<super::status::RunUpdates>>,
     base_send: Map<String, J>,
     base_display: Map<String, J>,
     has_secrets: bool,
@@ -169,6 +171,7 @@ impl RunCtx {
             branches: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             failed_items: Mutex::new(std::collections::HashMap::new()),
             started,
+            run_updates: std::sync::Mutex::new(None),
             base_send,
             base_display,
         }
@@ -192,7 +195,7 @@ impl RunCtx {
     pub(crate) fn cancel_for(&self, phase: crate::events::Phase) -> &CancellationToken {
         use crate::events::Phase;
         match phase {
-            Phase::Undo | Phase::Handler => &self.opts.cancel_rollback,
+            Phase::Undo | Phase::Handler | Phase::Status => &self.opts.cancel_rollback,
             _ if self.cleanup.load(std::sync::atomic::Ordering::Relaxed) => {
                 &self.opts.cancel_rollback
             }

@@ -26,6 +26,7 @@ mod repeat;
 pub mod resume;
 pub mod rollback;
 pub mod scheduler;
+pub mod status;
 pub mod template;
 mod unwind;
 mod values;
@@ -213,6 +214,7 @@ pub async fn run(
     let run = std::pin::pin!(async move {
         let ctx = Arc::new(RunCtx::new(graph.clone(), opts, adapters, emitter));
         start(&ctx, &graph);
+        status::start_run_updates(&ctx);
         let g = scheduler::run_graph(&ctx).await;
         conclude(&ctx, g, &rollback::Undone::default(), &[], &[]).await
     });
@@ -245,6 +247,7 @@ pub(crate) async fn conclude(
     let outcome = match &failure {
         None => {
             cleanup(ctx, &mut g, cleanup_done, Outcome::Succeeded, "none").await;
+            status::stop_run_updates(ctx).await;
             if run_handler("on_success") {
                 counts.handler_failed =
                     rollback::handler(ctx, "on_success", &graph.on_success, &Bindings::default())
@@ -313,6 +316,7 @@ pub(crate) async fn conclude(
                 keep::failed_outcome(clean, &kept)
             };
             cleanup(ctx, &mut g, cleanup_done, outcome, rollback).await;
+            status::stop_run_updates(ctx).await;
             let scope = Bindings {
                 failure: Some(context::Failure {
                     step: step.clone(),

@@ -253,6 +253,7 @@ pub fn questions(graph: &Graph, r: &Resume) -> Vec<String> {
             || in_doubt.contains(&d.node)
             || d.phase == Phase::Check
             || d.phase == Phase::Handler
+            || d.phase == Phase::Status
         {
             continue;
         }
@@ -690,6 +691,8 @@ async fn resume_flushed(
         .iter()
         .map(|s| graph.nodes[s.idx].id.clone())
         .collect();
+    // The run's status updates, counted from the resume.
+    super::status::start_run_updates(&ctx);
     let mut g = if rolling_back {
         let mut states = vec![NodeState::NotRun; graph.nodes.len()];
         for s in &seeds {

@@ -192,8 +192,24 @@ pub async fn run_node(ctx: Arc<RunCtx>, idx: usize, so_far: Option<FanOutSoFar>)
     run_node_in(ctx, idx, so_far, Bindings::default()).await
 }
 
-/// [`run_node`] with names bound (`run.outcome` for an `always` step).
+/// [`run_node`] with names bound (`run.outcome` for an `always` step),
+/// and the step's status updates sent while it is in progress.
 async fn run_node_in(
+    ctx: Arc<RunCtx>,
+    idx: usize,
+    so_far: Option<FanOutSoFar>,
+    scope: Bindings,
+) -> NodeResult {
+    let graph = ctx.graph.clone();
+    let node = &graph.nodes[idx];
+    if node.status_updates.is_empty() {
+        return run_node_work(ctx, idx, so_far, scope).await;
+    }
+    let work = run_node_work(ctx.clone(), idx, so_far, scope.clone());
+    super::status::beside(&ctx, &node.id, &node.status_updates, &scope, work).await
+}
+
+async fn run_node_work(
     ctx: Arc<RunCtx>,
     idx: usize,
     so_far: Option<FanOutSoFar>,

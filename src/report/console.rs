@@ -51,6 +51,9 @@ pub struct Console {
     /// line was a third of a dry run's system time, and a live step's lines
     /// are held back only for the microseconds until the engine waits.
     text: String,
+    /// Nodes sending a status update (`every D notify`) now: their
+    /// notification is shown with the time since the run started.
+    status_sends: Vec<String>,
 }
 
 fn short(s: &str, max: usize) -> Cow<'_, str> {
@@ -132,6 +135,7 @@ impl Console {
             finished: None,
             output_lines: 5,
             text: String::new(),
+            status_sends: Vec::new(),
             last_row: None,
         }
     }
@@ -272,6 +276,9 @@ impl Console {
                 simulated,
                 ..
             } => {
+                if *phase == Phase::Status {
+                    self.status_sends.push(node.to_owned());
+                }
                 if adapter == "notify" || adapter == "approve" {
                     // `notification_sent` / `approval_asked` say it better.
                     self.spin(node, || adapter.to_string());
@@ -516,7 +523,16 @@ impl Console {
                 ..
             } => {
                 let v = if *simulated { "would notify" } else if *ok { "notified" } else { "could not notify" };
-                lines.push(format!("  [{node}] ✉ {v} {channel}: {}", short(text, 200)));
+                // A status update: when it went out (virtual in a drill or a dry run).
+                let at = match self.status_sends.iter().position(|n| n == node) {
+                    Some(i) => {
+                        self.status_sends.swap_remove(i);
+                        let secs = Duration::from_secs(ev.t_ms / 1000);
+                        format!(" (status update at +{})", humantime::format_duration(secs))
+                    }
+                    None => String::new(),
+                };
+                lines.push(format!("  [{node}] ✉ {v} {channel}{at}: {}", short(text, 200)));
             }
             EventKind::ApprovalAsked { message, preapproved, .. } => {
                 let p = if *preapproved { " (pre-approved)" } else { "" };
@@ -726,6 +742,18 @@ fn write_safe(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
 /// Where `render` puts the lines of an event.
 struct Lines<'a>(&'a mut String);
 
+/// Each line of `lines` prefixed with `+H:MM:SS` since the run started.
+fn virtual_stamp(t_ms: u64, lines: &str) -> String {
+    let secs = t_ms / 1000;
+    let stamp = format!("+{}:{:02}:{:02} ", secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::with_capacity(lines.len() + 16);
+    for l in lines.split_inclusive('\n') {
+        out.push_str(&stamp);
+        out.push_str(l);
+    }
+    out
+}
+
 impl Lines<'_> {
     fn push(&mut self, line: String) {
         self.0.push_str(&line);
@@ -738,6 +766,19 @@ impl Sink for Console {
         let mut text = std::mem::take(&mut self.text);
         let start = text.len();
         self.render(ev, &mut text);
+        if self.mode == Mode::Drill
+            && !matches!(
+                ev.kind,
+                EventKind::RunStarted { .. } | EventKind::RunFinished { .. }
+            )
+            && text.len() > start
+        {
+            // A drill's log says when each thing happened on its virtual
+            // clock: minutes of incident in milliseconds of test.
+            let stamped = virtual_stamp(ev.t_ms, &text[start..]);
+            text.truncate(start);
+            text.push_str(&stamped);
+        }
         self.text = text;
         if let Some((mp, _)) = &self.bars {
             let lines = self.text[start..].strip_suffix('\n').unwrap_or_default();

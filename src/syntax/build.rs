@@ -334,6 +334,11 @@ impl Builder<'_> {
                     let verify = self.verify_parts(item, isp);
                     rb.after_rollback.push(AfterRollback { verify });
                 }
+                Rule::status_update => {
+                    if let Some(u) = self.status_update(item, isp) {
+                        rb.status_updates.push(u);
+                    }
+                }
                 _ => {}
             }
         }
@@ -869,11 +874,13 @@ impl Builder<'_> {
                     let mut attempts = Spanned::new(0, csp);
                     let mut backoff = None;
                     let mut exponential = false;
+                    let mut jitter = false;
                     for r in children(part) {
                         match r.as_rule() {
                             Rule::int => attempts = self.int(r),
                             Rule::duration => backoff = Some(self.duration(r)),
                             Rule::exponential => exponential = true,
+                            Rule::jitter => jitter = true,
                             _ => {}
                         }
                     }
@@ -881,6 +888,7 @@ impl Builder<'_> {
                         attempts,
                         backoff,
                         exponential,
+                        jitter,
                         span: csp,
                     };
                     once(
@@ -993,6 +1001,11 @@ impl Builder<'_> {
                         &mut step.repeated,
                     );
                 }
+                Rule::status_update => {
+                    if let Some(u) = self.status_update(part, csp) {
+                        step.status_updates.push(u);
+                    }
+                }
                 Rule::keep_clause => {
                     once(
                         &mut step.keep,
@@ -1051,6 +1064,24 @@ impl Builder<'_> {
 
     /// `verify COND within D every D [consecutive N]` and the same shape in
     /// `after rollback verify`.
+    /// `every D notify ...`.
+    fn status_update(&mut self, p: P<'_>, sp: Span) -> Option<StatusUpdate> {
+        let mut every = None;
+        let mut notify = None;
+        for part in children(p) {
+            match part.as_rule() {
+                Rule::duration => every = Some(self.duration(part)),
+                Rule::notify_action => notify = self.action_of(part),
+                _ => {}
+            }
+        }
+        Some(StatusUpdate {
+            every: every?,
+            notify: notify?,
+            span: sp,
+        })
+    }
+
     fn verify_parts(&mut self, p: P<'_>, sp: Span) -> Verify {
         let mut condition = None;
         let mut within = None;

@@ -43,6 +43,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::when_clause => "`when CONDITION`",
         Rule::loop_clause => "`loop until CONDITION every D within D`",
         Rule::kw_loop => "`loop`",
+        Rule::kw_jitter => "`jitter`",
+        Rule::jitter => "`jitter`",
         Rule::kw_until => "`until`",
         Rule::retry_clause => "`retry N`",
         Rule::exponential => "`exponential`",
@@ -79,6 +81,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::handler => "`on failure { ... }` or `on success { ... }`",
         Rule::handler_kind => "`failure` or `success`",
         Rule::after_rollback => "`after rollback verify ...`",
+        Rule::status_update => "`every DURATION notify CHANNEL MESSAGE`",
         Rule::expr => "a condition",
         Rule::operand => "a value or a name",
         Rule::op_not => "`not`",
@@ -238,6 +241,7 @@ const STEP_CLAUSES: &[Rule] = &[
     Rule::kw_on_error,
     Rule::kw_keep,
     Rule::kw_loop,
+    Rule::kw_every,
 ];
 
 const ITEMS: &[Rule] = &[
@@ -257,6 +261,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_on,
     Rule::kw_after,
     Rule::kw_always,
+    Rule::kw_every,
 ];
 
 /// What was expected, in words: groups of alternatives (every operator,
@@ -324,6 +329,28 @@ fn expected_keywords(expected: &[Rule]) -> Vec<&'static str> {
         .collect()
 }
 
+/// `run "echo "hi" there"`: a `"` meant to be inside a string ended it, and
+/// the parser stopped at what followed. Recognised by a string that ends
+/// right against the unexpected text, with another `"` later on the line.
+fn quote_inside_string(text: &str, span: Span) -> Option<String> {
+    let before = text.get(..span.start)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let head = &before[line_start..];
+    let rest = text.get(span.start..)?;
+    let rest = rest.split('\n').next().unwrap_or("");
+    let ends_against = head.ends_with('"') && !rest.starts_with(char::is_whitespace);
+    // Quotes on the line before the error: a closed string then one more.
+    let quotes_before = head.matches('"').count() - head.matches("\\\"").count();
+    if ends_against && quotes_before >= 2 && rest.contains('"') {
+        return Some(
+            "a `\"` inside a string ends it: write it as `\\\"`, use single quotes inside a shell \
+             command (`run \"echo 'hi'\"`), or write the text as a `\"\"\"...\"\"\"` string"
+                .to_string(),
+        );
+    }
+    None
+}
+
 /// A fix for common slips, keyed on what was expected and what was found.
 pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Option<String> {
     let is_word = !found.is_empty()
@@ -331,6 +358,9 @@ pub(super) fn hint(expected: &[Rule], found: &str, text: &str, span: Span) -> Op
         && !found.starts_with(|c: char| c.is_ascii_digit());
     if found == "runbook" && expected.contains(&Rule::EOI) {
         return Some("a file holds one runbook: move the second one to a file of its own".into());
+    }
+    if let Some(h) = quote_inside_string(text, span) {
+        return Some(h);
     }
     if is_word {
         let keywords = expected_keywords(expected);
@@ -422,7 +452,7 @@ mod tests {
         let clauses = describe_expected(STEP_CLAUSES);
         assert_eq!(
             clauses,
-            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep, loop) or `}`"
+            "a step clause (when, run, http, notify, approve, wait, for, retry, timeout, verify, undo, capture, on_error, keep, loop, every) or `}`"
         );
         assert_eq!(
             describe_expected(OPERATORS),

@@ -303,6 +303,7 @@ fn every_example_runbook_is_fully_rehearsed() {
             "k8s_deployment_rollback",
             "load_shedding",
             "patch_instance_with_rollback",
+            "pin_last_good_config",
             "pod_crash_looping",
             "pv_filling_up",
         ],

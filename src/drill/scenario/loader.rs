@@ -66,6 +66,50 @@ fn message_of<'e>(raw: &'e str, location: Option<&Location>) -> &'e str {
     }
 }
 
+/// The first `answer:` or `default:` in the mapping at `from` whose value
+/// is not one word (a list, a mapping, a number): the value, as written.
+fn misshapen_answer(text: &str, from: usize) -> Option<Span> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let line_start = text[..from.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let mut at = line_start;
+    let mut lines = text[line_start..].split_inclusive('\n');
+    let first = lines.next()?;
+    let base = indent(first);
+    at += first.len();
+    for line in lines {
+        let start = at;
+        at += line.len();
+        if line.trim().is_empty() {
+            continue;
+        }
+        if indent(line) <= base {
+            return None;
+        }
+        let body = line.trim_start().trim_start_matches("- ");
+        let Some(value) = body
+            .strip_prefix("answer:")
+            .or_else(|| body.strip_prefix("default:"))
+        else {
+            continue;
+        };
+        let value = value.trim_end();
+        let word = value.trim();
+        if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
+            continue;
+        }
+        let end = start + line.trim_end().len();
+        let begin = end - word.len();
+        return Some(if word.is_empty() {
+            Span::new(start + indent(line), end)
+        } else {
+            Span::new(begin, end)
+        });
+    }
+    None
+}
+
 /// A yaml_serde error as a diagnostic, its label placed by
 /// `Error::location()`. Errors raised by our own types (a duration, a
 /// check's answer, a field of check rules) are located by serde at the
@@ -97,6 +141,11 @@ fn yaml_diag(text: &str, e: &yaml_serde::Error) -> Diag {
             } else {
                 "not a check answer".into()
             };
+        }
+    } else if msg.contains("an answer is one word") {
+        if let Some(s) = misshapen_answer(text, from) {
+            span = s;
+            label = "not one answer".into();
         }
     } else if let Some(k) = backticked("unknown field ") {
         let s = key_in(&text[from..], &[], &k);
@@ -242,5 +291,29 @@ mod tests {
             .as_deref()
             .unwrap_or("")
             .contains("close the string"));
+    }
+
+    #[test]
+    fn an_answer_of_the_wrong_shape_is_named_and_pointed_at() {
+        for (value, shape) in [
+            ("[pass, fail]", "a list"),
+            ("{pass: 1}", "a mapping"),
+            ("3", "`3`"),
+        ] {
+            let text = format!(
+                "runbook: x\nchecks:\n  ok:\n    default: fail\n    rules:\n      - after: 1m\n        answer: {value}\n"
+            );
+            let Err((_, d)) = parse(Path::new("t.drill.yaml"), text.clone()) else {
+                panic!("should fail: {text}")
+            };
+            assert!(!d[0].message.contains("Tagged"), "{}", d[0].message);
+            assert!(
+                d[0].message.contains(&format!("but this one is {shape}")),
+                "{}",
+                d[0].message
+            );
+            let span = d[0].primary_span().unwrap_or_default();
+            assert_eq!(&text[span.start..span.end], value);
+        }
     }
 }

@@ -211,6 +211,26 @@ pub fn key_in(text: &str, path: &[&str], key: &str) -> Span {
     key_span(text, key)
 }
 
+/// The `n`th (from 0) `- ` list item inside the value of `path`: its dash.
+pub(super) fn item_in(text: &str, path: &[&str], n: usize) -> Span {
+    let Some((from, to)) = value_range(text, path) else {
+        return Span::default();
+    };
+    let mut at = from;
+    let mut seen = 0;
+    for line in text[from..to].split_inclusive('\n') {
+        let dash = line.len() - line.trim_start().len();
+        if line.trim_start().starts_with("- ") {
+            if seen == n {
+                return Span::new(at + dash, at + dash + 1);
+            }
+            seen += 1;
+        }
+        at += line.len();
+    }
+    Span::default()
+}
+
 /// The span of `word` (a list item, a value) inside the value of `path`;
 /// if it is not written as such there (quoted, escaped), the key of `path`.
 pub fn word_in(text: &str, path: &[&str], word: &str) -> Span {

@@ -62,8 +62,7 @@ pub struct Scenario {
 }
 
 /// Check status a script can give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     Pass,
     Fail,
@@ -91,6 +90,29 @@ fn answer(s: &str) -> Result<Answer, String> {
         _ => Err(format!(
             "unknown answer `{s}`: a check answers `pass`, `fail`, `no_data` or `error`"
         )),
+    }
+}
+
+/// One word; any other shape (a list, a mapping, a number) is named as
+/// what it is, not as serde's "expected a Value::Tagged enum".
+impl<'de> Deserialize<'de> for Answer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use yaml_serde::Value;
+        let shape = match Value::deserialize(d)? {
+            Value::String(s) => return answer(&s).map_err(D::Error::custom),
+            Value::Sequence(_) => "a list".to_owned(),
+            Value::Mapping(_) => "a mapping".to_owned(),
+            Value::Null => "empty".to_owned(),
+            other => format!(
+                "`{}`",
+                yaml_serde::to_string(&other).unwrap_or_default().trim_end()
+            ),
+        };
+        Err(D::Error::custom(format!(
+            "an answer is one word, `pass`, `fail`, `no_data` or `error`, but this one is {shape} \
+             (a list of answers by probe goes directly under the check's name, not under `answer:` or `default:`)"
+        )))
     }
 }
 
@@ -151,7 +173,12 @@ pub struct CheckRule {
     /// `verify`, which may be waiting for this very answer)...
     #[serde(default)]
     pub succeeded: Option<String>,
-    /// ...and this much longer has passed since (with `succeeded`).
+    /// Matches once this step's undo has run and succeeded (the rollback
+    /// restored it)...
+    #[serde(default)]
+    pub undone: Option<String>,
+    /// ...and this much longer has passed since (with `succeeded` or
+    /// `undone`).
     #[serde(default)]
     pub plus: Option<Dur>,
     /// Matches from this probe number of the check on (1-based).
@@ -267,6 +294,10 @@ pub struct Expectations {
     /// Undos that failed.
     #[serde(default)]
     pub undo_failed: Vec<String>,
+    /// Steps whose undo never ran (kept, skipped by `undo when`, or never
+    /// reached by a rollback).
+    #[serde(default)]
+    pub not_undone: Vec<String>,
     /// Notifications that must have been sent (and delivered: a send that
     /// failed does not count), in this order (others may come between).
     #[serde(default)]
@@ -291,6 +322,10 @@ pub struct NotificationExpect {
     pub contains: Option<String>,
     #[serde(default)]
     pub matches: Option<String>,
+    /// Sent at exactly this virtual time after the run started (a status
+    /// update's schedule).
+    #[serde(default)]
+    pub at: Option<Dur>,
 }
 
 /// A scenario read from disk, with its text for diagnostics.

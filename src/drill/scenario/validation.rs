@@ -1,7 +1,7 @@
 //! The names a scenario uses, checked against the compiled graph.
 
-use super::locate::{key_in, key_span, word_in};
-use super::model::{CheckScript, LoadedScenario};
+use super::locate::{item_in, key_in, key_span, word_in};
+use super::model::{CheckRule, CheckScript, Dur, LoadedScenario};
 use crate::diagnostics::Code;
 use crate::diagnostics::{did_you_mean, Diag};
 use crate::plan::Graph;
@@ -85,8 +85,9 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
             );
         }
         if let CheckScript::Rules(r) = script {
+            shadowed_rules(s, k, &r.rules, &mut diags);
             for rule in &r.rules {
-                if let Some(step) = &rule.succeeded {
+                for step in rule.succeeded.iter().chain(&rule.undone) {
                     if !steps.contains(&step.as_str()) {
                         unknown(
                             &mut diags,
@@ -97,10 +98,28 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
                         );
                     }
                 }
+                if let Some(step) = &rule.undone {
+                    if graph.node(step).is_some_and(|n| n.undo.is_none()) {
+                        diags.push(
+                            Diag::error(
+                                Code::DrillNoUndo,
+                                format!(
+                                    "step `{step}` has no undo, so `undone: {step}` never matches"
+                                ),
+                            )
+                            .label(
+                                word_in(&s.text, &["checks", k], step),
+                                "no `undo` in the runbook",
+                            )
+                            .help("name a step that has an `undo`"),
+                        );
+                    }
+                }
             }
         }
     }
-    let handler_names = ["on_failure", "on_success"];
+    // `status_update`: how every status update answers (`every D notify`).
+    let handler_names = ["on_failure", "on_success", crate::exec::status::RUN_NODE];
     for k in sc.actions.keys() {
         if !steps.contains(&k.as_str()) && !handler_names.contains(&k.as_str()) {
             unknown(
@@ -162,6 +181,7 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         ("not_run", &e.not_run),
         ("undo_failed", &e.undo_failed),
         ("self_approval_refused", &e.self_approval_refused),
+        ("not_undone", &e.not_undone),
     ] {
         for name in list {
             if !steps.contains(&name.as_str()) {
@@ -262,4 +282,52 @@ pub fn validate(s: &LoadedScenario, graph: &Graph) -> Vec<Diag> {
         }
     }
     diags
+}
+
+/// Whether `earlier` matches whenever `later` does (so `later`, tried
+/// after it, never answers): each of its conditions is one `later` has
+/// too, at least as strict.
+fn shadows(earlier: &CheckRule, later: &CheckRule) -> bool {
+    let at_least = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (None, _) => true,
+        (Some(a), Some(b)) => b >= a,
+        (Some(_), None) => false,
+    };
+    let ms = |d: Option<Dur>| d.map(|d| crate::clock::ms(d.0));
+    let plus = |r: &CheckRule| ms(r.plus).unwrap_or(0);
+    let same_step = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (None, _) => true,
+        (Some(a), Some(b)) => a == b && plus(later) >= plus(earlier),
+        (Some(_), None) => false,
+    };
+    at_least(ms(earlier.after), ms(later.after))
+        && at_least(
+            earlier.from_probe.map(u64::from),
+            later.from_probe.map(u64::from),
+        )
+        && same_step(&earlier.succeeded, &later.succeeded)
+        && same_step(&earlier.undone, &later.undone)
+}
+
+/// A warning for each rule of `check` that an earlier rule shadows.
+fn shadowed_rules(s: &LoadedScenario, check: &str, rules: &[CheckRule], diags: &mut Vec<Diag>) {
+    for (j, later) in rules.iter().enumerate() {
+        let Some(i) = rules[..j].iter().position(|e| shadows(e, later)) else {
+            continue;
+        };
+        let path = ["checks", check, "rules"];
+        diags.push(
+            Diag::warning(
+                Code::DrillShadowedRule,
+                format!(
+                    "rule {} of check `{check}` never answers: rule {} before it matches whenever it does",
+                    j + 1,
+                    i + 1
+                ),
+            )
+            .label(item_in(&s.text, &path, j), "never reached")
+            .label(item_in(&s.text, &path, i), "matches first")
+            .help("rules are tried in order and the first that matches answers: put the stricter rule first"),
+        );
+    }
 }
