@@ -191,10 +191,16 @@ fn resume_after_kill_mid_body_runs_no_finished_step_again() {
     // Killed while `soak[early]` sleeps: locate, deploy of canary and early
     // and soak[canary] have ended.
     e.wait_for(&id, &["soak[early]", "action_started"]);
+    // The journal says the action started before its shell has written
+    // its line: wait for the line (on a loaded machine it comes later).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while marks(&e).last().map(String::as_str) != Some("soak early")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = child.kill();
     let _ = child.wait();
-    // The killed shell's sleep ends on its own; its line is already written.
-    std::thread::sleep(Duration::from_millis(200));
     let before = marks(&e);
     assert_eq!(
         before.last().map(String::as_str),
