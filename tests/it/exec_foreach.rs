@@ -50,6 +50,21 @@ fn marks(e: &CliEnv) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the last marker line is `line`. The journal records an
+/// action's start before its shell writes the line; on a loaded machine the
+/// line comes later, and a kill in between would cut the shell off first.
+fn wait_for_last_mark(e: &CliEnv, line: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while marks(e).last().map(String::as_str) != Some(line) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no marker line {line:?} within 30 s: {:?}",
+            marks(e)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The marker lines from the first undo on.
 fn undos(m: &[String]) -> Vec<&str> {
     m.iter()
@@ -191,14 +206,7 @@ fn resume_after_kill_mid_body_runs_no_finished_step_again() {
     // Killed while `soak[early]` sleeps: locate, deploy of canary and early
     // and soak[canary] have ended.
     e.wait_for(&id, &["soak[early]", "action_started"]);
-    // The journal says the action started before its shell has written
-    // its line: wait for the line (on a loaded machine it comes later).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while marks(&e).last().map(String::as_str) != Some("soak early")
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_last_mark(&e, "soak early");
     let _ = child.kill();
     let _ = child.wait();
     let before = marks(&e);
@@ -402,9 +410,9 @@ fn resume_of_a_run_over_a_list_input_binds_the_journals_value() {
         .expect("runbook starts");
     let id = e.first_run();
     e.wait_for(&id, &["check[etcd-1]", "action_started"]);
+    wait_for_last_mark(&e, "check etcd-1");
     let _ = child.kill();
     let _ = child.wait();
-    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(marks(&e), ["defrag etcd-1", "check etcd-1"]);
     // No --input: the members come from the journal. `check[etcd-1]` only
     // reads: cut off, it runs again; `defrag[etcd-1]` had ended: it does not.
