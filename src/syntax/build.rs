@@ -73,6 +73,15 @@ fn content_len(s: &str) -> usize {
         return s.len();
     }
     let b = s.as_bytes();
+    // Without a `#`, what follows the last token is whitespace only (a
+    // string cannot end in it: it ends with its quote), so trimming is
+    // enough. The scan below walks the whole pair, and since issue 12 every
+    // operand ends in skipped whitespace (`postfix*` after it): scanning
+    // each one from its start cost 3 M of `check steps-1000`'s 196 M
+    // instructions (docs/performance.md, issue 12).
+    if memchr::memchr(b'#', b).is_none() {
+        return s.trim_end_matches(|c: char| c.is_ascii_whitespace()).len();
+    }
     let mut i = 0;
     let mut end = 0;
     while i < b.len() {
