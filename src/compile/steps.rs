@@ -16,12 +16,18 @@ impl Compiler<'_> {
     pub(super) fn steps_to_nodes(
         &mut self,
         rb: &ast::Runbook,
-    ) -> (Vec<plan::Node>, Vec<plan::Edge>, Vec<plan::Branch>) {
+    ) -> (
+        Vec<plan::Node>,
+        Vec<plan::Edge>,
+        Vec<plan::Branch>,
+        Vec<plan::Ladder>,
+    ) {
         let count = rb.body.iter().map(|b| b.steps().len()).sum();
         // A node is several hundred bytes: growing the vector would copy them.
         let mut nodes: Vec<plan::Node> = Vec::with_capacity(count);
         let mut edges = Vec::with_capacity(count);
         let mut branches = Vec::new();
+        let mut ladders = Vec::new();
         // The last nodes of the last block that had steps: every node of
         // the next block depends on them (all of a `parallel`; the last of
         // each arm of an `if`).
@@ -31,6 +37,27 @@ impl Compiler<'_> {
         for (block, &start) in rb.body.iter().zip(&starts) {
             if let Block::For(f) = block {
                 let last = self.for_to_nodes(f, start, &prev, &mut nodes, &mut edges);
+                if !last.is_empty() {
+                    prev = last;
+                }
+                continue;
+            }
+            if let Block::Try {
+                steps,
+                attempts,
+                span,
+            } = block
+            {
+                let last = self.try_to_nodes(
+                    steps,
+                    attempts,
+                    *span,
+                    start,
+                    &prev,
+                    &mut nodes,
+                    &mut edges,
+                    &mut ladders,
+                );
                 if !last.is_empty() {
                     prev = last;
                 }
@@ -92,7 +119,7 @@ impl Compiler<'_> {
                 .help("add a `step NAME { ... }` with an action such as `run \"...\"`"),
             );
         }
-        (nodes, edges, branches)
+        (nodes, edges, branches, ladders)
     }
 
     /// An `if` block: its arms' conditions (read where the block starts),
@@ -378,6 +405,7 @@ impl Compiler<'_> {
             cleanup,
             branch: None,
             item: None,
+            attempt: None,
             status_updates,
             span: s.span,
         }
@@ -533,7 +561,7 @@ pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
     for block in &rb.body {
         out.push(next);
         next += match block {
-            Block::If { steps, .. } => steps.len(),
+            Block::If { steps, .. } | Block::Try { steps, .. } => steps.len(),
             Block::For(f) => f.steps.len().max(1),
             _ => 1,
         };
@@ -544,7 +572,7 @@ pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
 /// The scope index of the `k`th step of `block`, which starts at `start`.
 pub(super) fn step_index(block: &Block, start: usize, k: usize) -> usize {
     match block {
-        Block::If { .. } | Block::For(_) => start + k,
+        Block::If { .. } | Block::Try { .. } | Block::For(_) => start + k,
         _ => start,
     }
 }

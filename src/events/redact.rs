@@ -463,6 +463,30 @@ impl EventKind {
                 taken,
                 skipped: _,
             } => text(f, taken),
+            EventKind::AttemptAbandoned {
+                ladder: _,
+                attempt: _,
+                label: _,
+                step: _,
+                reason,
+                plan,
+                not_undone,
+            } => {
+                text(f, reason);
+                for UndoPlanEntry { node: _, items } in plan {
+                    list(f, items);
+                }
+                for NotUndone { node: _, reason } in not_undone {
+                    text(f, reason);
+                }
+            }
+            EventKind::AttemptUndone {
+                ladder: _,
+                attempt: _,
+                clean: _,
+                failed_undos: _,
+                next: _,
+            } => {}
             EventKind::CancelRequested { stage: _ } => {}
             EventKind::Warning { message } => text(f, message),
             EventKind::RunTakenOver {
