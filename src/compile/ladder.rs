@@ -60,9 +60,12 @@ impl Compiler<'_> {
                     format!("attempt {} (`else try`)", k + 1)
                 };
                 self.diags.push(
-                    Diag::error(Code::EmptyStep, format!("{what} of this ladder has no steps"))
-                        .label(attempt.span, "nothing to try")
-                        .help("put the steps of this attempt inside its braces, or remove the attempt"),
+                    Diag::error(
+                        Code::EmptyStep,
+                        format!("{what} of this ladder has no steps"),
+                    )
+                    .label(attempt.span, "nothing to try")
+                    .help("put the steps of this attempt inside its braces, or remove the attempt"),
                 );
             }
             let mut ids = Vec::with_capacity(attempt.len);

@@ -102,8 +102,7 @@ pub(crate) async fn abandon(
     mark_abandoned(ctx, a);
     let mine: Vec<usize> = (0..results.len())
         .filter(|&i| {
-            graph.nodes[results[i].idx].attempt == Some(a)
-                && results[i].undone_in_attempt.is_none()
+            graph.nodes[results[i].idx].attempt == Some(a) && results[i].undone_in_attempt.is_none()
         })
         .collect();
     let subset: Vec<NodeResult> = mine.iter().map(|&i| results[i].clone()).collect();

@@ -290,7 +290,10 @@ async fn run_node_work(
         res.reason = reason;
         return res;
     }
-    if let Some(reason) = node.attempt.and_then(|a| super::ladder::skip_reason(&ctx, a)) {
+    if let Some(reason) = node
+        .attempt
+        .and_then(|a| super::ladder::skip_reason(&ctx, a))
+    {
         ctx.emit(
             Some(id),
             EventKind::NodeSkipped {
@@ -721,7 +724,12 @@ pub async fn run_graph_from(
                 stopping = true;
                 if !out.cancelled {
                     out.cancelled = true;
-                    ctx.emit(None, EventKind::CancelRequested { stage: "first".into() });
+                    ctx.emit(
+                        None,
+                        EventKind::CancelRequested {
+                            stage: "first".into(),
+                        },
+                    );
                 }
             } else {
                 for &d in &dependents[i] {
