@@ -75,16 +75,7 @@ impl Compiler<'_> {
                     ladder: l,
                     attempt: k,
                 });
-                node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
-                for d in &node.deps {
-                    edges.push(plan::Edge {
-                        from: d.clone(),
-                        to: node.id.clone(),
-                    });
-                }
-                ids.push(node.id.clone());
-                before = vec![nodes.len()];
-                nodes.push(node);
+                ids.push(super::steps::push_after(node, &mut before, nodes, edges));
             }
             if attempt.len > 0 {
                 last.extend(before.iter().copied());

@@ -158,16 +158,7 @@ impl Compiler<'_> {
             for (j, s) in steps[at..at + arm.len].iter().enumerate() {
                 let mut node = self.step(s, start + at + j, false);
                 node.branch = Some(plan::BranchRef { branch: b, arm: k });
-                node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
-                for d in &node.deps {
-                    edges.push(plan::Edge {
-                        from: d.clone(),
-                        to: node.id.clone(),
-                    });
-                }
-                ids.push(node.id.clone());
-                before = vec![nodes.len()];
-                nodes.push(node);
+                ids.push(push_after(node, &mut before, nodes, edges));
             }
             if arm.len > 0 {
                 last.extend(before);
@@ -524,6 +515,28 @@ impl Compiler<'_> {
             consecutive,
         }
     }
+}
+
+/// Adds `node` after the nodes `before` (its dependencies, with their
+/// edges), and makes it what the next node of its sequence waits for.
+/// Returns its id.
+pub(super) fn push_after(
+    mut node: plan::Node,
+    before: &mut Vec<usize>,
+    nodes: &mut Vec<plan::Node>,
+    edges: &mut Vec<plan::Edge>,
+) -> String {
+    node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
+    for d in &node.deps {
+        edges.push(plan::Edge {
+            from: d.clone(),
+            to: node.id.clone(),
+        });
+    }
+    *before = vec![nodes.len()];
+    let id = node.id.clone();
+    nodes.push(node);
+    id
 }
 
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);

@@ -294,16 +294,7 @@ async fn run_node_work(
         .attempt
         .and_then(|a| super::ladder::skip_reason(&ctx, a))
     {
-        ctx.emit(
-            Some(id),
-            EventKind::NodeSkipped {
-                reason: reason.clone(),
-                values: Vec::new(),
-            },
-        );
-        res.state = NodeState::Skipped;
-        res.reason = reason;
-        return res;
+        return skipped(&ctx, id, res, reason);
     }
     if let Some(b) = node.branch.filter(|_| !resumed) {
         match ctx.branch_taken(id, b.branch).await {
@@ -505,6 +496,20 @@ async fn run_node_work(
             failed_items,
         });
     res.state = NodeState::Succeeded;
+    res
+}
+
+/// `res` skipped for `reason` (journalled as `node_skipped`).
+fn skipped(ctx: &RunCtx, id: &str, mut res: NodeResult, reason: String) -> NodeResult {
+    ctx.emit(
+        Some(id),
+        EventKind::NodeSkipped {
+            reason: reason.clone(),
+            values: Vec::new(),
+        },
+    );
+    res.state = NodeState::Skipped;
+    res.reason = reason;
     res
 }
 
