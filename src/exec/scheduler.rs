@@ -279,16 +279,7 @@ async fn run_node_work(
             .map(|b| b.item_label(item.index))
             .unwrap_or_default();
         let reason = format!("an earlier step of item `{label}` failed");
-        ctx.emit(
-            Some(id),
-            EventKind::NodeSkipped {
-                reason: reason.clone(),
-                values: Vec::new(),
-            },
-        );
-        res.state = NodeState::Skipped;
-        res.reason = reason;
-        return res;
+        return skipped(&ctx, id, res, reason);
     }
     if let Some(reason) = node
         .attempt
