@@ -183,3 +183,53 @@ runbook r {
     assert_eq!(ran.summary.outcome, Outcome::Succeeded, "{}", ran.console);
     assert_eq!(sh.commands(), ["do mitigate", "do tidy FAIL", "do page"]);
 }
+
+/// Killed in the middle of a ladder's second attempt, after the first was
+/// abandoned and undone: `resume` runs no completed step again, does not
+/// try the first attempt again, and does not undo it twice.
+#[test]
+fn resume_after_kill_mid_ladder_runs_no_finished_step_again() {
+    use crate::support::{text, CliEnv};
+    use std::process::Stdio;
+    let body = r#"
+runbook r {
+  input dir: string
+  try {
+    step a1 {
+      run "echo a1 >> {{dir}}/m"
+      undo "echo undo-a1 >> {{dir}}/m"
+    }
+    step a2 { run "echo a2 >> {{dir}}/m; false" undo "echo undo-a2 >> {{dir}}/m" }
+  } else {
+    step b1 { run "echo b1 >> {{dir}}/m" undo "echo undo-b1 >> {{dir}}/m" }
+    step b2 { run "echo b2 >> {{dir}}/m; sleep 3" undo "echo undo-b2 >> {{dir}}/m" }
+  }
+  step after { run "echo after >> {{dir}}/m" undo "echo undo-after >> {{dir}}/m" }
+}
+"#;
+    let e = CliEnv::new(&[("r.runbook", body)], None);
+    let marks = || -> Vec<String> {
+        std::fs::read_to_string(e.dir.join("m"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut child = e
+        .run_here("r.runbook", &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook starts");
+    let id = e.first_run();
+    e.wait_for(&id, &["b2", "action_started"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = marks();
+    assert_eq!(before, ["a1", "a2", "undo-a1", "b1", "b2"], "{before:?}");
+    let o = e.out(&["resume", &id, "--runs-dir", "runs", "--assume-done", "b2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after = marks();
+    assert_eq!(&after[before.len()..], ["after"], "{}", text(&o));
+}
