@@ -410,6 +410,14 @@ pub enum Block {
         arms: Vec<Arm>,
         span: Span,
     },
+    /// `try { ... } else try { ... } else { ... }`: a fallback ladder, the
+    /// steps of every attempt in order, and where each attempt's steps end
+    /// (an [`Arm`] without a condition).
+    Try {
+        steps: Vec<Step>,
+        attempts: Vec<Arm>,
+        span: Span,
+    },
     /// `for X in [...] parallel N max_failures N { steps }`: the steps run
     /// for each item. Boxed: rare, and larger than the other variants.
     For(Box<ForBlock>),
@@ -433,6 +441,8 @@ pub struct Arm {
     pub condition: Option<Expr>,
     pub len: usize,
     pub span: Span,
+    /// A ladder's last resort, written `else { ... }` (not `else try`).
+    pub is_else: bool,
 }
 
 impl Block {
@@ -440,7 +450,9 @@ impl Block {
     pub fn steps(&self) -> &[Step] {
         match self {
             Block::Step(s) => std::slice::from_ref(&**s),
-            Block::Parallel { steps, .. } | Block::If { steps, .. } => steps,
+            Block::Parallel { steps, .. } | Block::If { steps, .. } | Block::Try { steps, .. } => {
+                steps
+            }
             Block::For(f) => &f.steps,
         }
     }

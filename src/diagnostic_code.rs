@@ -75,6 +75,7 @@ codes! {
     InvalidTemplate => "runbook::invalid_template",
     InvalidUrl => "runbook::invalid_url",
     IrreversibleWithoutApprove => "runbook::irreversible_without_approve",
+    LadderWithoutFallback => "runbook::ladder_without_fallback",
     MisplacedEscalate => "runbook::misplaced_escalate",
     MixedList => "runbook::mixed_list",
     NameTooLong => "runbook::name_too_long",

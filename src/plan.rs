@@ -40,6 +40,10 @@ pub struct Graph {
     /// The `if` blocks, by index (a node's [`BranchRef::branch`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches: Vec<Branch>,
+    /// The fallback ladders (`try { } else try { } else { }`), by index (a
+    /// node's [`AttemptRef::ladder`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ladders: Vec<Ladder>,
     /// The `for` blocks with steps, by index (a node's [`ItemRef::block`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub for_blocks: Vec<ForBlock>,
@@ -161,6 +165,54 @@ impl BranchArm {
             (None, _) => "else".into(),
         }
     }
+}
+
+/// `try { ... } else try { ... } else { ... }`: a fallback ladder. The
+/// attempts run one after another until one succeeds (every step of it
+/// succeeded or was skipped by its `when`); the later ones are skipped. A
+/// step of an attempt that fails (not the last attempt's) abandons its
+/// attempt: the attempt's completed steps are undone, latest first, then
+/// the next attempt starts. The last attempt failing fails the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ladder {
+    pub attempts: Vec<Attempt>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The attempt's nodes, in order (each depends on the one before; the
+    /// first on the last node of the attempt before).
+    pub nodes: Vec<String>,
+    /// Written `else { ... }` (the last resort), not `try` / `else try`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_else: bool,
+    pub span: Span,
+}
+
+impl Ladder {
+    /// `try`, `else try` or `else` (the last, when written so), numbered
+    /// from 1: "attempt 2 (else try)".
+    pub fn label(&self, attempt: usize) -> String {
+        let kind = match (attempt, self.attempts.get(attempt)) {
+            (0, _) => "try",
+            (_, Some(a)) if a.is_else => "else",
+            _ => "else try",
+        };
+        format!("attempt {} ({kind})", attempt + 1)
+    }
+
+    /// Whether `attempt` is the last: its failure fails the run.
+    pub fn is_last(&self, attempt: usize) -> bool {
+        attempt + 1 >= self.attempts.len()
+    }
+}
+
+/// Where a node sits in a ladder: attempt `attempt` of ladder `ladder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRef {
+    pub ladder: usize,
+    pub attempt: usize,
 }
 
 /// Where a node sits in a branch: it runs only if `arm` is taken.
@@ -658,6 +710,9 @@ pub struct Node {
     /// The `for` block item the node runs for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemRef>,
+    /// The ladder attempt the node belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<AttemptRef>,
     /// `every D notify ...`: sent while the step is in progress.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub status_updates: Vec<StatusUpdate>,

@@ -94,6 +94,17 @@ fn decisions(g: &Graph) -> Vec<Decision> {
         .collect()
 }
 
+/// The edge from an attempt of a ladder to the next: taken only if the
+/// attempt failed (and was undone). Its label, if `e` is one.
+fn fallback(g: &Graph, e: &crate::plan::Edge) -> Option<String> {
+    let to = g.node(&e.to)?.attempt?;
+    let from = g.node(&e.from)?.attempt?;
+    let l = g.ladders.get(to.ladder)?;
+    let first = l.attempts.get(to.attempt)?.nodes.first()?;
+    (from.ladder == to.ladder && from.attempt + 1 == to.attempt && *first == e.to)
+        .then(|| format!("if it fails: undone, then {}", l.label(to.attempt)))
+}
+
 /// Whether the edge into `to` is drawn through a decision.
 fn through_decision(ds: &[Decision], to: &str) -> bool {
     ds.iter().any(|d| d.arms.iter().any(|(_, n)| n == to))
@@ -147,7 +158,18 @@ pub(super) fn dot(g: &Graph) -> String {
         }
     }
     for e in g.edges.iter().filter(|e| !through_decision(&ds, &e.to)) {
-        let _ = writeln!(s, "  \"{}\" -> \"{}\";", e.from, e.to);
+        match fallback(g, e) {
+            Some(l) => {
+                let _ = writeln!(
+                    s,
+                    "  \"{}\" -> \"{}\" [style=dashed, label=\"{l}\"];",
+                    e.from, e.to
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  \"{}\" -> \"{}\";", e.from, e.to);
+            }
+        }
     }
     s.push('}');
     s
@@ -184,7 +206,14 @@ pub(super) fn mermaid(g: &Graph) -> String {
         }
     }
     for e in g.edges.iter().filter(|e| !through_decision(&ds, &e.to)) {
-        let _ = writeln!(s, "  {} --> {}", e.from, e.to);
+        match fallback(g, e) {
+            Some(l) => {
+                let _ = writeln!(s, "  {} -. \"{l}\" .-> {}", e.from, e.to);
+            }
+            None => {
+                let _ = writeln!(s, "  {} --> {}", e.from, e.to);
+            }
+        }
     }
     s
 }

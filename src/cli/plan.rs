@@ -446,7 +446,12 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
     while i < run_steps {
         let group = graph.nodes[i].group;
         let branch = graph.nodes[i].branch.map(|b| b.branch);
+        let ladder = graph.nodes[i].attempt.map(|a| a.ladder);
         let members: Vec<&Node> = match (group, branch) {
+            (None, None) if ladder.is_some() => graph.nodes[i..]
+                .iter()
+                .take_while(|n| n.attempt.map(|a| a.ladder) == ladder)
+                .collect(),
             (Some(g), _) => graph.nodes[i..]
                 .iter()
                 .take_while(|n| n.group == Some(g))
@@ -459,8 +464,13 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         };
         step_no += 1;
         out.push('\n');
-        let group = group.or(branch);
-        if let Some(b) = branch.and_then(|b| graph.branches.get(b)) {
+        let group = group.or(branch).or(ladder);
+        if ladder.is_some() {
+            let _ = writeln!(
+                out,
+                "{step_no}. fallback ladder: the attempts in order until one succeeds; a failed attempt's completed steps are undone before the next starts"
+            );
+        } else if let Some(b) = branch.and_then(|b| graph.branches.get(b)) {
             let _ = writeln!(
                 out,
                 "{step_no}. branch, decided when reached: the first arm that holds runs{}",
@@ -491,6 +501,16 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                 let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
                 if arm.and_then(|a| a.nodes.first()) == Some(&n.id) {
                     let label = arm.map(|a| a.label(b.arm)).unwrap_or_default();
+                    let _ = writeln!(out, "   {label}:");
+                }
+            }
+            if let Some(a) = n.attempt {
+                let l = graph.ladders.get(a.ladder);
+                if l.and_then(|l| l.attempts.get(a.attempt))
+                    .and_then(|x| x.nodes.first())
+                    == Some(&n.id)
+                {
+                    let label = l.map(|l| l.label(a.attempt)).unwrap_or_default();
                     let _ = writeln!(out, "   {label}:");
                 }
             }
@@ -611,11 +631,29 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                 }
             }
             if n.branch.is_none()
+                && n.attempt.is_none()
                 && members.len() > 1
                 && members.iter().any(|m| m.id != n.id && m.undo.is_some())
             {
                 rollback.push("parallel steps that completed".into());
             }
+            // A step of a ladder's attempt: the steps above it in its own
+            // attempt (the earlier attempts were undone, or it never runs).
+            let attempt = n.attempt.and_then(|a| {
+                let l = graph.ladders.get(a.ladder)?;
+                Some((a, l, l.attempts.get(a.attempt)?))
+            });
+            if let Some((_, _, at)) = attempt {
+                let mine = at.nodes.iter().position(|m| *m == n.id).unwrap_or(0);
+                for m in at.nodes[..mine].iter().rev() {
+                    if graph.node(m).is_some_and(|x| x.undo.is_some()) {
+                        rollback.push(m.clone());
+                    }
+                }
+            }
+            let falls_back = attempt
+                .filter(|(a, l, _)| !l.is_last(a.attempt) && !n.continue_on_error)
+                .map(|(a, l, _)| l.label(a.attempt + 1));
             if let Some(b) = n.branch {
                 // The steps above it in its own arm.
                 let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
@@ -626,6 +664,18 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                         rollback.push(m.clone());
                     }
                 }
+            }
+            if let Some(next) = falls_back {
+                let _ = writeln!(
+                    out,
+                    "{ind}if it fails: its attempt is abandoned{}, then {next} starts",
+                    if rollback.is_empty() {
+                        ": nothing to undo".to_owned()
+                    } else {
+                        format!(" and undone ({})", rollback.join(", then "))
+                    }
+                );
+                continue;
             }
             let names: Vec<&str> = undoable.iter().map(String::as_str).collect();
             rollback.extend(rollback_above(&names));
@@ -665,6 +715,8 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             if n.undo.is_some() {
                 undoable.push(if n.branch.is_some() {
                     format!("{} (if its arm ran)", n.id)
+                } else if n.attempt.is_some() {
+                    format!("{} (if its attempt ran and was not abandoned)", n.id)
                 } else {
                     n.id.clone()
                 });

@@ -24,6 +24,7 @@ mod handlers;
 mod http;
 mod input_slots;
 mod inputs;
+mod ladder;
 mod limits;
 mod lints;
 mod list_words;
@@ -241,7 +242,7 @@ impl Compiler<'_> {
             },
         };
 
-        let (nodes, edges, branches) = self.steps_to_nodes(rb);
+        let (nodes, edges, branches, ladders) = self.steps_to_nodes(rb);
         for name in std::mem::take(&mut self.list_inputs) {
             if !slot_inputs.contains(&name) {
                 slot_inputs.push(name);
@@ -273,6 +274,7 @@ impl Compiler<'_> {
             on_success,
             after_rollback,
             branches,
+            ladders,
             for_blocks: std::mem::take(&mut self.for_blocks),
             slot_inputs,
             status_updates,

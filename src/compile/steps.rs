@@ -16,12 +16,18 @@ impl Compiler<'_> {
     pub(super) fn steps_to_nodes(
         &mut self,
         rb: &ast::Runbook,
-    ) -> (Vec<plan::Node>, Vec<plan::Edge>, Vec<plan::Branch>) {
+    ) -> (
+        Vec<plan::Node>,
+        Vec<plan::Edge>,
+        Vec<plan::Branch>,
+        Vec<plan::Ladder>,
+    ) {
         let count = rb.body.iter().map(|b| b.steps().len()).sum();
         // A node is several hundred bytes: growing the vector would copy them.
         let mut nodes: Vec<plan::Node> = Vec::with_capacity(count);
         let mut edges = Vec::with_capacity(count);
         let mut branches = Vec::new();
+        let mut ladders = Vec::new();
         // The last nodes of the last block that had steps: every node of
         // the next block depends on them (all of a `parallel`; the last of
         // each arm of an `if`).
@@ -31,6 +37,27 @@ impl Compiler<'_> {
         for (block, &start) in rb.body.iter().zip(&starts) {
             if let Block::For(f) = block {
                 let last = self.for_to_nodes(f, start, &prev, &mut nodes, &mut edges);
+                if !last.is_empty() {
+                    prev = last;
+                }
+                continue;
+            }
+            if let Block::Try {
+                steps,
+                attempts,
+                span,
+            } = block
+            {
+                let last = self.try_to_nodes(
+                    steps,
+                    attempts,
+                    *span,
+                    start,
+                    &prev,
+                    &mut nodes,
+                    &mut edges,
+                    &mut ladders,
+                );
                 if !last.is_empty() {
                     prev = last;
                 }
@@ -92,7 +119,7 @@ impl Compiler<'_> {
                 .help("add a `step NAME { ... }` with an action such as `run \"...\"`"),
             );
         }
-        (nodes, edges, branches)
+        (nodes, edges, branches, ladders)
     }
 
     /// An `if` block: its arms' conditions (read where the block starts),
@@ -131,16 +158,7 @@ impl Compiler<'_> {
             for (j, s) in steps[at..at + arm.len].iter().enumerate() {
                 let mut node = self.step(s, start + at + j, false);
                 node.branch = Some(plan::BranchRef { branch: b, arm: k });
-                node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
-                for d in &node.deps {
-                    edges.push(plan::Edge {
-                        from: d.clone(),
-                        to: node.id.clone(),
-                    });
-                }
-                ids.push(node.id.clone());
-                before = vec![nodes.len()];
-                nodes.push(node);
+                ids.push(push_after(node, &mut before, nodes, edges));
             }
             if arm.len > 0 {
                 last.extend(before);
@@ -378,6 +396,7 @@ impl Compiler<'_> {
             cleanup,
             branch: None,
             item: None,
+            attempt: None,
             status_updates,
             span: s.span,
         }
@@ -498,6 +517,28 @@ impl Compiler<'_> {
     }
 }
 
+/// Adds `node` after the nodes `before` (its dependencies, with their
+/// edges), and makes it what the next node of its sequence waits for.
+/// Returns its id.
+pub(super) fn push_after(
+    mut node: plan::Node,
+    before: &mut Vec<usize>,
+    nodes: &mut Vec<plan::Node>,
+    edges: &mut Vec<plan::Edge>,
+) -> String {
+    node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
+    for d in &node.deps {
+        edges.push(plan::Edge {
+            from: d.clone(),
+            to: node.id.clone(),
+        });
+    }
+    *before = vec![nodes.len()];
+    let id = node.id.clone();
+    nodes.push(node);
+    id
+}
+
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 
 pub(super) fn effect_of(a: &ast::Action) -> Effect {
@@ -533,7 +574,7 @@ pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
     for block in &rb.body {
         out.push(next);
         next += match block {
-            Block::If { steps, .. } => steps.len(),
+            Block::If { steps, .. } | Block::Try { steps, .. } => steps.len(),
             Block::For(f) => f.steps.len().max(1),
             _ => 1,
         };
@@ -544,7 +585,7 @@ pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
 /// The scope index of the `k`th step of `block`, which starts at `start`.
 pub(super) fn step_index(block: &Block, start: usize, k: usize) -> usize {
     match block {
-        Block::If { .. } | Block::For(_) => start + k,
+        Block::If { .. } | Block::Try { .. } | Block::For(_) => start + k,
         _ => start,
     }
 }

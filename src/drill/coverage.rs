@@ -49,6 +49,8 @@ struct Seen {
     approvals_refused: BTreeSet<String>,
     /// (branch, arm) taken; `None`: no arm held.
     arms: BTreeSet<(usize, Option<usize>)>,
+    /// (ladder, attempt) abandoned.
+    abandoned: BTreeSet<(usize, usize)>,
 }
 
 /// How a node is named in coverage: a step of a `for` block as `STEP[*]`.
@@ -113,6 +115,11 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
                 }
                 EventKind::BranchTaken { branch, arm, .. } => {
                     s.arms.insert((*branch, *arm));
+                }
+                EventKind::AttemptAbandoned {
+                    ladder, attempt, ..
+                } => {
+                    s.abandoned.insert((*ladder, *attempt));
                 }
                 _ => {}
             }
@@ -190,6 +197,16 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
             add(
                 format!("branch {} taking no arm", b + 1),
                 s.arms.contains(&(b, None)),
+            );
+        }
+    }
+    // Each attempt of each ladder but the last abandoned (its steps are
+    // counted as steps: reaching the next attempt needs this).
+    for (l, ladder) in graph.ladders.iter().enumerate() {
+        for k in 0..ladder.attempts.len().saturating_sub(1) {
+            add(
+                format!("ladder {} abandoning {}", l + 1, ladder.label(k)),
+                s.abandoned.contains(&(l, k)),
             );
         }
     }

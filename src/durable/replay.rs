@@ -103,6 +103,17 @@ pub struct UndoResult {
     pub error: Option<String>,
 }
 
+/// An abandoned attempt of a ladder, as the journal tells it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbandonedAttempt {
+    pub ladder: usize,
+    pub attempt: usize,
+    /// Its undos that finished, by node: ok or not.
+    pub undone: IndexMap<String, bool>,
+    /// `attempt_undone`: whether its undo was clean.
+    pub clean: Option<bool>,
+}
+
 /// How far a rollback went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackState {
@@ -182,6 +193,10 @@ pub struct RunState {
     /// The arm each `if` took (`branch_taken`), by branch: a resumed run
     /// goes on in the same arm.
     pub branches: IndexMap<usize, Option<usize>>,
+    /// Attempts of fallback ladders abandoned (`attempt_abandoned`), in
+    /// order: a resumed run does not try them again, nor undo their steps
+    /// twice.
+    pub abandoned: Vec<AbandonedAttempt>,
     /// `cancel_requested` stages seen (`first`, `second`).
     pub cancelled: Vec<String>,
     /// `run_finished`: outcome and exit code.
@@ -473,6 +488,14 @@ pub fn replay(events: &[Event]) -> RunState {
                     continue;
                 };
                 open.retain(|k, _| !(k.0 == n && k.1 == phase_tag(Phase::Undo)));
+                let in_attempt =
+                    st.rollback.is_none() && st.abandoned.last().is_some_and(|a| a.clean.is_none());
+                if in_attempt {
+                    if let Some(a) = st.abandoned.last_mut() {
+                        a.undone.insert(n, *ok);
+                    }
+                    continue;
+                }
                 match &mut st.rollback {
                     Some(rb) => {
                         rb.undone.insert(
@@ -513,6 +536,28 @@ pub fn replay(events: &[Event]) -> RunState {
             }
             EventKind::BranchTaken { branch, arm, .. } => {
                 st.branches.insert(*branch, *arm);
+            }
+            EventKind::AttemptAbandoned {
+                ladder, attempt, ..
+            } => st.abandoned.push(AbandonedAttempt {
+                ladder: *ladder,
+                attempt: *attempt,
+                undone: IndexMap::new(),
+                clean: None,
+            }),
+            EventKind::AttemptUndone {
+                ladder,
+                attempt,
+                clean,
+                ..
+            } => {
+                if let Some(a) = st
+                    .abandoned
+                    .iter_mut()
+                    .find(|a| a.ladder == *ladder && a.attempt == *attempt)
+                {
+                    a.clean = Some(*clean);
+                }
             }
             EventKind::CancelRequested { stage } => st.cancelled.push(stage.clone()),
             EventKind::RunFinished {

@@ -321,6 +321,36 @@ impl EventKind {
                 f.put("taken", taken)?;
                 f.put("skipped", skipped)
             }
+            EventKind::AttemptAbandoned {
+                ladder,
+                attempt,
+                label,
+                step,
+                reason,
+                plan,
+                not_undone,
+            } => {
+                f.put("ladder", ladder)?;
+                f.put("attempt", attempt)?;
+                f.put("label", label)?;
+                f.put("step", step)?;
+                f.put("reason", reason)?;
+                f.put("plan", plan)?;
+                f.put("not_undone", not_undone)
+            }
+            EventKind::AttemptUndone {
+                ladder,
+                attempt,
+                clean,
+                failed_undos,
+                next,
+            } => {
+                f.put("ladder", ladder)?;
+                f.put("attempt", attempt)?;
+                f.put("clean", clean)?;
+                f.list("failed_undos", failed_undos)?;
+                f.opt("next", next)
+            }
             EventKind::CancelRequested { stage } => f.put("stage", stage),
             EventKind::Warning { message } => f.put("message", message),
             EventKind::RunTakenOver {

@@ -437,6 +437,34 @@ pub enum EventKind {
         #[serde(default)]
         skipped: Vec<String>,
     },
+    /// A step of a fallback ladder's attempt (not the last) failed: the
+    /// attempt is abandoned. Its completed steps are undone next (each an
+    /// `undo_finished`, `plan` in order), then `attempt_undone`.
+    AttemptAbandoned {
+        ladder: usize,
+        /// From 0.
+        attempt: usize,
+        /// `attempt 1 (try)`.
+        label: String,
+        /// The step that failed, and why.
+        step: String,
+        reason: String,
+        plan: Vec<UndoPlanEntry>,
+        not_undone: Vec<NotUndone>,
+    },
+    /// The undo of an abandoned attempt is over: `clean` (everything
+    /// undone: the next attempt, `next`, starts) or not (the run stops,
+    /// its rollback is incomplete).
+    AttemptUndone {
+        ladder: usize,
+        attempt: usize,
+        clean: bool,
+        #[serde(default)]
+        failed_undos: Vec<String>,
+        /// The attempt that starts now, if the undo was clean.
+        #[serde(default)]
+        next: Option<String>,
+    },
     CancelRequested {
         /// `first`: stop and roll back; `second`: stop the rollback too.
         stage: String,
@@ -501,6 +529,8 @@ impl EventKind {
             EventKind::ApprovalAttemptRefused { .. } => "approval_attempt_refused",
             EventKind::HandlerStarted { .. } => "handler_started",
             EventKind::BranchTaken { .. } => "branch_taken",
+            EventKind::AttemptAbandoned { .. } => "attempt_abandoned",
+            EventKind::AttemptUndone { .. } => "attempt_undone",
             EventKind::CancelRequested { .. } => "cancel_requested",
             EventKind::Warning { .. } => "warning",
             EventKind::RunTakenOver { .. } => "run_taken_over",
@@ -537,6 +567,8 @@ impl EventKind {
         "branch_taken",
         "approval_attempt_refused",
         "run_taken_over",
+        "attempt_abandoned",
+        "attempt_undone",
     ];
 
     /// Events after which a durable journal must be on disk before the run
@@ -563,6 +595,8 @@ impl EventKind {
             | EventKind::UndoFinished { .. }
             | EventKind::RollbackStarted { .. }
             | EventKind::RollbackFinished { .. }
+            | EventKind::AttemptAbandoned { .. }
+            | EventKind::AttemptUndone { .. }
             | EventKind::RunFinished { .. } => true,
             _ => false,
         }

@@ -406,12 +406,7 @@ impl EventKind {
                 not_undone,
             } => {
                 text(f, reason);
-                for UndoPlanEntry { node: _, items } in plan {
-                    list(f, items);
-                }
-                for NotUndone { node: _, reason } in not_undone {
-                    text(f, reason);
-                }
+                undo_plan(f, plan, not_undone);
             }
             EventKind::UndoFinished {
                 ok: _,
@@ -463,6 +458,25 @@ impl EventKind {
                 taken,
                 skipped: _,
             } => text(f, taken),
+            EventKind::AttemptAbandoned {
+                ladder: _,
+                attempt: _,
+                label: _,
+                step: _,
+                reason,
+                plan,
+                not_undone,
+            } => {
+                text(f, reason);
+                undo_plan(f, plan, not_undone);
+            }
+            EventKind::AttemptUndone {
+                ladder: _,
+                attempt: _,
+                clean: _,
+                failed_undos: _,
+                next: _,
+            } => {}
             EventKind::CancelRequested { stage: _ } => {}
             EventKind::Warning { message } => text(f, message),
             EventKind::RunTakenOver {
@@ -509,6 +523,16 @@ fn opt(f: Redact<'_>, x: &mut Option<String>) {
 
 fn list(f: Redact<'_>, xs: &mut [String]) {
     xs.iter_mut().for_each(|x| text(f, x));
+}
+
+/// The texts of an undo plan: items, and why steps are not undone.
+fn undo_plan(f: Redact<'_>, plan: &mut [UndoPlanEntry], not_undone: &mut [NotUndone]) {
+    for UndoPlanEntry { node: _, items } in plan {
+        list(f, items);
+    }
+    for NotUndone { node: _, reason } in not_undone {
+        text(f, reason);
+    }
 }
 
 fn reads(f: Redact<'_>, reads: &mut [ValueRead]) {

@@ -106,6 +106,10 @@ pub struct RunCtx {
     /// first of its nodes is reached, or read back from the journal by
     /// `runbook resume`.
     pub branches: tokio::sync::Mutex<std::collections::HashMap<usize, Option<usize>>>,
+    /// The attempts of fallback ladders abandoned so far: (ladder,
+    /// attempt). A node of an attempt runs only if every attempt before
+    /// it was abandoned (`exec::ladder`).
+    pub abandoned: Mutex<std::collections::HashSet<(usize, usize)>>,
     /// Items of `for` blocks that failed within `max_failures`, by block:
     /// their later steps are skipped.
     pub failed_items: Mutex<std::collections::HashMap<usize, Vec<usize>>>,
@@ -170,6 +174,7 @@ impl RunCtx {
             cleanup: std::sync::atomic::AtomicBool::new(false),
             branches: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             failed_items: Mutex::new(std::collections::HashMap::new()),
+            abandoned: Mutex::new(std::collections::HashSet::new()),
             started,
             run_updates: std::sync::Mutex::new(None),
             base_send,

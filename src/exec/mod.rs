@@ -22,6 +22,7 @@ pub mod cond;
 pub mod context;
 pub mod inputs;
 mod keep;
+pub(crate) mod ladder;
 mod repeat;
 pub mod resume;
 pub mod rollback;

@@ -41,6 +41,7 @@ use crate::durable::replay::{Completed, InDoubt, RunState};
 use crate::events::Phase;
 use crate::events::{ActionStatus, ConditionPurpose, Emitter, EventKind};
 use crate::plan::{Action, Graph};
+use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
@@ -472,6 +473,45 @@ async fn resume_flushed(
             res.action_done = res.action_done || !shown.is_empty();
         }
         seeds.push(res);
+    }
+
+    // Attempts of ladders abandoned before: not tried again; their steps
+    // undone then are not undone again. One whose undo was cut off is
+    // undone now (its undos that finished are not run again).
+    for a in &st.abandoned {
+        let at = crate::plan::AttemptRef {
+            ladder: a.ladder,
+            attempt: a.attempt,
+        };
+        super::ladder::mark_abandoned(&ctx, at);
+        if a.clean.is_none() {
+            let failed = seeds.iter().rposition(|s| {
+                graph.nodes[s.idx].attempt == Some(at) && s.state == NodeState::FailedContinued
+            });
+            if let Some(f) = failed {
+                let reason = seeds[f].reason.clone();
+                let done = Undone {
+                    nodes: a.undone.clone(),
+                    items: IndexMap::new(),
+                };
+                let clean =
+                    super::ladder::abandon(&ctx, f, &reason, &mut seeds, &done, false).await;
+                if !clean && failure.is_none() {
+                    let node = &graph.nodes[seeds[f].idx];
+                    failure = Some((
+                        node.id.clone(),
+                        super::ladder::not_undone_reason(&ctx, node, &reason),
+                    ));
+                }
+                continue;
+            }
+        }
+        for s in seeds.iter_mut() {
+            if graph.nodes[s.idx].attempt == Some(at) {
+                let id = &graph.nodes[s.idx].id;
+                s.undone_in_attempt = Some(a.undone.get(id).copied().unwrap_or(true));
+            }
+        }
     }
 
     // Settle what is in doubt.

@@ -22,8 +22,8 @@ pub struct RollbackReport {
     pub kept: Vec<String>,
 }
 
-struct Planned<'a> {
-    result: &'a NodeResult,
+pub(super) struct Planned<'a> {
+    pub(super) result: &'a NodeResult,
     items: Option<Vec<V>>,
 }
 
@@ -117,6 +117,88 @@ pub async fn rollback_resumed(
     done: &Undone,
 ) -> RollbackReport {
     let graph = &ctx.graph;
+    let planned = plan_undos(ctx, results, done).await;
+    ctx.emit(
+        None,
+        EventKind::RollbackStarted {
+            reason: reason.to_owned(),
+            plan: planned.entries(ctx),
+            not_undone: planned.not_undone.clone(),
+        },
+    );
+    let mut report = RollbackReport {
+        clean: !planned.left_in_doubt,
+        kept: planned.kept.clone(),
+        ..RollbackReport::default()
+    };
+    for (node, ok) in &done.nodes {
+        if *ok {
+            report.undos.push((node.clone(), true));
+        }
+    }
+    run_undos(ctx, &planned.plan, done, &mut report).await;
+    let cancel = ctx.opts.cancel_rollback.clone();
+    // Nothing undone (all kept, or nothing to undo): the system is as the
+    // steps left it, and there is nothing for `after rollback verify` to
+    // confirm.
+    let undid_something = !report.undos.is_empty();
+    if let (Some(policy), true) = (&graph.after_rollback, undid_something) {
+        let ok = ctx
+            .verify(
+                None,
+                policy,
+                ConditionPurpose::AfterRollback,
+                &Bindings::default(),
+                &cancel,
+            )
+            .await
+            .is_ok();
+        report.after_rollback_verified = Some(ok);
+        if !ok {
+            report.clean = false;
+        }
+    }
+    ctx.emit(
+        None,
+        EventKind::RollbackFinished {
+            clean: report.clean,
+            failed_undos: report.failed_undos.clone(),
+            after_rollback_verified: report.after_rollback_verified,
+        },
+    );
+    report
+}
+
+/// What a rollback (or the undo of an abandoned attempt) will undo, in
+/// order, and what it leaves.
+pub(super) struct UndoPlan<'a> {
+    pub(super) plan: Vec<Planned<'a>>,
+    pub(super) not_undone: Vec<NotUndone>,
+    /// Something is left whose state is unknown: not clean.
+    pub(super) left_in_doubt: bool,
+    pub(super) kept: Vec<String>,
+}
+
+impl UndoPlan<'_> {
+    pub(super) fn entries(&self, ctx: &RunCtx) -> Vec<UndoPlanEntry> {
+        self.plan
+            .iter()
+            .map(|p| UndoPlanEntry {
+                node: ctx.graph.nodes[p.result.idx].id.clone(),
+                items: p.items.iter().flatten().map(V::display).collect(),
+            })
+            .collect()
+    }
+}
+
+/// The undos of `results`, latest first: keep points, items in doubt,
+/// `undo when` and undos done before a resume (`done`) decided.
+pub(super) async fn plan_undos<'a>(
+    ctx: &Arc<RunCtx>,
+    results: &'a [NodeResult],
+    done: &Undone,
+) -> UndoPlan<'a> {
+    let graph = &ctx.graph;
     let mut plan = Vec::new();
     let mut not_undone = Vec::new();
     // Items in doubt are left as they are: the rollback cannot say the
@@ -158,6 +240,21 @@ pub async fn rollback_resumed(
         }
         if !r.action_done {
             continue;
+        }
+        // Undone already, when the attempt of a ladder it belonged to was
+        // abandoned; or that undo failed, and it is left as it is.
+        match r.undone_in_attempt {
+            Some(true) => continue,
+            Some(false) => {
+                left_in_doubt = true;
+                not_undone.push(NotUndone {
+                    node: node.id.clone(),
+                    reason: "its undo failed when its attempt was abandoned; check it by hand"
+                        .into(),
+                });
+                continue;
+            }
+            None => {}
         }
         if done.nodes.get(&node.id) == Some(&true) {
             continue;
@@ -203,33 +300,26 @@ pub async fn rollback_resumed(
             None => {}
         }
     }
-    ctx.emit(
-        None,
-        EventKind::RollbackStarted {
-            reason: reason.to_owned(),
-            plan: plan
-                .iter()
-                .map(|p| UndoPlanEntry {
-                    node: graph.nodes[p.result.idx].id.clone(),
-                    items: p.items.iter().flatten().map(V::display).collect(),
-                })
-                .collect(),
-            not_undone,
-        },
-    );
-    let cancel = ctx.opts.cancel_rollback.clone();
-    let mut report = RollbackReport {
-        clean: !left_in_doubt,
+    UndoPlan {
+        plan,
+        not_undone,
+        left_in_doubt,
         kept,
-        ..RollbackReport::default()
-    };
-    for (node, ok) in &done.nodes {
-        if *ok {
-            report.undos.push((node.clone(), true));
-        }
     }
+}
+
+/// Runs the planned undos in order, each logged as `undo_finished`, into
+/// `report` (a failed one makes it not clean).
+pub(super) async fn run_undos(
+    ctx: &Arc<RunCtx>,
+    plan: &[Planned<'_>],
+    done: &Undone,
+    report: &mut RollbackReport,
+) {
+    let graph = &ctx.graph;
+    let cancel = ctx.opts.cancel_rollback.clone();
     let mut told_cancel = false;
-    for p in &plan {
+    for p in plan {
         let node = &graph.nodes[p.result.idx];
         let Some(undo) = node.undo.as_deref() else {
             continue;
@@ -324,35 +414,6 @@ pub async fn rollback_resumed(
         }
         report.undos.push((id.to_owned(), ok));
     }
-    // Nothing undone (all kept, or nothing to undo): the system is as the
-    // steps left it, and there is nothing for `after rollback verify` to
-    // confirm.
-    let undid_something = !report.undos.is_empty();
-    if let (Some(policy), true) = (&graph.after_rollback, undid_something) {
-        let ok = ctx
-            .verify(
-                None,
-                policy,
-                ConditionPurpose::AfterRollback,
-                &Bindings::default(),
-                &cancel,
-            )
-            .await
-            .is_ok();
-        report.after_rollback_verified = Some(ok);
-        if !ok {
-            report.clean = false;
-        }
-    }
-    ctx.emit(
-        None,
-        EventKind::RollbackFinished {
-            clean: report.clean,
-            failed_undos: report.failed_undos.clone(),
-            after_rollback_verified: report.after_rollback_verified,
-        },
-    );
-    report
 }
 
 /// Runs `on failure` or `on success`. A failing handler action is logged

@@ -49,6 +49,10 @@ pub struct NodeResult {
     /// unknown (started, never finished, not decided): never undone, and
     /// a rollback that leaves them is not complete.
     pub in_doubt_items: Vec<String>,
+    /// A step of a ladder's attempt that was abandoned: its undo then ran
+    /// and succeeded (`Some(true)`; nothing was left to undo counts too)
+    /// or failed (`Some(false)`). The run's rollback leaves it alone.
+    pub undone_in_attempt: Option<bool>,
 }
 
 impl NodeResult {
@@ -62,6 +66,7 @@ impl NodeResult {
             in_doubt: false,
             items: None,
             in_doubt_items: Vec::new(),
+            undone_in_attempt: None,
         }
     }
 }
@@ -225,8 +230,14 @@ async fn run_node_work(
     let fail = |mut res: NodeResult, reason: String| -> NodeResult {
         let cancelled =
             res.state == NodeState::Cancelled || ctx.cancel_for(Phase::Action).is_cancelled();
+        // A failed attempt of a ladder (not its last) is abandoned and the
+        // run goes on with the next (`exec::ladder`); an `escalate` in it
+        // stops the run as anywhere.
         let continued = !cancelled
-            && (node.continue_on_error || node.item.is_some_and(|i| ctx.tolerate_item_failure(i)));
+            && (node.continue_on_error
+                || node.item.is_some_and(|i| ctx.tolerate_item_failure(i))
+                || (super::ladder::abandons(&ctx, node)
+                    && !reason.starts_with(super::action::ESCALATED)));
         ctx.emit(
             Some(id),
             EventKind::NodeFailed {
@@ -268,16 +279,13 @@ async fn run_node_work(
             .map(|b| b.item_label(item.index))
             .unwrap_or_default();
         let reason = format!("an earlier step of item `{label}` failed");
-        ctx.emit(
-            Some(id),
-            EventKind::NodeSkipped {
-                reason: reason.clone(),
-                values: Vec::new(),
-            },
-        );
-        res.state = NodeState::Skipped;
-        res.reason = reason;
-        return res;
+        return skipped(&ctx, id, res, reason);
+    }
+    if let Some(reason) = node
+        .attempt
+        .and_then(|a| super::ladder::skip_reason(&ctx, a))
+    {
+        return skipped(&ctx, id, res, reason);
     }
     if let Some(b) = node.branch.filter(|_| !resumed) {
         match ctx.branch_taken(id, b.branch).await {
@@ -482,6 +490,20 @@ async fn run_node_work(
     res
 }
 
+/// `res` skipped for `reason` (journalled as `node_skipped`).
+fn skipped(ctx: &RunCtx, id: &str, mut res: NodeResult, reason: String) -> NodeResult {
+    ctx.emit(
+        Some(id),
+        EventKind::NodeSkipped {
+            reason: reason.clone(),
+            values: Vec::new(),
+        },
+    );
+    res.state = NodeState::Skipped;
+    res.reason = reason;
+    res
+}
+
 /// `scope` with a `for` step's item bound: its loop variable, and its
 /// own captures (for its action, verify and undo alike).
 pub(super) fn item_scope(ctx: &RunCtx, node: &crate::plan::Node, mut scope: Bindings) -> Bindings {
@@ -677,6 +699,48 @@ pub async fn run_graph_from(
         };
         let i = r.idx;
         out.states[i] = r.state;
+        if r.state == NodeState::FailedContinued && super::ladder::abandons(ctx, &nodes[i]) {
+            // A failed attempt of a ladder: undone, then the next starts
+            // (its dependents are released), unless the undo failed.
+            let reason = r.reason.clone();
+            out.results.push(r);
+            let at = out.results.len() - 1;
+            let undo = super::rollback::Undone::default();
+            let clean =
+                super::ladder::abandon(ctx, at, &reason, &mut out.results, &undo, true).await;
+            if !clean {
+                stopping = true;
+                if out.failure.is_none() {
+                    out.failure = Some((
+                        nodes[i].id.clone(),
+                        super::ladder::not_undone_reason(ctx, &nodes[i], &reason),
+                    ));
+                }
+            } else if ctx.opts.cancel.is_cancelled() {
+                stopping = true;
+                if !out.cancelled {
+                    out.cancelled = true;
+                    ctx.emit(
+                        None,
+                        EventKind::CancelRequested {
+                            stage: "first".into(),
+                        },
+                    );
+                }
+            } else {
+                for &d in &dependents[i] {
+                    remaining[d] -= 1;
+                    if remaining[d] == 0 {
+                        ready.push_back(d);
+                    }
+                }
+            }
+            if ctx.emitter.failed() && out.failure.is_none() {
+                stopping = true;
+                out.failure = Some(("journal".into(), "the journal could not be written".into()));
+            }
+            continue;
+        }
         match r.state {
             NodeState::Succeeded | NodeState::Skipped | NodeState::FailedContinued => {
                 for &d in &dependents[i] {

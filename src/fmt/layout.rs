@@ -108,6 +108,8 @@ fn is_block(rule: Rule) -> bool {
             | Rule::if_block
             | Rule::else_if
             | Rule::else_arm
+            | Rule::try_block
+            | Rule::else_try
             | Rule::handler
             | Rule::header_block
             | Rule::request_block
@@ -129,6 +131,7 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
         }
         Rule::always_block => child != Rule::kw_always,
         Rule::if_block | Rule::else_if => child == Rule::step_decl,
+        Rule::try_block | Rule::else_try => child == Rule::step_decl,
         Rule::else_arm | Rule::for_block => child == Rule::step_decl,
         Rule::for_action => matches!(
             child,
@@ -161,8 +164,9 @@ impl Printer<'_> {
             let child_rule = child.as_rule();
             if child_rule == Rule::COMMENT {
                 self.comment(child.as_str(), start, end);
-            } else if matches!(child_rule, Rule::else_if | Rule::else_arm) {
-                // `} else if C {` and `} else {`: on the line of the `}`.
+            } else if matches!(child_rule, Rule::else_if | Rule::else_arm | Rule::else_try) {
+                // `} else if C {`, `} else try {` and `} else {`: on the
+                // line of the `}`.
                 self.break_pending = false;
                 self.glue_next = false;
                 self.node(child);

@@ -457,7 +457,7 @@ impl Console {
                 row.state = if *continued { "failed (continued)" } else { "FAILED" };
                 row.attempts = *attempts;
                 row.note = short(reason, 80).into_owned();
-                let c = if *continued { " (on_error continue: the run goes on)" } else { "" };
+                let c = if *continued { " (the run goes on)" } else { "" };
                 lines.push(format!("✗ {node} failed: {reason}{c}"));
             }
             EventKind::RollbackStarted {
@@ -557,6 +557,49 @@ impl Console {
                     format!(" (not: {})", skipped.join(", "))
                 };
                 lines.push(format!("⑂ branch: {taken}{skipped}"));
+            }
+            EventKind::AttemptAbandoned {
+                label,
+                step,
+                reason,
+                plan,
+                not_undone,
+                ..
+            } => {
+                lines.push(format!(
+                    "⤼ {label} abandoned: step `{step}` failed: {reason}"
+                ));
+                if plan.is_empty() {
+                    lines.push("  nothing of it to undo".into());
+                } else {
+                    let p: Vec<&str> = plan.iter().map(|e| e.node.as_str()).collect();
+                    lines.push(format!("  undo order: {}", p.join(" → ")));
+                }
+                for n in not_undone {
+                    lines.push(format!("  not undone: {} ({})", n.node, n.reason));
+                }
+            }
+            EventKind::AttemptUndone {
+                clean,
+                failed_undos,
+                next,
+                ..
+            } => {
+                if *clean {
+                    match next {
+                        Some(n) => lines.push(format!("⤼ attempt undone; trying {n}")),
+                        None => lines.push("⤼ attempt undone".into()),
+                    }
+                } else {
+                    lines.push(format!(
+                        "⤼ ATTEMPT NOT UNDONE{}: the run stops",
+                        if failed_undos.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (failed: {})", failed_undos.join(", "))
+                        }
+                    ));
+                }
             }
             EventKind::CancelRequested { stage } => lines.push(if stage == "first" {
                 "■ cancel requested: no new step starts; running ones are stopped; then rollback (Ctrl-C again to stop the rollback)".into()

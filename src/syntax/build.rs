@@ -306,6 +306,7 @@ impl Builder<'_> {
                     rb.body.push(Block::Parallel { steps, span: isp });
                 }
                 Rule::if_block => rb.body.push(self.if_block(item, isp)),
+                Rule::try_block => rb.body.push(self.try_block(item, isp)),
                 Rule::for_block => {
                     if let Some(f) = self.for_block(item, isp) {
                         rb.body.push(Block::For(Box::new(f)));
@@ -797,6 +798,44 @@ impl Builder<'_> {
         }
     }
 
+    /// `try { steps } else try { steps } else { steps }`: every attempt's
+    /// steps in one list, each attempt with its length (and its span: the
+    /// `try` keyword's block for the first, its `else` for the others).
+    fn try_block(&mut self, p: P<'_>, sp: Span) -> Block {
+        let mut steps = Vec::new();
+        let mut attempts = Vec::new();
+        let first = children(p.clone())
+            .find(|c| c.as_rule() == Rule::kw_try)
+            .map_or(sp, |k| span(&k));
+        let mut len = 0;
+        for part in children(p.clone()) {
+            if part.as_rule() == Rule::step_decl {
+                steps.push(self.step(part));
+                len += 1;
+            }
+        }
+        attempts.push(Arm {
+            condition: None,
+            len,
+            span: first,
+            is_else: false,
+        });
+        for part in children(p) {
+            if matches!(part.as_rule(), Rule::else_try | Rule::else_arm) {
+                let is_else = part.as_rule() == Rule::else_arm;
+                self.arm(part.clone(), span(&part), &mut steps, &mut attempts);
+                if let Some(a) = attempts.last_mut() {
+                    a.is_else = is_else;
+                }
+            }
+        }
+        Block::Try {
+            steps,
+            attempts,
+            span: sp,
+        }
+    }
+
     /// `for X in LIST parallel N max_failures N { steps }`.
     fn for_block(&mut self, p: P<'_>, sp: Span) -> Option<ForBlock> {
         let mut var = None;
@@ -850,6 +889,7 @@ impl Builder<'_> {
             condition,
             len,
             span: sp,
+            is_else: false,
         });
     }
 

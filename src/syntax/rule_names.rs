@@ -39,6 +39,8 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::if_block => "`if CONDITION { ... }`",
         Rule::else_if => "`else if CONDITION { ... }`",
         Rule::else_arm => "`else { ... }`",
+        Rule::try_block => "`try { ... } else try { ... } else { ... }`",
+        Rule::else_try => "`else try { ... }`",
         Rule::step_decl => "a step",
         Rule::when_clause => "`when CONDITION`",
         Rule::loop_clause => "`loop until CONDITION every D within D`",
@@ -185,6 +187,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::kw_always => "`always`",
         Rule::kw_if => "`if`",
         Rule::kw_else => "`else`",
+        Rule::kw_try => "`try`",
         Rule::WHITESPACE => "whitespace",
         Rule::COMMENT => "a comment",
         Rule::item => "a runbook item (input, secret, channel, template, check, step, ...)",
@@ -262,6 +265,7 @@ const ITEMS: &[Rule] = &[
     Rule::kw_after,
     Rule::kw_always,
     Rule::kw_every,
+    Rule::kw_try,
 ];
 
 /// What was expected, in words: groups of alternatives (every operator,

@@ -305,6 +305,7 @@ fn every_example_runbook_is_fully_rehearsed() {
             "patch_instance_with_rollback",
             "pin_last_good_config",
             "pod_crash_looping",
+            "pod_not_ready_ladder",
             "pv_filling_up",
         ],
         "{}",

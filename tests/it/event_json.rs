@@ -361,6 +361,35 @@ fn cases() -> Vec<Event> {
             old_epoch: 1,
             new_epoch: 2,
         },
+        EventKind::AttemptAbandoned {
+            ladder: 0,
+            attempt: 1,
+            label: "attempt 2 (else try)".into(),
+            step: s(),
+            reason: format!("verify did not hold: {text}"),
+            plan: vec![UndoPlanEntry {
+                node: s(),
+                items: vec![],
+            }],
+            not_undone: vec![NotUndone {
+                node: "b".into(),
+                reason: "it has no undo".into(),
+            }],
+        },
+        EventKind::AttemptUndone {
+            ladder: 0,
+            attempt: 1,
+            clean: false,
+            failed_undos: vec![s()],
+            next: None,
+        },
+        EventKind::AttemptUndone {
+            ladder: 2,
+            attempt: 0,
+            clean: true,
+            failed_undos: vec![],
+            next: Some("attempt 2 (else)".into()),
+        },
     ];
     kinds
         .into_iter()

@@ -45,6 +45,7 @@ mod exec_dry_run;
 mod exec_flow;
 mod exec_foreach;
 mod exec_injection;
+mod exec_ladder;
 mod exec_policy;
 mod exec_rollback;
 mod exec_secrets;
