@@ -25,6 +25,7 @@ pub struct ScanError {
 /// The helpers the renderer registers: a helper's name, first in a tag, is
 /// not a value's name.
 use crate::escape::HELPERS;
+use crate::plan::Func;
 
 /// Deepest nesting of `{{#...}}` blocks accepted (rendering recurses).
 const MAX_BLOCK_DEPTH: usize = 32;
@@ -115,6 +116,10 @@ pub fn scan(text: &str) -> (Vec<Placeholder>, Vec<ScanError>) {
         let Some((first, _, _)) = words.first() else {
             continue;
         };
+        if call_tokens(body).len() > 1 {
+            // (`{{join}}` alone is a name that is reserved, reported as such.)
+            errors.extend(function_arity(body, body_start));
+        }
         let helper = if is_block || (words.len() > 1 && HELPERS.contains(first)) {
             Some(*first)
         } else {
@@ -311,6 +316,95 @@ fn words(body: &str, base: usize) -> Vec<(&str, usize, usize)> {
     out
 }
 
+/// A call of one of the functions of conditions (`{{join hosts ", "}}`,
+/// `(length pods)`) with the wrong number of arguments, at the top level of
+/// a tag or in a `(subexpression)`: the renderer would fail on every run.
+fn function_arity(body: &str, base: usize) -> Vec<ScanError> {
+    let mut errors = Vec::new();
+    // The tokens of one call: (start, end, is_group) of each word, string
+    // or parenthesised group, at one depth.
+    let tokens = call_tokens(body);
+    if let Some(&(s, e, false)) = tokens.first() {
+        let name = &body[s..e];
+        if let Some(func) = Func::ALL.iter().find(|f| f.name() == name) {
+            let got = tokens.len() - 1;
+            let wanted = func.arity();
+            if got != wanted {
+                errors.push(ScanError {
+                    start: base + s,
+                    end: base + tokens.last().map_or(e, |t| t.1),
+                    message: format!(
+                        "`{name}` takes {wanted} argument{}, here {got}",
+                        if wanted == 1 { "" } else { "s" }
+                    ),
+                    help: "in a template a function's arguments follow its name, separated by \
+                           spaces: `{{join hosts \", \"}}`, `{{length (where pods.items \
+                           \"status.phase\" \"Failed\")}}`",
+                });
+            }
+        }
+    }
+    for (s, e, group) in tokens {
+        if group {
+            errors.extend(function_arity(&body[s + 1..e - 1], base + s + 1));
+        }
+    }
+    errors
+}
+
+/// Splits a call into its words, quoted strings and `( ... )` groups.
+fn call_tokens(body: &str) -> Vec<(usize, usize, bool)> {
+    let bytes = body.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if c == b'(' {
+            let mut depth = 0usize;
+            let mut quote = None;
+            while i < bytes.len() {
+                match (quote, bytes[i]) {
+                    (Some(q), b) if b == q => quote = None,
+                    (Some(_), _) => {}
+                    (None, b'"' | b'\'') => quote = Some(bytes[i]),
+                    (None, b'(') => depth += 1,
+                    (None, b')') => {
+                        depth -= 1;
+                        if depth == 0 {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            // An unclosed group is handlebars' error to report: it is not
+            // looked into.
+            out.push((start, i, depth == 0));
+            continue;
+        }
+        if c == b'"' || c == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != c {
+                i += 1;
+            }
+            i = (i + 1).min(bytes.len());
+        } else {
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'(' {
+                i += 1;
+            }
+        }
+        out.push((start, i, false));
+    }
+    out
+}
+
 /// A word that names a value: `x`, `x.y`. Not literals, `this`, `@index`,
 /// `../x` or `[0]` segments (those are resolved at run time).
 fn as_path(word: &str) -> Option<Vec<String>> {
@@ -365,6 +459,39 @@ mod tests {
                 ("a".into(), true)
             ]
         );
+    }
+
+    #[test]
+    fn functions_are_helpers_and_their_arguments_are_counted() {
+        assert_eq!(
+            names("{{join hosts \", \"}} {{length (where pods.items \"a.b\" \"x\")}}"),
+            vec![("hosts".into(), false), ("pods.items".into(), false)]
+        );
+        let errors = |t: &str| {
+            scan(t)
+                .1
+                .into_iter()
+                .map(|e| (t[e.start..e.end].to_owned(), e.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            errors("x {{join hosts}} y"),
+            vec![(
+                "join hosts".into(),
+                "`join` takes 2 arguments, here 1".into()
+            )]
+        );
+        assert_eq!(
+            errors("{{#if (gt (length pods \"x\") 1)}}y{{/if}}"),
+            vec![(
+                "length pods \"x\"".into(),
+                "`length` takes 1 argument, here 2".into()
+            )]
+        );
+        assert!(errors("{{join (sort hosts) \" \"}} {{length \"(\"}}").is_empty());
+        // Unbalanced text is handlebars' error, not a panic here.
+        let _ = scan("{{join (sort hosts \" \"}}");
+        let _ = scan("{{join ((( }}");
     }
 
     #[test]

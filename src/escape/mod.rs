@@ -33,7 +33,10 @@ use crate::plan::Escape;
 /// named like one. handlebars' other built-ins (`lookup`, `log`, `raw`) are
 /// unregistered: with them, an input named `log` rendered as nothing.
 pub const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+    "if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not",
+    "len",
+    // The functions of conditions (`plan::Func`), registered by the renderer.
+    "length", "sort", "join", "where", "map",
 ];
 
 pub use shell::ShellQuote;

@@ -21,9 +21,13 @@
 
 use crate::adapters::Rendered;
 use crate::escape::{self, Piece, Slot};
-use crate::plan::{Escape, Text};
+use crate::exec::cond::V;
+use crate::plan::{Escape, Func, Text};
 use handlebars::template::{Template, TemplateElement};
-use handlebars::Handlebars;
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson,
+};
 use std::sync::RwLock;
 
 pub use crate::escape::HELPERS;
@@ -87,14 +91,61 @@ fn unmark(marked: &str) -> Result<Vec<(bool, String)>, String> {
     Ok(pieces)
 }
 
-fn registry() -> Handlebars<'static> {
+fn registry(stand_ins: bool) -> Handlebars<'static> {
     let mut h = Handlebars::new();
     h.set_strict_mode(true);
     for name in UNREGISTERED {
         h.unregister_helper(name);
     }
+    for &func in Func::ALL {
+        h.register_helper(func.name(), Box::new(ValueFunction { func, stand_ins }));
+    }
     h.register_escape_fn(mark);
     h
+}
+
+/// A function of conditions (`length`, `sort`, `join`, `where`, `map`)
+/// called in a template: `{{join hosts ", "}}`, `{{length (where
+/// pods.items "status.phase" "Failed")}}`. It computes with the same code
+/// as a condition, so both agree; its result is a value like any other,
+/// written for where it lands (one shell word, an escaped JSON string...).
+struct ValueFunction {
+    func: Func,
+    /// A dry run's stand-in for a value not known (`<live.items>`) passes
+    /// through the function instead of failing it.
+    stand_ins: bool,
+}
+
+impl HelperDef for ValueFunction {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let name = self.func.name();
+        let wanted = self.func.arity();
+        if h.params().len() != wanted {
+            return Err(RenderErrorReason::Other(format!(
+                "`{name}` takes {wanted} argument{}, got {}: {}",
+                if wanted == 1 { "" } else { "s" },
+                h.params().len(),
+                self.func.usage()
+            ))
+            .into());
+        }
+        let args: Vec<&serde_json::Value> = h.params().iter().map(|p| p.value()).collect();
+        if self.stand_ins {
+            if let Some(stand_in) = args.iter().find(|a| a.as_str().is_some_and(is_placeholder)) {
+                return Ok(ScopedJson::Derived((*stand_in).clone()));
+            }
+        }
+        let values = args.into_iter().map(V::from_json).collect();
+        super::values::call(self.func, values, name)
+            .map(|v| ScopedJson::Derived(v.to_json()))
+            .map_err(|e| RenderErrorReason::Other(e).into())
+    }
 }
 
 /// Which data a render sees: the send form or the display form.
@@ -124,7 +175,7 @@ impl Templates {
     /// A renderer for runs that send what they render.
     pub fn new() -> Self {
         Templates {
-            reg: RwLock::new(registry()),
+            reg: RwLock::new(registry(false)),
             stand_ins: false,
         }
     }
@@ -132,8 +183,8 @@ impl Templates {
     /// A renderer for dry runs and `plan`, where stand-ins are accepted.
     pub fn with_stand_ins() -> Self {
         Templates {
+            reg: RwLock::new(registry(true)),
             stand_ins: true,
-            ..Self::new()
         }
     }
 
@@ -463,6 +514,70 @@ mod tests {
         assert!(Templates::with_stand_ins()
             .render(&tx, false, &|_| json!({"n": "1, \"x\": 2"}))
             .is_err());
+    }
+
+    #[test]
+    fn functions_compute_values_written_for_where_they_land() {
+        let t = Templates::new();
+        let d = json!({
+            "hosts": ["web-1", "a b; rm -rf /", "web-0"],
+            "pods": {"items": [
+                {"name": "api-1", "status": {"phase": "Failed"}},
+                {"name": "api-2", "status": {"phase": "Running"}},
+                {"name": "api-3", "status": {"phase": "Failed"}}
+            ]}
+        });
+        let render = |template: &str, kind| {
+            t.render(&text(template, kind), false, &|_| d.clone())
+                .map(|r| r.send)
+        };
+        // The joined list is one shell word, however hostile its items.
+        assert_eq!(
+            render("echo {{join (sort hosts) \",\"}}", Escape::Shell).unwrap(),
+            "echo 'a b; rm -rf /,web-0,web-1'"
+        );
+        assert_eq!(
+            render(
+                "{{length (where pods.items \"status.phase\" \"Failed\")}} failed: {{join (map (where pods.items \"status.phase\" \"Failed\") \"name\") \", \"}}",
+                Escape::Plain
+            )
+            .unwrap(),
+            "2 failed: api-1, api-3"
+        );
+        assert_eq!(
+            render("{\"n\": {{length hosts}}}", Escape::Json).unwrap(),
+            "{\"n\": 3}"
+        );
+        assert_eq!(
+            render("{{#if (gt (length hosts) 2)}}many{{/if}}", Escape::Plain).unwrap(),
+            "many"
+        );
+        // What the compiler cannot know is an error when rendered, naming it.
+        let e = render("{{join pods \",\"}}", Escape::Plain).unwrap_err();
+        assert!(e.contains("`join` needs a list"), "{e}");
+        let e = render("{{length hosts hosts}}", Escape::Plain).unwrap_err();
+        assert!(e.contains("`length` takes 1 argument"), "{e}");
+    }
+
+    #[test]
+    fn a_dry_runs_stand_in_goes_through_a_function() {
+        let d = json!({"live": {"items": "<live.items>"}});
+        let tx = text(
+            "kubectl delete pod {{join live.items \" \"}}",
+            Escape::Shell,
+        );
+        assert!(Templates::new().render(&tx, false, &|_| d.clone()).is_err());
+        let r = Templates::with_stand_ins()
+            .render(&tx, false, &|_| d.clone())
+            .unwrap();
+        assert_eq!(r.display, "kubectl delete pod '<live.items>'");
+    }
+
+    #[test]
+    fn every_function_of_conditions_is_a_helper() {
+        for f in Func::ALL {
+            assert!(HELPERS.contains(&f.name()), "{}", f.name());
+        }
     }
 
     #[test]

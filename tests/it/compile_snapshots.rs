@@ -20,6 +20,8 @@ use std::path::Path;
 const ERRORS: &[(&str, usize)] = &[
     // Every mistake in the file, at once.
     ("multiple_errors.runbook", 5),
+    // A call short of an argument, a subexpression's with one too many.
+    ("template_function_arity.runbook", 2),
     // The capture is read in the `when`, the command and the `undo`.
     ("capture_read_before_set.runbook", 3),
     // The sibling's capture is read by the command and the `undo`.

@@ -280,3 +280,42 @@ runbook stuck {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn functions_in_templates_give_one_literal_value_to_a_real_shell() {
+    let text = r#"
+runbook in_texts {
+  input items: list<string>
+  channel terminal = console
+  step pods {
+    run "echo '{\"items\": [{\"name\": \"api-1\", \"phase\": \"Failed\"}, {\"name\": \"api-2\", \"phase\": \"Running\"}, {\"name\": \"api-3\", \"phase\": \"Failed\"}]}'" readonly
+    capture json as pods
+  }
+  step joined { run "printf '%s' {{join (sort items) \"|\"}} > joined.txt; set -- {{join items \" \"}}; echo $# > words.txt" readonly }
+  step failed {
+    run "printf '%s %s' {{length (where pods.items \"phase\" \"Failed\")}} {{join (map (where pods.items \"phase\" \"Failed\") \"name\") \",\"}} > failed.txt" readonly
+  }
+  step tell { notify terminal "{{length items}} items; failed: {{join (map (where pods.items \"phase\" \"Failed\") \"name\") \", \"}}" }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let list = serde_json::to_string(HOSTILE).unwrap();
+    let ran = run_real(text, &[("items", &list)], dir.path()).await;
+    assert_eq!(ran.summary.outcome, Outcome::Succeeded, "{}", ran.console);
+    let mut sorted: Vec<&str> = HOSTILE.to_vec();
+    sorted.sort();
+    let joined = std::fs::read_to_string(dir.path().join("joined.txt")).unwrap();
+    assert_eq!(joined, sorted.join("|"));
+    // A joined list is one word, however many spaces its items hold.
+    let words = std::fs::read_to_string(dir.path().join("words.txt")).unwrap();
+    assert_eq!(words.trim(), "1");
+    let failed = std::fs::read_to_string(dir.path().join("failed.txt")).unwrap();
+    assert_eq!(failed, "2 api-1,api-3");
+    assert!(
+        ran.console
+            .contains(&format!("{} items; failed: api-1, api-3", HOSTILE.len())),
+        "{}",
+        ran.console
+    );
+    assert!(!dir.path().join("pwned").exists(), "an item ran a command");
+}
