@@ -442,5 +442,9 @@ async fn api_proposals(State(app): State<AppState>, headers: HeaderMap) -> Respo
     if let Err(r) = caller(&app, &headers, Role::View) {
         return r;
     }
-    Json(app.trigger.proposals()).into_response()
+    let app2 = app.clone();
+    match blocking(move || Ok::<_, String>(app2.trigger.proposals())).await {
+        Ok(p) => Json(p).into_response(),
+        Err(r) => r,
+    }
 }

@@ -131,12 +131,16 @@ pub async fn runs_page(
     headers: HeaderMap,
 ) -> Response {
     let c = or_return!(page_caller(&app, &headers));
-    let source = app.runs.clone();
-    let runs = tokio::task::spawn_blocking(move || source.list())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    // Both may be read from the store (blocking).
+    let app2 = app.clone();
+    let (runs, proposals) = tokio::task::spawn_blocking(move || {
+        (
+            app2.runs.list().unwrap_or_default(),
+            app2.trigger.proposals(),
+        )
+    })
+    .await
+    .unwrap_or_default();
     let mut b = String::from("<h1>Runs</h1>");
     let _ = write!(
         b,
@@ -171,9 +175,7 @@ pub async fn runs_page(
         );
     }
     b.push_str("</tbody></table>");
-    let proposals: Vec<_> = app
-        .trigger
-        .proposals()
+    let proposals: Vec<_> = proposals
         .into_iter()
         .filter(|p| p.state == super::trigger::ProposalState::Pending)
         .collect();

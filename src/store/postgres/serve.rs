@@ -102,7 +102,8 @@ async fn lock_alert(
     route: &str,
     fingerprint: &str,
 ) -> Result<(), String> {
-    let key = format!("runbook serve\u{0}{route}\u{0}{fingerprint}");
+    // The route's length first: no two pairs give the same key.
+    let key = format!("runbook serve {}:{route}{fingerprint}", route.len());
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         &[&key],
