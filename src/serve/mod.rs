@@ -142,7 +142,7 @@ impl App {
             None => trigger::load_proposals(&proposals_file, &dedup).map_err(StartError)?,
         };
         let runs = match &queue {
-            Some(q) => runs::Runs::Store(q.store.clone()),
+            Some(q) => runs::Runs::Store(Arc::new(q.store.clone())),
             None => runs::Runs::Files(runs_dir.clone()),
         };
         Ok(App {

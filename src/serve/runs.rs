@@ -12,18 +12,19 @@ use crate::durable::runs::{read_run, RunListing, RunRead};
 use crate::session::RunMeta;
 use crate::store::postgres::{runs::StoredRun, PgStore};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where runs are read.
 #[derive(Clone)]
 pub enum Runs {
     Files(PathBuf),
-    Store(PgStore),
+    Store(Arc<PgStore>),
 }
 
 /// One run, found.
 pub enum RunAt {
     Dir(PathBuf),
-    Store(PgStore, Box<StoredRun>),
+    Store(Arc<PgStore>, Box<StoredRun>),
 }
 
 /// Why a run was not found.
@@ -120,7 +121,7 @@ impl RunAt {
         match self {
             RunAt::Dir(dir) => pending(dir),
             RunAt::Store(s, r) => {
-                let b = crate::store::postgres::approvals::PgApprovals::new(s.clone());
+                let b = crate::store::postgres::approvals::PgApprovals::new(PgStore::clone(s));
                 block(b.pending(&r.run_id))
                     .ok()
                     .and_then(Result::ok)
@@ -134,7 +135,7 @@ impl RunAt {
         match self {
             RunAt::Dir(dir) => decide_give(dir, key, give),
             RunAt::Store(s, r) => {
-                let b = crate::store::postgres::approvals::PgApprovals::new(s.clone());
+                let b = crate::store::postgres::approvals::PgApprovals::new(PgStore::clone(s));
                 block(b.decide(&r.run_id, key, give)).map_err(ApprovalError::Store)?
             }
         }

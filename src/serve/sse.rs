@@ -141,7 +141,7 @@ pub async fn events(
 
 /// The stream of a run in a PostgreSQL store: its rows after `after`,
 /// polled every [`STORE_POLL`] on one connection.
-fn follow_store(store: PgStore, run_id: String, after: u64) -> Response {
+fn follow_store(store: std::sync::Arc<PgStore>, run_id: String, after: u64) -> Response {
     let follow = Follow {
         path: std::path::PathBuf::new(),
         offset: 0,
