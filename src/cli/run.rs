@@ -120,6 +120,7 @@ pub(super) fn execute(args: RunArgs) -> i32 {
         // The OS user: what `runbook approve` from the same account
         // carries too (docs/team.md, "Identities").
         started_by: None,
+        run_id: None,
     };
     let session = match Session::start(request, &mut super::print_notice) {
         Ok(s) => s,

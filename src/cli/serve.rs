@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// Where run locks live (as `runbook run --locks-dir`).
     #[arg(long, value_name = "DIR")]
     pub locks_dir: Option<PathBuf>,
+    /// Queue the runs for `runbook worker` in this PostgreSQL store
+    /// (`postgres://USER@HOST:PORT/DB`) and read runs from it; default: the
+    /// config's `store:`, else run them in this process.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// The largest request body accepted, in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = serve::DEFAULT_MAX_BODY)]
     pub max_body: usize,
@@ -49,6 +54,7 @@ pub(super) fn execute(args: ServeArgs) -> i32 {
         env: args.env,
         runs_dir: args.runs_dir,
         locks_dir: args.locks_dir,
+        store: args.store,
         max_body: args.max_body,
     };
     let app = match App::new(&opts) {

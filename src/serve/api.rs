@@ -4,9 +4,10 @@
 //! body, 413 a body over the cap); nothing is started on any of them.
 
 use super::auth::{cookie_value, Identity, COOKIE};
+use super::runs::{NotFound, RunAt};
 use super::{alertmanager, page, sse, svg, App};
 use crate::config::Role;
-use crate::durable::approvals::{decide_via, pending, ApprovalError, Via};
+use crate::durable::approvals::{ApprovalError, Give, Via};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -198,20 +199,24 @@ pub async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
     }
 }
 
-/// A view-role caller's run directory.
-pub fn view_run(app: &App, headers: &HeaderMap, id: &str) -> Result<std::path::PathBuf, Response> {
+/// A view-role caller's run.
+pub async fn view_run(app: &AppState, headers: &HeaderMap, id: &str) -> Result<RunAt, Response> {
     caller(app, headers, Role::View)?;
-    run_dir(app, id)
+    run_dir(app, id).await
 }
 
-/// A run id from a path: a plain directory name that exists.
-pub fn run_dir(app: &App, id: &str) -> Result<std::path::PathBuf, Response> {
+/// A run id from a path: a plain run id of a run that exists (in the runs
+/// directory, or the store).
+pub async fn run_dir(app: &AppState, id: &str) -> Result<RunAt, Response> {
     crate::session::check_run_id(id).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
-    let dir = app.runs_dir.join(id);
-    if !dir.join(crate::durable::journal::JOURNAL_FILE).is_file() {
-        return Err(error(StatusCode::NOT_FOUND, format!("no run `{id}`")));
+    let runs = app.runs.clone();
+    let id = id.to_owned();
+    match tokio::task::spawn_blocking(move || runs.at(&id)).await {
+        Ok(Ok(at)) => Ok(at),
+        Ok(Err(NotFound::No(e))) => Err(error(StatusCode::NOT_FOUND, e)),
+        Ok(Err(NotFound::Failed(e))) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e)),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
-    Ok(dir)
 }
 
 #[derive(Deserialize)]
@@ -257,10 +262,18 @@ async fn decide_approval(
     body: Bytes,
 ) -> Response {
     let (c, approve, reason) = or_return!(read_decision(&app, &headers, &body));
-    let dir = or_return!(run_dir(&app, &id));
+    let at = or_return!(run_dir(&app, &id).await);
     let by = c.identity.name.clone();
     let result = tokio::task::spawn_blocking(move || {
-        decide_via(&dir, &key, approve, &by, Some(&reason), Via::Web)
+        at.decide(
+            &key,
+            &Give {
+                approve,
+                by: &by,
+                reason: Some(&reason),
+                via: Via::Web,
+            },
+        )
     })
     .await;
     match result {
@@ -346,6 +359,7 @@ async fn post_run(State(app): State<AppState>, headers: HeaderMap, body: Bytes) 
             error(StatusCode::NOT_FOUND, format!("no route `{r}`"))
         }
         Ok(Err(super::trigger::RunError::Invalid(e))) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Ok(Err(super::trigger::RunError::Store(e))) => error(StatusCode::SERVICE_UNAVAILABLE, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -388,8 +402,8 @@ async fn api_runs(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = caller(&app, &headers, Role::View) {
         return r;
     }
-    let dir = app.runs_dir.clone();
-    match blocking(move || crate::durable::runs::list_runs(&dir)).await {
+    let runs = app.runs.clone();
+    match blocking(move || runs.list()).await {
         Ok(runs) => Json(runs).into_response(),
         Err(r) => r,
     }
@@ -400,14 +414,14 @@ async fn api_run(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let dir = or_return!(view_run(&app, &headers, &id));
+    let at = or_return!(view_run(&app, &headers, &id).await);
     let r = tokio::task::spawn_blocking(move || {
-        let read = crate::durable::runs::read_run(&dir);
+        let (read, _) = at.read();
         let state = read.unreadable.is_none().then_some(read.state);
         serde_json::json!({
             "run": read.listing,
             "state": state,
-            "pending_approvals": pending(&dir),
+            "pending_approvals": at.pending(),
         })
     })
     .await;
@@ -428,5 +442,9 @@ async fn api_proposals(State(app): State<AppState>, headers: HeaderMap) -> Respo
     if let Err(r) = caller(&app, &headers, Role::View) {
         return r;
     }
-    Json(app.trigger.proposals()).into_response()
+    let app2 = app.clone();
+    match blocking(move || Ok::<_, String>(app2.trigger.proposals())).await {
+        Ok(p) => Json(p).into_response(),
+        Err(r) => r,
+    }
 }

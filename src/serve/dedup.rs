@@ -32,6 +32,15 @@ impl std::fmt::Display for Active {
     }
 }
 
+impl From<crate::store::postgres::serve::Holder> for Active {
+    fn from(h: crate::store::postgres::serve::Holder) -> Active {
+        match h {
+            crate::store::postgres::serve::Holder::Run(id) => Active::Run(id),
+            crate::store::postgres::serve::Holder::Proposal(id) => Active::Proposal(id),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Dedup {
     active: Mutex<HashMap<Key, Active>>,

@@ -35,6 +35,7 @@ pub mod drill_html;
 pub mod launcher;
 pub mod page;
 pub mod routes;
+pub mod runs;
 pub mod sse;
 pub mod svg;
 pub mod trigger;
@@ -55,12 +56,18 @@ pub struct Options {
     pub env: Option<String>,
     pub runs_dir: Option<PathBuf>,
     pub locks_dir: Option<PathBuf>,
+    /// `--store`: `postgres://...` queues runs for workers (else the
+    /// config's `store:`; `files` or none: runs in this process).
+    pub store: Option<String>,
     pub max_body: usize,
 }
 
 /// Everything the handlers share.
 pub struct App {
+    /// This server's own files (the alert log, proposals without a store).
     pub runs_dir: PathBuf,
+    /// Where runs are read: the runs directory, or the store.
+    pub runs: runs::Runs,
     pub auth: auth::Auth,
     pub trigger: trigger::Trigger,
     /// The runs' graphs, compiled once per runbook source.
@@ -95,24 +102,60 @@ impl App {
         };
         let runs_dir = opts.runs_dir.clone().unwrap_or_else(|| config.runs_dir());
         let locks_dir = opts.locks_dir.clone().or(config.locks_dir.clone());
-        let launcher = launcher::Embedded::new(
-            runs_dir.clone(),
-            locks_dir,
-            opts.config.clone(),
-            opts.env.clone(),
-        );
+        let url = opts
+            .store
+            .as_deref()
+            .or_else(|| config.store.as_ref().and_then(|s| s.url.as_deref()))
+            .filter(|u| *u != "files");
+        let queue = match url {
+            None => None,
+            Some(url) => {
+                if opts.env.is_some() {
+                    return Err(StartError(
+                        "--env selects the environment of runs this process runs; with a PostgreSQL store the workers run them (give `runbook worker` its config)".into(),
+                    ));
+                }
+                let store = crate::store::open_postgres(Some(url), config.store.as_ref())
+                    .map_err(StartError)?;
+                let q = launcher::Queue {
+                    store,
+                    config: opts.config.clone(),
+                };
+                // The store reachable and migrated; its proposals readable.
+                trigger::stored_proposals(&q).map_err(StartError)?;
+                Some(Arc::new(q))
+            }
+        };
+        let launcher: Arc<dyn launcher::Launcher> = match &queue {
+            Some(q) => q.clone(),
+            None => Arc::new(launcher::Embedded::new(
+                runs_dir.clone(),
+                locks_dir,
+                opts.config.clone(),
+                opts.env.clone(),
+            )),
+        };
         let dedup: Arc<dedup::Dedup> = Arc::default();
         let proposals_file = runs_dir.join(trigger::PROPOSALS_FILE);
-        let proposals = trigger::load_proposals(&proposals_file, &dedup).map_err(StartError)?;
+        let proposals = match &queue {
+            Some(_) => indexmap::IndexMap::new(),
+            None => trigger::load_proposals(&proposals_file, &dedup).map_err(StartError)?,
+        };
+        let runs = match &queue {
+            Some(q) => runs::Runs::Store(Arc::new(q.store.clone())),
+            None => runs::Runs::Files(runs_dir.clone()),
+        };
         Ok(App {
             trigger: trigger::Trigger {
                 routes,
-                launcher: Arc::new(launcher),
+                launcher,
                 dedup,
                 log: Arc::new(alert_log::AlertLog::new(&runs_dir)),
                 proposals: std::sync::Mutex::new(proposals),
                 proposals_file,
+                queue,
             },
+            runs,
             runs_dir,
             auth,
             graphs: svg::GraphCache::default(),

@@ -7,9 +7,10 @@
 //! `Redactor`; all of it is HTML-escaped here.
 
 use super::api::{caller, run_dir, AppState, Caller};
+use super::runs::RunAt;
 use crate::config::Role;
-use crate::durable::approvals::{pending, RequestRecord};
-use crate::durable::runs::{read_run, RunListing, RunState};
+use crate::durable::approvals::RequestRecord;
+use crate::durable::runs::{RunListing, RunState};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -130,12 +131,16 @@ pub async fn runs_page(
     headers: HeaderMap,
 ) -> Response {
     let c = or_return!(page_caller(&app, &headers));
-    let dir = app.runs_dir.clone();
-    let runs = tokio::task::spawn_blocking(move || crate::durable::runs::list_runs(&dir))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    // Both may be read from the store (blocking).
+    let app2 = app.clone();
+    let (runs, proposals) = tokio::task::spawn_blocking(move || {
+        (
+            app2.runs.list().unwrap_or_default(),
+            app2.trigger.proposals(),
+        )
+    })
+    .await
+    .unwrap_or_default();
     let mut b = String::from("<h1>Runs</h1>");
     let _ = write!(
         b,
@@ -170,9 +175,7 @@ pub async fn runs_page(
         );
     }
     b.push_str("</tbody></table>");
-    let proposals: Vec<_> = app
-        .trigger
-        .proposals()
+    let proposals: Vec<_> = proposals
         .into_iter()
         .filter(|p| p.state == super::trigger::ProposalState::Pending)
         .collect();
@@ -403,14 +406,14 @@ pub struct RunView {
 }
 
 impl RunView {
-    /// Reads the run in `dir`; its graph from `graphs`.
-    pub fn load(dir: &std::path::Path, graphs: &super::svg::GraphCache) -> Result<RunView, String> {
-        let read = read_run(dir);
+    /// Reads the run `at`; its graph from `graphs`.
+    pub fn load(at: &RunAt, graphs: &super::svg::GraphCache) -> Result<RunView, String> {
+        let (read, meta) = at.read();
         if let Some(e) = read.unreadable {
             return Err(e);
         }
         let (listing, state) = (read.listing, read.state);
-        let pending = pending(dir);
+        let pending = at.pending();
         let keys: Vec<String> = pending.iter().map(|p| p.key.clone()).collect();
         let rows = read
             .events
@@ -418,8 +421,10 @@ impl RunView {
             .filter_map(|ev| serde_json::to_value(ev).ok())
             .map(|v| row(&v))
             .collect();
-        let meta = crate::session::read_meta(dir).ok().map(|(m, _)| m);
-        let svg = match graphs.run_graph(dir, meta.as_ref()) {
+        let svg = match at
+            .source(meta.as_ref())
+            .and_then(|(name, text)| graphs.graph_of(&name, text))
+        {
             Ok(g) => super::svg::render(&g, &state, &keys),
             Err(e) => format!(r#"<p class="error">cannot draw the graph: {}</p>"#, esc(&e)),
         };
@@ -442,9 +447,9 @@ pub async fn run_page(
     headers: HeaderMap,
 ) -> Response {
     let c = or_return!(page_caller(&app, &headers));
-    let dir = or_return!(run_dir(&app, &id));
+    let at = or_return!(run_dir(&app, &id).await);
     let app2 = app.clone();
-    let v = or_return!(super::api::blocking(move || RunView::load(&dir, &app2.graphs)).await);
+    let v = or_return!(super::api::blocking(move || RunView::load(&at, &app2.graphs)).await);
     let st = v.listing.state.as_str();
     let mut b = format!(
         r#"<h1>Run <code>{id}</code></h1><p>{rb} · mode {mode} · started {started}{by} · <span class="state {st}" id="run-state">{st}</span></p>"#,

@@ -138,28 +138,15 @@ pub struct GraphCache {
 }
 
 impl GraphCache {
-    /// The graph of the run in `dir`: its runbook (the source kept in the
-    /// run directory, else the file `run.json` names) compiled, or taken
-    /// from the cache when that source was compiled before.
-    pub fn run_graph(
-        &self,
-        dir: &std::path::Path,
-        meta: Option<&crate::session::RunMeta>,
-    ) -> Result<std::sync::Arc<Graph>, String> {
-        let kept = dir.join(crate::session::RUN_SOURCE);
-        let path = match meta {
-            _ if kept.is_file() => kept,
-            Some(m) => m.file.clone(),
-            None => return Err("run.json is missing or does not match the journal".into()),
-        };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    /// The graph of a run's runbook source (`name`, `text`): compiled, or
+    /// taken from the cache when that source was compiled before.
+    pub fn graph_of(&self, name: &str, text: String) -> Result<std::sync::Arc<Graph>, String> {
         let key = crate::digest::sha256_hex(text.as_bytes());
         if let Some(g) = self.graphs.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(g);
         }
         let runbook = crate::session::Runbook::Text {
-            name: path.display().to_string(),
+            name: name.to_owned(),
             text,
         };
         let graph = crate::session::load_runbook(&runbook, &mut |_| {})
@@ -188,9 +175,9 @@ pub async fn graph_svg(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let dir = or_return!(view_run(&app, &headers, &id));
+    let at = or_return!(view_run(&app, &headers, &id).await);
     let app2 = app.clone();
-    match super::api::blocking(move || super::page::RunView::load(&dir, &app2.graphs)).await {
+    match super::api::blocking(move || super::page::RunView::load(&at, &app2.graphs)).await {
         Ok(v) => ([(header::CONTENT_TYPE, "image/svg+xml")], v.svg).into_response(),
         Err(r) => r,
     }
@@ -204,22 +191,15 @@ mod tests {
 
     #[test]
     fn a_runbook_is_compiled_once_per_source() {
-        let tmp = tempfile::tempdir().unwrap();
-        let run = |name: &str, text: &str| {
-            let dir = tmp.path().join(name);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join(crate::session::RUN_SOURCE), text).unwrap();
-            dir
-        };
-        let (one, two) = (run("r1", RUNBOOK), run("r2", RUNBOOK));
         let cache = GraphCache::default();
-        let g = cache.run_graph(&one, None).unwrap();
+        let g = cache.graph_of("r1", RUNBOOK.to_owned()).unwrap();
         assert_eq!(g.runbook, "cached");
-        cache.run_graph(&one, None).unwrap();
-        cache.run_graph(&two, None).unwrap();
+        cache.graph_of("r1", RUNBOOK.to_owned()).unwrap();
+        cache.graph_of("r2", RUNBOOK.to_owned()).unwrap();
         assert_eq!(cache.compiled(), 1, "one source, one compile");
-        let changed = run("r3", &RUNBOOK.replace("true", "false"));
-        cache.run_graph(&changed, None).unwrap();
+        cache
+            .graph_of("r3", RUNBOOK.replace("true", "false"))
+            .unwrap();
         assert_eq!(cache.compiled(), 2, "another source is compiled");
     }
 }

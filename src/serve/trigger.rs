@@ -6,7 +6,7 @@
 use super::alert_log::{Action, AlertLog, Record};
 use super::alertmanager::{Alert, AlertStatus};
 use super::dedup::{Active, Dedup, Key};
-use super::launcher::{Job, Launcher};
+use super::launcher::{Job, LaunchError, Launcher, Queue};
 use super::routes::{Route, RouteMode, Routes};
 use crate::durable::sys::now_rfc3339;
 use indexmap::IndexMap;
@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Where the proposals are kept, in the runs directory (the whole list,
-/// rewritten atomically at each change; reloaded at start).
+/// rewritten atomically at each change; reloaded at start). With a
+/// PostgreSQL store they are rows of `runbook_proposals` instead.
 pub const PROPOSALS_FILE: &str = "proposals.json";
 
 /// A dry run waiting for someone to approve the live run.
@@ -58,6 +59,47 @@ pub struct Trigger {
     pub proposals: Mutex<IndexMap<String, Proposal>>,
     /// [`PROPOSALS_FILE`] in the runs directory.
     pub proposals_file: PathBuf,
+    /// `serve --store postgres://...`: runs are queued for workers, and
+    /// the store keeps the proposals and which alerts are being handled
+    /// (`launcher` is this queue too).
+    pub queue: Option<Arc<Queue>>,
+}
+
+impl ProposalState {
+    /// Its name in the store (`runbook_proposals.state`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProposalState::Pending => "pending",
+            ProposalState::Approved { .. } => "approved",
+            ProposalState::Denied { .. } => "denied",
+            ProposalState::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
+impl Proposal {
+    fn row(&self) -> Result<crate::store::postgres::serve::ProposalRow, String> {
+        Ok(crate::store::postgres::serve::ProposalRow {
+            id: self.id.clone(),
+            route: self.route.clone(),
+            fingerprint: self.fingerprint.clone(),
+            state: self.state.as_str().to_owned(),
+            body: serde_json::to_string(self).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// The proposals a PostgreSQL store keeps, oldest first.
+pub fn stored_proposals(queue: &Queue) -> Result<Vec<Proposal>, String> {
+    queue
+        .store
+        .proposals()?
+        .into_iter()
+        .map(|r| {
+            serde_json::from_str(&r.body)
+                .map_err(|e| format!("proposal {} in the store is not readable: {e}", r.id))
+        })
+        .collect()
 }
 
 /// The proposals kept in `file` (none if it does not exist yet); a
@@ -117,7 +159,7 @@ impl Trigger {
         let key: Key = (route.name.clone(), alert.fingerprint.clone());
         if alert.status == AlertStatus::Resolved {
             rec.action = Action::Resolved;
-            if let Some(Active::Proposal(pid)) = self.dedup.get(&key) {
+            if let Some(Active::Proposal(pid)) = self.holder(&key) {
                 rec.proposal = Some(pid.clone());
                 if route.cancel_on_resolved && self.cancel_proposal(&key, &pid) {
                     rec.action = Action::ProposalCancelled;
@@ -151,6 +193,15 @@ impl Trigger {
             route.mode != RouteMode::Propose,
             "alertmanager",
         ) {
+            Err(LaunchError::Held(holder)) => {
+                // The store says another run or proposal handles it (this
+                // server before a restart, or another server).
+                rec.action = Action::Duplicate;
+                rec.detail = Some(format!("already handled by {holder}"));
+                if let Active::Run(id) = &holder {
+                    rec.run_id = Some(id.clone());
+                }
+            }
             Ok(run_id) => {
                 rec.run_id = Some(run_id.clone());
                 rec.action = Action::Started;
@@ -166,21 +217,47 @@ impl Trigger {
                         created: now_rfc3339(),
                         state: ProposalState::Pending,
                     };
-                    if let Ok(mut ps) = self.proposals.lock() {
-                        ps.insert(id.clone(), p);
-                        self.keep(&ps);
+                    if let Some(q) = &self.queue {
+                        // The dry run's request holds the alert in the
+                        // store until the proposal row does.
+                        if let Err(e) = p.row().and_then(|row| q.store.insert_proposal(&row)) {
+                            rec.action = Action::NotStarted;
+                            rec.detail = Some(format!("the proposal was not stored: {e}"));
+                            return self.done(rec);
+                        }
+                    } else {
+                        if let Ok(mut ps) = self.proposals.lock() {
+                            ps.insert(id.clone(), p);
+                            self.keep(&ps);
+                        }
+                        self.dedup.set(&key, Active::Proposal(id.clone()));
                     }
-                    self.dedup.set(&key, Active::Proposal(id.clone()));
                     rec.action = Action::Proposed;
                     rec.proposal = Some(id);
                 }
             }
             Err(e) => {
                 rec.action = Action::NotStarted;
-                rec.detail = Some(e);
+                rec.detail = Some(e.to_string());
             }
         }
         self.done(rec)
+    }
+
+    /// What holds `key`: this process's claims, then (queued runs) the
+    /// store's requests and proposals.
+    fn holder(&self, key: &Key) -> Option<Active> {
+        if let Some(h) = self.dedup.get(key) {
+            return Some(h);
+        }
+        let q = self.queue.as_ref()?;
+        match q.store.alert_holder(&key.0, &key.1) {
+            Ok(h) => h.map(Active::from),
+            Err(e) => {
+                eprintln!("warning: {e}");
+                None
+            }
+        }
     }
 
     /// Starts a run for `route` under the claimed `key`; `hold`: the key is
@@ -194,13 +271,14 @@ impl Trigger {
         dry_run: bool,
         hold: bool,
         started_by: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, LaunchError> {
         let job = Job {
             runbook: route.runbook.clone(),
             inputs,
             values: IndexMap::new(),
             dry_run,
             started_by: started_by.to_owned(),
+            alert: Some(key.clone()),
         };
         let dedup = self.dedup.clone();
         let k = key.clone();
@@ -210,6 +288,11 @@ impl Trigger {
             }
         });
         match self.launcher.launch(job, on_finish) {
+            Ok(id) if self.launcher.keeps_keys() => {
+                // The store holds the alert now (the queued request).
+                self.dedup.release(key, &Active::Starting);
+                Ok(id)
+            }
             Ok(id) => {
                 if hold {
                     // The run may already have ended (and released
@@ -223,7 +306,7 @@ impl Trigger {
             }
             Err(e) => {
                 self.dedup.release(key, &Active::Starting);
-                Err(e.to_string())
+                Err(e)
             }
         }
     }
@@ -239,6 +322,19 @@ impl Trigger {
     }
 
     fn cancel_proposal(&self, key: &Key, pid: &str) -> bool {
+        if let Some(q) = &self.queue {
+            let cancelled = self.stored_proposal(q, pid).and_then(|mut p| {
+                p.state = ProposalState::Cancelled {
+                    why: "the alert resolved".into(),
+                };
+                let row = p.row()?;
+                q.store.decide_proposal(pid, &row.state, &row.body, None)
+            });
+            return cancelled.unwrap_or_else(|e| {
+                eprintln!("warning: {e}");
+                false
+            });
+        }
         let Ok(mut ps) = self.proposals.lock() else {
             return false;
         };
@@ -263,6 +359,9 @@ impl Trigger {
         by: &str,
         reason: &str,
     ) -> Result<Proposal, String> {
+        if let Some(q) = &self.queue {
+            return self.decide_stored(q, pid, approve, by, reason);
+        }
         let p = {
             let ps = self.proposals.lock().map_err(|_| "poisoned".to_string())?;
             ps.get(pid)
@@ -291,7 +390,9 @@ impl Trigger {
                 .get(&p.route)
                 .ok_or_else(|| format!("the route `{}` is gone", p.route))?;
             self.dedup.set(&key, Active::Starting);
-            let run_id = self.start(route, &key, p.inputs.clone(), false, true, by)?;
+            let run_id = self
+                .start(route, &key, p.inputs.clone(), false, true, by)
+                .map_err(|e| e.to_string())?;
             rec.action = Action::ProposalApproved;
             rec.run_id = Some(run_id.clone());
             ProposalState::Approved {
@@ -317,6 +418,81 @@ impl Trigger {
         out.ok_or_else(|| format!("no proposal `{pid}`"))
     }
 
+    /// One proposal of the store.
+    fn stored_proposal(&self, q: &Queue, pid: &str) -> Result<Proposal, String> {
+        stored_proposals(q)?
+            .into_iter()
+            .find(|p| p.id == pid)
+            .ok_or_else(|| format!("no proposal `{pid}`"))
+    }
+
+    /// [`Trigger::decide_proposal`] with the store: the decision is placed
+    /// once, and an approval queues the live run in the same transaction.
+    fn decide_stored(
+        &self,
+        q: &Queue,
+        pid: &str,
+        approve: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<Proposal, String> {
+        let mut p = self.stored_proposal(q, pid)?;
+        if p.state != ProposalState::Pending {
+            return Err(format!("proposal `{pid}` is no longer pending"));
+        }
+        let mut rec = Record {
+            ts: now_rfc3339(),
+            action: Action::ProposalDenied,
+            route: Some(p.route.clone()),
+            alertname: p.alertname.clone(),
+            fingerprint: p.fingerprint.clone(),
+            status: "firing".into(),
+            run_id: None,
+            proposal: Some(pid.to_owned()),
+            by: Some(by.to_owned()),
+            detail: Some(reason.to_owned()),
+        };
+        let live = if approve {
+            let route = self
+                .routes
+                .get(&p.route)
+                .ok_or_else(|| format!("the route `{}` is gone", p.route))?;
+            let r = q
+                .prepare(Job {
+                    runbook: route.runbook.clone(),
+                    inputs: p.inputs.clone(),
+                    values: IndexMap::new(),
+                    dry_run: false,
+                    started_by: by.to_owned(),
+                    alert: Some((p.route.clone(), p.fingerprint.clone())),
+                })
+                .map_err(|e| e.to_string())?;
+            rec.action = Action::ProposalApproved;
+            rec.run_id = Some(r.run_id.clone());
+            p.state = ProposalState::Approved {
+                by: by.to_owned(),
+                reason: reason.to_owned(),
+                run_id: r.run_id.clone(),
+            };
+            Some(r)
+        } else {
+            p.state = ProposalState::Denied {
+                by: by.to_owned(),
+                reason: reason.to_owned(),
+            };
+            None
+        };
+        let row = p.row()?;
+        if !q
+            .store
+            .decide_proposal(pid, &row.state, &row.body, live.as_ref())?
+        {
+            return Err(format!("proposal `{pid}` is no longer pending"));
+        }
+        self.done(rec);
+        Ok(p)
+    }
+
     /// Starts a run from `POST /runs`: a route's runbook with the given
     /// inputs (no alert, so no deduplication but the runbook's lock).
     pub fn run_route(
@@ -336,13 +512,25 @@ impl Trigger {
             values,
             dry_run,
             started_by: started_by.to_owned(),
+            alert: None,
         };
         self.launcher
             .launch(job, Box::new(|_, _| {}))
-            .map_err(|e| RunError::Invalid(e.to_string()))
+            .map_err(|e| match e {
+                LaunchError::Store(e) => RunError::Store(e),
+                e => RunError::Invalid(e.to_string()),
+            })
     }
 
+    /// The proposals (with a store: its rows; unreadable ones are an
+    /// empty list and a warning).
     pub fn proposals(&self) -> Vec<Proposal> {
+        if let Some(q) = &self.queue {
+            return stored_proposals(q).unwrap_or_else(|e| {
+                eprintln!("warning: {e}");
+                Vec::new()
+            });
+        }
         self.proposals
             .lock()
             .map(|p| p.values().cloned().collect())
@@ -383,4 +571,6 @@ impl Trigger {
 pub enum RunError {
     UnknownRoute(String),
     Invalid(String),
+    /// The store could not queue it.
+    Store(String),
 }

@@ -80,6 +80,9 @@ pub struct RunRequest {
     /// `None`: the OS user of this process (see docs/team.md,
     /// "Identities").
     pub started_by: Option<String>,
+    /// The run's id, chosen by the caller (`runbook serve` queueing a run
+    /// links to it before a worker starts it); `None`: a fresh one.
+    pub run_id: Option<String>,
 }
 
 impl RunRequest {
@@ -103,6 +106,7 @@ impl RunRequest {
             reporters: Vec::new(),
             terminal: false,
             started_by: None,
+            run_id: None,
         }
     }
 }

@@ -38,15 +38,30 @@ impl Session {
         } else {
             Mode::Live
         };
-        let run_id = exec::new_run_id();
+        let run_id = match &req.run_id {
+            Some(id) => {
+                super::check_run_id(id).map_err(Error::invalid)?;
+                id.clone()
+            }
+            None => exec::new_run_id(),
+        };
         let runs_dir = req.runs_dir.clone().unwrap_or_else(|| config.runs_dir());
         let run_dir = runs_dir.join(&run_id);
+        if req.run_id.is_some() && run_dir.exists() {
+            return Err(Error::invalid(format!(
+                "run {run_id}: {} exists already (a run id is used once)",
+                run_dir.display()
+            )));
+        }
         // A live run holds the runbook's lock for its whole length.
         let mut start_warnings = Vec::new();
         let mut lock_name = None;
         let mut opts = RunOptions::new(run_id.clone(), mode);
         let (guard, store) = if req.dry_run.is_some() {
-            (None, None)
+            // A dry run takes no lock; a PostgreSQL store keeps its journal
+            // too (a server reading runs from the store shows it), without
+            // what a takeover needs: a dry run is never taken over.
+            (None, dry_run_store(&req, &config)?)
         } else {
             let key = lock_key(&graph, &v.inputs, &run_id).map_err(Error::invalid)?;
             let (g, store) = super::take_lock(req.lock_place(), &config, &key, &run_id, &opts)?;
@@ -97,7 +112,7 @@ impl Session {
                 runbook: &graph.runbook,
                 run_json: &run_json,
                 existing: &[],
-                takeover: Some(crate::store::TakeoverData {
+                takeover: req.dry_run.is_none().then_some(crate::store::TakeoverData {
                     source: &source.text,
                     source_name: &source.name,
                     config: config_text.as_deref(),
@@ -398,4 +413,26 @@ fn dry_run_adapters(
         a.probes = super::real_adapters(settings, false).probes;
     }
     a
+}
+
+/// The store a dry run's journal is copied to: a PostgreSQL store named by
+/// `--store` or the config's `store:`, else none.
+fn dry_run_store(
+    req: &RunRequest,
+    config: &crate::config::Config,
+) -> Result<Option<Box<dyn crate::store::Store>>, Error> {
+    let url = req
+        .store
+        .as_deref()
+        .or_else(|| config.store.as_ref().and_then(|s| s.url.as_deref()));
+    match url {
+        None | Some("files") => Ok(None),
+        Some(url) => {
+            let default = crate::store::StoreConfig::default();
+            let settings = config.store.as_ref().unwrap_or(&default);
+            crate::store::postgres::PgStore::new(url, settings)
+                .map(|s| Some(Box::new(s) as Box<dyn crate::store::Store>))
+                .map_err(Error::invalid)
+        }
+    }
 }

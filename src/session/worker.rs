@@ -11,8 +11,8 @@
 //! the lease in case a notification was missed. On SIGTERM (or Ctrl-C) it
 //! claims nothing more, lets the runs in progress finish, and exits 0.
 
-use crate::session::{Inputs, Notice, ResumeRequest, RunRequest, Runbook, Session};
-use crate::store::postgres::{queue::Claimed, takeover::Claim, PgStore};
+use crate::session::{DryRun, Inputs, Notice, ResumeRequest, RunRequest, Runbook, Session};
+use crate::store::postgres::{queue::Claimed, serve::Served, takeover::Claim, PgStore};
 use std::path::PathBuf;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -203,8 +203,17 @@ impl Worker {
                 "worker {}: request {}: {}",
                 self.name, claimed.id, claimed.path
             );
+            // What `runbook serve` queued with it (dry run, who started
+            // it, structured inputs, its run id); defaults otherwise.
+            let served = match self.store.served(client, claimed.id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("worker {}: request {}: {e}", self.name, claimed.id);
+                    Served::default()
+                }
+            };
             *running += 1;
-            self.spawn(claimed, tx.clone());
+            self.spawn(claimed, served, tx.clone());
         }
         Ok(())
     }
@@ -247,15 +256,26 @@ impl Worker {
     }
 
     /// Runs a claimed request on a thread of its own.
-    fn spawn(&self, claimed: Claimed, tx: UnboundedSender<Event>) {
+    fn spawn(&self, claimed: Claimed, served: Served, tx: UnboundedSender<Event>) {
         let mut request = RunRequest::new(Runbook::Text {
             name: claimed.path,
             text: claimed.source,
         });
+        // Structured inputs were validated by the server before it queued
+        // them; unreadable ones (a hand-edited row) make the run invalid.
+        let values = match served.values.as_deref().map(serde_json::from_str) {
+            None => Ok(indexmap::IndexMap::new()),
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(format!("the request's input values are not readable: {e}")),
+        };
         request.inputs = Inputs {
             args: claimed.inputs,
+            values: values.clone().unwrap_or_default(),
             ..Default::default()
         };
+        request.dry_run = served.dry_run.then(DryRun::default);
+        request.started_by = served.started_by;
+        request.run_id = served.run_id;
         request.config = self.config.clone();
         request.runs_dir = Some(self.runs_dir.clone());
         request.store = Some(self.store.url().to_owned());
@@ -263,7 +283,11 @@ impl Worker {
         let name = self.name.clone();
         let mut notice = self.notice;
         std::thread::spawn(move || {
-            let finished = match Session::start(request, &mut notice) {
+            let started = match values {
+                Ok(_) => Session::start(request, &mut notice),
+                Err(e) => Err(crate::session::Error::Invalid(vec![e])),
+            };
+            let finished = match started {
                 Err(e) => {
                     eprintln!("worker {name}: request {id}: {e}");
                     let what = if matches!(e, crate::session::Error::Internal(_)) {

@@ -76,6 +76,7 @@ mod serve_alertmanager;
 mod serve_api;
 mod serve_browser;
 mod serve_drill_html;
+mod serve_store_pg;
 mod shell_start_gate;
 mod status_updates;
 mod store_pg;

@@ -14,6 +14,7 @@ pub mod journal;
 mod lease;
 pub mod queue;
 pub mod runs;
+pub mod serve;
 pub mod takeover;
 
 pub use journal::PgJournal;
@@ -36,6 +37,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("migrations/0004_approvals.sql"),
     ),
     (5, "takeover", include_str!("migrations/0005_takeover.sql")),
+    (6, "serve", include_str!("migrations/0006_serve.sql")),
 ];
 
 /// The schema version this binary needs.
