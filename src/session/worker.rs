@@ -7,8 +7,10 @@
 //! than `--concurrency` run (`FOR UPDATE SKIP LOCKED`), renews its
 //! heartbeat, and records each request's run id and outcome. Each run is a session on a thread of its
 //! own, with real adapters, the worker's runs directory and the store's
-//! locks. It wakes on `NOTIFY runbook_queue`, and polls every third of
-//! the lease in case a notification was missed. On SIGTERM (or Ctrl-C) it
+//! locks. It looks for work when it starts, when `NOTIFY runbook_queue`
+//! wakes it, when one of its runs ends, and every `poll:` of the store
+//! (default: a third of the lease) in case a notification was missed;
+//! its heartbeat does not look. On SIGTERM (or Ctrl-C) it
 //! claims nothing more, lets the runs in progress finish, and exits 0.
 
 use crate::session::{DryRun, Inputs, Notice, ResumeRequest, RunRequest, Runbook, Session};
@@ -54,6 +56,10 @@ impl Worker {
         let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
         let (tx, mut events) = unbounded_channel();
         let mut beat = tokio::time::interval(self.store.lease() / 3);
+        let mut poll = tokio::time::interval(self.store.queue_poll());
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Whether to look for work on this turn of the loop.
+        let mut look = true;
         let mut running = 0usize;
         let mut stopping = false;
         eprintln!(
@@ -73,6 +79,7 @@ impl Worker {
                     Ok(c) => {
                         eprintln!("worker {}: reconnected to {}", self.name, self.store.url());
                         client = c;
+                        look = true;
                         if notified.is_none() {
                             if let Ok((c, rx)) = self.store.listen().await {
                                 _listening = Some(c);
@@ -92,8 +99,10 @@ impl Worker {
                 }
             }
             if !stopping && !client.is_closed() {
-                if let Err(e) = self.claim_all(&client, &mut running, &tx).await {
-                    eprintln!("worker {}: {e}", self.name);
+                if std::mem::take(&mut look) {
+                    if let Err(e) = self.claim_all(&client, &mut running, &tx).await {
+                        eprintln!("worker {}: {e}", self.name);
+                    }
                 }
             } else if stopping && running == 0 {
                 eprintln!("worker {}: stopped", self.name);
@@ -102,8 +111,14 @@ impl Worker {
             tokio::select! {
                 _ = term.recv(), if !stopping => stopping = self.stop(running),
                 _ = interrupt.recv(), if !stopping => stopping = self.stop(running),
-                n = next(&mut notified) => if n.is_none() { notified = None },
+                n = next(&mut notified) => {
+                    look = true;
+                    if n.is_none() { notified = None }
+                }
+                _ = poll.tick() => look = true,
                 Some(event) = events.recv() => {
+                    // A run that ended makes room.
+                    look = !matches!(event, Event::Started(..));
                     match &event {
                         Event::Started(id, run_id) => {
                             eprintln!("worker {}: request {id}: run {run_id}", self.name);

@@ -51,6 +51,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 ///   password_file: /etc/runbook/store-password   # or password_env: NAME
 ///   lease: 30s
 ///   grace: 60s     # a run silent this long is orphaned: taken over
+///   poll: 2s       # how often workers and waiting runs look anyway
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +73,11 @@ pub struct StoreConfig {
     /// never shorter than it).
     #[serde(default, with = "crate::plan::dur::option")]
     pub grace: Option<Duration>,
+    /// How often a worker looks for queued requests and a run waiting on
+    /// an approval reads its row, in case a `NOTIFY` was lost (default: a
+    /// third of the lease for a worker, 2s for an approval).
+    #[serde(default, with = "crate::plan::dur::option")]
+    pub poll: Option<Duration>,
 }
 
 /// A store: where a run's lock is taken.

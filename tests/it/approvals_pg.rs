@@ -20,8 +20,13 @@ runbook gated {
 "#;
 
 fn machine(url: &str) -> CliEnv {
-    let config = format!("store:\n  url: {url}\n");
-    CliEnv::new(&[("g.runbook", RUNBOOK), ("runbook.yaml", &config)], None)
+    machine_with(url, "", RUNBOOK)
+}
+
+/// A machine whose `store:` has `extra` settings too, with `runbook`.
+fn machine_with(url: &str, extra: &str, runbook: &str) -> CliEnv {
+    let config = format!("store:\n  url: {url}\n{extra}");
+    CliEnv::new(&[("g.runbook", runbook), ("runbook.yaml", &config)], None)
 }
 
 fn text(o: &Output) -> String {
@@ -30,6 +35,19 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Waits (at most `limit`) for the waiting run to end successfully, its
+/// step after the approval run once.
+fn ends_ok_after_one_step(run: &mut std::process::Child, here: &CliEnv, limit: Duration) {
+    let status = wait_exit(run, limit);
+    let mut out = String::new();
+    if let Some(mut e) = run.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut out);
+    }
+    assert!(status.success(), "{out}");
+    assert_eq!(here.count("after.marker"), 1, "the step after ran once");
 }
 
 /// A migrated cluster.
@@ -101,14 +119,7 @@ fn approval_given_from_another_process_and_runs_directory_while_the_run_waits() 
         text(&approved)
     );
 
-    let status = wait_exit(&mut run, Duration::from_secs(30));
-    let mut out = String::new();
-    if let Some(mut e) = run.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut out);
-    }
-    assert!(status.success(), "{out}");
-    assert_eq!(here.count("after.marker"), 1, "the step after ran once");
+    ends_ok_after_one_step(&mut run, &here, Duration::from_secs(30));
 
     let journal = here.journal(&run_id);
     let given = journal
@@ -129,6 +140,47 @@ fn approval_given_from_another_process_and_runs_directory_while_the_run_waits() 
         text(&again).contains("already closed: approved by bob"),
         "{}",
         text(&again)
+    );
+}
+
+/// With `poll: 10m` the waiting run reads its row once when it asks and
+/// then only when `NOTIFY runbook_approvals` wakes it: it goes on well
+/// within the test's limit only because the notification of `runbook
+/// approve --store` from another process woke it.
+#[test]
+fn a_run_waiting_with_a_ten_minute_poll_is_woken_by_notify() {
+    let pg = cluster();
+    // The step waits 10 minutes too: a run that timed out would still
+    // find the decision when it closes its question.
+    let runbook = RUNBOOK.replace("timeout 60s", "timeout 10m");
+    let here = machine_with(&pg.url(), "  poll: 10m\n", &runbook);
+    let mut run = here
+        .run_here("g.runbook", &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runbook starts");
+    let (run_id, key) = wait_pending_row(&pg);
+    let there = CliEnv::new(&[], None);
+    let approved = there.out(&[
+        "approve",
+        &run_id,
+        &key,
+        "--store",
+        &pg.url(),
+        "--as",
+        "bob",
+    ]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    // The step's timeout and the poll are 10 minutes away: only the
+    // notification ends the wait in time.
+    ends_ok_after_one_step(&mut run, &here, Duration::from_secs(120));
+    let journal = here.journal(&run_id);
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("\"approval_given\"") && l.contains("\"by\":\"bob\"")),
+        "{journal}"
     );
 }
 

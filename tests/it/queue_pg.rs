@@ -254,6 +254,64 @@ fn queue_shows_queued_and_a_worker_exits_0_promptly_on_sigterm_while_idle() {
     );
 }
 
+/// With `poll: 10m` the worker looks for requests only when it starts,
+/// when a run of its own ends and when `NOTIFY runbook_queue` wakes it:
+/// a request queued after it started, idle, is run well within the
+/// test's limit only because the notification woke it.
+#[test]
+fn an_idle_worker_with_a_ten_minute_poll_is_woken_by_notify() {
+    let (pg, dir) = setup();
+    let d = dir.path().display().to_string();
+    std::fs::write(
+        dir.path().join("runbook.yaml"),
+        format!("store:\n  url: {}\n  poll: 10m\n", pg.url()),
+    )
+    .expect("write config");
+    let mut idle = bin()
+        .args(["worker", "--runs-dir", "runs-idle"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker starts");
+    let limit = Instant::now() + Duration::from_secs(120);
+    while !worker_started(&pg) {
+        assert!(Instant::now() < limit, "worker never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It has looked once, found nothing, and now waits for a notification
+    // (or the poll, ten minutes away). Two requests, one after the other.
+    for n in ["first", "second"] {
+        let out = bin()
+            .args(["enqueue", "q.runbook", "--input", &format!("dir={d}")])
+            .args(["--input", &format!("n={n}")])
+            .current_dir(dir.path())
+            .output()
+            .expect("enqueue runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+        while pg.psql("SELECT count(*) FROM runbook_queue WHERE state = 'queued'") != "0"
+            || pg.psql("SELECT count(*) FROM runbook_queue WHERE state = 'running'") != "0"
+        {
+            assert!(Instant::now() < limit, "not woken: {}", queue(&pg));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let marker = std::fs::read_to_string(dir.path().join(format!("{n}.marker")))
+            .unwrap_or_else(|e| panic!("request {n} never ran: {e}"));
+        assert_eq!(marker.lines().count(), 1, "{n}: {marker:?}");
+    }
+    assert_eq!(
+        pg.psql("SELECT string_agg(state || ':' || outcome, ',' ORDER BY id) FROM runbook_queue"),
+        "done:succeeded,done:succeeded"
+    );
+    sigterm(&idle);
+    assert_eq!(
+        wait_exit(&mut idle, Duration::from_secs(20)).code(),
+        Some(0),
+        "{}",
+        worker_log(idle)
+    );
+}
+
 /// A worker is listening on the queue's channel.
 fn worker_started(pg: &PgCluster) -> bool {
     pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN runbook_queue'") != "0"

@@ -24,7 +24,8 @@ use tokio_postgres::{Client, Row};
 /// The channel a decision is announced on.
 pub const CHANNEL: &str = "runbook_approvals";
 
-/// How often a waiting run reads its request's row anyway.
+/// How often a waiting run reads its request's row anyway, unless the
+/// store's `poll:` says otherwise.
 pub const POLL: Duration = Duration::from_secs(2);
 
 const REQUEST_COLUMNS: &str = "id, run_id, key, node, item, message, asked, timeout_ms, pid, \
@@ -162,6 +163,15 @@ async fn place(
 #[async_trait]
 impl ApprovalBox for PgApprovals {
     async fn ask(&self, ask: &Ask<'_>) -> Result<RequestRecord, ApprovalError> {
+        // Listen before the question exists, so that no decision on it
+        // can be announced before this run hears the channel (a lost
+        // notification would wait for the poll). A waiter already holding
+        // the listening connection means it is set up.
+        if let Ok(mut listen) = self.listen.try_lock() {
+            if listen.is_none() {
+                *listen = self.store.listen_on(CHANNEL).await.ok();
+            }
+        }
         let r = new_request(ask);
         let fail = self.fail("recording an approval request");
         self.with_client(|c| {
@@ -406,11 +416,11 @@ impl ApprovalBox for PgApprovals {
             // a pause (the poll goes on meanwhile).
             *guard = None;
             drop(guard);
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(self.store.approval_poll()).await;
         }
     }
 
     fn poll(&self) -> Duration {
-        POLL
+        self.store.approval_poll()
     }
 }

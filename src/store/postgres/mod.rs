@@ -55,6 +55,8 @@ pub struct PgStore {
     lease: Duration,
     /// How long a run's heartbeat may be silent before it is orphaned.
     grace: Duration,
+    /// `poll:`: how often to look anyway, in case a `NOTIFY` was lost.
+    poll: Option<Duration>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -92,12 +94,16 @@ impl PgStore {
         if lease < Duration::from_millis(300) {
             return Err("store `lease:` must be at least 300ms".to_owned());
         }
+        if settings.poll.is_some_and(|p| p < Duration::from_millis(10)) {
+            return Err("store `poll:` must be at least 10ms".to_owned());
+        }
         let store = PgStore {
             config,
             url: url.to_owned(),
             redactor: Redactor::new(password.as_deref()),
             lease,
             grace: lease,
+            poll: settings.poll,
         };
         match settings.grace {
             Some(grace) => store.with_grace(grace),
@@ -124,6 +130,19 @@ impl PgStore {
     /// How long a run's heartbeat may be silent before it is orphaned.
     pub fn grace(&self) -> Duration {
         self.grace
+    }
+
+    /// How often a worker looks for requests in case a `NOTIFY
+    /// runbook_queue` was lost: `poll:`, else a third of the lease.
+    pub fn queue_poll(&self) -> Duration {
+        self.poll.unwrap_or(self.lease / 3)
+    }
+
+    /// How often a run waiting on an approval reads its row in case a
+    /// `NOTIFY runbook_approvals` was lost: `poll:`, else
+    /// [`approvals::POLL`].
+    pub fn approval_poll(&self) -> Duration {
+        self.poll.unwrap_or(approvals::POLL)
     }
 
     /// The URL (it has no password).
