@@ -68,6 +68,19 @@ pub fn pid_alive(pid: u32) -> Option<bool> {
     }
 }
 
+/// This process's machine, as far as a process id means anything: the
+/// kernel's boot id and the pid namespace (`/proc/sys/kernel/random/boot_id`
+/// and `/proc/self/ns/pid`, Linux). Two processes with the same value see
+/// the same process ids, so [`pid_alive`] of one tells about the other; a
+/// host name alone does not (containers sharing it, a reboot). `None` when
+/// it cannot be read.
+pub fn machine() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let boot = boot.trim();
+    (!boot.is_empty()).then(|| format!("{boot} {}", ns.display()))
+}
+
 /// This host's name (`gethostname`), or `"unknown-host"`.
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];
@@ -294,6 +307,12 @@ mod tests {
         assert_eq!(pid_alive(0), None);
         assert_eq!(pid_alive(u32::MAX), None);
         assert!(!hostname().is_empty());
+        #[cfg(target_os = "linux")]
+        assert!(
+            machine().is_some_and(|m| m.contains("pid:[")),
+            "{:?}",
+            machine()
+        );
         assert!(!user().is_empty());
         assert_eq!(clean_text("a\x1b[2Jb\n", 100), "a [2Jb");
     }

@@ -361,6 +361,7 @@ impl EventKind {
                 from_user,
                 from_pid,
                 silent_ms,
+                owner_gone,
                 old_epoch,
                 new_epoch,
             } => {
@@ -371,6 +372,7 @@ impl EventKind {
                 f.put("from_user", from_user)?;
                 f.put("from_pid", from_pid)?;
                 f.put("silent_ms", silent_ms)?;
+                f.put("owner_gone", owner_gone)?;
                 f.put("old_epoch", old_epoch)?;
                 f.put("new_epoch", new_epoch)
             }

@@ -487,6 +487,10 @@ pub enum EventKind {
         from_pid: i64,
         /// How long that owner had been silent, in milliseconds.
         silent_ms: u64,
+        /// That owner's process was on this machine and is gone: taken
+        /// over without waiting for the grace (`runbook resume --store`).
+        #[serde(default)]
+        owner_gone: bool,
         old_epoch: i64,
         new_epoch: i64,
     },

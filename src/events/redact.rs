@@ -487,6 +487,7 @@ impl EventKind {
                 from_user,
                 from_pid: _,
                 silent_ms: _,
+                owner_gone: _,
                 old_epoch: _,
                 new_epoch: _,
             } => {

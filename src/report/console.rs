@@ -615,11 +615,13 @@ impl Console {
                 from_user,
                 from_pid,
                 silent_ms,
+                owner_gone,
                 old_epoch,
                 new_epoch,
             } => lines.push(format!(
-                "⇄ taken over by {by} on {host} (pid {pid}) from {from_user}@{from_host} (pid {from_pid}), silent for {:.1}s; epoch {old_epoch} → {new_epoch}",
-                *silent_ms as f64 / 1000.0
+                "⇄ taken over by {by} on {host} (pid {pid}) from {from_user}@{from_host} (pid {from_pid}), silent for {:.1}s{}; epoch {old_epoch} → {new_epoch}",
+                *silent_ms as f64 / 1000.0,
+                if *owner_gone { ", its process gone" } else { "" }
             )),
             EventKind::RunFinished {
                 outcome,

@@ -81,7 +81,12 @@ pub struct Session {
     lock: Option<crate::store::RunLock>,
     resumed: Option<Resumed>,
     watch_signals: bool,
+    /// What to do once the run ended (record its queue request's outcome).
+    after: Option<After>,
 }
+
+/// Called with a session's end, once its lock is released.
+type After = Box<dyn FnOnce(&Finished) + Send>;
 
 /// Where a resumed run picks up.
 struct Resumed {
@@ -129,6 +134,27 @@ impl Session {
         }
     }
 
+    /// A run taken over by `runbook resume --store` whose queue request
+    /// `request` it took with it (as `owner`): the request gets the run's
+    /// outcome when it ends (a failure to record it is printed).
+    pub(crate) fn recording_request(
+        mut self,
+        store: crate::store::postgres::PgStore,
+        request: Option<i64>,
+        owner: String,
+    ) -> Session {
+        if let Some(id) = request {
+            self.after = Some(Box::new(move |f: &Finished| {
+                let outcome = f.summary.outcome.as_str();
+                if let Err(e) = store.finish_request(id, &owner, Some(outcome), f.summary.exit_code)
+                {
+                    eprintln!("queue request {id}: its outcome was not recorded: {e}");
+                }
+            }));
+        }
+        self
+    }
+
     /// Runs (or resumes) the run to its end, on this thread; releases the
     /// lock after.
     pub fn run(self) -> Finished {
@@ -146,6 +172,7 @@ impl Session {
             lock,
             resumed,
             watch_signals,
+            after,
         } = self;
         let cancel = Cancel {
             cancel: opts.cancel.clone(),
@@ -168,13 +195,17 @@ impl Session {
         runtime.shutdown_timeout(std::time::Duration::from_secs(1));
         drop(lock);
         let live_cancelled = mode == Mode::Live && summary.outcome == Outcome::Cancelled;
-        Finished {
+        let finished = Finished {
             resume_command: live_cancelled.then(|| resume_command(&run_id, &runs_dir)),
             rollback_unfinished: summary.undos.iter().any(|(_, ok)| !ok),
             run_id,
             summary,
             journal,
+        };
+        if let Some(after) = after {
+            after(&finished);
         }
+        finished
     }
 }
 

@@ -27,16 +27,24 @@ impl Session {
         if req.takeover.is_none() {
             if let Some(store) = pg_store(&req)? {
                 // The store keeps the run: take it over (from any machine).
-                let by = format!(
-                    "resume by {}",
-                    crate::durable::lock::LockHolder::me("", &req.run_id).user
-                );
-                if let Some(claim) = store.claim_run(&req.run_id).map_err(Error::invalid)? {
-                    let taken = Session::take_over(&claim, &by, req, notices);
-                    if taken.is_err() {
-                        let _ = store.release_run(&claim.run_id, claim.new_epoch);
-                    }
-                    return taken;
+                let me = crate::durable::lock::LockHolder::me("", &req.run_id);
+                let by = format!("resume by {}", me.user);
+                // Its name in the queue, if a worker had the run.
+                let owner = format!("resume {}:{}", me.host, me.pid);
+                let claim = store
+                    .claim_run(&req.run_id, &owner)
+                    .map_err(Error::invalid)?;
+                if let Some(claim) = claim {
+                    return match Session::take_over(&claim, &by, req, notices) {
+                        Ok(session) => Ok(session.recording_request(store, claim.request, owner)),
+                        Err(e) => {
+                            let _ = store.release_run(&claim.run_id, claim.new_epoch);
+                            if let Some(id) = claim.request {
+                                let _ = store.finish_request(id, &owner, None, e.exit_code());
+                            }
+                            Err(e)
+                        }
+                    };
                 }
             }
         }
@@ -192,6 +200,7 @@ impl Session {
                 after_seq: last_seq,
             }),
             watch_signals: req.terminal,
+            after: None,
         })
     }
 }

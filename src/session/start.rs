@@ -172,6 +172,7 @@ impl Session {
             lock: guard,
             resumed: None,
             watch_signals: req.terminal,
+            after: None,
         })
     }
 }

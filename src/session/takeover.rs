@@ -48,11 +48,16 @@ impl Session {
         })?;
         let me = crate::durable::lock::LockHolder::me("", &claim.run_id);
         notices(Notice::Warning(format!(
-            "taking over run {} from pid {} on {} (silent for {:.1}s): owner epoch {} -> {}",
+            "taking over run {} from pid {} on {} (silent for {:.1}s{}): owner epoch {} -> {}",
             claim.run_id,
             claim.from_pid,
             claim.from_host,
             claim.silent_ms as f64 / 1000.0,
+            if claim.owner_gone {
+                ", its process is gone"
+            } else {
+                ""
+            },
             claim.old_epoch,
             claim.new_epoch
         )));
@@ -69,6 +74,7 @@ impl Session {
                 from_user: claim.from_user.clone(),
                 from_pid: claim.from_pid,
                 silent_ms: claim.silent_ms,
+                owner_gone: claim.owner_gone,
                 old_epoch: claim.old_epoch,
                 new_epoch: claim.new_epoch,
             },

@@ -358,6 +358,7 @@ fn cases() -> Vec<Event> {
             from_user: "alice".into(),
             from_pid: 977,
             silent_ms: 61_250,
+            owner_gone: false,
             old_epoch: 1,
             new_epoch: 2,
         },

@@ -87,7 +87,7 @@ fn migrate_is_versioned_idempotent_and_required() {
     let first = migrate(&pg);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        String::from_utf8_lossy(&first.stdout).contains("from version 0 to 6"),
+        String::from_utf8_lossy(&first.stdout).contains("from version 0 to 7"),
         "{first:?}"
     );
     let again = migrate(&pg);
@@ -98,7 +98,7 @@ fn migrate_is_versioned_idempotent_and_required() {
     );
     assert_eq!(
         pg.psql("SELECT version, name FROM runbook_schema ORDER BY version"),
-        "1|locks\n2|queue\n3|journal\n4|approvals\n5|takeover\n6|serve"
+        "1|locks\n2|queue\n3|journal\n4|approvals\n5|takeover\n6|serve\n7|machine"
     );
 
     let ok = run(&m);

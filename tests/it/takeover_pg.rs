@@ -6,7 +6,7 @@
 //! step cut off is decided by its verify. The old owner, if it comes back,
 //! is fenced by the epoch and starts nothing more.
 
-use crate::support::{text, wait_exit, CliEnv, PgCluster};
+use crate::support::{output_within, text, wait_exit, CliEnv, PgCluster};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,23 @@ fn taken_over(journal: &str) -> serde_json::Value {
     serde_json::from_str(lines[0]).expect("a journal line")
 }
 
+/// The one `run_taken_over` of a journal, by `runbook resume`, from
+/// epoch 1 to 2.
+fn taken_over_by_resume(journal: &str) -> serde_json::Value {
+    let t = taken_over(journal);
+    assert!(
+        t["by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("resume by ")),
+        "{t}"
+    );
+    assert_eq!(
+        (t["old_epoch"].as_i64(), t["new_epoch"].as_i64()),
+        (Some(1), Some(2))
+    );
+    t
+}
+
 /// Every step ran once; `b` was settled by its verify, not run again.
 fn each_step_once(m: &CliEnv, journal: &str) {
     assert_eq!(m.count("a.marker"), 1, "a completed: not run again");
@@ -101,35 +118,28 @@ fn runs_store(m: &CliEnv, pg: &PgCluster) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn a_sigkilled_workers_run_is_taken_over_by_another_worker_after_the_grace() {
-    let pg = PgCluster::migrated();
-    let m = machine(&pg, true);
-    let d = format!("dir={}", m.dir.display());
-    let out = m.out(&["enqueue", "t.runbook", "--input", &d]);
-    assert!(out.status.success(), "{}", text(&out));
-    let worker = |runs: &str| {
-        m.cmd(&["worker", "--runs-dir", runs])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("worker starts")
-    };
-    let mut first = worker("runs-a");
-    wait_marker(&m, "b.marker");
-    signal(&first, libc::SIGKILL);
-    let _ = first.wait();
-    let id = pg.psql("SELECT run_id FROM runbook_queue");
-    assert!(!id.is_empty(), "the request's run is recorded");
-    assert!(
-        runs_store(&m, &pg).contains("running"),
-        "within the grace the run is not orphaned yet"
-    );
+/// `runbook worker --runs-dir RUNS` in `m`.
+fn worker(m: &CliEnv, runs: &str) -> Child {
+    m.cmd(&["worker", "--runs-dir", runs])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("worker starts")
+}
 
-    let started = Instant::now();
-    let mut second = worker("runs-b");
+/// SIGTERM to a worker, which exits 0.
+fn stop(mut worker: Child) {
+    signal(&worker, libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut worker, Duration::from_secs(20)).code(),
+        Some(0)
+    );
+}
+
+/// Waits (up to 60 s) until request `id` is `done`.
+fn wait_done(pg: &PgCluster, id: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while pg.psql("SELECT state FROM runbook_queue") != "done" {
+    while pg.psql(&format!("SELECT state FROM runbook_queue WHERE id = {id}")) != "done" {
         assert!(
             Instant::now() < deadline,
             "never done: {}",
@@ -137,15 +147,41 @@ fn a_sigkilled_workers_run_is_taken_over_by_another_worker_after_the_grace() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The runbook queued (request 1), a worker with runs directory `runs-a`
+/// SIGKILLed mid-`b`: the dead worker and the request's run id.
+fn queued_run_cut_off(m: &CliEnv, pg: &PgCluster) -> (Child, String) {
+    let d = format!("dir={}", m.dir.display());
+    let out = m.out(&["enqueue", "t.runbook", "--input", &d]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut first = worker(m, "runs-a");
+    wait_marker(m, "b.marker");
+    signal(&first, libc::SIGKILL);
+    let _ = first.wait();
+    let id = pg.psql("SELECT run_id FROM runbook_queue");
+    assert!(!id.is_empty(), "the request's run is recorded");
+    (first, id)
+}
+
+#[test]
+fn a_sigkilled_workers_run_is_taken_over_by_another_worker_after_the_grace() {
+    let pg = PgCluster::migrated();
+    let m = machine(&pg, true);
+    let (first, id) = queued_run_cut_off(&m, &pg);
+    assert!(
+        runs_store(&m, &pg).contains("running"),
+        "within the grace the run is not orphaned yet"
+    );
+
+    let started = Instant::now();
+    let second = worker(&m, "runs-b");
+    wait_done(&pg, 1);
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "taken over only after the grace"
     );
-    signal(&second, libc::SIGTERM);
-    assert_eq!(
-        wait_exit(&mut second, Duration::from_secs(20)).code(),
-        Some(0)
-    );
+    stop(second);
     assert_eq!(
         pg.psql("SELECT outcome, exit_code FROM runbook_queue"),
         "succeeded|0"
@@ -210,6 +246,11 @@ fn resume_store_takes_a_dead_run_over_from_another_runs_directory() {
     let (mut child, id) = cut_off_run(&m);
     child.kill().expect("SIGKILL");
     let _ = child.wait();
+    // As another machine's run would have recorded it: on this machine a
+    // resume would take over a run whose process is gone at once.
+    pg.psql(&format!(
+        "UPDATE runbook_runs SET host = 'bastion-1' WHERE run_id = '{id}'"
+    ));
 
     let early = resume_elsewhere(&other, &pg, &id);
     assert_eq!(early.status.code(), Some(3), "{}", text(&early));
@@ -224,17 +265,7 @@ fn resume_store_takes_a_dead_run_over_from_another_runs_directory() {
     assert!(out.status.success(), "{}", text(&out));
     let journal = exported(&other, &pg, &id);
     each_step_once(&m, &journal);
-    let t = taken_over(&journal);
-    assert!(
-        t["by"]
-            .as_str()
-            .is_some_and(|b| b.starts_with("resume by ")),
-        "{t}"
-    );
-    assert_eq!(
-        (t["old_epoch"].as_i64(), t["new_epoch"].as_i64()),
-        (Some(1), Some(2))
-    );
+    taken_over_by_resume(&journal);
     let file = std::fs::read_to_string(other.dir.join("elsewhere").join(&id).join("journal.jsonl"))
         .expect("the new runs directory has the journal");
     assert_eq!(file, journal, "the new file journal starts from the rows");
@@ -256,6 +287,13 @@ fn the_old_owner_coming_back_after_a_takeover_starts_no_new_action() {
     let other = machine(&pg, false);
     let (mut child, id) = cut_off_run(&m);
     signal(&child, libc::SIGSTOP);
+    // Alive on this machine (stopped, not gone): the grace applies.
+    let early = resume_elsewhere(&other, &pg, &id);
+    if early.status.code() != Some(3) {
+        signal(&child, libc::SIGCONT);
+    }
+    assert_eq!(early.status.code(), Some(3), "{}", text(&early));
+    assert!(text(&early).contains("is alive"), "{}", text(&early));
     std::thread::sleep(Duration::from_millis(3200));
     let out = resume_elsewhere(&other, &pg, &id);
     if !out.status.success() {
@@ -289,4 +327,100 @@ fn the_old_owner_coming_back_after_a_takeover_starts_no_new_action() {
         "the old owner wrote no row after the takeover"
     );
     each_step_once(&m, &before);
+}
+
+/// A machine whose store has a 10-minute lease and grace: a resume that
+/// waited for either would not finish within the test's limit.
+fn slow_grace_machine(pg: &PgCluster) -> CliEnv {
+    let config = format!("store:\n  url: {}\n  lease: 10m\n  grace: 10m\n", pg.url());
+    CliEnv::new(&[("runbook.yaml", &config), ("t.runbook", RUNBOOK)], None)
+}
+
+/// `resume --store` (in `m`, runs directory `runs-b`), killed if it has
+/// not finished well within the 10-minute grace.
+fn resume_here(m: &CliEnv, pg: &PgCluster, id: &str) -> Output {
+    output_within(
+        m.cmd(&["resume", id, "--store", &pg.url(), "--runs-dir", "runs-b"]),
+        Duration::from_secs(120),
+    )
+}
+
+#[test]
+fn resume_store_on_the_runs_own_machine_takes_a_killed_run_over_without_the_grace() {
+    let pg = PgCluster::migrated();
+    let m = slow_grace_machine(&pg);
+    let (mut child, id) = cut_off_run(&m);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        runs_store(&m, &pg).contains("running"),
+        "within the grace the store still shows the run alive"
+    );
+
+    let out = resume_here(&m, &pg, &id);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("its process is gone"), "{}", text(&out));
+    let journal = exported(&m, &pg, &id);
+    each_step_once(&m, &journal);
+    let t = taken_over_by_resume(&journal);
+    assert_eq!(t["owner_gone"].as_bool(), Some(true), "{t}");
+    assert_eq!(t["from_pid"].as_i64(), Some(i64::from(child.id())));
+    // The lock (10-minute lease, held by the killed process) moved with
+    // the run, and says so.
+    assert!(
+        journal.contains("the owner this run was taken over from"),
+        "{journal}"
+    );
+    let file = std::fs::read_to_string(m.dir.join("runs-b").join(&id).join("journal.jsonl"))
+        .expect("the resumed run's journal");
+    assert_eq!(file, journal);
+}
+
+#[test]
+fn resume_store_of_a_dead_workers_run_takes_its_queue_request_too() {
+    let pg = PgCluster::migrated();
+    let m = machine(&pg, true);
+    let (_first, id) = queued_run_cut_off(&m, &pg);
+
+    // The worker's process is gone: resumed at once, on this machine.
+    let out = resume_here(&m, &pg, &id);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        pg.psql("SELECT state, outcome, exit_code FROM runbook_queue WHERE id = 1"),
+        "done|succeeded|0",
+        "the request reflects the resumed run's end"
+    );
+    assert!(
+        pg.psql("SELECT claimed_by FROM runbook_queue WHERE id = 1")
+            .starts_with("resume "),
+        "{}",
+        pg.psql("SELECT * FROM runbook_queue")
+    );
+    let journal = exported(&m, &pg, &id);
+    each_step_once(&m, &journal);
+
+    // Past the lease and the grace, another worker looks for dead runs
+    // and requests (before each claim) while it runs a second request.
+    std::thread::sleep(Duration::from_millis(3200));
+    let second = worker(&m, "runs-c");
+    let elsewhere = m.dir.join("second");
+    std::fs::create_dir(&elsewhere).expect("a directory for the second request");
+    let d2 = format!("dir={}", elsewhere.display());
+    let out = m.out(&["enqueue", "t.runbook", "--input", &d2]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_done(&pg, 2);
+    stop(second);
+    assert_eq!(
+        pg.psql("SELECT state, outcome, exit_code FROM runbook_queue WHERE id = 1"),
+        "done|succeeded|0",
+        "not orphaned by the reaper: {}",
+        pg.psql("SELECT * FROM runbook_queue")
+    );
+    assert_eq!(exported(&m, &pg, &id), journal, "nothing written since");
+    each_step_once(&m, &journal);
+    taken_over_by_resume(&journal);
+    assert!(
+        !m.dir.join("runs-c").join(&id).exists(),
+        "the second worker did not take the run over"
+    );
 }

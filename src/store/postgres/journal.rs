@@ -240,14 +240,15 @@ async fn write(
         store.check_schema(&client).await?;
         let me = LockHolder::me("", &run_id);
         let pid = i32::try_from(me.pid).unwrap_or(i32::MAX);
+        let machine = crate::durable::sys::machine();
         let fresh = start.existing.is_empty();
         let fail = |e| store.db_message(&format!("creating the journal of run {run_id}"), &e);
         let epoch: i64 = if fresh {
             client
                 .execute(
                     "INSERT INTO runbook_runs (run_id, runbook, run_json, host, username, pid,
-                         epoch, source, source_name, config, inputs)
-                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10)",
+                         epoch, source, source_name, config, inputs, machine)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11)",
                     &[
                         &run_id,
                         &start.runbook,
@@ -259,6 +260,7 @@ async fn write(
                         &start.source_name,
                         &start.config,
                         &start.inputs,
+                        &machine,
                     ],
                 )
                 .await
@@ -269,9 +271,9 @@ async fn write(
             let n = client
                 .execute(
                     "UPDATE runbook_runs SET host = $3, username = $4, pid = $5,
-                         heartbeat = now(), ended = NULL
+                         machine = $6, heartbeat = now(), ended = NULL
                      WHERE run_id = $1 AND epoch = $2",
-                    &[&run_id, &claimed, &me.host, &me.user, &pid],
+                    &[&run_id, &claimed, &me.host, &me.user, &pid, &machine],
                 )
                 .await
                 .map_err(fail)?;
@@ -283,10 +285,12 @@ async fn write(
             // Resumed where it ran: the next owner epoch.
             client
                 .query_one(
-                    "INSERT INTO runbook_runs (run_id, runbook, run_json, host, username, pid, epoch)
-                     VALUES ($1, $2, $3, $4, $5, $6, 1)
+                    "INSERT INTO runbook_runs (run_id, runbook, run_json, host, username, pid,
+                         epoch, machine)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7)
                      ON CONFLICT (run_id) DO UPDATE SET host = $4, username = $5, pid = $6,
-                         heartbeat = now(), ended = NULL, epoch = runbook_runs.epoch + 1
+                         machine = $7, heartbeat = now(), ended = NULL,
+                         epoch = runbook_runs.epoch + 1
                      RETURNING epoch",
                     &[
                         &run_id,
@@ -295,6 +299,7 @@ async fn write(
                         &me.host,
                         &me.user,
                         &pid,
+                        &machine,
                     ],
                 )
                 .await

@@ -7,7 +7,9 @@
 //!   refused with its holder (run id, pid, host, user, since when) and
 //!   when the lease would run out. Otherwise (released, or expired: its
 //!   holder stopped heartbeating) it becomes this run's with the next
-//!   epoch. Taking over an expired lease is said in a warning.
+//!   epoch. Taking over an expired lease is said in a warning. A lock
+//!   held by an earlier owner of the same run, which this process took
+//!   over (`runbook_runs` names it the owner), moves with the run at once.
 //! * **Holding it**: a thread of its own renews the lease every third of
 //!   its length (`UPDATE ... WHERE key AND epoch`), reconnecting when the
 //!   connection is lost. If the row has another epoch (taken over), or
@@ -209,7 +211,22 @@ async fn take(
         };
         let (live, released, epoch): (bool, bool, i64) = (row.get(5), row.get(6), row.get(7));
         let remaining: f64 = row.get(8);
-        if live {
+        // Held by an earlier owner of this very run, which this process
+        // took over (the run's row names it as owner, at a newer epoch
+        // that fences the old one): the lock moves with the run, without
+        // waiting for the old lease to run out.
+        let own_run = live
+            && holder.run_id == me.run_id
+            && client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM runbook_runs WHERE run_id = $1 AND host = $2
+                         AND pid = $3 AND ended IS NULL)",
+                    &[&me.run_id, &me.host, &i32::try_from(me.pid).unwrap_or(i32::MAX)],
+                )
+                .await
+                .map_err(fail)?
+                .get::<_, bool>(0);
+        if live && !own_run {
             return Err(format!(
                 "the lock `{}` is held by {holder} in the store {}; its lease is renewed while \
                  that run lives and runs out {:.0}s after its last heartbeat (now in {:.0}s). \
@@ -221,13 +238,20 @@ async fn take(
                 remaining.max(0.0)
             ));
         }
-        let took_over = (!released && epoch > 0).then(|| {
-            format!(
-                "took over the lock `{}` from {holder}, whose lease ran out {:.0}s ago (it stopped heartbeating)",
-                me.key,
-                -remaining
-            )
-        });
+        let took_over = if own_run {
+            Some(format!(
+                "took over the lock `{}` from {holder}, the owner this run was taken over from",
+                me.key
+            ))
+        } else {
+            (!released && epoch > 0).then(|| {
+                format!(
+                    "took over the lock `{}` from {holder}, whose lease ran out {:.0}s ago (it stopped heartbeating)",
+                    me.key,
+                    -remaining
+                )
+            })
+        };
         let pid = i32::try_from(me.pid).unwrap_or(i32::MAX);
         let secs = store.lease.as_secs_f64();
         let row = client

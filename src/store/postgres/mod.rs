@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (5, "takeover", include_str!("migrations/0005_takeover.sql")),
     (6, "serve", include_str!("migrations/0006_serve.sql")),
+    (7, "machine", include_str!("migrations/0007_machine.sql")),
 ];
 
 /// The schema version this binary needs.

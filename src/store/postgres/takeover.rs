@@ -5,13 +5,16 @@
 //! while it lives and sets `ended` when it lets go. A run whose row has
 //! no `ended` and whose heartbeat is older than the store's grace is
 //! **orphaned**: its process died (or stalled longer than the grace).
+//! `runbook resume RUN_ID --store` does not wait for the grace when the
+//! row's owner was on its own machine (same host name and `machine`: boot
+//! id and pid namespace) and that process is gone (`kill(pid, 0)`).
 //!
 //! [`PgStore::claim_run`] / [`PgStore::claim_orphan`] take such a run in
 //! one transaction: the row is locked (`FOR UPDATE`, or `FOR UPDATE SKIP
 //! LOCKED` for a worker looking for any orphan, so two workers never take
 //! the same run), checked, and given the next epoch and the new owner;
 //! its journal rows, `run.json`, source, config and the queue request it
-//! belongs to (re-assigned to the new worker) are read in the same
+//! belongs to (re-assigned to the new worker or resume) are read in the same
 //! transaction. Every journal insert is fenced by the epoch
 //! ([`super::journal`]), so from that commit on the old owner can write
 //! nothing more: by the write-ahead rule it starts no new action.
@@ -36,6 +39,9 @@ pub struct Claim {
     pub from_pid: i64,
     /// How long the previous owner had been silent (ms; 0 if it ended).
     pub silent_ms: u64,
+    /// The previous owner's process was on this machine and is gone: the
+    /// run was taken over without waiting for the grace.
+    pub owner_gone: bool,
     /// The runbook's text and name, the config's text (if any).
     pub source: String,
     pub source_name: String,
@@ -43,7 +49,7 @@ pub struct Claim {
     /// `run.json`'s bytes and the journal's (each row's line and `\n`).
     pub run_json: Vec<u8>,
     pub journal: Vec<u8>,
-    /// The queue request the run belongs to, now this worker's.
+    /// The queue request the run belongs to, now this claimer's.
     pub request: Option<i64>,
 }
 
@@ -57,20 +63,44 @@ enum Which<'a> {
 }
 
 const COLUMNS: &str = "run_id, epoch, host, username, pid, source, source_name, config, run_json,
-    ended IS NOT NULL, greatest(extract(epoch FROM now() - heartbeat) * 1000, 0)::float8";
+    ended IS NOT NULL, greatest(extract(epoch FROM now() - heartbeat) * 1000, 0)::float8, machine";
 
 impl PgStore {
-    /// Claims run `run_id` for `by`: refused while its owner heartbeats
-    /// (younger than the grace, not ended). `Ok(None)`: the store has no
-    /// such run, or one written before migration 5 (no source kept: it is
-    /// resumed where its run directory is).
-    /// A queue request the run belongs to is left as it is (the reaper of
-    /// a worker marks it `orphaned` once the run ended).
-    pub fn claim_run(&self, run_id: &str) -> Result<Option<Claim>, String> {
+    /// Claims run `run_id` for this process (`runbook resume RUN_ID
+    /// --store`), named `owner` in the queue: refused while its owner
+    /// heartbeats (younger than the grace, not ended), unless that owner's
+    /// process was on this machine ([`crate::durable::sys::machine`]) and
+    /// is gone (then at once). `Ok(None)`: the store has no such run, or
+    /// one written before migration 5 (no source kept: it is resumed where
+    /// its run directory is). A queue request the run belongs to becomes
+    /// `owner`'s, so that no worker's reaper marks it `orphaned`: the
+    /// caller records its outcome ([`PgStore::finish_request`]).
+    pub fn claim_run(&self, run_id: &str, owner: &str) -> Result<Option<Claim>, String> {
         super::block_on(async {
             let client = self.connect().await?;
             self.check_schema(&client).await?;
-            self.claim_takeover(&client, Which::Run(run_id), None).await
+            self.claim_takeover(&client, Which::Run(run_id), owner)
+                .await
+        })?
+    }
+
+    /// Records the outcome of a run's queue request that `owner` took
+    /// with the run ([`PgStore::claim_run`]): `done` with the run's
+    /// outcome, or `orphaned` / `not_resumed` when `outcome` is `None` (the
+    /// run could not go on); only while the request is still `owner`'s.
+    pub fn finish_request(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: Option<&str>,
+        exit_code: i32,
+    ) -> Result<(), String> {
+        super::block_on(async {
+            let client = self.connect().await?;
+            match outcome {
+                Some(outcome) => self.finished(&client, owner, id, outcome, exit_code).await,
+                None => self.not_resumed(&client, owner, id, exit_code).await,
+            }
         })?
     }
 
@@ -83,8 +113,7 @@ impl PgStore {
         client: &Client,
         worker: &str,
     ) -> Result<Option<Claim>, String> {
-        self.claim_takeover(client, Which::AnyOrphan, Some(worker))
-            .await
+        self.claim_takeover(client, Which::AnyOrphan, worker).await
     }
 
     /// Lets go of a claimed run that could not be resumed (its row gets
@@ -108,11 +137,11 @@ impl PgStore {
         &self,
         client: &Client,
         which: Which<'_>,
-        worker: Option<&str>,
+        owner: &str,
     ) -> Result<Option<Claim>, String> {
         let fail = |e: tokio_postgres::Error| self.db_message("taking over a run", &e);
         client.batch_execute("BEGIN").await.map_err(fail)?;
-        let result = self.claim_in_tx(client, which, worker).await;
+        let result = self.claim_in_tx(client, which, owner).await;
         let end = if matches!(result, Ok(Some(_))) {
             "COMMIT"
         } else {
@@ -126,7 +155,7 @@ impl PgStore {
         &self,
         client: &Client,
         which: Which<'_>,
-        worker: Option<&str>,
+        owner: &str,
     ) -> Result<Option<Claim>, String> {
         let fail = |e: tokio_postgres::Error| self.db_message("taking over a run", &e);
         let grace = self.grace.as_secs_f64();
@@ -159,7 +188,21 @@ impl PgStore {
         let source: Option<String> = row.get(5);
         let ended: bool = row.get(9);
         let silent_ms: f64 = row.get(10);
-        if !ended && silent_ms < grace * 1000.0 {
+        let machine: Option<String> = row.get(11);
+        let me = LockHolder::me("", &run_id);
+        // Its owner process was on this machine and is gone: no need to
+        // wait for its heartbeat to age (a worker looks only for silent
+        // runs, whose owner may be on any machine).
+        let owner_gone = matches!(which, Which::Run(_))
+            && !ended
+            && from_host == me.host
+            && machine.is_some()
+            && machine == crate::durable::sys::machine()
+            && u32::try_from(from_pid)
+                .ok()
+                .and_then(crate::durable::sys::pid_alive)
+                == Some(false);
+        if !ended && !owner_gone && silent_ms < grace * 1000.0 {
             return Err(format!(
                 "run {run_id} is alive: its owner (pid {from_pid} on {from_host}, user {from_user}) \
                  heartbeated {:.1}s ago in the store {}. A run is taken over only once its owner \
@@ -174,14 +217,19 @@ impl PgStore {
         let Some(source) = source else {
             return Ok(None);
         };
-        let me = LockHolder::me("", &run_id);
         let pid = i32::try_from(me.pid).unwrap_or(i32::MAX);
         let new_epoch: i64 = client
             .query_one(
                 "UPDATE runbook_runs SET epoch = epoch + 1, host = $2, username = $3, pid = $4,
-                     heartbeat = now(), ended = NULL
+                     machine = $5, heartbeat = now(), ended = NULL
                  WHERE run_id = $1 RETURNING epoch",
-                &[&run_id, &me.host, &me.user, &pid],
+                &[
+                    &run_id,
+                    &me.host,
+                    &me.user,
+                    &pid,
+                    &crate::durable::sys::machine(),
+                ],
             )
             .await
             .map_err(fail)?
@@ -195,19 +243,16 @@ impl PgStore {
             .await
             .map_err(fail)?
             .get(0);
-        let request: Option<i64> = match worker {
-            Some(worker) => client
-                .query_opt(
-                    "UPDATE runbook_queue SET state = 'running', claimed_by = $2,
-                         heartbeat = now(), finished = NULL
-                     WHERE run_id = $1 AND state IN ('running', 'orphaned') RETURNING id",
-                    &[&run_id, &worker],
-                )
-                .await
-                .map_err(fail)?
-                .map(|r| r.get(0)),
-            None => None,
-        };
+        let request: Option<i64> = client
+            .query_opt(
+                "UPDATE runbook_queue SET state = 'running', claimed_by = $2,
+                     heartbeat = now(), finished = NULL
+                 WHERE run_id = $1 AND state IN ('running', 'orphaned') RETURNING id",
+                &[&run_id, &owner],
+            )
+            .await
+            .map_err(fail)?
+            .map(|r| r.get(0));
         Ok(Some(Claim {
             old_epoch,
             new_epoch,
@@ -215,6 +260,7 @@ impl PgStore {
             from_user,
             from_pid: i64::from(from_pid),
             silent_ms: if ended { 0 } else { silent_ms as u64 },
+            owner_gone,
             source,
             source_name: row
                 .get::<_, Option<String>>(6)
