@@ -1,7 +1,8 @@
 //! Approvals through a PostgreSQL store ([`PgCluster`], real server): a
 //! run waiting on `approve` on one "machine" is answered by `runbook
 //! approve --store` from another process with another runs directory; the
-//! decision is a row (approver, reason, via) and goes to the journal.
+//! decision is a row (approver, reason, via) and goes to the journal. A
+//! run of `runbook worker` waits and wakes the same way.
 
 use crate::support::{wait_exit, CliEnv, PgCluster};
 use std::process::{Command, Output, Stdio};
@@ -143,24 +144,18 @@ fn approval_given_from_another_process_and_runs_directory_while_the_run_waits() 
     );
 }
 
-/// With `poll: 10m` the waiting run reads its row once when it asks and
-/// then only when `NOTIFY runbook_approvals` wakes it: it goes on well
-/// within the test's limit only because the notification of `runbook
-/// approve --store` from another process woke it.
-#[test]
-fn a_run_waiting_with_a_ten_minute_poll_is_woken_by_notify() {
-    let pg = cluster();
-    // The step waits 10 minutes too: a run that timed out would still
-    // find the decision when it closes its question.
+/// A machine whose store polls every 10 minutes, its approval timing out
+/// after 10 minutes too (a run that timed out would still find the
+/// decision when it closes its question): only `NOTIFY` wakes it in time.
+fn slow_machine(pg: &PgCluster) -> CliEnv {
     let runbook = RUNBOOK.replace("timeout 60s", "timeout 10m");
-    let here = machine_with(&pg.url(), "  poll: 10m\n", &runbook);
-    let mut run = here
-        .run_here("g.runbook", &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runbook starts");
-    let (run_id, key) = wait_pending_row(&pg);
+    machine_with(&pg.url(), "  poll: 10m\n", &runbook)
+}
+
+/// Once a question is pending, bob approves it (reason `go`) from another
+/// process with no config; the run id.
+fn approve_as_bob(pg: &PgCluster) -> String {
+    let (run_id, key) = wait_pending_row(pg);
     let there = CliEnv::new(&[], None);
     let approved = there.out(&[
         "approve",
@@ -170,8 +165,28 @@ fn a_run_waiting_with_a_ten_minute_poll_is_woken_by_notify() {
         &pg.url(),
         "--as",
         "bob",
+        "--reason",
+        "go",
     ]);
     assert!(approved.status.success(), "{}", text(&approved));
+    run_id
+}
+
+/// With `poll: 10m` the waiting run reads its row once when it asks and
+/// then only when `NOTIFY runbook_approvals` wakes it: it goes on well
+/// within the test's limit only because the notification of `runbook
+/// approve --store` from another process woke it.
+#[test]
+fn a_run_waiting_with_a_ten_minute_poll_is_woken_by_notify() {
+    let pg = cluster();
+    let here = slow_machine(&pg);
+    let mut run = here
+        .run_here("g.runbook", &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runbook starts");
+    let run_id = approve_as_bob(&pg);
     // The step's timeout and the poll are 10 minutes away: only the
     // notification ends the wait in time.
     ends_ok_after_one_step(&mut run, &here, Duration::from_secs(120));
@@ -194,5 +209,52 @@ fn approve_with_the_store_names_a_run_nobody_asked_about() {
         text(&out).contains("no approval is pending for `ask`"),
         "{}",
         text(&out)
+    );
+}
+
+/// A run a worker took from the queue, waiting on `approve` with `poll:
+/// 10m` (the worker's and the approval's): `runbook approve --store` from
+/// another process wakes it by `NOTIFY` and the request ends `done`.
+#[test]
+fn a_workers_run_waiting_on_an_approval_is_woken_by_notify() {
+    let pg = cluster();
+    let here = slow_machine(&pg);
+    let d = format!("dir={}", here.dir.display());
+    let queued = here.out(&["enqueue", "g.runbook", "--input", &d]);
+    assert!(queued.status.success(), "{}", text(&queued));
+    let mut worker = here
+        .cmd(&["worker", "--runs-dir", "runs"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the worker starts");
+    let run_id = approve_as_bob(&pg);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pg.psql("SELECT state FROM runbook_queue") != "done" {
+        assert!(
+            Instant::now() < deadline,
+            "the worker's run never ended: {}",
+            pg.psql("SELECT * FROM runbook_queue")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = i32::try_from(worker.id()).expect("pid");
+    // SAFETY: kill sends SIGTERM to the worker this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(
+        wait_exit(&mut worker, Duration::from_secs(20)).code(),
+        Some(0)
+    );
+    assert_eq!(
+        pg.psql("SELECT outcome, exit_code FROM runbook_queue"),
+        "succeeded|0"
+    );
+    assert_eq!(here.count("after.marker"), 1, "the step after ran once");
+    let journal = here.journal(&run_id);
+    assert!(
+        journal.lines().any(|l| l.contains("\"approval_given\"")
+            && l.contains("\"by\":\"bob\"")
+            && l.contains("\"reason\":\"go\"")),
+        "{journal}"
     );
 }

@@ -219,3 +219,87 @@ fn a_run_stops_when_the_database_goes_away() {
     let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
     assert!(err.contains("lost its lock"), "{err}");
 }
+
+/// A password the tests give the store, never to be printed anywhere.
+const PASSWORD: &str = "pw-Vq7-never-shown";
+
+/// The cluster's role `runbook` gets [`PASSWORD`] and connections over
+/// TCP need it (`scram-sha-256`); returns once one without it is refused.
+fn require_password(pg: &PgCluster, anyone: &CliEnv) {
+    pg.psql(&format!("ALTER ROLE runbook PASSWORD '{PASSWORD}'"));
+    let hba = pg.data_dir().join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .expect("pg_hba.conf");
+    pg.psql("SELECT pg_reload_conf()");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = anyone.out(&["runs", "--store", &pg.url()]);
+        if !out.status.success() {
+            let err = stderr(&out);
+            assert!(err.contains("password missing"), "{err}");
+            assert!(err.contains("RUNBOOK_STORE_PASSWORD"), "{err}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never asked for a password"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_password_comes_from_the_environment_or_a_file_and_is_never_printed() {
+    let pg = cluster();
+    require_password(&pg, &CliEnv::new(&[], None));
+
+    // From $RUNBOOK_STORE_PASSWORD, on a machine with no config.
+    let env = CliEnv::new(&[], Some(("RUNBOOK_STORE_PASSWORD", PASSWORD)));
+    let migrated = env.out(&["store", "migrate", "--store", &pg.url()]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert!(
+        String::from_utf8_lossy(&migrated.stdout).contains("nothing to do"),
+        "{migrated:?}"
+    );
+
+    // From `password_file:`: a live run holding its lock in the store.
+    let config = format!(
+        "store:\n  url: {}\n  lease: 30s\n  password_file: pw.txt\n",
+        pg.url()
+    );
+    let m = CliEnv::new(
+        &[
+            ("s.runbook", RUNBOOK),
+            ("runbook.yaml", &config),
+            ("pw.txt", &format!("{PASSWORD}\n")),
+        ],
+        None,
+    );
+    let ok = run(&m);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(m.count("b.marker"), 1);
+    let id = m.first_run();
+    let listed = m.out(&["runs", "--store", &pg.url()]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let exported = m.out(&["export", &id, "--store", &pg.url()]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+
+    // A wrong one is refused without being shown either.
+    let wrong = CliEnv::new(&[], Some(("RUNBOOK_STORE_PASSWORD", "wrong-Kp4-not-shown")));
+    let refused = wrong.out(&["runs", "--store", &pg.url()]);
+    assert!(!refused.status.success());
+    assert!(
+        !format!("{refused:?}").contains("wrong-Kp4-not-shown"),
+        "{refused:?}"
+    );
+
+    let everything = format!(
+        "{migrated:?}{ok:?}{listed:?}{exported:?}{}{}",
+        m.journal(&id),
+        std::fs::read_to_string(m.dir.join("runs").join(&id).join("run.json")).unwrap_or_default()
+    );
+    assert!(!everything.contains(PASSWORD), "{everything}");
+}

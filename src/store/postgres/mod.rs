@@ -163,7 +163,23 @@ impl PgStore {
     fn db_message(&self, what: &str, e: &tokio_postgres::Error) -> String {
         let text = match e.as_db_error() {
             Some(db) => format!("store {}: {what}: {db}", self.url),
-            None => format!("store {}: {what}: {e}", self.url),
+            None => {
+                // "invalid configuration" says little without its cause
+                // ("password missing"...).
+                let mut text = format!("store {}: {what}: {e}", self.url);
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                if self.config.get_password().is_none() && text.ends_with("password missing") {
+                    text.push_str(&format!(
+                        " (the server asks for one: give it in ${PASSWORD_ENV}, or the variable \
+                         `password_env:` names, or `password_file:` under `store:`)"
+                    ));
+                }
+                text
+            }
         };
         self.redactor.redact_if_needed(&text).unwrap_or(text)
     }

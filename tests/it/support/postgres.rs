@@ -172,6 +172,11 @@ impl PgCluster {
         ));
     }
 
+    /// The server's data directory (`pg_hba.conf`...).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     /// The server's log (for a failing test's message).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
