@@ -1,7 +1,8 @@
 //! A run's journal in the PostgreSQL store (issue 13): the same lines as
 //! `journal.jsonl`, written ahead (a change's start is committed before its
 //! command runs), exported back byte for byte by `runbook export`, and a
-//! dead database stops the run before the next change.
+//! dead (or restarted) database stops the run before the next change it
+//! could not journal.
 
 use crate::support::{postgres_bin, text, wait_exit, CliEnv, PgCluster};
 use std::process::Stdio;
@@ -258,4 +259,48 @@ fn a_resumed_run_goes_on_with_the_same_chain_in_the_store() {
         team.journal(&id),
         "after the resume, the store's rows are still the file's lines"
     );
+}
+
+/// PostgreSQL restarted while `a` runs: the run either stops before `b`
+/// (its journal row could not be written) or goes on, but `b`'s command
+/// never runs before its `action_started` is committed in the store.
+#[test]
+fn a_database_restarted_mid_run_never_lets_a_change_run_unjournalled() {
+    let pg = PgCluster::migrated();
+    let url = pg.url();
+    let team = machine(&pg, Some(&url));
+    let mut child = team
+        .run_here("j.runbook", &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runbook starts");
+    let id = team.first_run();
+    team.wait_for(&id, &["action_started", "\"a\""]);
+    pg.stop_server();
+    pg.start_server();
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    use std::io::Read;
+    let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(team.count("a.marker"), 1);
+    let seen = std::fs::read_to_string(team.dir.join("seen")).unwrap_or_default();
+    if team.count("b.marker") == 0 {
+        assert!(
+            !status.success(),
+            "b did not run, yet the run succeeded: {err}"
+        );
+        assert!(
+            team.journal(&id).contains("journal output failed"),
+            "{}",
+            team.journal(&id)
+        );
+    } else {
+        assert_eq!(
+            seen.trim(),
+            "1",
+            "b ran before its start was committed: {err}"
+        );
+    }
 }
