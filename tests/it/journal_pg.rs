@@ -161,11 +161,14 @@ fn the_store_holds_the_same_journal_bytes_written_ahead_and_export_gives_them_ba
     assert_eq!(shape(&other), shape(&file));
 }
 
-#[test]
-fn a_dead_database_stops_the_run_before_the_next_change() {
-    let pg = PgCluster::migrated();
-    let url = pg.url();
-    let team = machine(&pg, Some(&url));
+/// Runs `j.runbook` on `team` and stops the server (and starts it again
+/// at once if `restart`) while `a` runs; the run id, how the run exited
+/// and its stderr.
+fn cut_off_from_the_database(
+    pg: &PgCluster,
+    team: &CliEnv,
+    restart: bool,
+) -> (String, std::process::ExitStatus, String) {
     let mut child = team
         .run_here("j.runbook", &[])
         .stdout(Stdio::null())
@@ -175,10 +178,22 @@ fn a_dead_database_stops_the_run_before_the_next_change() {
     let id = team.first_run();
     team.wait_for(&id, &["action_started", "\"a\""]);
     pg.stop_server();
-    let status = wait_exit(&mut child, Duration::from_secs(20));
+    if restart {
+        pg.start_server();
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(60));
     let mut err = String::new();
     use std::io::Read;
     let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+    (id, status, err)
+}
+
+#[test]
+fn a_dead_database_stops_the_run_before_the_next_change() {
+    let pg = PgCluster::migrated();
+    let url = pg.url();
+    let team = machine(&pg, Some(&url));
+    let (id, status, err) = cut_off_from_the_database(&pg, &team, false);
     assert!(!status.success(), "{err}");
     assert_eq!(team.count("a.marker"), 1);
     assert_eq!(team.count("b.marker"), 0, "b never started: {err}");
@@ -269,20 +284,7 @@ fn a_database_restarted_mid_run_never_lets_a_change_run_unjournalled() {
     let pg = PgCluster::migrated();
     let url = pg.url();
     let team = machine(&pg, Some(&url));
-    let mut child = team
-        .run_here("j.runbook", &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runbook starts");
-    let id = team.first_run();
-    team.wait_for(&id, &["action_started", "\"a\""]);
-    pg.stop_server();
-    pg.start_server();
-    let status = wait_exit(&mut child, Duration::from_secs(60));
-    let mut err = String::new();
-    use std::io::Read;
-    let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+    let (id, status, err) = cut_off_from_the_database(&pg, &team, true);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(team.count("a.marker"), 1);
     let seen = std::fs::read_to_string(team.dir.join("seen")).unwrap_or_default();
