@@ -49,6 +49,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// store:
 ///   url: postgres://runbook@db.internal:5432/runbook
 ///   password_file: /etc/runbook/store-password   # or password_env: NAME
+///   ca_file: /etc/runbook/db-ca.pem   # TLS, trusting this CA too
 ///   lease: 30s
 ///   grace: 60s     # a run silent this long is orphaned: taken over
 ///   poll: 2s       # how often workers and waiting runs look anyway
@@ -65,6 +66,10 @@ pub struct StoreConfig {
     /// A file holding the password (its first line).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Certificates (PEM) to trust for the server's, besides the
+    /// system's; naming one requires TLS (as `sslmode=require` does).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// How long a run's lock outlives its last heartbeat.
     #[serde(default, with = "crate::plan::dur::option")]
     pub lease: Option<Duration>,

@@ -303,3 +303,48 @@ fn the_password_comes_from_the_environment_or_a_file_and_is_never_printed() {
     );
     assert!(!everything.contains(PASSWORD), "{everything}");
 }
+
+#[test]
+fn tls_through_rustls_verifies_the_server_and_a_server_that_requires_it_refuses_plain_tcp() {
+    let pg = cluster();
+    let ca = pg.require_tls();
+    let nobody = CliEnv::new(&[], None);
+    let plain = nobody.out(&["runs", "--store", &pg.url()]);
+    assert!(!plain.status.success(), "{plain:?}");
+    assert!(
+        stderr(&plain).contains("no encryption"),
+        "{}",
+        stderr(&plain)
+    );
+    // TLS, but the server's certificate is signed by a CA nobody trusts.
+    let untrusted = format!("{}?sslmode=require", pg.url());
+    let unknown = nobody.out(&["runs", "--store", &untrusted]);
+    assert!(!unknown.status.success(), "{unknown:?}");
+    assert!(
+        stderr(&unknown).contains("invalid peer certificate"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    // `ca_file:` trusts it (and requires TLS): a live run holds its lock
+    // in the store, and the store lists it.
+    let config = format!(
+        "store:\n  url: {}\n  lease: 30s\n  ca_file: {}\n",
+        pg.url(),
+        ca.display()
+    );
+    let m = CliEnv::new(&[("s.runbook", RUNBOOK), ("runbook.yaml", &config)], None);
+    let ok = run(&m);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(m.count("b.marker"), 1);
+    let listed = m.out(&["runs", "--store", &pg.url()]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&m.first_run()),
+        "{listed:?}"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM runbook_locks WHERE key = 'db/primary'"),
+        "1"
+    );
+}

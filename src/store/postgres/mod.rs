@@ -16,6 +16,7 @@ pub mod queue;
 pub mod runs;
 pub mod serve;
 pub mod takeover;
+mod tls;
 
 pub use journal::PgJournal;
 pub use lease::Lease;
@@ -58,6 +59,8 @@ pub struct PgStore {
     grace: Duration,
     /// `poll:`: how often to look anyway, in case a `NOTIFY` was lost.
     poll: Option<Duration>,
+    /// TLS (`sslmode=require` in the URL, or `ca_file:`); `None`: plain.
+    tls: Option<tls::Rustls>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -90,6 +93,13 @@ impl PgStore {
             config.password(p.as_bytes());
         }
         config.connect_timeout(Duration::from_secs(10));
+        let tls = match (config.get_ssl_mode(), &settings.ca_file) {
+            (tokio_postgres::config::SslMode::Require, ca) | (_, ca @ Some(_)) => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Some(tls::Rustls::new(ca.as_deref())?)
+            }
+            _ => None,
+        };
         config.application_name("runbook");
         let lease = settings.lease.unwrap_or(DEFAULT_LEASE);
         if lease < Duration::from_millis(300) {
@@ -105,6 +115,7 @@ impl PgStore {
             lease,
             grace: lease,
             poll: settings.poll,
+            tls,
         };
         match settings.grace {
             Some(grace) => store.with_grace(grace),
@@ -186,15 +197,33 @@ impl PgStore {
 
     /// Connects; the connection is driven by a task on the current runtime.
     async fn connect(&self) -> Result<tokio_postgres::Client, String> {
-        let (client, connection) = self
-            .config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| self.db_message("cannot connect", &e))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
+        self.open(None).await
+    }
+
+    /// Connects (with TLS if the store says so); the connection is driven
+    /// by a task on the current runtime, which sends a message on
+    /// `notify` (if any) for each notification it receives.
+    async fn open(
+        &self,
+        notify: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+    ) -> Result<tokio_postgres::Client, String> {
+        let fail = |e| self.db_message("cannot connect", &e);
+        Ok(match &self.tls {
+            None => {
+                let (client, connection) = self
+                    .config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(fail)?;
+                tokio::spawn(drive(connection, notify));
+                client
+            }
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await.map_err(fail)?;
+                tokio::spawn(drive(connection, notify));
+                client
+            }
+        })
     }
 
     /// Applies the migrations the database lacks; returns (the version it
@@ -300,6 +329,26 @@ impl super::Store for PgStore {
 
     fn approvals(&self, _run_dir: &std::path::Path) -> std::sync::Arc<dyn ApprovalBox> {
         std::sync::Arc::new(approvals::PgApprovals::new(self.clone()))
+    }
+}
+
+/// Drives a connection until it ends: a message on `notify` (if any) for
+/// each notification, until nobody listens.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notify: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::future::poll_fn;
+    use tokio_postgres::AsyncMessage;
+    while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
+        if let (AsyncMessage::Notification(_), Some(tx)) = (&message, &notify) {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
     }
 }
 

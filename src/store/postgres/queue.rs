@@ -12,9 +12,8 @@
 //! marked `orphaned` (it is not started a second time).
 
 use super::PgStore;
-use futures_util::future::poll_fn;
 use std::time::Duration;
-use tokio_postgres::{AsyncMessage, Client};
+use tokio_postgres::Client;
 
 /// The channel `enqueue` notifies and workers listen on.
 pub const CHANNEL: &str = "runbook_queue";
@@ -132,19 +131,8 @@ impl PgStore {
         &self,
         channel: &str,
     ) -> Result<(Client, tokio::sync::mpsc::UnboundedReceiver<()>), String> {
-        let (client, mut connection) = self
-            .config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| self.db_message("cannot connect", &e))?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
-                if matches!(message, AsyncMessage::Notification(_)) && tx.send(()).is_err() {
-                    break;
-                }
-            }
-        });
+        let client = self.open(Some(tx)).await?;
         client
             .batch_execute(&format!("LISTEN {channel}"))
             .await

@@ -172,6 +172,33 @@ impl PgCluster {
         ));
     }
 
+    /// Turns TLS on and refuses connections without it (`hostssl` only):
+    /// a CA and a server certificate for `IP:127.0.0.1` signed by it, made
+    /// with the `openssl` command; restarts the server. The CA's
+    /// certificate (PEM).
+    pub fn require_tls(&self) -> PathBuf {
+        let d = self.dir.display();
+        self.sh(&format!(
+            "cd {d} && exec >tls.log 2>&1 && \
+             openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+               -subj '/CN=runbook test CA' -addext 'basicConstraints=critical,CA:TRUE' \
+               -addext 'keyUsage=critical,keyCertSign,cRLSign' && \
+             openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+               -subj '/CN=127.0.0.1' && \
+             printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' \
+               > server.ext && \
+             openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+               -out server.crt -days 2 -extfile server.ext && \
+             chmod 600 server.key && \
+             printf \"ssl = on\\nssl_cert_file = '{d}/server.crt'\\nssl_key_file = '{d}/server.key'\\n\" \
+               >> data/postgresql.conf && \
+             printf 'local all all trust\\nhostssl all all 127.0.0.1/32 trust\\n' > data/pg_hba.conf"
+        ));
+        self.stop_server();
+        self.start_server();
+        self.dir.join("ca.crt")
+    }
+
     /// The server's data directory (`pg_hba.conf`...).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
@@ -193,8 +220,9 @@ impl PgCluster {
         .expect("sh runs");
         assert!(
             status.success(),
-            "{script} failed: {}{}",
+            "{script} failed: {}{}{}",
             std::fs::read_to_string(self.dir.join("initdb.log")).unwrap_or_default(),
+            std::fs::read_to_string(self.dir.join("tls.log")).unwrap_or_default(),
             self.log()
         );
     }
