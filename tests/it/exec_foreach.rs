@@ -9,7 +9,6 @@
 use crate::support;
 
 use std::process::Stdio;
-use std::time::Duration;
 use support::{text, CliEnv};
 
 const BODY: &str = r#"
@@ -48,21 +47,6 @@ fn marks(e: &CliEnv) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// Waits until the last marker line is `line`. The journal records an
-/// action's start before its shell writes the line; on a loaded machine the
-/// line comes later, and a kill in between would cut the shell off first.
-fn wait_for_last_mark(e: &CliEnv, line: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while marks(e).last().map(String::as_str) != Some(line) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no marker line {line:?} within 30 s: {:?}",
-            marks(e)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The marker lines from the first undo on.
@@ -206,7 +190,7 @@ fn resume_after_kill_mid_body_runs_no_finished_step_again() {
     // Killed while `soak[early]` sleeps: locate, deploy of canary and early
     // and soak[canary] have ended.
     e.wait_for(&id, &["soak[early]", "action_started"]);
-    wait_for_last_mark(&e, "soak early");
+    e.wait_for_last_line("m", "soak early");
     let _ = child.kill();
     let _ = child.wait();
     let before = marks(&e);
@@ -410,7 +394,7 @@ fn resume_of_a_run_over_a_list_input_binds_the_journals_value() {
         .expect("runbook starts");
     let id = e.first_run();
     e.wait_for(&id, &["check[etcd-1]", "action_started"]);
-    wait_for_last_mark(&e, "check etcd-1");
+    e.wait_for_last_line("m", "check etcd-1");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(marks(&e), ["defrag etcd-1", "check etcd-1"]);

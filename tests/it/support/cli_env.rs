@@ -115,6 +115,29 @@ impl CliEnv {
         }
     }
 
+    /// Waits until the last line of the marker file `marker` is `line`.
+    /// The journal records an action's start before its shell writes the
+    /// line; on a loaded machine the line comes later, and a kill between
+    /// the two would cut the shell off before it wrote it.
+    pub fn wait_for_last_line(&self, marker: &str, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let last = || {
+            std::fs::read_to_string(self.dir.join(marker))
+                .unwrap_or_default()
+                .lines()
+                .last()
+                .map(str::to_owned)
+        };
+        while last().as_deref() != Some(line) {
+            assert!(
+                Instant::now() < deadline,
+                "the last line of {marker} never became {line:?}: {:?}",
+                last()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Lines in a marker file the test's steps append to (0 if none).
     pub fn count(&self, marker: &str) -> usize {
         std::fs::read_to_string(self.dir.join(marker))
