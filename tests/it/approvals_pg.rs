@@ -212,28 +212,29 @@ fn approve_with_the_store_names_a_run_nobody_asked_about() {
     );
 }
 
-/// A run a worker took from the queue, waiting on `approve` with `poll:
-/// 10m` (the worker's and the approval's): `runbook approve --store` from
-/// another process wakes it by `NOTIFY` and the request ends `done`.
-#[test]
-fn a_workers_run_waiting_on_an_approval_is_woken_by_notify() {
-    let pg = cluster();
-    let here = slow_machine(&pg);
+/// `n` requests of `g.runbook` queued on `here`, then a worker with
+/// `--concurrency` (runs directory `runs`) started.
+fn queue_and_work(here: &CliEnv, n: usize, concurrency: &str) -> std::process::Child {
     let d = format!("dir={}", here.dir.display());
-    let queued = here.out(&["enqueue", "g.runbook", "--input", &d]);
-    assert!(queued.status.success(), "{}", text(&queued));
-    let mut worker = here
-        .cmd(&["worker", "--runs-dir", "runs"])
+    for _ in 0..n {
+        let queued = here.out(&["enqueue", "g.runbook", "--input", &d]);
+        assert!(queued.status.success(), "{}", text(&queued));
+    }
+    here.cmd(&["worker", "--concurrency", concurrency, "--runs-dir", "runs"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the worker starts");
-    let run_id = approve_as_bob(&pg);
+        .expect("the worker starts")
+}
+
+/// Waits (up to 120 s) until `n` requests are `done`, then SIGTERMs the
+/// worker, which exits 0.
+fn all_done_then_stop(pg: &PgCluster, n: usize, mut worker: std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while pg.psql("SELECT state FROM runbook_queue") != "done" {
+    while pg.psql("SELECT count(*) FROM runbook_queue WHERE state = 'done'") != n.to_string() {
         assert!(
             Instant::now() < deadline,
-            "the worker's run never ended: {}",
+            "not all done: {}",
             pg.psql("SELECT * FROM runbook_queue")
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -245,6 +246,18 @@ fn a_workers_run_waiting_on_an_approval_is_woken_by_notify() {
         wait_exit(&mut worker, Duration::from_secs(20)).code(),
         Some(0)
     );
+}
+
+/// A run a worker took from the queue, waiting on `approve` with `poll:
+/// 10m` (the worker's and the approval's): `runbook approve --store` from
+/// another process wakes it by `NOTIFY` and the request ends `done`.
+#[test]
+fn a_workers_run_waiting_on_an_approval_is_woken_by_notify() {
+    let pg = cluster();
+    let here = slow_machine(&pg);
+    let worker = queue_and_work(&here, 1, "1");
+    let run_id = approve_as_bob(&pg);
+    all_done_then_stop(&pg, 1, worker);
     assert_eq!(
         pg.psql("SELECT outcome, exit_code FROM runbook_queue"),
         "succeeded|0"
@@ -257,4 +270,25 @@ fn a_workers_run_waiting_on_an_approval_is_woken_by_notify() {
             && l.contains("\"reason\":\"go\"")),
         "{journal}"
     );
+}
+
+/// `--concurrency 1`: while its run waits on an approval the worker
+/// claims nothing more (both requests were queued before it started, so a
+/// worker that ignored the limit would have claimed both at once); the
+/// second request runs once the first has ended.
+#[test]
+fn a_worker_with_concurrency_one_runs_one_request_at_a_time() {
+    let pg = cluster();
+    let here = machine(&pg.url());
+    let worker = queue_and_work(&here, 2, "1");
+    wait_pending_row(&pg);
+    assert_eq!(
+        pg.psql("SELECT state FROM runbook_queue ORDER BY id"),
+        "running\nqueued"
+    );
+    let first = approve_as_bob(&pg);
+    let second = approve_as_bob(&pg);
+    assert_ne!(first, second);
+    all_done_then_stop(&pg, 2, worker);
+    assert_eq!(here.count("after.marker"), 2, "each request's step once");
 }

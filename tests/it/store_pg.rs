@@ -125,6 +125,18 @@ fn two_machines_one_lock_key_one_is_refused_with_the_holder() {
         "the holder's pid: {err}"
     );
     assert!(err.contains(&pg.url()), "the store: {err}");
+    let (host, user) = (
+        runbook::durable::sys::hostname(),
+        runbook::durable::sys::user(),
+    );
+    assert!(
+        err.contains(&format!("on {host}")),
+        "the holder's host: {err}"
+    );
+    assert!(
+        err.contains(&format!("user {user}")),
+        "the holder's user: {err}"
+    );
     assert_eq!(two.count("a.marker"), 0, "the refused run started nothing");
     assert!(two.run_ids().is_empty(), "nor created a run");
 
