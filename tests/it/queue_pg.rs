@@ -445,6 +445,33 @@ fn sigterm_finishes_the_run_in_progress_and_a_killed_workers_run_in_doubt_is_not
         journals, 1,
         "the other worker rebuilt the run's directory only"
     );
+
+    // A human answers: the step took effect. The resume takes the
+    // orphaned request with it, which ends with the run's outcome.
+    let run_id = pg.psql(&format!(
+        "SELECT run_id FROM runbook_queue WHERE id = {second}"
+    ));
+    let resumed = bin()
+        .args([
+            "resume",
+            &run_id,
+            "--assume-done",
+            "mark",
+            "--runs-dir",
+            "runs-d",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("resume runs");
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT state, outcome, exit_code FROM runbook_queue WHERE id = {second}"
+        )),
+        "done|succeeded|0"
+    );
+    let marker = std::fs::read_to_string(dir.path().join("slow.marker")).expect("marker");
+    assert_eq!(marker.lines().count(), 2, "not run again: {marker:?}");
 }
 
 #[test]
