@@ -29,7 +29,8 @@ pub struct StoredRun {
     pub host: String,
     pub username: String,
     pub pid: i32,
-    /// Not ended, and heartbeating within the grace.
+    /// Not ended, heartbeating within the grace, and (read on its owner's
+    /// machine) its owner process still exists.
     pub alive: bool,
     /// Seconds since its last heartbeat.
     pub heartbeat_age: f64,
@@ -61,7 +62,8 @@ const SELECT: &str = "SELECT r.run_id, r.run_json, r.host, r.username, r.pid,
         r.ended IS NULL AND r.heartbeat > now() - make_interval(secs => $1),
         extract(epoch FROM now() - r.heartbeat)::float8,
         coalesce((SELECT string_agg(j.line || E'\\n', '' ORDER BY j.seq)
-                  FROM runbook_journal j WHERE j.run_id = r.run_id), '')
+                  FROM runbook_journal j WHERE j.run_id = r.run_id), ''),
+        r.machine
      FROM runbook_runs r";
 
 fn stored(row: &tokio_postgres::Row) -> StoredRun {
@@ -72,7 +74,13 @@ fn stored(row: &tokio_postgres::Row) -> StoredRun {
         host: row.get(2),
         username: row.get(3),
         pid: row.get(4),
-        alive: row.get(5),
+        // Heartbeating, unless its owner was on this machine and is gone.
+        alive: row.get::<_, bool>(5)
+            && !super::takeover::owner_gone_here(
+                &row.get::<_, String>(2),
+                row.get::<_, Option<String>>(8).as_deref(),
+                row.get(4),
+            ),
         heartbeat_age: row.get(6),
         journal: journal.into_bytes(),
     }

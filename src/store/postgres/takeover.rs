@@ -27,6 +27,20 @@ use super::PgStore;
 use crate::durable::lock::LockHolder;
 use tokio_postgres::Client;
 
+/// Whether a run's owner, as its row names it (`host`, `machine`, `pid`),
+/// ran on this machine (same host name, boot and pid namespace: see
+/// [`crate::durable::sys::machine`]) and its process is gone. `false`
+/// when that cannot be told (another machine, a row without `machine`).
+pub(super) fn owner_gone_here(host: &str, machine: Option<&str>, pid: i32) -> bool {
+    machine.is_some()
+        && host == crate::durable::sys::hostname()
+        && machine.map(str::to_owned) == crate::durable::sys::machine()
+        && u32::try_from(pid)
+            .ok()
+            .and_then(crate::durable::sys::pid_alive)
+            == Some(false)
+}
+
 /// A run this process now owns.
 #[derive(Debug, Clone)]
 pub struct Claim {
@@ -195,13 +209,7 @@ impl PgStore {
         // runs, whose owner may be on any machine).
         let owner_gone = matches!(which, Which::Run(_))
             && !ended
-            && from_host == me.host
-            && machine.is_some()
-            && machine == crate::durable::sys::machine()
-            && u32::try_from(from_pid)
-                .ok()
-                .and_then(crate::durable::sys::pid_alive)
-                == Some(false);
+            && owner_gone_here(&from_host, machine.as_deref(), from_pid);
         if !ended && !owner_gone && silent_ms < grace * 1000.0 {
             return Err(format!(
                 "run {run_id} is alive: its owner (pid {from_pid} on {from_host}, user {from_user}) \
