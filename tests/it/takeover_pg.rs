@@ -339,11 +339,11 @@ fn slow_grace_machine(pg: &PgCluster) -> CliEnv {
     CliEnv::new(&[("runbook.yaml", &config), ("t.runbook", RUNBOOK)], None)
 }
 
-/// `resume --store` (in `m`, runs directory `runs-b`), killed if it has
+/// `resume --store` (in `m`, runs directory `runs`), killed if it has
 /// not finished well within the 10-minute grace.
 fn resume_here(m: &CliEnv, pg: &PgCluster, id: &str) -> Output {
     output_within(
-        m.cmd(&["resume", id, "--store", &pg.url(), "--runs-dir", "runs-b"]),
+        m.cmd(&["resume", id, "--store", &pg.url(), "--runs-dir", "runs"]),
         Duration::from_secs(120),
     )
 }
@@ -374,9 +374,21 @@ fn resume_store_on_the_runs_own_machine_takes_a_killed_run_over_without_the_grac
         journal.contains("the owner this run was taken over from"),
         "{journal}"
     );
-    let file = std::fs::read_to_string(m.dir.join("runs-b").join(&id).join("journal.jsonl"))
-        .expect("the resumed run's journal");
+    // Resumed in the run's own directory: the dead owner's file journal is
+    // kept beside, the rows are the record.
+    let file = std::fs::read_to_string(m.journal_path(&id)).expect("the resumed run's journal");
     assert_eq!(file, journal);
+    let before = std::fs::read_to_string(
+        m.dir
+            .join("runs")
+            .join(&id)
+            .join("journal.jsonl.before-epoch-2"),
+    )
+    .expect("the dead owner's journal, kept");
+    assert!(
+        before.contains("\"node\":\"b\",\"kind\":\"action_started\""),
+        "{before}"
+    );
 }
 
 #[test]
