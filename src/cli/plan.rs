@@ -445,7 +445,9 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
     let run_steps = graph.nodes.iter().take_while(|n| !n.cleanup).count();
     while i < run_steps {
         let group = graph.nodes[i].group;
-        let branch = graph.nodes[i].branch.map(|b| b.branch);
+        // A nested branch prints within the outermost around it.
+        let root = |n: &Node| n.branch.map(|b| graph.arm_chain(b)[0]);
+        let branch = root(&graph.nodes[i]).map(|b| b.branch);
         let ladder = graph.nodes[i].attempt.map(|a| a.ladder);
         let members: Vec<&Node> = match (group, branch) {
             (None, None) if ladder.is_some() => graph.nodes[i..]
@@ -458,7 +460,7 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                 .collect(),
             (None, Some(b)) => graph.nodes[i..]
                 .iter()
-                .take_while(|n| n.branch.map(|x| x.branch) == Some(b))
+                .take_while(|n| root(n).map(|x| x.branch) == Some(b))
                 .collect(),
             (None, None) => vec![&graph.nodes[i]],
         };
@@ -497,11 +499,15 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             } else {
                 format!("{step_no}.")
             };
-            if let Some(b) = n.branch {
-                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
+            // The label of each arm (outermost first) it is the first of.
+            let chain = n.branch.map(|b| graph.arm_chain(b)).unwrap_or_default();
+            for (depth, b) in chain.iter().enumerate() {
+                let br = graph.branches.get(b.branch);
+                let arm = br.and_then(|x| x.arms.get(b.arm));
                 if arm.and_then(|a| a.nodes.first()) == Some(&n.id) {
                     let label = arm.map(|a| a.label(b.arm)).unwrap_or_default();
-                    let _ = writeln!(out, "   {label}:");
+                    let pad = "  ".repeat(depth);
+                    let _ = writeln!(out, "   {pad}{label}:");
                 }
             }
             if let Some(a) = n.attempt {
@@ -654,14 +660,24 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             let falls_back = attempt
                 .filter(|(a, l, _)| !l.is_last(a.attempt) && !n.continue_on_error)
                 .map(|(a, l, _)| l.label(a.attempt + 1));
-            if let Some(b) = n.branch {
-                // The steps above it in its own arm.
+            if let Some(b) = n.branch.map(|b| graph.arm_chain(b)[0]) {
+                // The steps above it in its own arm (the outermost): those
+                // of a nested arm only if that arm ran.
                 let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
+                let chain = n.branch.map(|x| graph.arm_chain(x)).unwrap_or_default();
                 for m in arm.into_iter().flat_map(|a| &a.nodes).rev() {
                     let above = members.iter().position(|x| x.id == *m)
                         < members.iter().position(|x| x.id == n.id);
-                    if above && members.iter().any(|x| x.id == *m && x.undo.is_some()) {
-                        rollback.push(m.clone());
+                    let Some(x) = members.iter().find(|x| x.id == *m && x.undo.is_some()) else {
+                        continue;
+                    };
+                    if above {
+                        let sure = x.branch.is_some_and(|xb| chain.contains(&xb));
+                        rollback.push(if sure {
+                            m.clone()
+                        } else {
+                            format!("{m} (if its arm ran)")
+                        });
                     }
                 }
             }

@@ -9,7 +9,6 @@
 use crate::support;
 
 use std::process::Stdio;
-use std::time::Duration;
 use support::{text, CliEnv};
 
 const BODY: &str = r#"
@@ -43,30 +42,16 @@ fn env(parallel: &str) -> CliEnv {
 }
 
 fn marks(e: &CliEnv) -> Vec<String> {
-    std::fs::read_to_string(e.dir.join("m"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    e.lines_of("m")
 }
 
-/// Waits until the last marker line is `line`. The journal records an
-/// action's start before its shell writes the line; on a loaded machine the
-/// line comes later, and a kill in between would cut the shell off first.
+/// Waits until the last marker line is `line`.
 fn wait_for_last_mark(e: &CliEnv, line: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while marks(e).last().map(String::as_str) != Some(line) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no marker line {line:?} within 30 s: {:?}",
-            marks(e)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    e.wait_for_last_line("m", line);
 }
 
 /// The marker lines from the first undo on.
-fn undos(m: &[String]) -> Vec<&str> {
+pub(crate) fn undos(m: &[String]) -> Vec<&str> {
     m.iter()
         .map(String::as_str)
         .skip_while(|l| !l.starts_with("undo"))

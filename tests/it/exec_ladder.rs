@@ -223,9 +223,10 @@ runbook r {
         .expect("runbook starts");
     let id = e.first_run();
     e.wait_for(&id, &["b2", "action_started"]);
+    // Not killed before the shell has written its line.
+    e.wait_for_last_line("m", "b2");
     let _ = child.kill();
     let _ = child.wait();
-    std::thread::sleep(std::time::Duration::from_millis(200));
     let before = marks();
     assert_eq!(before, ["a1", "a2", "undo-a1", "b1", "b2"], "{before:?}");
     let o = e.out(&["resume", &id, "--runs-dir", "runs", "--assume-done", "b2"]);

@@ -115,6 +115,32 @@ impl CliEnv {
         }
     }
 
+    /// The lines of a marker file the test's steps append to (none if it
+    /// is not there yet).
+    pub fn lines_of(&self, marker: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join(marker))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits (up to 30 s) until the last line of marker file `marker` is
+    /// `line`. The journal records an action's start before its shell
+    /// writes the line; on a loaded machine the line comes later, and a
+    /// kill in between would cut the shell off first.
+    pub fn wait_for_last_line(&self, marker: &str, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.lines_of(marker).last().map(String::as_str) != Some(line) {
+            assert!(
+                Instant::now() < deadline,
+                "no last line {line:?} in {marker} within 30 s: {:?}",
+                self.lines_of(marker)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Lines in a marker file the test's steps append to (0 if none).
     pub fn count(&self, marker: &str) -> usize {
         std::fs::read_to_string(self.dir.join(marker))
