@@ -346,3 +346,46 @@ runbook n {
   step last { run "echo last" readonly }
 }
 "#;
+
+/// Drills rehearse the nested arms: a step of an arm is targeted per
+/// item, and coverage counts every arm of a nested `if` once (in a `for`
+/// body, taken if any item took it).
+#[test]
+fn drills_cover_nested_arms_and_per_item_arms_count_once() {
+    let drill = |name: &str, deep: &str, expect: &str| {
+        format!("runbook: r.runbook\nname: {name}\ninputs:\n  dir: /tmp\n  deep: {deep}\nexpect:\n{expect}")
+    };
+    let deep = drill(
+        "deep",
+        "true",
+        "  outcome: succeeded\n  succeeded: [\"move_leader[etcd-1]\", \"deep_check[etcd-1]\", \"warm[b]\"]\n  skipped: [\"move_leader[etcd-0]\", \"shallow_check[etcd-1]\", flat]\n",
+    );
+    let missing = |files: &[(&str, &str)]| {
+        let e = CliEnv::new(files, None);
+        let out = text(&e.out(&["test", ".", "--coverage"]));
+        let branches: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("never rehearsed: branch "))
+            .map(str::to_owned)
+            .collect();
+        (out, branches)
+    };
+    let (out, branches) = missing(&[("r.runbook", NESTED), ("r.deep.drill.yaml", &deep)]);
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+    // Branch 1 (the `if` of the body) took its arm for etcd-1 and none
+    // for the others: covered. The nested `if deep` (2) and the top-level
+    // one (3) never took `else`.
+    assert_eq!(branches, ["2 taking `else`", "3 taking `else`"], "{out}");
+    let shallow = drill(
+        "shallow",
+        "false",
+        "  outcome: rolled_back\n  succeeded: [\"shallow_check[etcd-1]\", flat]\n  failed: [finish]\n  rollback: [flat, \"defrag[etcd-2]\", \"defrag[etcd-1]\", \"move_leader[etcd-1]\", \"defrag[etcd-0]\", start]\nactions:\n  finish: {result: fail}\n",
+    );
+    let (out, branches) = missing(&[
+        ("r.runbook", NESTED),
+        ("r.deep.drill.yaml", &deep),
+        ("r.shallow.drill.yaml", &shallow),
+    ]);
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+    assert!(branches.is_empty(), "{out}");
+}
