@@ -54,12 +54,18 @@ fn layout(title: &str, who: Option<&str>, body: &str) -> String {
 /// A whole HTML page: `css` the stylesheet's address; `live` the script's
 /// address and what the header shows on the right (the served page).
 pub fn document(title: &str, css: &str, live: Option<(&str, &str)>, body: &str) -> String {
-    let (script, who) = match live {
-        Some((js, who)) => (format!(r#"<script src="{}" defer></script>"#, esc(js)), who),
-        None => (String::new(), ""),
+    // A drill report is opened from its files: its home is the index beside
+    // it, not the file system's root.
+    let (script, who, home) = match live {
+        Some((js, who)) => (
+            format!(r#"<script src="{}" defer></script>"#, esc(js)),
+            who,
+            "/",
+        ),
+        None => (String::new(), "", "index.html"),
     };
     format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{t} · runbook</title><link rel="stylesheet" href="{css}">{script}</head><body><header><a href="/" class="home">runbook</a> {who}</header><main>{body}</main></body></html>"#,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{t} · runbook</title><link rel="stylesheet" href="{css}">{script}</head><body><header><a href="{home}" class="home">runbook</a> {who}</header><main>{body}</main></body></html>"#,
         t = esc(title),
         css = esc(css),
     )

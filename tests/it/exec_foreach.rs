@@ -45,11 +45,6 @@ fn marks(e: &CliEnv) -> Vec<String> {
     e.lines_of("m")
 }
 
-/// Waits until the last marker line is `line`.
-fn wait_for_last_mark(e: &CliEnv, line: &str) {
-    e.wait_for_last_line("m", line);
-}
-
 /// The marker lines from the first undo on.
 pub(crate) fn undos(m: &[String]) -> Vec<&str> {
     m.iter()
@@ -191,7 +186,7 @@ fn resume_after_kill_mid_body_runs_no_finished_step_again() {
     // Killed while `soak[early]` sleeps: locate, deploy of canary and early
     // and soak[canary] have ended.
     e.wait_for(&id, &["soak[early]", "action_started"]);
-    wait_for_last_mark(&e, "soak early");
+    e.wait_for_last_line("m", "soak early");
     let _ = child.kill();
     let _ = child.wait();
     let before = marks(&e);
@@ -395,7 +390,7 @@ fn resume_of_a_run_over_a_list_input_binds_the_journals_value() {
         .expect("runbook starts");
     let id = e.first_run();
     e.wait_for(&id, &["check[etcd-1]", "action_started"]);
-    wait_for_last_mark(&e, "check etcd-1");
+    e.wait_for_last_line("m", "check etcd-1");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(marks(&e), ["defrag etcd-1", "check etcd-1"]);

@@ -223,7 +223,6 @@ runbook r {
         .expect("runbook starts");
     let id = e.first_run();
     e.wait_for(&id, &["b2", "action_started"]);
-    // Not killed before the shell has written its line.
     e.wait_for_last_line("m", "b2");
     let _ = child.kill();
     let _ = child.wait();

@@ -5,8 +5,11 @@
 //! run, the live log receives the rest, the graph marks the failed step and
 //! the undone one, and the journal records who approved and why.
 //!
+//! The drill report (`runbook test --html DIR`) is opened from its files.
+//!
 //! `RUNBOOK_UPDATE_SCREENSHOTS=1` writes the screenshots to
-//! `docs/serve-runs.png`, `docs/serve-approve.png` and `docs/serve-run.png`.
+//! `docs/serve-runs.png`, `docs/serve-approve.png`, `docs/serve-run.png`,
+//! `docs/drill-report.png` and `docs/drill-run.png`.
 
 use crate::support::serve::{free_port, require, Killed, Serve, ALICE, TRIGGER};
 use base64::Engine;
@@ -331,4 +334,65 @@ fn a_question_asked_while_the_page_is_open_gets_its_form_without_a_reload() {
         j.contains(r#""kind":"approval_given","by":"alice","reason":"looked fine""#),
         "{j}"
     );
+}
+
+/// `runbook test --html DIR` in a real browser, from the files alone (no
+/// server: the report is opened as `file://`): the index lists the drills
+/// with their coverage, a drill's page draws the graph with its own style
+/// sheet applied (the failed step is drawn in another colour than a step
+/// that never started), and the expectations are in a table.
+#[test]
+fn the_drill_report_opens_from_its_files_with_graph_and_coverage() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = crate::support::temp_dir();
+    let html = out.path().join("report");
+    let o = crate::support::run_cli(
+        [
+            "test".as_ref(),
+            root.join("runbooks").as_os_str(),
+            "--html".as_ref(),
+            html.as_os_str(),
+        ],
+        root,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let b = Browser::start();
+    b.go(&format!("file://{}", html.join("index.html").display()));
+    b.wait_for("tr.drill.succeeded", Duration::from_secs(10));
+    b.wait_for(
+        "div.coverage[data-runbook='api_config_rollback']",
+        Duration::from_secs(5),
+    );
+    let rows = b.execute("return document.querySelectorAll('tr.drill').length;");
+    assert!(rows.as_u64().unwrap_or(0) >= 14, "{rows}");
+    assert!(b.source().contains("(100%)"));
+    b.screenshot("drill-report.png");
+
+    b.go(&format!(
+        "file://{}",
+        html.join("api_config_rollback.drain_fails_in_one_region__rollback_in_reverse_order.html")
+            .display()
+    ));
+    b.wait_for(
+        "g.node.failed[data-node='drain_canaries']",
+        Duration::from_secs(10),
+    );
+    let fill = |css: &str| {
+        b.execute(&format!(
+            "return getComputedStyle(document.querySelector(\"{css}\")).fill;"
+        ))
+    };
+    let failed = fill("g.node.failed[data-node='drain_canaries'] rect");
+    let pending = fill("g.node.pending[data-node='unfreeze'] rect");
+    // #ef9a9a in style.css: the sheet was found and applied.
+    assert_eq!(failed, json!("rgb(239, 154, 154)"));
+    assert_ne!(failed, pending);
+    assert!(b.source().contains("includes drain_canaries"));
+    b.execute("document.querySelector('h2').scrollIntoView(); return null;");
+    b.screenshot("drill-run.png");
+    // The header's link leads back to the index, beside the page.
+    let home = b.wait_for("header a.home", Duration::from_secs(5));
+    b.click(&home);
+    b.wait_for("tr.drill.succeeded", Duration::from_secs(10));
 }

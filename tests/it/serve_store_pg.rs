@@ -3,7 +3,8 @@
 //! loopback: an alert queues a run that the worker runs, the API and the
 //! run list page read it from the store, a re-sent alert starts nothing
 //! (also after the server restarts), a proposal survives a restart and
-//! approving it queues the live run, and approving a waiting step from the
+//! approving it queues the live run, a resolved alert cancels a stored
+//! proposal, and approving a waiting step from the
 //! page (session cookie + CSRF token, as the form does) lets the worker's
 //! run go on, the store's journal (`runbook export`) saying who approved.
 
@@ -198,6 +199,44 @@ fn alerts_queue_runs_for_workers_deduplicated_in_the_store_and_approved_from_the
         br#"{"decision":"approve","reason":"twice"}"#,
     );
     assert_eq!(r.status, 409, "decided once: {}", r.text());
+
+    // Another proposal, and its alert resolved after a restart: the route
+    // says `cancel_on_resolved`, so the stored proposal is cancelled and
+    // cannot be approved any more.
+    let p = alert(&s, "Proposed", "fpprop2");
+    assert_eq!(p["action"], "proposed", "{p}");
+    s.restart(&store);
+    let body = crate::serve_api::payload("resolved", "Proposed", "fpprop2");
+    let r = s.request(
+        "POST",
+        "/alertmanager",
+        Some(TRIGGER),
+        &[JSON],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["alerts"][0]["action"],
+        "proposal_cancelled",
+        "{}",
+        r.text()
+    );
+    let pid2 = format!("p-{}", p["run_id"].as_str().expect("the dry run's id"));
+    let r = s.request("GET", "/api/proposals", Some(VIEWER), &[], b"");
+    let proposals = r.json();
+    let stored = proposals
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == pid2.as_str()))
+        .unwrap_or_else(|| panic!("{pid2} listed: {proposals}"));
+    assert_eq!(stored["state"]["state"], "cancelled", "{proposals}");
+    let r = s.request(
+        "POST",
+        &format!("/proposals/{pid2}"),
+        Some(ALICE),
+        &[JSON],
+        br#"{"decision":"approve","reason":"too late"}"#,
+    );
+    assert_eq!(r.status, 409, "cancelled: {}", r.text());
 
     // Approving the waiting step from the page: the session's form with
     // its CSRF token.

@@ -125,19 +125,26 @@ impl CliEnv {
             .collect()
     }
 
-    /// Waits (up to 30 s) until the last line of marker file `marker` is
-    /// `line`. The journal records an action's start before its shell
-    /// writes the line; on a loaded machine the line comes later, and a
-    /// kill in between would cut the shell off first.
+    /// Waits until the last line of the marker file `marker` is `line`.
+    /// The journal records an action's start before its shell writes the
+    /// line; on a loaded machine the line comes later, and a kill between
+    /// the two would cut the shell off before it wrote it.
     pub fn wait_for_last_line(&self, marker: &str, line: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.lines_of(marker).last().map(String::as_str) != Some(line) {
+        let last = || {
+            std::fs::read_to_string(self.dir.join(marker))
+                .unwrap_or_default()
+                .lines()
+                .last()
+                .map(str::to_owned)
+        };
+        while last().as_deref() != Some(line) {
             assert!(
                 Instant::now() < deadline,
-                "no last line {line:?} in {marker} within 30 s: {:?}",
-                self.lines_of(marker)
+                "the last line of {marker} never became {line:?}: {:?}",
+                last()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
