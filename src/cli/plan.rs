@@ -660,27 +660,6 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             let falls_back = attempt
                 .filter(|(a, l, _)| !l.is_last(a.attempt) && !n.continue_on_error)
                 .map(|(a, l, _)| l.label(a.attempt + 1));
-            if let Some(b) = n.branch.map(|b| graph.arm_chain(b)[0]) {
-                // The steps above it in its own arm (the outermost): those
-                // of a nested arm only if that arm ran.
-                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
-                let chain = n.branch.map(|x| graph.arm_chain(x)).unwrap_or_default();
-                for m in arm.into_iter().flat_map(|a| &a.nodes).rev() {
-                    let above = members.iter().position(|x| x.id == *m)
-                        < members.iter().position(|x| x.id == n.id);
-                    let Some(x) = members.iter().find(|x| x.id == *m && x.undo.is_some()) else {
-                        continue;
-                    };
-                    if above {
-                        let sure = x.branch.is_some_and(|xb| chain.contains(&xb));
-                        rollback.push(if sure {
-                            m.clone()
-                        } else {
-                            format!("{m} (if its arm ran)")
-                        });
-                    }
-                }
-            }
             if let Some(next) = falls_back {
                 let _ = writeln!(
                     out,
@@ -692,6 +671,33 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     }
                 );
                 continue;
+            }
+            if let Some(b) = n.branch.map(|b| graph.arm_chain(b)[0]) {
+                // The steps above it in its own arm (the outermost): those
+                // of a nested arm only if that arm ran.
+                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
+                let chain = n.branch.map(|x| graph.arm_chain(x)).unwrap_or_default();
+                for m in arm.into_iter().flat_map(|a| &a.nodes).rev() {
+                    let above = members.iter().position(|x| x.id == *m)
+                        < members.iter().position(|x| x.id == n.id);
+                    let Some(x) = members.iter().find(|x| x.id == *m && x.undo.is_some()) else {
+                        continue;
+                    };
+                    // A ladder's steps: its own attempt's are listed above
+                    // (the others were undone, or never ran).
+                    let ladder = |y: &Node| y.attempt.map(|a| a.ladder);
+                    if !above || (x.attempt.is_some() && ladder(x) == ladder(n)) {
+                        continue;
+                    }
+                    let sure = x.branch.is_some_and(|xb| chain.contains(&xb));
+                    rollback.push(if x.attempt.is_some() {
+                        format!("{m} (if its attempt ran and was not abandoned)")
+                    } else if sure {
+                        m.clone()
+                    } else {
+                        format!("{m} (if its arm ran)")
+                    });
+                }
             }
             let names: Vec<&str> = undoable.iter().map(String::as_str).collect();
             rollback.extend(rollback_above(&names));
@@ -729,10 +735,10 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         }
         for n in &members {
             if n.undo.is_some() {
-                undoable.push(if n.branch.is_some() {
-                    format!("{} (if its arm ran)", n.id)
-                } else if n.attempt.is_some() {
+                undoable.push(if n.attempt.is_some() {
                     format!("{} (if its attempt ran and was not abandoned)", n.id)
+                } else if n.branch.is_some() {
+                    format!("{} (if its arm ran)", n.id)
                 } else {
                     n.id.clone()
                 });

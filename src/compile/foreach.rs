@@ -54,6 +54,7 @@ impl Compiler<'_> {
             nodes: Vec::new(),
             edges: Vec::new(),
             branches: Vec::new(),
+            ladders: Vec::new(),
         };
         let mut body_last = Vec::new();
         let mut at = start;

@@ -28,8 +28,8 @@ impl Compiler<'_> {
             nodes: Vec::with_capacity(count),
             edges: Vec::with_capacity(count),
             branches: Vec::new(),
+            ladders: Vec::new(),
         };
-        let mut ladders = Vec::new();
         // The last nodes of the last block that had steps: every node of
         // the next block depends on them (all of a `parallel`; the last of
         // each arm of an `if`).
@@ -37,32 +37,11 @@ impl Compiler<'_> {
         let mut group = 0;
         let (starts, _) = block_indices(rb);
         for (block, &start) in rb.body.iter().zip(&starts) {
-            if let Block::For(_) | Block::If { .. } = block {
+            if let Block::For(_) | Block::If { .. } | Block::Try { .. } = block {
                 prev = self.nested_to_nodes(block, start, prev, &mut lay, None);
                 continue;
             }
             let Lay { nodes, edges, .. } = &mut lay;
-            if let Block::Try {
-                steps,
-                attempts,
-                span,
-            } = block
-            {
-                let last = self.try_to_nodes(
-                    steps,
-                    attempts,
-                    *span,
-                    start,
-                    &prev,
-                    nodes,
-                    edges,
-                    &mut ladders,
-                );
-                if !last.is_empty() {
-                    prev = last;
-                }
-                continue;
-            }
             let g = match block {
                 Block::Parallel { .. } => {
                     group += 1;
@@ -91,6 +70,7 @@ impl Compiler<'_> {
             mut nodes,
             mut edges,
             branches,
+            ladders,
         } = lay;
         self.always_to_nodes(rb, &mut nodes, &mut edges);
         if !nodes.iter().any(|n| !n.cleanup)
@@ -132,9 +112,30 @@ impl Compiler<'_> {
             }
             Block::If { arms, span } => self.if_to_nodes(arms, *span, start, &prev, lay, arm),
             Block::For(f) => self.for_to_nodes(f, start, &prev, lay, arm),
-            // Not nested (`syntax::build` reports them); top-level ones
-            // are laid out by `steps_to_nodes`.
-            Block::Parallel { .. } | Block::Try { .. } => Vec::new(),
+            Block::Try {
+                steps,
+                attempts,
+                span,
+            } => {
+                let first = lay.nodes.len();
+                let last = self.try_to_nodes(
+                    steps,
+                    attempts,
+                    *span,
+                    start,
+                    &prev,
+                    &mut lay.nodes,
+                    &mut lay.edges,
+                    &mut lay.ladders,
+                );
+                for n in &mut lay.nodes[first..] {
+                    n.branch = arm;
+                }
+                last
+            }
+            // Not nested (`syntax::build` reports it); a top-level one is
+            // laid out by `steps_to_nodes`.
+            Block::Parallel { .. } => Vec::new(),
         };
         if last.is_empty() {
             prev
@@ -649,9 +650,10 @@ pub(super) fn each_step_at<'a>(
     }
 }
 
-/// The nodes, edges and branches laid out so far.
+/// The nodes, edges, branches and ladders laid out so far.
 pub(super) struct Lay {
     pub nodes: Vec<plan::Node>,
     pub edges: Vec<plan::Edge>,
     pub branches: Vec<plan::Branch>,
+    pub ladders: Vec<plan::Ladder>,
 }

@@ -281,12 +281,6 @@ async fn run_node_work(
         let reason = format!("an earlier step of item `{label}` failed");
         return skipped(&ctx, id, res, reason);
     }
-    if let Some(reason) = node
-        .attempt
-        .and_then(|a| super::ladder::skip_reason(&ctx, a))
-    {
-        return skipped(&ctx, id, res, reason);
-    }
     // A node in a nested arm runs if every arm around it is taken: the
     // outermost decided first (an inner block is decided only once its
     // own arm is taken).
@@ -322,6 +316,14 @@ async fn run_node_work(
             }
             Err(e) => return fail(res, e),
         }
+    }
+    // After the arms: a ladder in an arm not taken is skipped as the
+    // arm's steps are, not as attempts after one that succeeded.
+    if let Some(reason) = node
+        .attempt
+        .and_then(|a| super::ladder::skip_reason(&ctx, a))
+    {
+        return skipped(&ctx, id, res, reason);
     }
     if let Some(when) = node.when.as_ref().filter(|_| !resumed) {
         let c = ctx

@@ -850,8 +850,16 @@ impl Builder<'_> {
                         out.push(Block::For(Box::new(f)));
                     }
                 }
+                // A ladder in an `if` arm (not in a `for` body: its attempts
+                // would be one ladder per item).
+                Rule::try_block if !nest.in_for && self.may_nest(&part, nest, false) => {
+                    out.push(self.try_block(part, sp));
+                }
+                // Too deep (reported by `may_nest`).
                 Rule::if_block | Rule::for_block => {}
-                Rule::try_block | Rule::parallel_block | Rule::always_block => {
+                Rule::try_block if !nest.in_for => {}
+                Rule::try_block => self.bad_nesting(&part, "a `for` body"),
+                Rule::parallel_block | Rule::always_block => {
                     self.bad_nesting(&part, nest.outer);
                 }
                 _ => {}
@@ -904,7 +912,7 @@ impl Builder<'_> {
     fn bad_nesting(&mut self, p: &P<'_>, outer: &'static str) {
         let (inner, help) = match p.as_rule() {
             Rule::for_block if outer == "a `for` body" => ("for", "a `for` body cannot hold another `for` (each step would be named by two items): loop over one list of pairs, `for pair in [\"a/1\", \"a/2\"]`, or give a step a one-action `for` (`for host in [...] { run \"...\" }` inside the step)"),
-            Rule::try_block => ("try", "a fallback ladder is written at the top level of the runbook: move it out of the block, and give its steps a `when` with the condition the block had"),
+            Rule::try_block => ("try", "a fallback ladder is written at the top level of the runbook or in an `if` arm, not in a `for` body (each item would need a ladder of its own): move it out of the `for`, or give the item's steps `on_error continue` and a `when` on the fallback step"),
             Rule::parallel_block => ("parallel", "a `parallel` block is written at the top level of the runbook: write the steps one after another here, or run items at once with `for X in [...] parallel N`"),
             Rule::always_block => ("always", "`always { ... }` is written once, at the top level of the runbook: move it there, and give its steps a `when` if they depend on a condition"),
             Rule::if_block => ("if", "this block holds steps only: give its steps a `when` instead (`when COND`), or move the `if` before or after the block"),

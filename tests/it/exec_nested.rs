@@ -389,3 +389,93 @@ fn drills_cover_nested_arms_and_per_item_arms_count_once() {
     assert!(out.contains("2 passed, 0 failed"), "{out}");
     assert!(branches.is_empty(), "{out}");
 }
+
+const LADDER_IN_ARM: &str = r#"
+runbook l {
+  input dir: string
+  input urgent: bool = true
+  input bad: string = "none"
+  step first {
+    run  "echo first >> {{dir}}/m"
+    undo "echo undo-first >> {{dir}}/m"
+  }
+  if urgent {
+    step prep {
+      run  "echo prep >> {{dir}}/m"
+      undo "echo undo-prep >> {{dir}}/m"
+    }
+    try {
+      step a1 {
+        run  "echo a1 >> {{dir}}/m"
+        undo "echo undo-a1 >> {{dir}}/m"
+      }
+      step a2 {
+        run  "echo a2 >> {{dir}}/m; false"
+        undo "echo undo-a2 >> {{dir}}/m"
+      }
+    } else {
+      step b1 {
+        run  "echo b1 >> {{dir}}/m"
+        undo "echo undo-b1 >> {{dir}}/m"
+      }
+    }
+  } else {
+    step calm {
+      run  "echo calm >> {{dir}}/m"
+      undo "echo undo-calm >> {{dir}}/m"
+    }
+  }
+  step last {
+    run  "echo last >> {{dir}}/m; test last != {{bad}}"
+    undo "echo undo-last >> {{dir}}/m"
+  }
+}
+"#;
+
+/// A fallback ladder in an `if` arm: in the arm taken it falls back as at
+/// the top level (the failed attempt undone before the next), and the
+/// rollback undoes the attempt that succeeded and the arm; in an arm not
+/// taken its steps are skipped as the arm's, not as attempts after one
+/// that succeeded.
+#[test]
+fn a_ladder_in_an_arm_falls_back_in_the_arm_taken_and_is_skipped_otherwise() {
+    let e = CliEnv::new(&[("l.runbook", LADDER_IN_ARM)], None);
+    let o = e
+        .run_here("l.runbook", &["-i", "bad=last"])
+        .output()
+        .expect("runbook runs");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        marks(&e),
+        [
+            "first",
+            "prep",
+            "a1",
+            "a2",
+            "undo-a1",
+            "b1",
+            "last",
+            "undo-b1",
+            "undo-prep",
+            "undo-first"
+        ],
+        "{}",
+        text(&o)
+    );
+
+    let e = CliEnv::new(&[("l.runbook", LADDER_IN_ARM)], None);
+    let o = e
+        .run_here("l.runbook", &["-i", "urgent=false"])
+        .output()
+        .expect("runbook runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(marks(&e), ["first", "calm", "last"]);
+    let out = text(&o);
+    for n in ["a1", "a2", "b1"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("⤼ {n} skipped: the branch took `else`"))),
+            "{n}:\n{out}"
+        );
+    }
+}
