@@ -224,6 +224,23 @@ pub struct AttemptRef {
     pub attempt: usize,
 }
 
+/// The arms a node in arm `r` of `branches` runs in, outermost first (`r`
+/// last).
+pub fn arm_chain(branches: &[Branch], r: BranchRef) -> Vec<BranchRef> {
+    let mut chain = vec![r];
+    let mut at = r;
+    // Bounded: a parent is always an earlier branch.
+    while let Some(p) = branches.get(at.branch).and_then(|b| b.parent) {
+        if p.branch >= at.branch {
+            break;
+        }
+        chain.push(p);
+        at = p;
+    }
+    chain.reverse();
+    chain
+}
+
 /// Where a node sits in a branch: it runs only if `arm` is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BranchRef {
@@ -234,18 +251,7 @@ pub struct BranchRef {
 impl Graph {
     /// The arms a node in arm `r` runs in, outermost first (`r` last).
     pub fn arm_chain(&self, r: BranchRef) -> Vec<BranchRef> {
-        let mut chain = vec![r];
-        let mut at = r;
-        // Bounded: a parent is always an earlier branch.
-        while let Some(p) = self.branches.get(at.branch).and_then(|b| b.parent) {
-            if p.branch >= at.branch || chain.len() > self.branches.len() {
-                break;
-            }
-            chain.push(p);
-            at = p;
-        }
-        chain.reverse();
-        chain
+        arm_chain(&self.branches, r)
     }
 
     pub fn node(&self, id: &str) -> Option<&Node> {

@@ -479,3 +479,38 @@ fn a_ladder_in_an_arm_falls_back_in_the_arm_taken_and_is_skipped_otherwise() {
         );
     }
 }
+
+/// An approval in an arm protects the irreversible steps after it in the
+/// blocks nested in that arm, not those of the other arms.
+#[test]
+fn an_approval_in_an_arm_covers_the_blocks_nested_after_it() {
+    let text = r#"
+runbook r {
+  input go: bool = true
+  input hard: bool = true
+  if go {
+    step ask { approve "Wipe the replica?" }
+    if hard {
+      step wipe { run "wipe replica" irreversible }
+    }
+  } else {
+    if hard {
+      step wipe_other { run "wipe other" irreversible }
+    }
+  }
+}
+"#;
+    let report = runbook::compile::check(&runbook::source::Source::new("r", text));
+    let warned: Vec<&str> = report
+        .diags
+        .iter()
+        .filter(|d| d.code == "runbook::irreversible_without_approve")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        warned,
+        ["step `wipe_other` is irreversible and no approval comes before it"],
+        "{}",
+        report.render(false)
+    );
+}
