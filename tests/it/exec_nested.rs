@@ -514,3 +514,65 @@ runbook r {
         report.render(false)
     );
 }
+
+fn codes(text: &str) -> Vec<String> {
+    runbook::compile::check(&runbook::source::Source::new("r", text))
+        .diags
+        .iter()
+        .filter(|d| d.level == runbook::diagnostics::Level::Error)
+        .map(|d| d.code.to_string())
+        .collect()
+}
+
+/// Names are unique across the nesting, and a capture set in a nested arm
+/// follows the arm and `for` body rules: read below it in the same item's
+/// body, never after the `for`.
+#[test]
+fn names_and_captures_follow_the_rules_across_the_nesting() {
+    let twice = r#"
+runbook r {
+  input go: bool = true
+  step probe { run "probe" readonly }
+  if go {
+    for host in ["a", "b"] {
+      if host == "a" {
+        step probe { run "probe {{host}}" readonly }
+      }
+    }
+  }
+}
+"#;
+    assert_eq!(codes(twice), ["runbook::duplicate_name"]);
+    let body = |after: &str| {
+        format!(
+            r#"
+runbook r {{
+  for host in ["a", "b"] {{
+    if host == "a" {{
+      step look {{ run "look {{{{host}}}}" readonly capture text as seen }}
+    }}
+    step use {{ run "use {{{{seen}}}}" readonly }}
+  }}
+  {after}
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&body("")), Vec::<String>::new());
+    assert_eq!(
+        codes(&body(r#"step later { run "use {{seen}}" readonly }"#)),
+        ["runbook::capture_in_for_body"]
+    );
+    let before = r#"
+runbook r {
+  input go: bool = true
+  if go {
+    step use { run "use {{seen}}" readonly }
+    if go {
+      step look { run "look" readonly capture text as seen }
+    }
+  }
+}
+"#;
+    assert_eq!(codes(before), ["runbook::capture_not_set"]);
+}
