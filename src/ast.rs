@@ -403,11 +403,10 @@ pub enum Block {
         steps: Vec<Step>,
         span: Span,
     },
-    /// `if C { ... } else if C { ... } else { ... }`: the steps of every
-    /// arm, in order, and where each arm's steps end.
+    /// `if C { ... } else if C { ... } else { ... }`: each arm's body,
+    /// which may hold blocks of its own (`if`, `for`).
     If {
-        steps: Vec<Step>,
-        arms: Vec<Arm>,
+        arms: Vec<IfArm>,
         span: Span,
     },
     /// `try { ... } else try { ... } else { ... }`: a fallback ladder, the
@@ -430,12 +429,25 @@ pub struct ForBlock {
     pub list: Expr,
     pub parallel: Option<Spanned<u64>>,
     pub max_failures: Option<Spanned<u64>>,
-    pub steps: Vec<Step>,
+    /// The body: steps, and `if` blocks nested in it.
+    pub body: Vec<Block>,
     pub span: Span,
 }
 
-/// One arm of an `if`: its condition (`None`: `else`) and how many of the
-/// block's steps, after the previous arm's, are its own.
+/// One arm of an `if`: its condition (`None`: `else`) and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IfArm {
+    pub condition: Option<Expr>,
+    pub body: Vec<Block>,
+    pub span: Span,
+}
+
+/// How many blocks may sit inside one another (an `if` in an `if` in a
+/// `for` is three).
+pub const MAX_NESTING: usize = 4;
+
+/// One attempt of a fallback ladder (`condition` is always `None`) and how
+/// many of the block's steps, after the previous attempt's, are its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arm {
     pub condition: Option<Expr>,
@@ -446,14 +458,30 @@ pub struct Arm {
 }
 
 impl Block {
-    /// The block's steps: one for a step, its steps for a `parallel`.
-    pub fn steps(&self) -> &[Step] {
+    /// The block's steps, those of the blocks nested in it included, in
+    /// the order written.
+    pub fn steps(&self) -> Vec<&Step> {
+        let mut out = Vec::new();
+        self.each_step(&mut |s| out.push(s));
+        out
+    }
+
+    /// Calls `f` on each of the block's steps, nested ones included, in
+    /// the order written.
+    pub fn each_step<'a>(&'a self, f: &mut dyn FnMut(&'a Step)) {
         match self {
-            Block::Step(s) => std::slice::from_ref(&**s),
-            Block::Parallel { steps, .. } | Block::If { steps, .. } | Block::Try { steps, .. } => {
-                steps
+            Block::Step(s) => f(s),
+            Block::Parallel { steps, .. } | Block::Try { steps, .. } => steps.iter().for_each(f),
+            Block::If { arms, .. } => {
+                for b in arms.iter().flat_map(|a| &a.body) {
+                    b.each_step(f);
+                }
             }
-            Block::For(f) => &f.steps,
+            Block::For(fb) => {
+                for b in &fb.body {
+                    b.each_step(f);
+                }
+            }
         }
     }
 }

@@ -79,6 +79,8 @@ codes! {
     MisplacedEscalate => "runbook::misplaced_escalate",
     MixedList => "runbook::mixed_list",
     NameTooLong => "runbook::name_too_long",
+    NestedBlockUnsupported => "runbook::nested_block_unsupported",
+    NestingTooDeep => "runbook::nesting_too_deep",
     NoSteps => "runbook::no_steps",
     NotInScope => "runbook::not_in_scope",
     NotOneOf => "runbook::not_one_of",

@@ -145,6 +145,14 @@ pub struct ItemRef {
 pub struct Branch {
     pub arms: Vec<BranchArm>,
     pub span: Span,
+    /// The arm the block is nested in: it is decided only if that arm is
+    /// taken (its nodes are skipped otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<BranchRef>,
+    /// In a `for` body: the item it is decided for (each item has its own
+    /// copy of the block, decided apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,7 +160,8 @@ pub struct BranchArm {
     /// `None`: `else`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Expr>,
-    /// The arm's nodes, in order (each depends on the one before).
+    /// The arm's nodes, in order, those of the blocks nested in it
+    /// included (the first of them depends on the nodes before the block).
     pub nodes: Vec<String>,
 }
 
@@ -215,6 +224,23 @@ pub struct AttemptRef {
     pub attempt: usize,
 }
 
+/// The arms a node in arm `r` of `branches` runs in, outermost first (`r`
+/// last).
+pub fn arm_chain(branches: &[Branch], r: BranchRef) -> Vec<BranchRef> {
+    let mut chain = vec![r];
+    let mut at = r;
+    // Bounded: a parent is always an earlier branch.
+    while let Some(p) = branches.get(at.branch).and_then(|b| b.parent) {
+        if p.branch >= at.branch {
+            break;
+        }
+        chain.push(p);
+        at = p;
+    }
+    chain.reverse();
+    chain
+}
+
 /// Where a node sits in a branch: it runs only if `arm` is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BranchRef {
@@ -223,6 +249,11 @@ pub struct BranchRef {
 }
 
 impl Graph {
+    /// The arms a node in arm `r` runs in, outermost first (`r` last).
+    pub fn arm_chain(&self, r: BranchRef) -> Vec<BranchRef> {
+        arm_chain(&self.branches, r)
+    }
+
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
     }

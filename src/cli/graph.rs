@@ -1,6 +1,6 @@
 //! `runbook graph FILE --format dot|mermaid|json`.
 
-use crate::plan::{Action, Graph};
+use crate::plan::{Action, BranchRef, Graph};
 use clap::{Args, ValueEnum};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -66,7 +66,11 @@ fn into_cleanup(g: &Graph) -> Option<(Vec<&str>, &str)> {
 struct Decision {
     id: String,
     before: Vec<String>,
+    /// Each arm's label and what it leads to: its first node, or the
+    /// decision of the block nested first in it.
     arms: Vec<(String, String)>,
+    /// The arms' first nodes.
+    firsts: Vec<String>,
 }
 
 fn decisions(g: &Graph) -> Vec<Decision> {
@@ -74,21 +78,53 @@ fn decisions(g: &Graph) -> Vec<Decision> {
         .iter()
         .enumerate()
         .map(|(b, br)| {
-            let firsts: Vec<(String, String)> = br
-                .arms
-                .iter()
-                .enumerate()
-                .filter_map(|(k, a)| a.nodes.first().map(|n| (a.label(k), n.clone())))
-                .collect();
-            let before = firsts
-                .first()
-                .and_then(|(_, n)| g.node(n))
-                .map(|n| n.deps.clone())
-                .unwrap_or_default();
+            let mut arms = Vec::new();
+            let mut firsts = Vec::new();
+            for (k, a) in br.arms.iter().enumerate() {
+                let Some(first) = a.nodes.first() else {
+                    continue;
+                };
+                // The arm's first node is in a block nested in it: the
+                // arm leads to that block's decision.
+                let chain = g
+                    .node(first)
+                    .and_then(|n| n.branch)
+                    .map(|r| g.arm_chain(r))
+                    .unwrap_or_default();
+                let here = BranchRef { branch: b, arm: k };
+                let target = chain
+                    .iter()
+                    .position(|r| *r == here)
+                    .and_then(|i| chain.get(i + 1))
+                    .map_or_else(
+                        || first.clone(),
+                        |inner| format!("branch_{}", inner.branch + 1),
+                    );
+                arms.push((a.label(k), target));
+                firsts.push(first.clone());
+            }
+            // Nested first in its parent's arm: reached from that decision.
+            let nested_first = br.parent.is_some_and(|p| {
+                g.branches
+                    .get(p.branch)
+                    .and_then(|pb| pb.arms.get(p.arm))
+                    .and_then(|pa| pa.nodes.first())
+                    .is_some_and(|n| firsts.contains(n))
+            });
+            let before = if nested_first {
+                Vec::new()
+            } else {
+                firsts
+                    .first()
+                    .and_then(|n| g.node(n))
+                    .map(|n| n.deps.clone())
+                    .unwrap_or_default()
+            };
             Decision {
                 id: format!("branch_{}", b + 1),
                 before,
-                arms: firsts,
+                arms,
+                firsts,
             }
         })
         .collect()
@@ -107,7 +143,7 @@ fn fallback(g: &Graph, e: &crate::plan::Edge) -> Option<String> {
 
 /// Whether the edge into `to` is drawn through a decision.
 fn through_decision(ds: &[Decision], to: &str) -> bool {
-    ds.iter().any(|d| d.arms.iter().any(|(_, n)| n == to))
+    ds.iter().any(|d| d.firsts.iter().any(|n| n == to))
 }
 
 pub(super) fn dot(g: &Graph) -> String {

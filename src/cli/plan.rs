@@ -445,7 +445,9 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
     let run_steps = graph.nodes.iter().take_while(|n| !n.cleanup).count();
     while i < run_steps {
         let group = graph.nodes[i].group;
-        let branch = graph.nodes[i].branch.map(|b| b.branch);
+        // A nested branch prints within the outermost around it.
+        let root = |n: &Node| n.branch.map(|b| graph.arm_chain(b)[0]);
+        let branch = root(&graph.nodes[i]).map(|b| b.branch);
         let ladder = graph.nodes[i].attempt.map(|a| a.ladder);
         let members: Vec<&Node> = match (group, branch) {
             (None, None) if ladder.is_some() => graph.nodes[i..]
@@ -458,7 +460,7 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                 .collect(),
             (None, Some(b)) => graph.nodes[i..]
                 .iter()
-                .take_while(|n| n.branch.map(|x| x.branch) == Some(b))
+                .take_while(|n| root(n).map(|x| x.branch) == Some(b))
                 .collect(),
             (None, None) => vec![&graph.nodes[i]],
         };
@@ -497,11 +499,15 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             } else {
                 format!("{step_no}.")
             };
-            if let Some(b) = n.branch {
-                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
+            // The label of each arm (outermost first) it is the first of.
+            let chain = n.branch.map(|b| graph.arm_chain(b)).unwrap_or_default();
+            for (depth, b) in chain.iter().enumerate() {
+                let br = graph.branches.get(b.branch);
+                let arm = br.and_then(|x| x.arms.get(b.arm));
                 if arm.and_then(|a| a.nodes.first()) == Some(&n.id) {
                     let label = arm.map(|a| a.label(b.arm)).unwrap_or_default();
-                    let _ = writeln!(out, "   {label}:");
+                    let pad = "  ".repeat(depth);
+                    let _ = writeln!(out, "   {pad}{label}:");
                 }
             }
             if let Some(a) = n.attempt {
@@ -654,17 +660,6 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
             let falls_back = attempt
                 .filter(|(a, l, _)| !l.is_last(a.attempt) && !n.continue_on_error)
                 .map(|(a, l, _)| l.label(a.attempt + 1));
-            if let Some(b) = n.branch {
-                // The steps above it in its own arm.
-                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
-                for m in arm.into_iter().flat_map(|a| &a.nodes).rev() {
-                    let above = members.iter().position(|x| x.id == *m)
-                        < members.iter().position(|x| x.id == n.id);
-                    if above && members.iter().any(|x| x.id == *m && x.undo.is_some()) {
-                        rollback.push(m.clone());
-                    }
-                }
-            }
             if let Some(next) = falls_back {
                 let _ = writeln!(
                     out,
@@ -676,6 +671,33 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
                     }
                 );
                 continue;
+            }
+            if let Some(b) = n.branch.map(|b| graph.arm_chain(b)[0]) {
+                // The steps above it in its own arm (the outermost): those
+                // of a nested arm only if that arm ran.
+                let arm = graph.branches.get(b.branch).and_then(|x| x.arms.get(b.arm));
+                let chain = n.branch.map(|x| graph.arm_chain(x)).unwrap_or_default();
+                for m in arm.into_iter().flat_map(|a| &a.nodes).rev() {
+                    let above = members.iter().position(|x| x.id == *m)
+                        < members.iter().position(|x| x.id == n.id);
+                    let Some(x) = members.iter().find(|x| x.id == *m && x.undo.is_some()) else {
+                        continue;
+                    };
+                    // A ladder's steps: its own attempt's are listed above
+                    // (the others were undone, or never ran).
+                    let ladder = |y: &Node| y.attempt.map(|a| a.ladder);
+                    if !above || (x.attempt.is_some() && ladder(x) == ladder(n)) {
+                        continue;
+                    }
+                    let sure = x.branch.is_some_and(|xb| chain.contains(&xb));
+                    rollback.push(if x.attempt.is_some() {
+                        format!("{m} (if its attempt ran and was not abandoned)")
+                    } else if sure {
+                        m.clone()
+                    } else {
+                        format!("{m} (if its arm ran)")
+                    });
+                }
             }
             let names: Vec<&str> = undoable.iter().map(String::as_str).collect();
             rollback.extend(rollback_above(&names));
@@ -713,10 +735,10 @@ pub(super) fn render_plan(graph: &Graph, inputs: &indexmap::IndexMap<String, Val
         }
         for n in &members {
             if n.undo.is_some() {
-                undoable.push(if n.branch.is_some() {
-                    format!("{} (if its arm ran)", n.id)
-                } else if n.attempt.is_some() {
+                undoable.push(if n.attempt.is_some() {
                     format!("{} (if its attempt ran and was not abandoned)", n.id)
+                } else if n.branch.is_some() {
+                    format!("{} (if its arm ran)", n.id)
                 } else {
                     n.id.clone()
                 });

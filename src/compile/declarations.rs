@@ -142,14 +142,9 @@ impl Compiler<'_> {
             }
             // A capture of a `for` body is one per item: only the later
             // steps of the body read it (the same item's).
-            let body_end = match block {
-                Block::For(f) => Some(start + f.steps.len()),
-                _ => None,
-            };
-            for (k, s) in block.steps().iter().enumerate() {
-                let at = super::steps::step_index(block, start, k);
+            super::steps::each_step_at(block, start, None, &mut |s, at, body_end| {
                 self.declare_step(&mut steps, s, at, body_end);
-            }
+            });
         }
         // `always` steps come after every block, one block each (see
         // `always_to_nodes`).

@@ -12,6 +12,7 @@
 //! items against `max_failures` (`exec::scheduler`).
 
 use super::scope::{Scope, Sym};
+use super::steps::{width, Lay};
 use super::{an, Compiler};
 use crate::ast;
 use crate::diagnostics::{Code, Diag};
@@ -19,14 +20,15 @@ use crate::plan::{self, Type, Value};
 
 impl Compiler<'_> {
     /// The nodes of a `for` block starting at scope index `start`, after
-    /// the nodes `prev`. Returns the last node of each item.
+    /// the nodes `prev`, in the arm `arm` (if any). Returns the last nodes
+    /// of each item.
     pub(super) fn for_to_nodes(
         &mut self,
         f: &ast::ForBlock,
         start: usize,
         prev: &[usize],
-        nodes: &mut Vec<plan::Node>,
-        edges: &mut Vec<plan::Edge>,
+        lay: &mut Lay,
+        arm: Option<plan::BranchRef>,
     ) -> Vec<usize> {
         let items = self.for_items(f);
         self.for_var_name(&f.var);
@@ -37,21 +39,29 @@ impl Compiler<'_> {
                     .help("`parallel N` runs up to N items at once; leave it out to run them one after another"),
             );
         }
-        if f.steps.is_empty() {
+        if f.body.is_empty() {
             self.diags.push(
                 Diag::error(Code::EmptyStep, "this `for` block has no steps")
                     .label(f.span, "nothing to run for each item")
                     .help("put the steps to run for each item inside: `for host in [\"a\", \"b\"] { step drain { run \"...\" } }`"),
             );
         }
-        // Each step compiled once, with the loop variable in scope.
+        // The body compiled once, with the loop variable in scope, into a
+        // template: its nodes depend on each other (a node with no
+        // dependency is where an item starts), its branches on each other.
         self.for_var = Some((f.var.node.clone(), items.elem.clone()));
-        let body: Vec<plan::Node> = f
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(k, s)| self.step(s, start + k, false))
-            .collect();
+        let mut body = Lay {
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            branches: Vec::new(),
+            ladders: Vec::new(),
+        };
+        let mut body_last = Vec::new();
+        let mut at = start;
+        for b in &f.body {
+            body_last = self.nested_to_nodes(b, at, body_last, &mut body, None);
+            at += width(b);
+        }
         self.for_var = None;
 
         let block = self.for_blocks.len();
@@ -63,38 +73,61 @@ impl Compiler<'_> {
             pending: items.pending,
             parallel,
             max_failures: f.max_failures.as_ref().map(|m| m.node as usize),
-            steps: body.iter().map(|n| n.id.clone()).collect(),
+            steps: body.nodes.iter().map(|n| n.id.clone()).collect(),
             span: f.span,
         };
-        let mut last: Vec<usize> = Vec::with_capacity(fb.items.len());
+        // Each item's last nodes: the first nodes of item `i` also wait
+        // for those of item `i - parallel`.
+        let mut item_last: Vec<Vec<usize>> = Vec::with_capacity(fb.items.len());
         for index in 0..fb.item_count() {
             let label = fb.item_label(index);
-            let mut before: Vec<usize> = prev.to_vec();
-            if index >= parallel {
-                if let Some(&l) = last.get(index - parallel) {
-                    before.push(l);
-                }
+            let named = |id: &str| format!("{id}[{label}]");
+            let item = Some(plan::ItemRef { block, index });
+            let mut entry: Vec<String> = prev.iter().map(|&p| lay.nodes[p].id.clone()).collect();
+            if let Some(l) = index.checked_sub(parallel).and_then(|i| item_last.get(i)) {
+                entry.extend(l.iter().map(|&p| lay.nodes[p].id.clone()));
             }
-            for template in &body {
+            // The body's branches, one set per item.
+            let base = lay.branches.len();
+            let at = |r: Option<plan::BranchRef>| match r {
+                Some(r) => Some(plan::BranchRef {
+                    branch: base + r.branch,
+                    arm: r.arm,
+                }),
+                None => arm,
+            };
+            for t in &body.branches {
+                let mut br = t.clone();
+                br.parent = at(t.parent);
+                br.item = item;
+                for a in &mut br.arms {
+                    a.nodes = a.nodes.iter().map(|n| named(n)).collect();
+                }
+                lay.branches.push(br);
+            }
+            let first = lay.nodes.len();
+            for template in &body.nodes {
                 let mut node = template.clone();
-                node.id = format!("{}[{label}]", template.id);
-                node.item = Some(plan::ItemRef { block, index });
-                node.deps = before.iter().map(|&p| nodes[p].id.clone()).collect();
+                node.id = named(&template.id);
+                node.item = item;
+                node.branch = at(template.branch);
+                node.deps = if template.deps.is_empty() {
+                    entry.clone()
+                } else {
+                    template.deps.iter().map(|d| named(d)).collect()
+                };
                 for d in &node.deps {
-                    edges.push(plan::Edge {
+                    lay.edges.push(plan::Edge {
                         from: d.clone(),
                         to: node.id.clone(),
                     });
                 }
-                before = vec![nodes.len()];
-                nodes.push(node);
+                lay.nodes.push(node);
             }
-            if !body.is_empty() {
-                last.push(nodes.len() - 1);
-            }
+            item_last.push(body_last.iter().map(|&i| first + i).collect());
         }
         self.for_blocks.push(fb);
-        last
+        item_last.into_iter().flatten().collect()
     }
 
     /// The items of the block's list: a list written out, or a list input

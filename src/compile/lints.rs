@@ -102,7 +102,7 @@ impl Compiler<'_> {
     /// An irreversible step needs a human yes first: an `approve` gate in
     /// the step itself, or an approval in a step that finishes before it (a
     /// parallel sibling does not count: it runs at the same time).
-    pub(super) fn lint_irreversible(&mut self, nodes: &[plan::Node]) {
+    pub(super) fn lint_irreversible(&mut self, nodes: &[plan::Node], branches: &[plan::Branch]) {
         if nodes.iter().all(|n| n.effect != Effect::Irreversible) {
             return;
         }
@@ -124,12 +124,16 @@ impl Compiler<'_> {
         }
         let mut approved_before = false;
         // An approval in an arm of an `if` protects only the steps after it
-        // in that arm: the other arms, and what follows the block, may run
-        // without it.
+        // in that arm (those of blocks nested in it included): the other
+        // arms, and what follows the block, may run without it.
         let mut arm_approved: Vec<plan::BranchRef> = Vec::new();
         for block in blocks {
             for n in block {
-                let in_arm = n.branch.is_some_and(|b| arm_approved.contains(&b));
+                let in_arm = n.branch.is_some_and(|b| {
+                    plan::arm_chain(branches, b)
+                        .iter()
+                        .any(|a| arm_approved.contains(a))
+                });
                 if n.effect != Effect::Irreversible
                     || approved_before
                     || in_arm

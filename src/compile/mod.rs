@@ -254,7 +254,7 @@ impl Compiler<'_> {
 
         self.escalate_placement(rb);
         self.lint_unused(rb);
-        self.lint_irreversible(&nodes);
+        self.lint_irreversible(&nodes, &branches);
 
         Graph {
             format: plan::GRAPH_FORMAT,

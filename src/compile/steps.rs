@@ -24,10 +24,12 @@ impl Compiler<'_> {
     ) {
         let count = rb.body.iter().map(|b| b.steps().len()).sum();
         // A node is several hundred bytes: growing the vector would copy them.
-        let mut nodes: Vec<plan::Node> = Vec::with_capacity(count);
-        let mut edges = Vec::with_capacity(count);
-        let mut branches = Vec::new();
-        let mut ladders = Vec::new();
+        let mut lay = Lay {
+            nodes: Vec::with_capacity(count),
+            edges: Vec::with_capacity(count),
+            branches: Vec::new(),
+            ladders: Vec::new(),
+        };
         // The last nodes of the last block that had steps: every node of
         // the next block depends on them (all of a `parallel`; the last of
         // each arm of an `if`).
@@ -35,50 +37,11 @@ impl Compiler<'_> {
         let mut group = 0;
         let (starts, _) = block_indices(rb);
         for (block, &start) in rb.body.iter().zip(&starts) {
-            if let Block::For(f) = block {
-                let last = self.for_to_nodes(f, start, &prev, &mut nodes, &mut edges);
-                if !last.is_empty() {
-                    prev = last;
-                }
+            if let Block::For(_) | Block::If { .. } | Block::Try { .. } = block {
+                prev = self.nested_to_nodes(block, start, prev, &mut lay, None);
                 continue;
             }
-            if let Block::Try {
-                steps,
-                attempts,
-                span,
-            } = block
-            {
-                let last = self.try_to_nodes(
-                    steps,
-                    attempts,
-                    *span,
-                    start,
-                    &prev,
-                    &mut nodes,
-                    &mut edges,
-                    &mut ladders,
-                );
-                if !last.is_empty() {
-                    prev = last;
-                }
-                continue;
-            }
-            if let Block::If { steps, arms, span } = block {
-                let last = self.if_to_nodes(
-                    steps,
-                    arms,
-                    *span,
-                    start,
-                    &prev,
-                    &mut nodes,
-                    &mut edges,
-                    &mut branches,
-                );
-                if !last.is_empty() {
-                    prev = last;
-                }
-                continue;
-            }
+            let Lay { nodes, edges, .. } = &mut lay;
             let g = match block {
                 Block::Parallel { .. } => {
                     group += 1;
@@ -86,7 +49,7 @@ impl Compiler<'_> {
                 }
                 _ => None,
             };
-            let start = nodes.len();
+            let first = nodes.len();
             for s in block.steps() {
                 let mut node = self.step(s, start, false);
                 node.group = g;
@@ -99,10 +62,16 @@ impl Compiler<'_> {
                 }
                 nodes.push(node);
             }
-            if nodes.len() > start {
-                prev = (start..nodes.len()).collect();
+            if nodes.len() > first {
+                prev = (first..nodes.len()).collect();
             }
         }
+        let Lay {
+            mut nodes,
+            mut edges,
+            branches,
+            ladders,
+        } = lay;
         self.always_to_nodes(rb, &mut nodes, &mut edges);
         if !nodes.iter().any(|n| !n.cleanup)
             && !self
@@ -122,57 +91,112 @@ impl Compiler<'_> {
         (nodes, edges, branches, ladders)
     }
 
+    /// A step, `if` or `for` written at scope index `start` after the
+    /// nodes `prev`, in the arm `arm` (if any). Returns the nodes the next
+    /// block depends on (`prev` again if it had none).
+    pub(super) fn nested_to_nodes(
+        &mut self,
+        block: &Block,
+        start: usize,
+        prev: Vec<usize>,
+        lay: &mut Lay,
+        arm: Option<plan::BranchRef>,
+    ) -> Vec<usize> {
+        let last = match block {
+            Block::Step(s) => {
+                let mut node = self.step(s, start, false);
+                node.branch = arm;
+                let mut before = prev.clone();
+                push_after(node, &mut before, &mut lay.nodes, &mut lay.edges);
+                before
+            }
+            Block::If { arms, span } => self.if_to_nodes(arms, *span, start, &prev, lay, arm),
+            Block::For(f) => self.for_to_nodes(f, start, &prev, lay, arm),
+            Block::Try {
+                steps,
+                attempts,
+                span,
+            } => {
+                let first = lay.nodes.len();
+                let last = self.try_to_nodes(
+                    steps,
+                    attempts,
+                    *span,
+                    start,
+                    &prev,
+                    &mut lay.nodes,
+                    &mut lay.edges,
+                    &mut lay.ladders,
+                );
+                for n in &mut lay.nodes[first..] {
+                    n.branch = arm;
+                }
+                last
+            }
+            // Not nested (`syntax::build` reports it); a top-level one is
+            // laid out by `steps_to_nodes`.
+            Block::Parallel { .. } => Vec::new(),
+        };
+        if last.is_empty() {
+            prev
+        } else {
+            last
+        }
+    }
+
     /// An `if` block: its arms' conditions (read where the block starts),
-    /// and each arm's steps one after another, the first after `prev`.
-    /// Returns the last node of each arm that has steps.
-    #[allow(clippy::too_many_arguments)]
+    /// and each arm's body one block after another, the first after
+    /// `prev`; in the arm `parent` if nested in one. Returns the last
+    /// nodes of each arm that has steps.
     fn if_to_nodes(
         &mut self,
-        steps: &[ast::Step],
-        arms: &[ast::Arm],
+        arms: &[ast::IfArm],
         span: crate::span::Span,
         start: usize,
         prev: &[usize],
-        nodes: &mut Vec<plan::Node>,
-        edges: &mut Vec<plan::Edge>,
-        branches: &mut Vec<plan::Branch>,
+        lay: &mut Lay,
+        parent: Option<plan::BranchRef>,
     ) -> Vec<usize> {
-        let b = branches.len();
+        let b = lay.branches.len();
+        // Reserved first: the branches nested in the arms come after.
+        lay.branches.push(plan::Branch {
+            arms: Vec::new(),
+            span,
+            parent,
+            item: None,
+        });
         let scope = Scope {
             block: Some(start),
             checks: true,
             captures: true,
             no_secrets: Some("conditions are logged with every value they read"),
+            loop_var: self.for_var.clone(),
             ..Scope::default()
         };
         let mut plan_arms = Vec::new();
         let mut last = Vec::new();
-        let mut at = 0;
+        let mut at = start;
         for (k, arm) in arms.iter().enumerate() {
             let condition = arm
                 .condition
                 .as_ref()
                 .map(|c| self.lowering().condition(c, &scope));
-            let mut ids = Vec::new();
+            let first = lay.nodes.len();
             let mut before: Vec<usize> = prev.to_vec();
-            for (j, s) in steps[at..at + arm.len].iter().enumerate() {
-                let mut node = self.step(s, start + at + j, false);
-                node.branch = Some(plan::BranchRef { branch: b, arm: k });
-                ids.push(push_after(node, &mut before, nodes, edges));
+            let here = Some(plan::BranchRef { branch: b, arm: k });
+            for block in &arm.body {
+                before = self.nested_to_nodes(block, at, before, lay, here);
+                at += width(block);
             }
-            if arm.len > 0 {
+            if lay.nodes.len() > first {
                 last.extend(before);
             }
-            at += arm.len;
             plan_arms.push(plan::BranchArm {
                 condition,
-                nodes: ids,
+                nodes: lay.nodes[first..].iter().map(|n| n.id.clone()).collect(),
             });
         }
-        branches.push(plan::Branch {
-            arms: plan_arms,
-            span,
-        });
+        lay.branches[b].arms = plan_arms;
         last
     }
 
@@ -573,19 +597,63 @@ pub(super) fn block_indices(rb: &ast::Runbook) -> (Vec<usize>, usize) {
     let mut out = Vec::with_capacity(rb.body.len());
     for block in &rb.body {
         out.push(next);
-        next += match block {
-            Block::If { steps, .. } | Block::Try { steps, .. } => steps.len(),
-            Block::For(f) => f.steps.len().max(1),
-            _ => 1,
-        };
+        next += width(block);
     }
     (out, next)
 }
 
-/// The scope index of the `k`th step of `block`, which starts at `start`.
-pub(super) fn step_index(block: &Block, start: usize, k: usize) -> usize {
+/// How many scope indices a block takes: one for a step or a `parallel`
+/// block (its steps run at once), one per step of a ladder, of an `if`
+/// (its arms' blocks one after another, arm after arm) and of a `for`
+/// body (at least one).
+pub(super) fn width(block: &Block) -> usize {
     match block {
-        Block::If { .. } | Block::Try { .. } | Block::For(_) => start + k,
-        _ => start,
+        Block::If { arms, .. } => arms.iter().flat_map(|a| &a.body).map(width).sum(),
+        Block::Try { steps, .. } => steps.len(),
+        Block::For(f) => f.body.iter().map(width).sum::<usize>().max(1),
+        Block::Step(_) | Block::Parallel { .. } => 1,
     }
+}
+
+/// Calls `f` on every step of `block` (which starts at scope index
+/// `start`), nested ones included, with its scope index and, in a `for`
+/// body, the index where the body ends.
+pub(super) fn each_step_at<'a>(
+    block: &'a Block,
+    start: usize,
+    body_end: Option<usize>,
+    f: &mut dyn FnMut(&'a ast::Step, usize, Option<usize>),
+) {
+    match block {
+        Block::Step(s) => f(s, start, body_end),
+        Block::Parallel { steps, .. } => steps.iter().for_each(|s| f(s, start, body_end)),
+        Block::Try { steps, .. } => {
+            for (k, s) in steps.iter().enumerate() {
+                f(s, start + k, body_end);
+            }
+        }
+        Block::If { arms, .. } => {
+            let mut at = start;
+            for b in arms.iter().flat_map(|a| &a.body) {
+                each_step_at(b, at, body_end, f);
+                at += width(b);
+            }
+        }
+        Block::For(fb) => {
+            let end = Some(start + width(block));
+            let mut at = start;
+            for b in &fb.body {
+                each_step_at(b, at, end, f);
+                at += width(b);
+            }
+        }
+    }
+}
+
+/// The nodes, edges, branches and ladders laid out so far.
+pub(super) struct Lay {
+    pub nodes: Vec<plan::Node>,
+    pub edges: Vec<plan::Edge>,
+    pub branches: Vec<plan::Branch>,
+    pub ladders: Vec<plan::Ladder>,
 }

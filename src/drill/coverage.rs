@@ -186,18 +186,27 @@ pub fn measure<'a>(graph: &Graph, runs: impl IntoIterator<Item = &'a [Event]>) -
         }
     }
     // Each arm of each `if` taken, and "no arm" for one without `else`.
-    for (b, branch) in graph.branches.iter().enumerate() {
+    // An `if` in a `for` body is one branch per item (the same span): it
+    // counts once, an arm taken if any item took it.
+    let mut seen: Vec<crate::span::Span> = Vec::new();
+    for branch in &graph.branches {
+        if seen.contains(&branch.span) {
+            continue;
+        }
+        seen.push(branch.span);
+        let copies: Vec<usize> = (0..graph.branches.len())
+            .filter(|&c| graph.branches[c].span == branch.span)
+            .collect();
+        let took = |arm: Option<usize>| copies.iter().any(|&c| s.arms.contains(&(c, arm)));
+        let n = seen.len();
         for (k, arm) in branch.arms.iter().enumerate() {
             add(
-                format!("branch {} taking `{}`", b + 1, arm.label(k)),
-                s.arms.contains(&(b, Some(k))),
+                format!("branch {n} taking `{}`", arm.label(k)),
+                took(Some(k)),
             );
         }
         if branch.arms.iter().all(|a| a.condition.is_some()) {
-            add(
-                format!("branch {} taking no arm", b + 1),
-                s.arms.contains(&(b, None)),
-            );
+            add(format!("branch {n} taking no arm"), took(None));
         }
     }
     // Each attempt of each ladder but the last abandoned (its steps are

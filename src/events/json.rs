@@ -314,11 +314,13 @@ impl EventKind {
                 branch,
                 arm,
                 taken,
+                item,
                 skipped,
             } => {
                 f.put("branch", branch)?;
                 f.put("arm", arm)?;
                 f.put("taken", taken)?;
+                f.opt("item", item)?;
                 f.put("skipped", skipped)
             }
             EventKind::AttemptAbandoned {

@@ -434,6 +434,10 @@ pub enum EventKind {
         arm: Option<usize>,
         /// `if COND`, `else if COND`, `else`, or `none`.
         taken: String,
+        /// In a `for` body: the item the block was decided for (each item
+        /// decides its own copy).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<String>,
         #[serde(default)]
         skipped: Vec<String>,
     },

@@ -456,8 +456,12 @@ impl EventKind {
                 branch: _,
                 arm: _,
                 taken,
+                item,
                 skipped: _,
-            } => text(f, taken),
+            } => {
+                text(f, taken);
+                opt(f, item);
+            }
             EventKind::AttemptAbandoned {
                 ladder: _,
                 attempt: _,

@@ -11,7 +11,7 @@ use crate::clock::ms;
 use crate::durable::replay::InDoubt;
 use crate::events::Phase;
 use crate::events::{ActionStatus, ConditionPurpose, EventKind};
-use crate::plan::{Action, CaptureFormat, Effect};
+use crate::plan::{Action, CaptureFormat, Effect, ItemRef};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -281,13 +281,15 @@ async fn run_node_work(
         let reason = format!("an earlier step of item `{label}` failed");
         return skipped(&ctx, id, res, reason);
     }
-    if let Some(reason) = node
-        .attempt
-        .and_then(|a| super::ladder::skip_reason(&ctx, a))
-    {
-        return skipped(&ctx, id, res, reason);
-    }
-    if let Some(b) = node.branch.filter(|_| !resumed) {
+    // A node in a nested arm runs if every arm around it is taken: the
+    // outermost decided first (an inner block is decided only once its
+    // own arm is taken).
+    let chain = node
+        .branch
+        .filter(|_| !resumed)
+        .map(|b| ctx.graph.arm_chain(b))
+        .unwrap_or_default();
+    for b in chain {
         match ctx.branch_taken(id, b.branch).await {
             Ok(Some(arm)) if arm == b.arm => {}
             Ok(taken) => {
@@ -314,6 +316,14 @@ async fn run_node_work(
             }
             Err(e) => return fail(res, e),
         }
+    }
+    // After the arms: a ladder in an arm not taken is skipped as the
+    // arm's steps are, not as attempts after one that succeeded.
+    if let Some(reason) = node
+        .attempt
+        .and_then(|a| super::ladder::skip_reason(&ctx, a))
+    {
+        return skipped(&ctx, id, res, reason);
     }
     if let Some(when) = node.when.as_ref().filter(|_| !resumed) {
         let c = ctx
@@ -506,8 +516,13 @@ fn skipped(ctx: &RunCtx, id: &str, mut res: NodeResult, reason: String) -> NodeR
 
 /// `scope` with a `for` step's item bound: its loop variable, and its
 /// own captures (for its action, verify and undo alike).
-pub(super) fn item_scope(ctx: &RunCtx, node: &crate::plan::Node, mut scope: Bindings) -> Bindings {
-    if let Some(item) = node.item {
+pub(super) fn item_scope(ctx: &RunCtx, node: &crate::plan::Node, scope: Bindings) -> Bindings {
+    bind_item(ctx, node.item, scope)
+}
+
+/// `scope` with item `item` of a `for` block bound, if any.
+fn bind_item(ctx: &RunCtx, item: Option<ItemRef>, mut scope: Bindings) -> Bindings {
+    if let Some(item) = item {
         if let Some(b) = ctx.graph.for_blocks.get(item.block) {
             if let Some(v) = b.items.get(item.index) {
                 scope.body_var = Some((b.var.clone(), V::from_value(v)));
@@ -817,19 +832,16 @@ impl RunCtx {
             return Err(format!("branch {b} is not in the graph"));
         };
         let mut arm = None;
+        // In a `for` body: the conditions read the item's variable and
+        // captures.
+        let scope = bind_item(self, branch.item, Bindings::default());
         for (k, a) in branch.arms.iter().enumerate() {
             let Some(c) = &a.condition else {
                 arm = Some(k);
                 break;
             };
             let r = self
-                .condition(
-                    Some(node),
-                    c,
-                    ConditionPurpose::Branch,
-                    &Bindings::default(),
-                    1,
-                )
+                .condition(Some(node), c, ConditionPurpose::Branch, &scope, 1)
                 .await;
             match r.result {
                 Ok(Some(true)) => {
@@ -860,6 +872,12 @@ impl RunCtx {
                 taken: arm
                     .and_then(|k| branch.arms.get(k).map(|a| a.label(k)))
                     .unwrap_or_else(|| "none".into()),
+                item: branch.item.and_then(|i| {
+                    self.graph
+                        .for_blocks
+                        .get(i.block)
+                        .map(|f| f.item_label(i.index))
+                }),
                 skipped,
             },
         );

@@ -130,9 +130,21 @@ fn is_statement(parent: Rule, child: Rule) -> bool {
             child != Rule::kw_parallel
         }
         Rule::always_block => child != Rule::kw_always,
-        Rule::if_block | Rule::else_if => child == Rule::step_decl,
-        Rule::try_block | Rule::else_try => child == Rule::step_decl,
-        Rule::else_arm | Rule::for_block => child == Rule::step_decl,
+        // Steps, and the blocks nested among them.
+        Rule::if_block
+        | Rule::else_if
+        | Rule::try_block
+        | Rule::else_try
+        | Rule::else_arm
+        | Rule::for_block => matches!(
+            child,
+            Rule::step_decl
+                | Rule::if_block
+                | Rule::for_block
+                | Rule::try_block
+                | Rule::parallel_block
+                | Rule::always_block
+        ),
         Rule::for_action => matches!(
             child,
             Rule::run_action

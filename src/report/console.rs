@@ -550,13 +550,22 @@ impl Console {
             EventKind::HandlerStarted { handler, .. } => {
                 lines.push(format!("• {}", handler.replace('_', " ")));
             }
-            EventKind::BranchTaken { taken, skipped, .. } => {
+            EventKind::BranchTaken {
+                taken,
+                skipped,
+                item,
+                ..
+            } => {
                 let skipped = if skipped.is_empty() {
                     String::new()
                 } else {
                     format!(" (not: {})", skipped.join(", "))
                 };
-                lines.push(format!("⑂ branch: {taken}{skipped}"));
+                let item = item
+                    .as_ref()
+                    .map(|i| format!(" for item `{i}`"))
+                    .unwrap_or_default();
+                lines.push(format!("⑂ branch{item}: {taken}{skipped}"));
             }
             EventKind::AttemptAbandoned {
                 label,

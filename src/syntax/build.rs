@@ -30,6 +30,41 @@ struct Builder<'v> {
     slots: Vec<InputSlot>,
 }
 
+/// Where a body is written: what it is (for diagnostics), how deep, and
+/// whether inside a `for` body (which cannot hold another `for`).
+#[derive(Clone, Copy)]
+struct Nest {
+    outer: &'static str,
+    /// Blocks around the body (1: a top-level block's own body).
+    depth: usize,
+    in_for: bool,
+}
+
+impl Nest {
+    /// A top-level block: not yet inside anything.
+    const TOP: Nest = Nest {
+        outer: "the runbook",
+        depth: 0,
+        in_for: false,
+    };
+
+    /// The body of a block written where `self` says.
+    fn inside(self, outer: &'static str, is_for: bool) -> Nest {
+        Nest {
+            outer,
+            depth: self.depth + 1,
+            in_for: self.in_for || is_for,
+        }
+    }
+}
+
+/// The span of a block's keyword (its first child), else of the block.
+fn keyword_span(p: &P<'_>) -> Span {
+    children(p.clone())
+        .next()
+        .map_or_else(|| span(p), |k| span(&k))
+}
+
 /// The children of a pair, comments left out. The grammar keeps comments
 /// in the parse tree (a formatter or a language server reads them there);
 /// the AST has no place for them, so every walk below goes through here
@@ -299,24 +334,18 @@ impl Builder<'_> {
                 Rule::check_decl => rb.checks.push(self.check(item)),
                 Rule::step_decl => rb.body.push(Block::Step(Box::new(self.step(item)))),
                 Rule::parallel_block => {
-                    let steps = children(item)
-                        .filter(|p| p.as_rule() == Rule::step_decl)
-                        .map(|p| self.step(p))
-                        .collect();
+                    let steps = self.step_body(item, "a `parallel` block");
                     rb.body.push(Block::Parallel { steps, span: isp });
                 }
-                Rule::if_block => rb.body.push(self.if_block(item, isp)),
+                Rule::if_block => rb.body.push(self.if_block(item, isp, Nest::TOP)),
                 Rule::try_block => rb.body.push(self.try_block(item, isp)),
                 Rule::for_block => {
-                    if let Some(f) = self.for_block(item, isp) {
+                    if let Some(f) = self.for_block(item, isp, Nest::TOP) {
                         rb.body.push(Block::For(Box::new(f)));
                     }
                 }
                 Rule::always_block => {
-                    let steps = children(item)
-                        .filter(|p| p.as_rule() == Rule::step_decl)
-                        .map(|p| self.step(p))
-                        .collect();
+                    let steps = self.step_body(item, "`always`");
                     rb.always.push(Always { steps, span: isp });
                 }
                 Rule::handler => {
@@ -780,22 +809,123 @@ impl Builder<'_> {
         }
     }
 
-    /// `if C { steps } else if C { steps } else { steps }`: every arm's
-    /// steps in one list, each arm with its condition and length.
-    fn if_block(&mut self, p: P<'_>, sp: Span) -> Block {
-        let mut steps = Vec::new();
-        let mut arms = Vec::new();
-        self.arm(p.clone(), span(&p), &mut steps, &mut arms);
+    /// `if C { body } else if C { body } else { body }`: each arm with its
+    /// condition and body (`nest`: where the block itself is written).
+    fn if_block(&mut self, p: P<'_>, sp: Span, nest: Nest) -> Block {
+        let inner = nest.inside("an `if` arm", false);
+        let mut arms = vec![self.if_arm(p.clone(), span(&p), inner)];
         for part in children(p) {
             if matches!(part.as_rule(), Rule::else_if | Rule::else_arm) {
-                self.arm(part.clone(), span(&part), &mut steps, &mut arms);
+                arms.push(self.if_arm(part.clone(), span(&part), inner));
             }
         }
-        Block::If {
-            steps,
-            arms,
+        Block::If { arms, span: sp }
+    }
+
+    /// One arm of an `if`: its condition (none for `else`) and its body.
+    fn if_arm(&mut self, p: P<'_>, sp: Span, nest: Nest) -> IfArm {
+        let condition = children(p.clone())
+            .find(|c| c.as_rule() == Rule::expr)
+            .map(|c| self.condition(c));
+        IfArm {
+            condition,
+            body: self.body(p, nest),
             span: sp,
         }
+    }
+
+    /// The steps and nested blocks of an `if` arm or a `for` body. A
+    /// nested block that cannot be nested there is reported and left out.
+    fn body(&mut self, p: P<'_>, nest: Nest) -> Vec<Block> {
+        let mut out = Vec::new();
+        for part in children(p) {
+            let sp = span(&part);
+            match part.as_rule() {
+                Rule::step_decl => out.push(Block::Step(Box::new(self.step(part)))),
+                Rule::if_block if self.may_nest(&part, nest, false) => {
+                    out.push(self.if_block(part, sp, nest));
+                }
+                Rule::for_block if self.may_nest(&part, nest, true) => {
+                    if let Some(f) = self.for_block(part, sp, nest) {
+                        out.push(Block::For(Box::new(f)));
+                    }
+                }
+                // A ladder in an `if` arm (not in a `for` body: its attempts
+                // would be one ladder per item).
+                Rule::try_block if !nest.in_for && self.may_nest(&part, nest, false) => {
+                    out.push(self.try_block(part, sp));
+                }
+                // Too deep (reported by `may_nest`).
+                Rule::if_block | Rule::for_block => {}
+                Rule::try_block if !nest.in_for => {}
+                Rule::try_block => self.bad_nesting(&part, "a `for` body"),
+                Rule::parallel_block | Rule::always_block => {
+                    self.bad_nesting(&part, nest.outer);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The steps of a block that holds steps only (`parallel`, `always`,
+    /// a ladder's attempt): a block nested in it is reported.
+    fn step_body(&mut self, p: P<'_>, outer: &'static str) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for part in children(p) {
+            match part.as_rule() {
+                Rule::step_decl => steps.push(self.step(part)),
+                Rule::if_block
+                | Rule::for_block
+                | Rule::try_block
+                | Rule::parallel_block
+                | Rule::always_block => self.bad_nesting(&part, outer),
+                _ => {}
+            }
+        }
+        steps
+    }
+
+    /// Whether an `if` (or a `for`: `is_for`) may be nested where `nest`
+    /// says; if not, reports why.
+    fn may_nest(&mut self, p: &P<'_>, nest: Nest, is_for: bool) -> bool {
+        if is_for && nest.in_for {
+            self.bad_nesting(p, "a `for` body");
+            return false;
+        }
+        if nest.depth >= MAX_NESTING {
+            let kw = keyword_span(p);
+            self.errors.push(
+                Diag::error(
+                    Code::NestingTooDeep,
+                    format!("blocks are nested more than {MAX_NESTING} deep here"),
+                )
+                .label(kw, format!("block {} levels deep", nest.depth + 1))
+                .help(format!("blocks nest at most {MAX_NESTING} deep: fold this block's condition into the enclosing arm's (`if a and b`) or into a `when` on its steps")),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// A block written where it cannot be nested: `inner` inside `outer`.
+    fn bad_nesting(&mut self, p: &P<'_>, outer: &'static str) {
+        let (inner, help) = match p.as_rule() {
+            Rule::for_block if outer == "a `for` body" => ("for", "a `for` body cannot hold another `for` (each step would be named by two items): loop over one list of pairs, `for pair in [\"a/1\", \"a/2\"]`, or give a step a one-action `for` (`for host in [...] { run \"...\" }` inside the step)"),
+            Rule::try_block => ("try", "a fallback ladder is written at the top level of the runbook or in an `if` arm, not in a `for` body (each item would need a ladder of its own): move it out of the `for`, or give the item's steps `on_error continue` and a `when` on the fallback step"),
+            Rule::parallel_block => ("parallel", "a `parallel` block is written at the top level of the runbook: write the steps one after another here, or run items at once with `for X in [...] parallel N`"),
+            Rule::always_block => ("always", "`always { ... }` is written once, at the top level of the runbook: move it there, and give its steps a `when` if they depend on a condition"),
+            Rule::if_block => ("if", "this block holds steps only: give its steps a `when` instead (`when COND`), or move the `if` before or after the block"),
+            _ => ("for", "this block holds steps only: move the `for` before or after the block"),
+        };
+        self.errors.push(
+            Diag::error(
+                Code::NestedBlockUnsupported,
+                format!("`{inner}` cannot be nested in {outer}"),
+            )
+            .label(keyword_span(p), format!("`{inner}` inside {outer}"))
+            .help(help),
+        );
     }
 
     /// `try { steps } else try { steps } else { steps }`: every attempt's
@@ -807,13 +937,9 @@ impl Builder<'_> {
         let first = children(p.clone())
             .find(|c| c.as_rule() == Rule::kw_try)
             .map_or(sp, |k| span(&k));
-        let mut len = 0;
-        for part in children(p.clone()) {
-            if part.as_rule() == Rule::step_decl {
-                steps.push(self.step(part));
-                len += 1;
-            }
-        }
+        let first_steps = self.step_body(p.clone(), "a `try` attempt");
+        let len = first_steps.len();
+        steps.extend(first_steps);
         attempts.push(Arm {
             condition: None,
             len,
@@ -836,13 +962,14 @@ impl Builder<'_> {
         }
     }
 
-    /// `for X in LIST parallel N max_failures N { steps }`.
-    fn for_block(&mut self, p: P<'_>, sp: Span) -> Option<ForBlock> {
+    /// `for X in LIST parallel N max_failures N { body }` (`nest`: where
+    /// the block itself is written).
+    fn for_block(&mut self, p: P<'_>, sp: Span, nest: Nest) -> Option<ForBlock> {
         let mut var = None;
         let mut list = None;
         let mut parallel = None;
         let mut max_failures = None;
-        let mut steps = Vec::new();
+        let body = self.body(p.clone(), nest.inside("a `for` body", true));
         for part in children(p) {
             match part.as_rule() {
                 Rule::ident => var = Some(ident(part)),
@@ -857,7 +984,6 @@ impl Builder<'_> {
                         max_failures = Some(self.int(n));
                     }
                 }
-                Rule::step_decl => steps.push(self.step(part)),
                 _ => {}
             }
         }
@@ -866,27 +992,18 @@ impl Builder<'_> {
             list: list?,
             parallel,
             max_failures,
-            steps,
+            body,
             span: sp,
         })
     }
 
-    /// One arm: its condition (none for `else`) and its steps.
+    /// One attempt of a ladder after the first: its steps.
     fn arm(&mut self, p: P<'_>, sp: Span, steps: &mut Vec<Step>, arms: &mut Vec<Arm>) {
-        let mut condition = None;
-        let mut len = 0;
-        for part in children(p) {
-            match part.as_rule() {
-                Rule::expr => condition = Some(self.condition(part)),
-                Rule::step_decl => {
-                    steps.push(self.step(part));
-                    len += 1;
-                }
-                _ => {}
-            }
-        }
+        let own = self.step_body(p, "a `try` attempt");
+        let len = own.len();
+        steps.extend(own);
         arms.push(Arm {
-            condition,
+            condition: None,
             len,
             span: sp,
             is_else: false,

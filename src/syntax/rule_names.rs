@@ -34,6 +34,7 @@ pub fn human_name(rule: Rule) -> &'static str {
         Rule::shell_probe => "`shell \"COMMAND\"`",
         Rule::expect_clause => "`expect CONDITION`",
         Rule::no_data_clause => "`on no_data fail|pass`",
+        Rule::body_item => "a step or a block",
         Rule::parallel_block => "`parallel { ... }`",
         Rule::always_block => "`always { ... }`",
         Rule::if_block => "`if CONDITION { ... }`",

@@ -336,12 +336,14 @@ fn cases() -> Vec<Event> {
             branch: 1,
             arm: Some(0),
             taken: format!("if {text}"),
+            item: None,
             skipped: vec![s(), "b".into()],
         },
         EventKind::BranchTaken {
             branch: 0,
             arm: None,
             taken: "none".into(),
+            item: None,
             skipped: Vec::new(),
         },
         EventKind::ApprovalAttemptRefused {

@@ -42,15 +42,11 @@ fn env(parallel: &str) -> CliEnv {
 }
 
 fn marks(e: &CliEnv) -> Vec<String> {
-    std::fs::read_to_string(e.dir.join("m"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    e.lines_of("m")
 }
 
 /// The marker lines from the first undo on.
-fn undos(m: &[String]) -> Vec<&str> {
+pub(crate) fn undos(m: &[String]) -> Vec<&str> {
     m.iter()
         .map(String::as_str)
         .skip_while(|l| !l.starts_with("undo"))

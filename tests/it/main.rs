@@ -46,6 +46,7 @@ mod exec_flow;
 mod exec_foreach;
 mod exec_injection;
 mod exec_ladder;
+mod exec_nested;
 mod exec_policy;
 mod exec_rollback;
 mod exec_secrets;

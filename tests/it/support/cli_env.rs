@@ -115,6 +115,16 @@ impl CliEnv {
         }
     }
 
+    /// The lines of a marker file the test's steps append to (none if it
+    /// is not there yet).
+    pub fn lines_of(&self, marker: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join(marker))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Waits until the last line of the marker file `marker` is `line`.
     /// The journal records an action's start before its shell writes the
     /// line; on a loaded machine the line comes later, and a kill between
