@@ -149,6 +149,19 @@ fn wait_done(pg: &PgCluster, id: i64) {
     }
 }
 
+/// The queued run `id` succeeded, each step once, taken over by a worker:
+/// its journal and the `run_taken_over` event.
+fn succeeded_once_taken_over(m: &CliEnv, pg: &PgCluster, id: &str) -> (String, serde_json::Value) {
+    assert_eq!(
+        pg.psql("SELECT outcome, exit_code FROM runbook_queue"),
+        "succeeded|0"
+    );
+    let journal = exported(m, pg, id);
+    each_step_once(m, &journal);
+    let t = taken_over(&journal);
+    (journal, t)
+}
+
 /// The runbook queued (request 1), a worker with runs directory `runs-a`
 /// SIGKILLed mid-`b`: the dead worker and the request's run id.
 fn queued_run_cut_off(m: &CliEnv, pg: &PgCluster) -> (Child, String) {
@@ -170,12 +183,17 @@ fn a_sigkilled_workers_run_is_taken_over_by_another_worker_after_the_grace() {
     let m = machine(&pg, true);
     let (first, id) = queued_run_cut_off(&m, &pg);
     // On its own machine the dead worker's run reads `interrupted` at once
-    // (its process is gone); workers still wait for the grace.
+    // (its process is gone).
     assert!(
         runs_store(&m, &pg).contains("interrupted"),
         "{}",
         runs_store(&m, &pg)
     );
+    // As another machine's worker would have recorded it: a worker on the
+    // run's own machine would take it over at once (the next test).
+    pg.psql(&format!(
+        "UPDATE runbook_runs SET host = 'bastion-1' WHERE run_id = '{id}'"
+    ));
 
     let started = Instant::now();
     let second = worker(&m, "runs-b");
@@ -185,14 +203,7 @@ fn a_sigkilled_workers_run_is_taken_over_by_another_worker_after_the_grace() {
         "taken over only after the grace"
     );
     stop(second);
-    assert_eq!(
-        pg.psql("SELECT outcome, exit_code FROM runbook_queue"),
-        "succeeded|0"
-    );
-
-    let journal = exported(&m, &pg, &id);
-    each_step_once(&m, &journal);
-    let t = taken_over(&journal);
+    let (journal, t) = succeeded_once_taken_over(&m, &pg, &id);
     assert_eq!(
         (t["old_epoch"].as_i64(), t["new_epoch"].as_i64()),
         (Some(1), Some(2))
@@ -388,6 +399,29 @@ fn resume_store_on_the_runs_own_machine_takes_a_killed_run_over_without_the_grac
     assert!(
         before.contains("\"node\":\"b\",\"kind\":\"action_started\""),
         "{before}"
+    );
+}
+
+/// A worker restarted on the machine where a worker died (the common case:
+/// systemd restarts it) takes the dead worker's run over at once, without
+/// waiting for a 10-minute grace: its process is gone, and this machine
+/// can tell. The same in-doubt rules: no step that ended runs again.
+#[test]
+fn a_worker_on_the_dead_workers_machine_takes_its_run_over_without_the_grace() {
+    let pg = PgCluster::migrated();
+    let m = slow_grace_machine(&pg);
+    let (first, id) = queued_run_cut_off(&m, &pg);
+
+    // Done within wait_done's minute: well inside the 10-minute grace.
+    let second = worker(&m, "runs-b");
+    wait_done(&pg, 1);
+    stop(second);
+    let (_, t) = succeeded_once_taken_over(&m, &pg, &id);
+    assert_eq!(t["owner_gone"].as_bool(), Some(true), "{t}");
+    assert_eq!(t["from_pid"].as_i64(), Some(i64::from(first.id())));
+    assert!(
+        t["by"].as_str().is_some_and(|b| b.starts_with("worker ")),
+        "{t}"
     );
 }
 

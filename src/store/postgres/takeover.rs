@@ -5,9 +5,11 @@
 //! while it lives and sets `ended` when it lets go. A run whose row has
 //! no `ended` and whose heartbeat is older than the store's grace is
 //! **orphaned**: its process died (or stalled longer than the grace).
-//! `runbook resume RUN_ID --store` does not wait for the grace when the
-//! row's owner was on its own machine (same host name and `machine`: boot
-//! id and pid namespace) and that process is gone (`kill(pid, 0)`).
+//! `runbook resume RUN_ID --store` and `runbook worker` do not wait for the
+//! grace when the row's owner was on their own machine (same host name and
+//! `machine`: boot id and pid namespace) and that process is gone
+//! (`kill(pid, 0)`): a worker restarted after a crash takes its own runs
+//! back at once.
 //!
 //! [`PgStore::claim_run`] / [`PgStore::claim_orphan`] take such a run in
 //! one transaction: the row is locked (`FOR UPDATE`, or `FOR UPDATE SKIP
@@ -74,6 +76,9 @@ enum Which<'a> {
     Run(&'a str),
     /// The longest-silent orphan, if any (`runbook worker`).
     AnyOrphan,
+    /// This one, found with its owner's process gone on this machine
+    /// (`runbook worker`): `None` if that no longer holds.
+    DeadHere(&'a str),
 }
 
 const COLUMNS: &str = "run_id, epoch, host, username, pid, source, source_name, config, run_json,
@@ -127,6 +132,34 @@ impl PgStore {
         client: &Client,
         worker: &str,
     ) -> Result<Option<Claim>, String> {
+        // A run whose owner died on this machine first: it needs no grace
+        // (its heartbeat may still be fresh), and it is this machine's to
+        // take, as no other machine can tell that its owner is gone.
+        let fail = |e: tokio_postgres::Error| self.db_message("looking for dead runs", &e);
+        let Some(machine) = crate::durable::sys::machine() else {
+            return self.claim_takeover(client, Which::AnyOrphan, worker).await;
+        };
+        let here = client
+            .query(
+                "SELECT run_id, host, pid FROM runbook_runs
+                 WHERE ended IS NULL AND source IS NOT NULL AND host = $1 AND machine = $2
+                 ORDER BY heartbeat",
+                &[&crate::durable::sys::hostname(), &machine],
+            )
+            .await
+            .map_err(fail)?;
+        for row in here {
+            let (run_id, host, pid): (String, String, i32) = (row.get(0), row.get(1), row.get(2));
+            if !owner_gone_here(&host, Some(&machine), pid) {
+                continue;
+            }
+            if let Some(claim) = self
+                .claim_takeover(client, Which::DeadHere(&run_id), worker)
+                .await?
+            {
+                return Ok(Some(claim));
+            }
+        }
         self.claim_takeover(client, Which::AnyOrphan, worker).await
     }
 
@@ -193,6 +226,16 @@ impl PgStore {
                 )
                 .await
                 .map_err(fail)?,
+            Which::DeadHere(id) => client
+                .query_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM runbook_runs
+                         WHERE run_id = $1 AND ended IS NULL FOR UPDATE SKIP LOCKED"
+                    ),
+                    &[&id],
+                )
+                .await
+                .map_err(fail)?,
         };
         let Some(row) = row else { return Ok(None) };
         let run_id: String = row.get(0);
@@ -205,11 +248,15 @@ impl PgStore {
         let machine: Option<String> = row.get(11);
         let me = LockHolder::me("", &run_id);
         // Its owner process was on this machine and is gone: no need to
-        // wait for its heartbeat to age (a worker looks only for silent
-        // runs, whose owner may be on any machine).
-        let owner_gone = matches!(which, Which::Run(_))
+        // wait for its heartbeat to age.
+        let owner_gone = !matches!(which, Which::AnyOrphan)
             && !ended
             && owner_gone_here(&from_host, machine.as_deref(), from_pid);
+        if matches!(which, Which::DeadHere(_)) && !owner_gone {
+            // Taken and resumed by another process meanwhile (the row was
+            // read before it was locked).
+            return Ok(None);
+        }
         if !ended && !owner_gone && silent_ms < grace * 1000.0 {
             return Err(format!(
                 "run {run_id} is alive: its owner (pid {from_pid} on {from_host}, user {from_user}) \
