@@ -303,16 +303,7 @@ async fn run_node_work(
                     Some(label) => format!("the branch took `{label}`"),
                     None => "no arm of the branch holds".to_owned(),
                 };
-                ctx.emit(
-                    Some(id),
-                    EventKind::NodeSkipped {
-                        reason: reason.clone(),
-                        values: Vec::new(),
-                    },
-                );
-                res.state = NodeState::Skipped;
-                res.reason = reason;
-                return res;
+                return skipped(&ctx, id, res, reason);
             }
             Err(e) => return fail(res, e),
         }

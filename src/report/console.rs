@@ -5,7 +5,7 @@
 use crate::events::{
     ActionStatus, ConditionPurpose, Event, EventKind, Mode, Outcome, Sink, ValueRead,
 };
-use crate::events::{CheckStatus, Phase};
+use crate::events::{CheckStatus, NotUndone, Phase, UndoPlanEntry};
 use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::borrow::Cow;
@@ -466,24 +466,7 @@ impl Console {
                 not_undone,
             } => {
                 lines.push(format!("↩ rolling back: {reason}"));
-                if plan.is_empty() {
-                    lines.push("  nothing to undo".into());
-                } else {
-                    let p: Vec<String> = plan
-                        .iter()
-                        .map(|e| {
-                            if e.items.is_empty() {
-                                e.node.clone()
-                            } else {
-                                format!("{} [{}]", e.node, e.items.join(", "))
-                            }
-                        })
-                        .collect();
-                    lines.push(format!("  undo order: {}", p.join(" → ")));
-                }
-                for n in not_undone {
-                    lines.push(format!("  not undone: {} ({})", n.node, n.reason));
-                }
+                undo_plan_lines(&mut lines, "nothing to undo", plan, not_undone);
             }
             EventKind::UndoFinished { ok, error, .. } => {
                 self.row(ev).undo = Some(if *ok { "undone" } else { "UNDO FAILED" });
@@ -578,15 +561,7 @@ impl Console {
                 lines.push(format!(
                     "⤼ {label} abandoned: step `{step}` failed: {reason}"
                 ));
-                if plan.is_empty() {
-                    lines.push("  nothing of it to undo".into());
-                } else {
-                    let p: Vec<&str> = plan.iter().map(|e| e.node.as_str()).collect();
-                    lines.push(format!("  undo order: {}", p.join(" → ")));
-                }
-                for n in not_undone {
-                    lines.push(format!("  not undone: {} ({})", n.node, n.reason));
-                }
+                undo_plan_lines(&mut lines, "nothing of it to undo", plan, not_undone);
             }
             EventKind::AttemptUndone {
                 clean,
@@ -653,6 +628,34 @@ impl Console {
 }
 
 /// Width as `{:w$}` counts it: in chars.
+/// The undo order of a rollback or of an abandoned attempt (`nothing`
+/// when it is empty), then what is not undone and why.
+fn undo_plan_lines(
+    lines: &mut Lines<'_>,
+    nothing: &str,
+    plan: &[UndoPlanEntry],
+    not_undone: &[NotUndone],
+) {
+    if plan.is_empty() {
+        lines.push(format!("  {nothing}"));
+    } else {
+        let p: Vec<String> = plan
+            .iter()
+            .map(|e| {
+                if e.items.is_empty() {
+                    e.node.clone()
+                } else {
+                    format!("{} [{}]", e.node, e.items.join(", "))
+                }
+            })
+            .collect();
+        lines.push(format!("  undo order: {}", p.join(" → ")));
+    }
+    for n in not_undone {
+        lines.push(format!("  not undone: {} ({})", n.node, n.reason));
+    }
+}
+
 fn width(s: &str) -> usize {
     if s.is_ascii() {
         s.len()

@@ -78,6 +78,23 @@ impl ProposalState {
 }
 
 impl Proposal {
+    /// What the alert log records of a decision on this proposal: denied
+    /// until an approval has started its run.
+    fn decision_record(&self, by: &str, reason: &str) -> Record {
+        Record {
+            ts: now_rfc3339(),
+            action: Action::ProposalDenied,
+            route: Some(self.route.clone()),
+            alertname: self.alertname.clone(),
+            fingerprint: self.fingerprint.clone(),
+            status: "firing".into(),
+            run_id: None,
+            proposal: Some(self.id.clone()),
+            by: Some(by.to_owned()),
+            detail: Some(reason.to_owned()),
+        }
+    }
+
     fn row(&self) -> Result<crate::store::postgres::serve::ProposalRow, String> {
         Ok(crate::store::postgres::serve::ProposalRow {
             id: self.id.clone(),
@@ -372,18 +389,7 @@ impl Trigger {
             return Err(format!("proposal `{pid}` is no longer pending"));
         }
         let key: Key = (p.route.clone(), p.fingerprint.clone());
-        let mut rec = Record {
-            ts: now_rfc3339(),
-            action: Action::ProposalDenied,
-            route: Some(p.route.clone()),
-            alertname: p.alertname.clone(),
-            fingerprint: p.fingerprint.clone(),
-            status: "firing".into(),
-            run_id: None,
-            proposal: Some(pid.to_owned()),
-            by: Some(by.to_owned()),
-            detail: Some(reason.to_owned()),
-        };
+        let mut rec = p.decision_record(by, reason);
         let state = if approve {
             let route = self
                 .routes
@@ -440,18 +446,7 @@ impl Trigger {
         if p.state != ProposalState::Pending {
             return Err(format!("proposal `{pid}` is no longer pending"));
         }
-        let mut rec = Record {
-            ts: now_rfc3339(),
-            action: Action::ProposalDenied,
-            route: Some(p.route.clone()),
-            alertname: p.alertname.clone(),
-            fingerprint: p.fingerprint.clone(),
-            status: "firing".into(),
-            run_id: None,
-            proposal: Some(pid.to_owned()),
-            by: Some(by.to_owned()),
-            detail: Some(reason.to_owned()),
-        };
+        let mut rec = p.decision_record(by, reason);
         let live = if approve {
             let route = self
                 .routes
