@@ -8,7 +8,6 @@
 
 use crate::support;
 
-use std::process::Stdio;
 use support::{text, CliEnv};
 
 const BODY: &str = r#"
@@ -176,19 +175,9 @@ fn a_second_failed_item_is_over_max_failures_and_fails_the_run() {
 #[test]
 fn resume_after_kill_mid_body_runs_no_finished_step_again() {
     let e = env("");
-    let mut child = e
-        .run_here("r.runbook", &["-i", "pause=3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runbook starts");
-    let id = e.first_run();
     // Killed while `soak[early]` sleeps: locate, deploy of canary and early
     // and soak[canary] have ended.
-    e.wait_for(&id, &["soak[early]", "action_started"]);
-    e.wait_for_last_line("m", "soak early");
-    let _ = child.kill();
-    let _ = child.wait();
+    let id = e.run_killed_in("r.runbook", &["-i", "pause=3"], "soak[early]", "soak early");
     let before = marks(&e);
     assert_eq!(
         before.last().map(String::as_str),
@@ -382,17 +371,12 @@ fn resume_of_a_run_over_a_list_input_binds_the_journals_value() {
         )],
         None,
     );
-    let mut child = e
-        .run_here("r.runbook", &["-i", "members=etcd-1,etcd-2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runbook starts");
-    let id = e.first_run();
-    e.wait_for(&id, &["check[etcd-1]", "action_started"]);
-    e.wait_for_last_line("m", "check etcd-1");
-    let _ = child.kill();
-    let _ = child.wait();
+    let id = e.run_killed_in(
+        "r.runbook",
+        &["-i", "members=etcd-1,etcd-2"],
+        "check[etcd-1]",
+        "check etcd-1",
+    );
     assert_eq!(marks(&e), ["defrag etcd-1", "check etcd-1"]);
     // No --input: the members come from the journal. `check[etcd-1]` only
     // reads: cut off, it runs again; `defrag[etcd-1]` had ended: it does not.

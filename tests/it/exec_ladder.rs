@@ -190,7 +190,6 @@ runbook r {
 #[test]
 fn resume_after_kill_mid_ladder_runs_no_finished_step_again() {
     use crate::support::{text, CliEnv};
-    use std::process::Stdio;
     let body = r#"
 runbook r {
   input dir: string
@@ -208,24 +207,8 @@ runbook r {
 }
 "#;
     let e = CliEnv::new(&[("r.runbook", body)], None);
-    let marks = || -> Vec<String> {
-        std::fs::read_to_string(e.dir.join("m"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    };
-    let mut child = e
-        .run_here("r.runbook", &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runbook starts");
-    let id = e.first_run();
-    e.wait_for(&id, &["b2", "action_started"]);
-    e.wait_for_last_line("m", "b2");
-    let _ = child.kill();
-    let _ = child.wait();
+    let marks = || e.lines_of("m");
+    let id = e.run_killed_in("r.runbook", &[], "b2", "b2");
     let before = marks();
     assert_eq!(before, ["a1", "a2", "undo-a1", "b1", "b2"], "{before:?}");
     let o = e.out(&["resume", &id, "--runs-dir", "runs", "--assume-done", "b2"]);

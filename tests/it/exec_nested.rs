@@ -9,7 +9,6 @@
 use crate::exec_foreach::undos;
 use crate::support;
 
-use std::process::Stdio;
 use support::{text, CliEnv};
 
 const NESTED: &str = r#"
@@ -197,18 +196,13 @@ fn a_failure_inside_a_nested_arm_rolls_back_the_arm_and_what_came_before() {
 #[test]
 fn resume_after_kill_inside_a_nested_arm_keeps_the_decisions() {
     let e = env();
-    let mut child = e
-        .run_here("r.runbook", &["-i", "pause=3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runbook starts");
-    let id = e.first_run();
     // Killed while `move_leader[etcd-1]` (in etcd-1's arm) sleeps.
-    e.wait_for(&id, &["move_leader[etcd-1]", "action_started"]);
-    e.wait_for_last_line("m", "move etcd-1");
-    let _ = child.kill();
-    let _ = child.wait();
+    let id = e.run_killed_in(
+        "r.runbook",
+        &["-i", "pause=3"],
+        "move_leader[etcd-1]",
+        "move etcd-1",
+    );
     let before = marks(&e);
     assert_eq!(before, ["start", "defrag etcd-0", "move etcd-1"]);
     let o = e.out(&[

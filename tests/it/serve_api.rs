@@ -74,7 +74,7 @@ pub fn payload(status: &str, alertname: &str, fingerprint: &str) -> String {
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 /// Posts one alert as Alertmanager would; what serve did with it.
-fn alert(s: &Serve, status: &str, alertname: &str, fingerprint: &str) -> serde_json::Value {
+pub fn alert(s: &Serve, status: &str, alertname: &str, fingerprint: &str) -> serde_json::Value {
     let body = payload(status, alertname, fingerprint);
     let r = s.request(
         "POST",

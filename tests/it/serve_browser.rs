@@ -343,19 +343,8 @@ fn a_question_asked_while_the_page_is_open_gets_its_form_without_a_reload() {
 /// that never started), and the expectations are in a table.
 #[test]
 fn the_drill_report_opens_from_its_files_with_graph_and_coverage() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = crate::support::temp_dir();
-    let html = out.path().join("report");
-    let o = crate::support::run_cli(
-        [
-            "test".as_ref(),
-            root.join("runbooks").as_os_str(),
-            "--html".as_ref(),
-            html.as_os_str(),
-        ],
-        root,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = crate::serve_drill_html::drill_report(out.path());
 
     let b = Browser::start();
     b.go(&format!("file://{}", html.join("index.html").display()));

@@ -1,13 +1,12 @@
 //! `runbook test --html DIR`: the run page's view for drills, with coverage.
 
 use crate::support::{run_cli, temp_dir};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-#[test]
-fn html_report_shows_each_drill_graph_and_coverage() {
-    let out = temp_dir();
+/// `runbook test runbooks/ --html DIR/report`, which must pass: the report.
+pub fn drill_report(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let html = out.path().join("report");
+    let html = dir.join("report");
     let o = run_cli(
         [
             "test".as_ref(),
@@ -18,6 +17,14 @@ fn html_report_shows_each_drill_graph_and_coverage() {
         root,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    html
+}
+
+#[test]
+fn html_report_shows_each_drill_graph_and_coverage() {
+    let out = temp_dir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let html = drill_report(out.path());
     let index = std::fs::read_to_string(html.join("index.html")).unwrap();
     // Every drill is listed and linked, and every runbook's coverage shown.
     let drills = std::fs::read_dir(root.join("runbooks"))

@@ -8,7 +8,8 @@
 //! page (session cookie + CSRF token, as the form does) lets the worker's
 //! run go on, the store's journal (`runbook export`) saying who approved.
 
-use crate::support::serve::{Killed, Serve, ALICE, TRIGGER, VIEWER};
+use crate::serve_api::alert;
+use crate::support::serve::{Killed, Serve, ALICE, VIEWER};
 use crate::support::PgCluster;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -48,19 +49,6 @@ const ROUTES: &str = r#"routes:
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
-
-fn alert(s: &Serve, alertname: &str, fingerprint: &str) -> serde_json::Value {
-    let body = crate::serve_api::payload("firing", alertname, fingerprint);
-    let r = s.request(
-        "POST",
-        "/alertmanager",
-        Some(TRIGGER),
-        &[JSON],
-        body.as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["alerts"][0].clone()
-}
 
 /// The run's state as `GET /api/runs` lists it (from the store).
 fn listed_state(s: &Serve, id: &str) -> Option<String> {
@@ -105,7 +93,7 @@ fn alerts_queue_runs_for_workers_deduplicated_in_the_store_and_approved_from_the
     );
 
     // The alert queues a run: nothing runs in the server.
-    let a = alert(&s, "ApiDown", "fpapi1");
+    let a = alert(&s, "firing", "ApiDown", "fpapi1");
     assert_eq!(a["action"], "started", "{a}");
     let id = a["run_id"].as_str().expect("a run id").to_owned();
     assert!(s.run_ids().is_empty(), "the server ran nothing itself");
@@ -147,17 +135,17 @@ fn alerts_queue_runs_for_workers_deduplicated_in_the_store_and_approved_from_the
         .contains(r#"<span class="state running">running</span>"#));
 
     // The same alert again starts nothing, also after a restart.
-    let again = alert(&s, "ApiDown", "fpapi1");
+    let again = alert(&s, "firing", "ApiDown", "fpapi1");
     assert_eq!(again["action"], "duplicate", "{again}");
     assert_eq!(again["run_id"], id.as_str());
     s.restart(&store);
-    let again = alert(&s, "ApiDown", "fpapi1");
+    let again = alert(&s, "firing", "ApiDown", "fpapi1");
     assert_eq!(again["action"], "duplicate", "after a restart: {again}");
     assert_eq!(again["run_id"], id.as_str());
 
     // A proposal: its dry run queued and run by the worker, kept across a
     // restart, the same alert refused while it is pending.
-    let p = alert(&s, "Proposed", "fpprop1");
+    let p = alert(&s, "firing", "Proposed", "fpprop1");
     assert_eq!(p["action"], "proposed", "{p}");
     let dry = p["run_id"].as_str().expect("the dry run's id").to_owned();
     s.wait("the proposal's dry run", Duration::from_secs(60), || {
@@ -172,7 +160,7 @@ fn alerts_queue_runs_for_workers_deduplicated_in_the_store_and_approved_from_the
         .to_owned();
     assert_eq!(proposals[0]["state"]["state"], "pending", "{proposals}");
     assert_eq!(proposals[0]["dry_run_id"], dry.as_str());
-    let again = alert(&s, "Proposed", "fpprop1");
+    let again = alert(&s, "firing", "Proposed", "fpprop1");
     assert_eq!(again["action"], "duplicate", "{again}");
     let r = s.request(
         "POST",
@@ -203,24 +191,11 @@ fn alerts_queue_runs_for_workers_deduplicated_in_the_store_and_approved_from_the
     // Another proposal, and its alert resolved after a restart: the route
     // says `cancel_on_resolved`, so the stored proposal is cancelled and
     // cannot be approved any more.
-    let p = alert(&s, "Proposed", "fpprop2");
+    let p = alert(&s, "firing", "Proposed", "fpprop2");
     assert_eq!(p["action"], "proposed", "{p}");
     s.restart(&store);
-    let body = crate::serve_api::payload("resolved", "Proposed", "fpprop2");
-    let r = s.request(
-        "POST",
-        "/alertmanager",
-        Some(TRIGGER),
-        &[JSON],
-        body.as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        r.json()["alerts"][0]["action"],
-        "proposal_cancelled",
-        "{}",
-        r.text()
-    );
+    let resolved = alert(&s, "resolved", "Proposed", "fpprop2");
+    assert_eq!(resolved["action"], "proposal_cancelled", "{resolved}");
     let pid2 = format!("p-{}", p["run_id"].as_str().expect("the dry run's id"));
     let r = s.request("GET", "/api/proposals", Some(VIEWER), &[], b"");
     let proposals = r.json();

@@ -131,28 +131,38 @@ impl CliEnv {
     /// the two would cut the shell off before it wrote it.
     pub fn wait_for_last_line(&self, marker: &str, line: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let last = || {
-            std::fs::read_to_string(self.dir.join(marker))
-                .unwrap_or_default()
-                .lines()
-                .last()
-                .map(str::to_owned)
-        };
-        while last().as_deref() != Some(line) {
+        while self.lines_of(marker).last().map(String::as_str) != Some(line) {
             assert!(
                 Instant::now() < deadline,
                 "the last line of {marker} never became {line:?}: {:?}",
-                last()
+                self.lines_of(marker)
             );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
+    /// Runs `file` with `args` in the background and SIGKILLs it while the
+    /// action of step `node` runs, once its shell has written `line` as
+    /// the last line of the marker file `m` (see
+    /// [`CliEnv::wait_for_last_line`]): the run's id.
+    pub fn run_killed_in(&self, file: &str, args: &[&str], node: &str, line: &str) -> String {
+        let mut child = self
+            .run_here(file, args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("runbook starts");
+        let id = self.first_run();
+        self.wait_for(&id, &[node, "action_started"]);
+        self.wait_for_last_line("m", line);
+        let _ = child.kill();
+        let _ = child.wait();
+        id
+    }
+
     /// Lines in a marker file the test's steps append to (0 if none).
     pub fn count(&self, marker: &str) -> usize {
-        std::fs::read_to_string(self.dir.join(marker))
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
+        self.lines_of(marker).len()
     }
 }
 
